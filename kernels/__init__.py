@@ -1,0 +1,64 @@
+"""Triton FlashButterfly kernels for long convolutions (installed as ``neuroconv.kernels``).
+
+Nothing here imports triton at module import time; :func:`triton_available` probes it
+lazily so that ``import neuroconv`` stays cheap and works where triton does not exist.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+import torch
+
+__all__ = ["triton_available", "require_triton", "fftconv_triton"]
+
+
+@functools.lru_cache(maxsize=None)
+def _triton_importable() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _interpreter_on() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def triton_available(device: torch.device | str | None = None) -> bool:
+    """True when the triton backend can run on ``device``.
+
+    CUDA tensors need triton and a CUDA device; CPU tensors need triton's interpreter
+    (``TRITON_INTERPRET=1`` set before triton is imported), which is for tests only.
+    """
+    if not _triton_importable():
+        return False
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda":
+        return torch.cuda.is_available()
+    return device.type == "cpu" and _interpreter_on()
+
+
+def require_triton(device: torch.device | str | None = None) -> None:
+    """Raise a helpful error when ``backend="triton"`` cannot run on ``device``."""
+    if triton_available(device):
+        return
+    device = torch.device(device if device is not None else "cpu")
+    if not _triton_importable():
+        raise RuntimeError(
+            "fftconv backend='triton' needs the `triton` package, which is not installed. "
+            "Install it with `pip install triton` (Linux x86-64 with a CUDA GPU), or use "
+            "backend='torch' / backend='auto'."
+        )
+    raise RuntimeError(
+        f"fftconv backend='triton' runs on CUDA tensors; got a tensor on {device}. Move the "
+        "inputs to a GPU (`.cuda()`), use backend='auto' to fall back to torch, or set "
+        "TRITON_INTERPRET=1 before importing triton to run the kernels on the CPU "
+        "interpreter (slow; meant for tests)."
+    )
+
+
+def fftconv_triton(u, k, D=None, *, causal=True):
+    """FlashButterfly fftconv; see :func:`neuroconv.fftconv` for the contract."""
+    from .flashbutterfly import fftconv_fn
+
+    return fftconv_fn(u, k, D, causal=causal)

@@ -1,0 +1,31 @@
+"""neuroconv: brain recordings to sequences, and long-convolution models that learn from them.
+
+The public sequence-library API::
+
+    from neuroconv import fftconv, LongConv, SequenceModel, param_groups
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .butterfly import ButterflyFFTConv
+from .fftconv import fftconv
+from .kernel_gen import LongConvKernel, S4DKernel
+from .layers import LAYERS, AttentionLayer, ButterflyConv, LongConv
+from .model import SequenceModel
+from .optim import param_groups
+
+__all__ = [
+    "fftconv",
+    "LongConvKernel",
+    "S4DKernel",
+    "LongConv",
+    "ButterflyConv",
+    "ButterflyFFTConv",
+    "AttentionLayer",
+    "SequenceModel",
+    "param_groups",
+    "LAYERS",
+    "__version__",
+]

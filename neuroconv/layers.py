@@ -1,0 +1,178 @@
+"""Sequence layers: ``(B, L, D) -> (B, L, D)``, each with an optional validity mask.
+
+Every layer takes ``forward(x, mask=None)`` where ``x`` is ``(B, L, D)`` and ``mask`` is a
+boolean ``(B, L)`` tensor, True on real steps and False on padding. Padded steps never
+leak into real ones and come out as zeros. All layers are registered in :data:`LAYERS`
+and pass one shared contract test (``tests/test_layers.py``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .butterfly import ButterflyFFTConv
+from .fftconv import fftconv
+from .kernel_gen import LongConvKernel, S4DKernel
+
+__all__ = ["LongConv", "ButterflyConv", "AttentionLayer", "LAYERS", "build_layer"]
+
+_KERNELS = {"longconv": LongConvKernel, "s4d": S4DKernel}
+
+
+def _apply_mask(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x.masked_fill(~mask[..., None], 0.0)
+
+
+class LongConv(nn.Module):
+    """Long-convolution layer (the paper's block body), ``(B, L, D) -> (B, L, D)``.
+
+    ``x -> kernel generator -> fftconv (+ D skip) -> GELU -> dropout -> Linear -> GLU``.
+
+    Parameters:
+        d_model: feature width ``D``.
+        l_max: longest input length.
+        channels: kernels per feature; the ``channels * D`` conv outputs are mixed back
+            to ``D`` by the output projection.
+        bidirectional: centred (non-causal) kernels.
+        kernel: ``"longconv"`` (:class:`LongConvKernel`) or ``"s4d"`` (:class:`S4DKernel`).
+        kernel_args: keyword arguments for the kernel generator (``lam``,
+            ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...).
+        dropout: dropout after the activation.
+        backend: ``fftconv`` backend (``"auto"``, ``"torch"`` or ``"triton"``).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        l_max: int,
+        *,
+        channels: int = 1,
+        bidirectional: bool = False,
+        kernel: str = "longconv",
+        kernel_args: dict | None = None,
+        dropout: float = 0.0,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        if kernel not in _KERNELS:
+            raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}; got {kernel!r}.")
+        self.d_model, self.l_max, self.channels = d_model, l_max, channels
+        self.bidirectional, self.backend = bool(bidirectional), backend
+        self.kernel = _KERNELS[kernel](
+            d_model, l_max, channels, bidirectional=bidirectional, **(kernel_args or {})
+        )
+        self.D = nn.Parameter(torch.randn(channels, d_model))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.output_linear = nn.Linear(channels * d_model, 2 * d_model)
+
+    def conv(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """``u (B, C*H, L)``, ``k (C*H, Lk)``, ``D (C*H,)`` -> ``(B, C*H, L)``."""
+        return fftconv(u, k, D, causal=not self.bidirectional, backend=self.backend)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, L, H = x.shape  # (B L H)
+        x = _apply_mask(x, mask)
+        k = self.kernel(L)  # (C H L) or (C H 2L-1)
+        C = k.shape[0]
+        u = x.transpose(1, 2)  # (B H L)
+        if C > 1:
+            u = u.unsqueeze(1).expand(B, C, H, L).reshape(B, C * H, L)  # (B C*H L)
+        y = self.conv(u, k.reshape(C * H, -1), self.D.reshape(-1))  # (B C*H L)
+        y = self.dropout(F.gelu(y.transpose(1, 2)))  # (B L C*H)
+        y = F.glu(self.output_linear(y), dim=-1)  # (B L H)
+        return _apply_mask(y, mask)
+
+
+class ButterflyConv(LongConv):
+    """:class:`LongConv` whose FFT is a learned butterfly (:class:`ButterflyFFTConv`).
+
+    At initialisation it computes exactly what :class:`LongConv` computes; the Monarch
+    DFT factors then train with their own learning rate ``butterfly_lr``.
+    """
+
+    def __init__(self, d_model: int, l_max: int, *, butterfly_lr: float | None = 1e-4, **kwargs):
+        super().__init__(d_model, l_max, **kwargs)
+        self.butterfly = ButterflyFFTConv(l_max, causal=not self.bidirectional, lr=butterfly_lr)
+
+    def conv(self, u, k, D):
+        return self.butterfly(u, k, D)
+
+
+def _rotary(x: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding on ``(B, heads, L, d_head)`` (even ``d_head``)."""
+    L, d = x.shape[-2], x.shape[-1]
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
+    ang = torch.arange(L, device=x.device, dtype=torch.float32)[:, None] * inv  # (L d/2)
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+
+
+class AttentionLayer(nn.Module):
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``.
+
+    Causal by default (``bidirectional=False``), with rotary position embeddings so that
+    it needs no positional encoder. ``l_max`` is accepted for a uniform constructor and
+    not used. Padded keys are masked out; padded queries produce zeros.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        l_max: int | None = None,
+        *,
+        n_heads: int = 4,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        rotary: bool = True,
+    ):
+        super().__init__()
+        if d_model % n_heads or (d_model // n_heads) % 2:
+            raise ValueError(
+                f"AttentionLayer: d_model={d_model} must split into n_heads={n_heads} heads "
+                "of even width."
+            )
+        self.d_model, self.n_heads = d_model, n_heads
+        self.bidirectional, self.rotary, self.dropout = bool(bidirectional), rotary, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        if self.rotary:
+            q, k = _rotary(q), _rotary(k)  # (B heads L d_head)
+        drop = self.dropout if self.training else 0.0
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=not self.bidirectional, dropout_p=drop)
+        else:
+            allowed = mask[:, None, None, :]  # (B 1 1 L) keys
+            if not self.bidirectional:
+                allowed = allowed & torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
+            # A padded query may see no key at all; let it see itself, then zero it below.
+            allowed = allowed | torch.eye(L, dtype=torch.bool, device=x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=drop)
+        y = self.out(y.transpose(1, 2).reshape(B, L, D))
+        return _apply_mask(y, mask)
+
+
+def _s4d_layer(d_model: int, l_max: int, **kwargs) -> LongConv:
+    return LongConv(d_model, l_max, kernel="s4d", **kwargs)
+
+
+#: name -> constructor ``(d_model, l_max, **kwargs) -> module``; the shared contract
+#: test runs every entry.
+LAYERS = {
+    "longconv": LongConv,
+    "s4d": _s4d_layer,
+    "butterfly": ButterflyConv,
+    "attention": AttentionLayer,
+}
+
+
+def build_layer(name: str, d_model: int, l_max: int, **kwargs) -> nn.Module:
+    if name not in LAYERS:
+        raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {name!r}.")
+    return LAYERS[name](d_model, l_max, **kwargs)

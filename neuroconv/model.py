@@ -1,0 +1,192 @@
+"""``SequenceModel``: encoder -> N residual blocks -> optional head.
+
+Tensors are ``(B, L, D)`` at this boundary. The model's constructor arguments are its
+config (:attr:`SequenceModel.config`), stored with every checkpoint so that
+:meth:`SequenceModel.from_config` rebuilds it (nanoGPT's ``model_args``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .layers import LAYERS, build_layer
+
+__all__ = ["SequenceModel", "lengths_to_mask"]
+
+_NORMS = ("layer", "batch", "none")
+_HEADS = (None, "classification", "regression", "lm")
+_POOLS = ("mean", "last")
+
+
+def lengths_to_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
+    """``lengths (B,)`` -> boolean ``(B, L)`` mask, True on the first ``lengths[b]`` steps."""
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1:
+        raise ValueError(f"`lengths` must have shape (B,); got {tuple(lengths.shape)}.")
+    if (lengths < 1).any() or (lengths > L).any():
+        raise ValueError(f"every length must be in [1, L={L}]; got {lengths.tolist()}.")
+    return torch.arange(L, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class MaskedNorm(nn.Module):
+    """LayerNorm, or BatchNorm whose statistics use only the valid (unmasked) steps."""
+
+    def __init__(self, d_model: int, kind: str):
+        super().__init__()
+        self.kind = kind
+        if kind == "layer":
+            self.norm = nn.LayerNorm(d_model)
+        elif kind == "batch":
+            self.norm = nn.BatchNorm1d(d_model)
+        else:
+            self.norm = nn.Identity()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.kind != "batch":
+            return self.norm(x)
+        if mask is None:
+            return self.norm(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+        out = torch.zeros_like(x)
+        out[mask] = self.norm(x[mask])  # (n_valid D): padding never enters the statistics
+        return out
+
+
+class Block(nn.Module):
+    def __init__(self, layer: nn.Module, d_model: int, norm: str, prenorm: bool, dropout: float):
+        super().__init__()
+        self.layer, self.prenorm = layer, prenorm
+        self.norm = MaskedNorm(d_model, norm)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x, mask):
+        if self.prenorm:
+            return x + self.drop(self.layer(self.norm(x, mask), mask))
+        return self.norm(x + self.drop(self.layer(x, mask)), mask)
+
+
+class SequenceModel(nn.Module):
+    """A stack of sequence layers with an input encoder and an optional head.
+
+    Parameters:
+        d_input: input features per step (``x`` is ``(B, L, d_input)`` floats), or
+            ``None`` with ``vocab_size`` for token inputs (``x`` is ``(B, L)`` ints).
+        d_model: width of the residual stream.
+        n_layers: number of residual blocks.
+        layer: a name in :data:`neuroconv.layers.LAYERS` (``"longconv"``, ``"s4d"``,
+            ``"butterfly"``, ``"attention"``).
+        l_max: longest sequence length.
+        layer_args: keyword arguments for each layer (e.g. ``channels``,
+            ``bidirectional``, ``kernel_args``, ``n_heads``).
+        prenorm: pre-norm (``True``) or post-norm residual blocks.
+        norm: ``"layer"``, ``"batch"`` (masked statistics) or ``"none"``.
+        dropout: residual dropout.
+        head: ``None`` (return ``(B, L, d_model)``), ``"classification"`` (``(B,
+            d_output)`` logits after mask-aware pooling), ``"regression"`` (per-step
+            ``(B, L, d_output)``) or ``"lm"`` (``(B, L, vocab_size)`` logits).
+        d_output: classes or regression targets for the head.
+        pool: ``"mean"`` over valid steps or ``"last"`` valid step (classification).
+        vocab_size: token vocabulary for embedding inputs and the ``"lm"`` head.
+
+    ``forward(x, mask=None, lengths=None)``: ``mask`` is boolean ``(B, L)`` (True = real
+    step) or ``lengths`` is ``(B,)``; padded steps never affect real outputs.
+    """
+
+    def __init__(
+        self,
+        d_input: int | None,
+        d_model: int = 128,
+        n_layers: int = 4,
+        layer: str = "longconv",
+        *,
+        l_max: int = 1024,
+        layer_args: dict | None = None,
+        prenorm: bool = True,
+        norm: str = "layer",
+        dropout: float = 0.0,
+        head: str | None = None,
+        d_output: int | None = None,
+        pool: str = "mean",
+        vocab_size: int | None = None,
+    ):
+        super().__init__()
+        if layer not in LAYERS:
+            raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {layer!r}.")
+        if norm not in _NORMS:
+            raise ValueError(f"`norm` must be one of {_NORMS}; got {norm!r}.")
+        if head not in _HEADS:
+            raise ValueError(f"`head` must be one of {_HEADS}; got {head!r}.")
+        if pool not in _POOLS:
+            raise ValueError(f"`pool` must be one of {_POOLS}; got {pool!r}.")
+        if d_input is None and vocab_size is None:
+            raise ValueError("give `d_input` (float features) or `vocab_size` (token inputs).")
+        if head in ("classification", "regression") and not d_output:
+            raise ValueError(f"head={head!r} needs `d_output` (number of classes or targets).")
+        if head == "lm" and not vocab_size:
+            raise ValueError("head='lm' needs `vocab_size`.")
+        self.config = dict(
+            d_input=d_input, d_model=d_model, n_layers=n_layers, layer=layer, l_max=l_max,
+            layer_args=dict(layer_args or {}), prenorm=prenorm, norm=norm, dropout=dropout,
+            head=head, d_output=d_output, pool=pool, vocab_size=vocab_size,
+        )
+        self.encoder = nn.Embedding(vocab_size, d_model) if d_input is None else nn.Linear(d_input, d_model)
+        self.blocks = nn.ModuleList(
+            Block(build_layer(layer, d_model, l_max, **(layer_args or {})), d_model, norm, prenorm, dropout)
+            for _ in range(n_layers)
+        )
+        self.final_norm = MaskedNorm(d_model, norm) if prenorm else None
+        self.head_kind, self.pool = head, pool
+        if head == "lm":
+            self.head = nn.Linear(d_model, vocab_size, bias=False)
+        elif head is not None:
+            self.head = nn.Linear(d_model, d_output)
+        else:
+            self.head = None
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SequenceModel":
+        config = dict(config)
+        return cls(config.pop("d_input"), **config)
+
+    def features(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Backbone output ``(B, L, d_model)`` (no head)."""
+        h = self.encoder(x)  # (B L d_model)
+        if mask is not None:
+            h = h.masked_fill(~mask[..., None], 0.0)
+        for block in self.blocks:
+            h = block(h, mask)
+        if self.final_norm is not None:
+            h = self.final_norm(h, mask)
+        if mask is not None:
+            h = h.masked_fill(~mask[..., None], 0.0)
+        return h
+
+    def pooled(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Pool ``(B, L, D)`` to ``(B, D)`` over valid steps (mean or last)."""
+        if mask is None:
+            return h.mean(1) if self.pool == "mean" else h[:, -1]
+        if self.pool == "mean":
+            m = mask[..., None].to(h.dtype)
+            return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        last = mask.long().cumsum(1).argmax(1)  # index of the last valid step
+        return h[torch.arange(h.shape[0], device=h.device), last]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        L = x.shape[1]
+        if lengths is not None:
+            if mask is not None:
+                raise ValueError("pass `mask` or `lengths`, not both.")
+            mask = lengths_to_mask(lengths.to(x.device), L)
+        if mask is not None and mask.shape != x.shape[:2]:
+            raise ValueError(f"`mask` must have shape (B, L)={tuple(x.shape[:2])}; got {tuple(mask.shape)}.")
+        h = self.features(x, mask)
+        if self.head_kind is None:
+            return h
+        if self.head_kind == "classification":
+            return self.head(self.pooled(h, mask))
+        return self.head(h)
