@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded by jobs that log their own command line
     if getattr(args, "func", None) is None:
         # `neuroconv` or `neuroconv bench` alone: show the relevant help.
         (getattr(args, "_parser", None) or parser).print_help()

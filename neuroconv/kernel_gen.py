@@ -206,7 +206,7 @@ class S4DKernel(nn.Module):
         dt = torch.exp(self.log_dt)  # (dir H)
         A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # (dir H N)
         dtA = A * dt[..., None]  # (dir H N)
-        C = torch.view_as_complex(self.C) * (torch.exp(dtA) - 1.0) / A  # (dir C H N)
+        C = torch.view_as_complex(self.C) * ((torch.exp(dtA) - 1.0) / A)[:, None]  # (dir C H N)
         pos = torch.arange(L, device=dtA.device)
         V = torch.exp(dtA[..., None] * pos)  # (dir H N L)
         return 2 * torch.einsum("dchn,dhnl->dchl", C, V).real  # (dir C H L)

@@ -25,7 +25,7 @@ def lengths_to_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
     if lengths.dim() != 1:
         raise ValueError(f"`lengths` must have shape (B,); got {tuple(lengths.shape)}.")
     if (lengths < 1).any() or (lengths > L).any():
-        raise ValueError(f"every length must be in [1, L={L}]; got {lengths.tolist()}.")
+        raise ValueError(f"`lengths`: every length must be in [1, L={L}]; got {lengths.tolist()}.")
     return torch.arange(L, device=lengths.device)[None, :] < lengths[:, None]
 
 

@@ -1,0 +1,319 @@
+"""Kernel generators, layers and SequenceModel, including the shared layer contract."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neuroconv import (
+    AttentionLayer,
+    ButterflyConv,
+    LongConv,
+    LongConvKernel,
+    S4DKernel,
+    SequenceModel,
+    fftconv,
+    param_groups,
+)
+from neuroconv.butterfly import ButterflyFFTConv, MonarchDFT
+from neuroconv.layers import LAYERS
+
+# ---------------------------------------------------------------- LongConvKernel
+
+
+def test_squash_weights_alive_at_init():
+    """Pitfall 1: with the reference init (std 0.002, λ 0.003) ~87% of weights are dead."""
+    ker = LongConvKernel(32, 256, channels=2, lam=0.003, init_scale=0.002)
+    assert (ker.weight.abs() > ker.lam).float().mean() == 1.0
+    k = ker.squash(ker.weight)
+    k.sum().backward()
+    assert (ker.weight.grad != 0).float().mean() == 1.0
+    # the effective kernel has the intended scale
+    assert 0.5 * ker.init_scale < k.std().item() < 1.5 * ker.init_scale
+    # the reference init really is mostly dead (documents the pitfall)
+    ref = torch.randn(100_000) * 0.002
+    assert 0.8 < (ref.abs() <= 0.003).float().mean() < 0.92
+
+
+@pytest.mark.parametrize("init", ["random", "geometric", "double_exp"])
+def test_inits_alive_and_shaped(init):
+    ker = LongConvKernel(16, 128, channels=3, init=init, smooth_width=1)
+    assert ker.weight.shape == (3, 16, 128)
+    assert (ker.weight.abs() > ker.lam).all()
+    if init != "random":
+        k = ker.squash(ker.weight).detach().abs().mean(0)  # (H L)
+        # decay: late taps smaller than early ones, faster for later features
+        assert k[:, :16].mean() > 3 * k[:, -16:].mean()
+        assert k[-1, 32:].mean() < k[0, 32:].mean()
+
+
+def test_squash_is_soft_threshold():
+    ker = LongConvKernel(1, 5, lam=0.5, smooth_width=1)
+    x = torch.tensor([-2.0, -0.5, -0.1, 0.0, 0.3, 0.5, 1.5])
+    np.testing.assert_allclose(ker.squash(x).numpy(), [-1.5, 0, 0, 0, 0, 0, 1.0])
+
+
+def test_smooth_is_moving_average():
+    ker = LongConvKernel(2, 50, lam=0.0, smooth_width=5)
+    k = ker.weight.detach()
+    got = ker.full_kernel().detach().numpy()
+    w = k.numpy()
+    for t in range(50):
+        lo, hi = max(0, t - 2), min(50, t + 3)
+        np.testing.assert_allclose(got[..., t], w[..., lo:hi].mean(-1), rtol=1e-5, atol=1e-7)
+
+
+def test_kernel_truncates_never_wraps():
+    """Pitfall 2: a shorter input uses the kernel's first L taps (a prefix), so the
+    model's output on u[:L] equals the prefix of its output on the full sequence."""
+    layer = LongConv(8, 64, kernel_args=dict(smooth_width=3)).eval()
+    x = torch.randn(2, 64, 8)
+    full = layer(x)
+    for L in (1, 7, 33):
+        torch.testing.assert_close(layer(x[:, :L]), full[:, :L], rtol=1e-4, atol=1e-5)
+    k = layer.kernel(10)
+    torch.testing.assert_close(k, layer.kernel.full_kernel()[..., :10])
+
+
+def test_bidirectional_kernel_centre():
+    ker = LongConvKernel(3, 20, bidirectional=True, smooth_width=1)
+    assert ker.weight.shape[-1] == 39
+    full = ker.full_kernel()
+    k = ker(5)
+    assert k.shape == (1, 3, 9)
+    torch.testing.assert_close(k, full[..., 19 - 4 : 19 + 5])
+
+
+def test_kernel_dropout_only_in_training():
+    ker = LongConvKernel(4, 32, kernel_dropout=0.5)
+    ker.eval()
+    torch.testing.assert_close(ker(32), ker(32))
+    ker.train()
+    assert (ker(32) == 0).float().mean() > 0.3
+
+
+def test_kernel_length_errors():
+    with pytest.raises(ValueError, match="l_max"):
+        LongConvKernel(2, 8)(9)
+    with pytest.raises(ValueError, match="smooth_width"):
+        LongConvKernel(2, 8, smooth_width=4)
+    with pytest.raises(ValueError, match="init"):
+        LongConvKernel(2, 8, init="zeros")
+
+
+# ---------------------------------------------------------------- S4D
+
+
+def test_s4d_kernel_is_the_ssm_impulse_response():
+    """Independent check: run the discretised (ZOH) complex recurrence step by step."""
+    ker = S4DKernel(3, channels=2, d_state=8)
+    L = 40
+    k = ker(L).detach().double()  # (C H L)
+    dt = ker.log_dt.exp()[0].double()  # (H)
+    A = (-ker.log_A_real.exp() + 1j * ker.A_imag)[0].detach().to(torch.complex128)  # (H N)
+    C = torch.view_as_complex(ker.C)[0].detach().to(torch.complex128)  # (C H N)
+    Ab = torch.exp(A * dt[:, None])
+    Bb = (Ab - 1) / A  # ZOH with B = 1
+    x = torch.zeros_like(A)
+    out = []
+    for t in range(L):
+        x = Ab * x + Bb * (1.0 if t == 0 else 0.0)
+        out.append(2 * (C * x).sum(-1).real)  # conjugate pair -> 2 Re
+    want = torch.stack(out, -1)
+    torch.testing.assert_close(k, want.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_s4d_bidirectional_layout():
+    ker = S4DKernel(2, bidirectional=True)
+    k = ker(6)
+    assert k.shape == (1, 2, 11)
+    fwd = ker._causal(6)
+    torch.testing.assert_close(k[..., 5:], fwd[0])
+    torch.testing.assert_close(k[..., :5], fwd[1][..., 1:].flip(-1))
+
+
+# ---------------------------------------------------------------- butterfly
+
+
+@pytest.mark.parametrize("n", [16, 30, 64, 98])
+def test_monarch_dft_is_exact_dft_at_init(n):
+    m = MonarchDFT(n)
+    x = torch.randn(3, n, dtype=torch.cfloat)
+    torch.testing.assert_close(m(x), torch.fft.fft(x), rtol=1e-4, atol=1e-4)
+    mi = MonarchDFT(n, inverse=True)
+    torch.testing.assert_close(mi(x), torch.fft.ifft(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_butterfly_equals_fftconv_at_init(causal):
+    conv = ButterflyFFTConv(50, causal=causal)
+    for L, Lk in [(50, 50), (17, 9), (1, 1)]:
+        Lk = Lk if causal or Lk % 2 else Lk + 1
+        u, k, D = torch.randn(2, 3, L), torch.randn(3, Lk), torch.randn(3)
+        torch.testing.assert_close(conv(u, k, D), fftconv(u, k, D, causal=causal), rtol=1e-4, atol=1e-4)
+
+
+def test_butterfly_layer_equals_longconv_at_init_then_learns():
+    torch.manual_seed(1)
+    a = LongConv(8, 32)
+    b = ButterflyConv(8, 32, butterfly_lr=1e-2)
+    b.load_state_dict(a.state_dict(), strict=False)
+    x = torch.randn(2, 32, 8)
+    torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-4)
+    groups = param_groups(b, lr=1e-3)
+    factor_group = [g for g in groups if any(p is b.butterfly.dft.f1 for p in g["params"])]
+    assert factor_group and factor_group[0]["lr"] == 1e-2 and factor_group[0]["weight_decay"] == 0
+    opt = torch.optim.AdamW(groups)
+    before = b.butterfly.dft.f1.detach().clone()
+    b(x).pow(2).mean().backward()
+    assert b.butterfly.dft.f1.grad.abs().sum() > 0
+    opt.step()
+    assert not torch.equal(before, b.butterfly.dft.f1)
+
+
+# ---------------------------------------------------------------- shared layer contract
+
+LAYER_VARIANTS = [(name, {}) for name in LAYERS] + [
+    ("longconv", {"bidirectional": True, "channels": 2}),
+    ("s4d", {"bidirectional": True}),
+    ("butterfly", {"bidirectional": True}),
+    ("attention", {"bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", LAYER_VARIANTS, ids=lambda v: str(v))
+def test_layer_contract(name, kwargs):
+    d, l_max, B, L = 16, 40, 3, 29
+    layer = LAYERS[name](d, l_max, **kwargs).eval()
+    x = torch.randn(B, L, d)
+    # 1. shape
+    y = layer(x)
+    assert y.shape == (B, L, d) and torch.isfinite(y).all()
+    # 2. masking: padded steps never leak into real ones, and come out as zeros
+    lengths = torch.tensor([L, 17, 1])
+    mask = torch.arange(L)[None] < lengths[:, None]
+    y1 = layer(x, mask)
+    x2 = x.clone()
+    x2[~mask] = torch.randn_like(x2[~mask]) * 100
+    y2 = layer(x2, mask)
+    torch.testing.assert_close(y1[mask], y2[mask], rtol=1e-4, atol=1e-4)
+    assert (y1[~mask] == 0).all()
+    # a masked sequence gives what the unpadded one gives
+    torch.testing.assert_close(layer(x[1:2, :17]), y1[1:2, :17], rtol=1e-4, atol=1e-4)
+    # 3. backward reaches every parameter
+    layer.train()
+    layer.zero_grad()
+    layer(x, mask).pow(2).sum().backward()
+    for pname, p in layer.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    # 4. state_dict round trip
+    layer.eval()
+    buf = io.BytesIO()
+    torch.save(layer.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(123)
+    twin = LAYERS[name](d, l_max, **kwargs).eval()
+    twin.load_state_dict(torch.load(buf, weights_only=True))
+    torch.testing.assert_close(twin(x, mask), layer(x, mask))
+
+
+def test_causal_layers_are_causal():
+    for name in LAYERS:
+        layer = LAYERS[name](8, 32).eval()
+        x = torch.randn(1, 32, 8)
+        x2 = x.clone()
+        x2[:, 20:] += 5
+        torch.testing.assert_close(layer(x)[:, :20], layer(x2)[:, :20], rtol=1e-4, atol=1e-5)
+
+
+def test_attention_rejects_bad_heads():
+    with pytest.raises(ValueError, match="n_heads"):
+        AttentionLayer(10, n_heads=4)
+
+
+# ---------------------------------------------------------------- SequenceModel
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+@pytest.mark.parametrize("norm,prenorm", [("layer", True), ("batch", False)])
+def test_sequence_model_heads(layer, norm, prenorm):
+    B, L = 3, 24
+    x = torch.randn(B, L, 5)
+    lengths = torch.tensor([24, 10, 3])
+    common = dict(d_model=16, n_layers=2, layer=layer, l_max=32, norm=norm, prenorm=prenorm)
+    feats = SequenceModel(5, **common).eval()
+    assert feats(x).shape == (B, L, 16)
+    for pool in ("mean", "last"):
+        clf = SequenceModel(5, head="classification", d_output=4, pool=pool, **common).eval()
+        logits = clf(x, lengths=lengths)
+        assert logits.shape == (B, 4)
+        x2 = x.clone()
+        x2[1, 10:] = 1e3  # padding content must not matter
+        x2[2, 3:] = -1e3
+        torch.testing.assert_close(clf(x2, lengths=lengths), logits, rtol=1e-4, atol=1e-4)
+        # and the padded sequence matches the same sequence alone
+        torch.testing.assert_close(clf(x[1:2, :10]), logits[1:2], rtol=1e-4, atol=1e-4)
+    reg = SequenceModel(5, head="regression", d_output=2, **common)
+    assert reg(x).shape == (B, L, 2)
+
+
+def test_batchnorm_statistics_ignore_padding():
+    m = SequenceModel(3, d_model=8, n_layers=1, l_max=16, norm="batch", head="classification", d_output=2)
+    m.train()
+    x = torch.randn(2, 16, 3)
+    lengths = torch.tensor([16, 5])
+    x2 = x.clone()
+    x2[1, 5:] = 1e4
+    torch.testing.assert_close(m(x, lengths=lengths), m(x2, lengths=lengths), rtol=1e-4, atol=1e-4)
+
+
+def test_lm_head_and_tokens():
+    m = SequenceModel(None, d_model=16, n_layers=2, l_max=20, vocab_size=11, head="lm")
+    tok = torch.randint(0, 11, (2, 20))
+    out = m(tok)
+    assert out.shape == (2, 20, 11)
+    loss = torch.nn.functional.cross_entropy(out.reshape(-1, 11), tok.reshape(-1))
+    loss.backward()
+    assert math.isfinite(loss.item())
+
+
+def test_from_config_round_trip():
+    m = SequenceModel(4, d_model=8, n_layers=2, layer="s4d", l_max=16, head="classification",
+                      d_output=3, layer_args={"channels": 2}).eval()
+    twin = SequenceModel.from_config(m.config).eval()
+    twin.load_state_dict(m.state_dict())
+    x = torch.randn(2, 16, 4)
+    torch.testing.assert_close(twin(x), m(x))
+
+
+def test_model_argument_errors():
+    with pytest.raises(ValueError, match="layer"):
+        SequenceModel(4, layer="lstm")
+    with pytest.raises(ValueError, match="d_output"):
+        SequenceModel(4, head="classification")
+    with pytest.raises(ValueError, match="lengths"):
+        SequenceModel(4, d_model=8, n_layers=1, l_max=8)(torch.randn(1, 8, 4), lengths=torch.tensor([9]))
+
+
+# ---------------------------------------------------------------- param_groups
+
+
+def test_param_groups():
+    m = SequenceModel(4, d_model=8, n_layers=2, l_max=16, layer_args={"kernel_args": {"lr": 5e-4}})
+    groups = param_groups(m, lr=1e-2, weight_decay=0.1)
+    seen = [id(p) for g in groups for p in g["params"]]
+    assert sorted(seen) == sorted(id(p) for p in m.parameters()) and len(seen) == len(set(seen))
+    kernel_ids = {id(b.layer.kernel.weight) for b in m.blocks}
+    for g in groups:
+        ids = {id(p) for p in g["params"]}
+        if ids & kernel_ids:
+            assert ids == kernel_ids and g["lr"] == 5e-4 and g["weight_decay"] == 0.0
+        elif g["name"] == "decay":
+            assert g["weight_decay"] == 0.1 and all(p.dim() >= 2 for p in g["params"])
+        else:
+            assert g["weight_decay"] == 0.0
+    torch.optim.AdamW(groups)  # accepted as is

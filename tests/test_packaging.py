@@ -1,0 +1,53 @@
+"""Packaging: the pyproject package list, the CLI, and import hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from neuroconv.cli import SUBCOMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_is_listed_in_pyproject():
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    dirs = {v: k for k, v in cfg["package-dir"].items()}  # folder -> package
+    found = set()
+    for folder, pkg in dirs.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((pkg, *rel)))
+    assert found == listed, f"pyproject packages out of date: missing {found - listed}, stale {listed - found}"
+
+
+def test_import_is_light_and_offline():
+    code = ("import sys, neuroconv; heavy = [m for m in ('triton', 'mne', 'nilearn', 'lightning') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [[]] + [[c] for c in SUBCOMMANDS] + [["bench", "conv"], ["bench", "preprocess"]])
+def test_help_on_every_subcommand(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: neuroconv" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run(["neuroconv", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "neuroconv" in out.stdout
+
+
+def test_parser_builds_without_heavy_imports():
+    code = ("import sys; from neuroconv.cli import build_parser; build_parser(); "
+            "print([m for m in ('triton', 'mne', 'nilearn', 'lightning') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
