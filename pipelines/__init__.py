@@ -1,1 +1,41 @@
-"""Placeholder."""
+"""Preprocessing pipelines: recordings -> sequence stores (``neuroconv.data``).
+
+Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
+
+    preprocess_eeg(files, out, **steps)
+    preprocess_fmri(files, atlas, out, **params)
+    preprocess_abide(data_dir, out, **params)
+    preprocess_eegbci(data_dir, out, subjects, runs, **steps)
+    neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
+
+Each ``preprocess_*`` returns a :class:`~neuroconv.pipelines.runner.Summary` with
+``done``, ``skipped`` and ``failed`` (with reasons). Pipelines write stores and never
+train.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "preprocess_eeg": "eeg",
+    "preprocess_eegbci": "eeg",
+    "preprocess_fmri": "fmri",
+    "preprocess_abide": "abide",
+    "Summary": "runner",
+    "InputError": "runner",
+    "MissingTRError": "runner",
+    "resolve_atlas": "atlas",
+    "MapsExtractor": "atlas",
+    "LabelsExtractor": "atlas",
+}
+
+__all__ = list(_LAZY) + ["simulate"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "simulate":
+        return importlib.import_module(".simulate", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
