@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""Experiment configs (YAML), shipped as package data; see neuroconv.train.config."""

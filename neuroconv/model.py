@@ -70,7 +70,9 @@ class SequenceModel(nn.Module):
 
     Parameters:
         d_input: input features per step (``x`` is ``(B, L, d_input)`` floats), or
-            ``None`` with ``vocab_size`` for token inputs (``x`` is ``(B, L)`` ints).
+            ``None`` with ``vocab_size`` for token inputs (``x`` is ``(B, L)`` ints), or
+            ``None`` without ``vocab_size`` for inputs already embedded,
+            ``(B, L, d_model)`` (an outside encoder, as in the brain-data models).
         d_model: width of the residual stream.
         n_layers: number of residual blocks.
         layer: a name in :data:`neuroconv.layers.LAYERS` (``"longconv"``, ``"s4d"``,
@@ -118,8 +120,6 @@ class SequenceModel(nn.Module):
             raise ValueError(f"`head` must be one of {_HEADS}; got {head!r}.")
         if pool not in _POOLS:
             raise ValueError(f"`pool` must be one of {_POOLS}; got {pool!r}.")
-        if d_input is None and vocab_size is None:
-            raise ValueError("give `d_input` (float features) or `vocab_size` (token inputs).")
         if head in ("classification", "regression") and not d_output:
             raise ValueError(f"head={head!r} needs `d_output` (number of classes or targets).")
         if head == "lm" and not vocab_size:
@@ -129,7 +129,12 @@ class SequenceModel(nn.Module):
             layer_args=dict(layer_args or {}), prenorm=prenorm, norm=norm, dropout=dropout,
             head=head, d_output=d_output, pool=pool, vocab_size=vocab_size,
         )
-        self.encoder = nn.Embedding(vocab_size, d_model) if d_input is None else nn.Linear(d_input, d_model)
+        if d_input is not None:
+            self.encoder = nn.Linear(d_input, d_model)
+        elif vocab_size is not None:
+            self.encoder = nn.Embedding(vocab_size, d_model)
+        else:  # inputs arrive already embedded: (B, L, d_model)
+            self.encoder = nn.Identity()
         self.blocks = nn.ModuleList(
             Block(build_layer(layer, d_model, l_max, **(layer_args or {})), d_model, norm, prenorm, dropout)
             for _ in range(n_layers)

@@ -1,0 +1,134 @@
+"""Brain-data model: per-channel-set encoders + time embedding + a shared backbone.
+
+Recordings from different caps, atlases or sites have different channel sets. Each set
+(identified by :func:`channel_set_key` of its channel names) gets its own input encoder
+``Linear(n_channels, d_model)`` and its own reconstruction head; the backbone
+(:class:`neuroconv.SequenceModel`) is shared. Tensors are ``(B, L, C)`` in and
+``(B, L, d_model)`` inside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+import torch.nn as nn
+
+from neuroconv.model import SequenceModel
+
+__all__ = ["BrainModel", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config"]
+
+
+def channel_set_key(channels) -> str:
+    """A stable, ModuleDict-safe key for an ordered list of channel names."""
+    digest = hashlib.sha1("\x1f".join(map(str, channels)).encode()).hexdigest()[:12]
+    return f"cs{len(channels)}_{digest}"
+
+
+def layer_args_from(model_cfg) -> dict:
+    """Layer keyword arguments for :class:`SequenceModel` from a ``ModelConfig``."""
+    m = model_cfg
+    if m.layer == "attention":
+        return dict(n_heads=m.n_heads, bidirectional=m.bidirectional, dropout=m.dropout)
+    if m.layer == "s4d":
+        return dict(channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
+                    kernel_args=dict(lr=m.kernel_lr))
+    return dict(
+        channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
+        kernel_args=dict(lam=m.lam, smooth_width=m.smooth_width, kernel_dropout=m.kernel_dropout,
+                         lr=m.kernel_lr, init=m.kernel_init),
+    )
+
+
+def backbone_config(model_cfg, l_max: int, pool: str = "mean") -> dict:
+    """The :class:`SequenceModel` config of a backbone for a ``ModelConfig``."""
+    m = model_cfg
+    return dict(d_input=None, d_model=m.d_model, n_layers=m.n_layers, layer=m.layer, l_max=int(l_max),
+                layer_args=layer_args_from(m), prenorm=m.prenorm, norm=m.norm, dropout=m.dropout,
+                head=None, d_output=None, pool=pool, vocab_size=None)
+
+
+class TimeEmbedding(nn.Module):
+    """Embeds time in seconds and the sampling rate, so different TRs/rates can mix.
+
+    ``forward(times (B, L) seconds, sfreq (B,) Hz) -> (B, L, d_model)``. Time uses fixed
+    sinusoids with periods from 0.05 s to 2000 s (log-spaced); the sampling rate enters
+    as ``log(sfreq)``. A linear map, initialised at zero, projects both to ``d_model``,
+    so an untrained embedding changes nothing.
+    """
+
+    def __init__(self, d_model: int, n_freqs: int = 16):
+        super().__init__()
+        periods = torch.logspace(math.log10(0.05), math.log10(2000.0), n_freqs)
+        self.register_buffer("omega", 2 * math.pi / periods, persistent=False)
+        self.proj = nn.Linear(2 * n_freqs + 1, d_model)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, times: torch.Tensor, sfreq: torch.Tensor) -> torch.Tensor:
+        ang = times[..., None].float() * self.omega  # (B L F)
+        rate = torch.log(sfreq.float().clamp_min(1e-6))[:, None, None].expand(*times.shape, 1)
+        return self.proj(torch.cat([ang.sin(), ang.cos(), rate], dim=-1))
+
+
+class BrainModel(nn.Module):
+    """Encoders per channel set -> (+ time embedding) -> backbone -> heads.
+
+    ``config`` holds everything needed to rebuild the module (saved with the weights):
+    ``backbone`` (SequenceModel config), ``channel_sets`` (key -> channel names),
+    ``time_embedding``, ``bidirectional`` and ``objective``.
+    """
+
+    def __init__(self, backbone: dict, channel_sets: dict[str, list], time_embedding: bool = True,
+                 **extra):
+        super().__init__()
+        self.config = dict(backbone=dict(backbone), channel_sets={k: list(v) for k, v in channel_sets.items()},
+                           time_embedding=bool(time_embedding), **extra)
+        self.backbone = SequenceModel.from_config({**backbone, "d_input": None, "vocab_size": None,
+                                                    "head": None})
+        d = backbone["d_model"]
+        self.d_model = d
+        self.encoders = nn.ModuleDict({k: nn.Linear(len(v), d) for k, v in channel_sets.items()})
+        self.recon = nn.ModuleDict({k: nn.Linear(d, len(v)) for k, v in channel_sets.items()})
+        self.time = TimeEmbedding(d) if time_embedding else None
+        self.mask_token = nn.Parameter(torch.zeros(d))
+
+    def add_channel_set(self, key: str, channels: list) -> None:
+        """Add an encoder (and head) for a channel set the model has not seen."""
+        if key in self.encoders:
+            return
+        ref = self.mask_token
+        self.encoders[key] = nn.Linear(len(channels), self.d_model).to(ref.device)
+        self.recon[key] = nn.Linear(self.d_model, len(channels)).to(ref.device)
+        self.config["channel_sets"][key] = list(channels)
+
+    def embed(self, x: torch.Tensor, key: str, sfreq: torch.Tensor | None = None,
+              hide: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, L, C)`` -> ``(B, L, d_model)``; ``hide (B, L)`` swaps in the mask token."""
+        if key not in self.encoders:
+            raise KeyError(
+                f"channel set {key} is unknown to this model (it knows {sorted(self.encoders)}); "
+                "call add_channel_set first."
+            )
+        h = self.encoders[key](x)
+        if hide is not None:
+            h = torch.where(hide[..., None], self.mask_token.to(h.dtype), h)
+        if self.time is not None:
+            B, L = x.shape[:2]
+            if sfreq is None:
+                raise ValueError("this model has a time embedding: pass `sfreq` (B,) in Hz.")
+            times = torch.arange(L, device=x.device)[None, :] / sfreq[:, None].float()  # (B L) s
+            h = h + self.time(times, sfreq)
+        return h
+
+    def features(self, x, key, sfreq=None, mask=None, hide=None) -> torch.Tensor:
+        """Backbone features ``(B, L, d_model)``."""
+        return self.backbone(self.embed(x, key, sfreq, hide), mask=mask)
+
+    def reconstruct(self, h: torch.Tensor, key: str) -> torch.Tensor:
+        return self.recon[key](h)  # (B L C)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "BrainModel":
+        return cls(**config)

@@ -1,0 +1,95 @@
+"""``neuroconv pretrain``: self-supervised pretraining on sequence stores."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .config import ExperimentConfig, to_dict
+from .data import ChannelSetBatchSampler, StoreWindows, collate, open_stores, pretrain_windows, split_windows
+from .models import backbone_config
+from .plots import plot_kernels, plot_losses
+from .runner import export_model, find_run_dir, make_trainer, new_run_dir, write_json, write_yaml
+from .sources import prepare_sources
+from .tasks import NonFiniteLossError, PretrainTask
+
+__all__ = ["run_pretrain", "loaders"]
+
+
+def loaders(train_ds, val_ds, batch_size: int, num_workers: int, seed: int):
+    def make(ds, shuffle):
+        sampler = ChannelSetBatchSampler(ds.keys, batch_size, shuffle=shuffle, seed=seed)
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
+                          persistent_workers=num_workers > 0)
+
+    return make(train_ds, True), make(val_ds, False)
+
+
+def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
+    """Run pretraining as configured; return the run folder."""
+    import lightning as L
+
+    pc, dc = cfg.pretrain, cfg.data
+    t0 = time.time()
+    L.seed_everything(pc.seed, workers=True, verbose=False)
+    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    windows = pretrain_windows(stores, dc.window_seconds, dc.stride_seconds, dc.max_len)
+    train_w, val_w = split_windows(windows, stores, dc.split_by, dc.val_fraction, pc.seed)
+    train_ds = StoreWindows(stores, train_w, dc.normalize)
+    val_ds = StoreWindows(stores, val_w, dc.normalize)
+    l_max = int((windows["stop"] - windows["start"]).max())
+    log(f"data: {len(stores)} store(s), {len(train_ds)} training and {len(val_ds)} validation "
+        f"windows of up to {l_max} steps (split by {dc.split_by})")
+
+    if pc.resume:
+        run_dir = find_run_dir(pc.out, pc.name, f"{cfg.name}-pretrain")
+        ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
+        log(f"resuming {run_dir} from {ckpt_path}")
+    else:
+        run_dir = new_run_dir(pc.out, pc.name, f"{cfg.name}-pretrain")
+        ckpt_path = None
+    write_yaml(run_dir / "config.yaml", to_dict(cfg))
+
+    channel_sets = {**train_ds.channel_sets(), **val_ds.channel_sets()}
+    model_config = dict(backbone=backbone_config(cfg.model, l_max), channel_sets=channel_sets,
+                        time_embedding=cfg.model.time_embedding)
+    task = PretrainTask(model_config, objective=pc.objective, loss=pc.loss, mask_ratio=pc.mask_ratio,
+                        span_seconds=pc.span_seconds, lr=pc.lr, weight_decay=pc.weight_decay,
+                        warmup_steps=pc.warmup_steps)
+    train_dl, val_dl = loaders(train_ds, val_ds, dc.batch_size, dc.num_workers, pc.seed)
+    trainer = make_trainer(pc, run_dir)
+    status = "completed"
+    try:
+        trainer.fit(task, train_dl, val_dl, ckpt_path=ckpt_path, weights_only=True)
+    except NonFiniteLossError as e:
+        status = f"stopped: {e}"
+        log(f"error: {e}")
+    ckpt_cb = trainer.checkpoint_callback
+    best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
+    if best is not None and best.is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        task.load_state_dict(state)
+    elif status != "completed":
+        write_json(run_dir / "metrics.json", {"status": status})
+        raise NonFiniteLossError(status)
+    task.model.config["objective"] = pc.objective
+    export_model(task.model, run_dir, extra={"pretrain": {"objective": pc.objective, "loss": pc.loss}})
+    plot_losses(run_dir / "logs" / "metrics.csv", run_dir / "plots" / "loss.png")
+    plot_kernels(task.model, run_dir / "plots" / "kernels.png")
+    metrics = {
+        "status": status,
+        "best_val_loss": float(ckpt_cb.best_model_score) if ckpt_cb and ckpt_cb.best_model_score is not None else None,
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_windows": len(train_ds),
+        "val_windows": len(val_ds),
+        "seconds": round(time.time() - t0, 1),
+        "stores": [str(s.path) for s in stores],
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    log(json.dumps(metrics, indent=1))
+    return run_dir

@@ -1,0 +1,189 @@
+"""Shared training machinery: Lightning trainers, run folders, exported weights.
+
+A run folder holds::
+
+    RUN/
+      config.yaml            the resolved experiment config
+      checkpoints/last.ckpt  Lightning checkpoint (resume); best.ckpt (lowest val_loss)
+      model.safetensors      exported weights
+      model_config.json      what rebuilds the model (load_pretrained reads it)
+      metrics.json           final metrics
+      logs/                  CSV logs (and TensorBoard, when installed)
+      plots/                 loss curves, learned kernels (and confusion matrices)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import json
+import os
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+
+from neuroconv import __version__
+
+from .config import TrainerConfig, to_dict
+
+__all__ = ["make_trainer", "new_run_dir", "find_run_dir", "export_model", "load_pretrained",
+           "write_json", "write_yaml"]
+
+
+def write_json(path: Path, obj) -> None:
+    """Atomic JSON write."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_yaml(path: Path, obj) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(obj, sort_keys=False))
+    os.replace(tmp, path)
+
+
+def new_run_dir(out: str, name: str, prefix: str) -> Path:
+    """``out/name`` if a name is given, else ``out/<prefix>-<UTC timestamp>``."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run = Path(out) / (name or f"{prefix}-{stamp}")
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def find_run_dir(out: str, name: str, prefix: str) -> Path:
+    """The run to resume: ``out/name``, or the newest ``out/<prefix>-*`` with a checkpoint."""
+    if name:
+        run = Path(out) / name
+        if not (run / "checkpoints" / "last.ckpt").is_file():
+            raise FileNotFoundError(f"cannot resume: {run}/checkpoints/last.ckpt does not exist.")
+        return run
+    runs = sorted(p for p in Path(out).glob(f"{prefix}-*") if (p / "checkpoints" / "last.ckpt").is_file())
+    if not runs:
+        raise FileNotFoundError(
+            f"cannot resume: no run folder {out}/{prefix}-* holds checkpoints/last.ckpt; "
+            "start a new run without resume, or give the run's name."
+        )
+    return runs[-1]
+
+
+def _devices(value: str):
+    value = str(value)
+    if value == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        return value  # e.g. "0,1"
+
+
+def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False,
+                 checkpoint: bool = True, extra_callbacks=()) -> L.Trainer:
+    """A Lightning trainer configured from ``tc``.
+
+    With ``run_dir``: checkpoints (last + best on ``val_loss``), CSV logs and TensorBoard
+    logs when tensorboard is installed. ``quiet``: no progress bar, no logs, no
+    checkpoints (used inside cross-validation and the scikit-learn estimators).
+    """
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    callbacks = list(extra_callbacks)
+    loggers = []
+    use_ckpt = checkpoint and run_dir is not None and not quiet
+    if use_ckpt:
+        callbacks.append(ModelCheckpoint(dirpath=Path(run_dir) / "checkpoints", filename="best",
+                                         monitor="val_loss", mode="min", save_last=True,
+                                         save_top_k=1, enable_version_counter=False))
+    if tc.patience > 0:
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience,
+                                       check_finite=True))
+    progress = tc.progress if not quiet else "none"
+    if progress == "rich" and importlib.util.find_spec("rich") is not None:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar(leave=True))
+    elif progress == "tqdm":
+        from lightning.pytorch.callbacks import TQDMProgressBar
+
+        callbacks.append(TQDMProgressBar())
+    if run_dir is not None and not quiet:
+        from lightning.pytorch.loggers import CSVLogger
+
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="logs", version=""))
+        if importlib.util.find_spec("tensorboard") is not None:
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tb"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        return L.Trainer(
+            max_epochs=tc.max_epochs,
+            max_steps=tc.max_steps,
+            max_time=tc.max_time or None,
+            precision=tc.precision,
+            accelerator=tc.accelerator,
+            devices=_devices(tc.devices),
+            num_nodes=tc.num_nodes,
+            strategy=tc.strategy,
+            gradient_clip_val=tc.gradient_clip or None,
+            limit_train_batches=tc.limit_train_batches,
+            callbacks=callbacks,
+            logger=loggers or False,
+            enable_checkpointing=use_ckpt,
+            enable_progress_bar=progress != "none",
+            enable_model_summary=not quiet,
+            use_distributed_sampler=False,  # ChannelSetBatchSampler shards batches itself
+            log_every_n_steps=5,
+            num_sanity_val_steps=0,
+            default_root_dir=str(run_dir) if run_dir is not None else None,
+        )
+
+
+def export_model(model: torch.nn.Module, run_dir: Path, extra: dict | None = None) -> Path:
+    """Write ``model.safetensors`` and ``model_config.json`` (``model.config`` + extra)."""
+    from safetensors.torch import save_file
+
+    run_dir = Path(run_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = run_dir / ".model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt", "neuroconv": __version__})
+    os.replace(tmp, run_dir / "model.safetensors")
+    write_json(run_dir / "model_config.json",
+               {"neuroconv_version": __version__, "model": type(model).__name__,
+                "config": model.config, **(extra or {})})
+    return run_dir / "model.safetensors"
+
+
+def load_pretrained(run_dir, map_location: str | torch.device = "cpu"):
+    """Load the exported model of a run folder (``model.safetensors`` +
+    ``model_config.json``); returns the module in eval mode.
+
+    Nothing is unpickled: weights come from safetensors and the config from JSON.
+    """
+    from safetensors.torch import load_file
+
+    from .models import BrainModel
+
+    run_dir = Path(run_dir)
+    cfg_path, w_path = run_dir / "model_config.json", run_dir / "model.safetensors"
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} holds no exported model (model_config.json + model.safetensors). "
+            "Pass the folder that `neuroconv pretrain` printed at the end of its run."
+        )
+    info = json.loads(cfg_path.read_text())
+    kinds = {"BrainModel": BrainModel}
+    if info.get("model") not in kinds:
+        raise ValueError(f"{cfg_path}: unknown model type {info.get('model')!r}.")
+    model = kinds[info["model"]].from_config(info["config"])
+    model.load_state_dict(load_file(str(w_path), device=str(map_location)))
+    return model.to(map_location).eval()
+
+
+def resolved_config(cfg) -> dict:
+    return to_dict(cfg)
