@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from .data import PATHFINDER_DIFFICULTIES
 
@@ -96,6 +95,9 @@ class _Canvas:
         self.forbidden = np.zeros((size, size), dtype=bool)
         self.forbidden[:pad, :] = self.forbidden[-pad:, :] = True
         self.forbidden[:, :pad] = self.forbidden[:, -pad:] = True
+        from scipy import ndimage  # imported here: keeps `import neuroconv.lra` light
+
+        self._dilate = ndimage.binary_dilation
         self.struct = np.ones((2 * gap + 1, 2 * gap + 1), dtype=bool)
         r = (thickness - 1) / 2
         k = int(math.ceil(r))
@@ -143,7 +145,7 @@ class _Canvas:
         y1, x1 = np.minimum(pts.max(0) + g + 1, self.size)
         m = np.zeros((y1 - y0, x1 - x0), dtype=bool)  # local window around pts
         m[pts[:, 0] - y0, pts[:, 1] - x0] = True
-        self.forbidden[y0:y1, x0:x1] |= ndimage.binary_dilation(m, structure=self.struct)
+        self.forbidden[y0:y1, x0:x1] |= self._dilate(m, structure=self.struct)
 
 
 _WIDEST_TURN = math.radians(120)
