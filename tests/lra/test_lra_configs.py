@@ -1,0 +1,99 @@
+"""The shipped configs/lra/*.yaml: loadable with safe_load, consistent with the loaders
+and the model, and holding the authors' values (HazyResearch/safari@02220c6,
+configs/experiment/lra/long-conv-lra-*.yaml and configs/experiment/cifar/long-conv-cifar.yaml)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from neuroconv import SequenceModel
+from neuroconv.lra import (
+    BYTE_VOCAB,
+    LISTOPS_VOCAB,
+    load_lra_config,
+    lra_config_names,
+    lra_config_path,
+    sample_listops,
+)
+
+PAPER = ["listops", "text", "retrieval", "image", "scifar", "pathfinder", "pathx"]
+
+# task: (n_layers, d_model, norm, prenorm, lam, kernel_dropout, kernel_lr, batch, lr, wd, epochs)
+SAFARI = {
+    "listops": (8, 128, "batch", False, 0.002, 0.2, 0.0005, 50, 0.01, 0.05, 40),
+    "text": (6, 256, "batch", True, 0.003, 0.2, 0.001, 16, 0.01, 0.05, 32),
+    "retrieval": (6, 256, "batch", True, 0.004, 0.1, 0.0001, 32, 0.01, 0.05, 20),
+    "image": (6, 512, "layer", False, 0.003, 0.2, 0.001, 50, 0.01, 0.05, 200),
+    "scifar": (6, 512, "layer", False, 0.001, 0.2, 0.001, 50, 0.01, 0.05, 300),
+    "pathfinder": (6, 256, "batch", True, 0.001, 0.3, 0.001, 64, 0.004, 0.03, 200),
+    "pathx": (6, 256, "batch", True, 0.001, 0.3, 0.0005, 16, 0.0005, 0.05, 50),
+}
+
+
+def test_every_task_has_a_config():
+    assert set(PAPER) | {"listops_cpu"} <= set(lra_config_names())
+
+
+@pytest.mark.parametrize("name", PAPER + ["listops_cpu"])
+def test_config_structure_and_model_builds(name):
+    with open(lra_config_path(name), encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    cfg = load_lra_config(name)
+    assert cfg == raw
+    for section in ("task", "source", "data", "model", "optimizer", "scheduler", "train"):
+        assert section in cfg, f"{name}: missing `{section}`"
+    assert cfg["scheduler"]["warmup_steps"] < cfg["scheduler"]["total_steps"]
+    with torch.device("meta"):  # no memory, no time: checks every key is a real argument
+        model = SequenceModel(**cfg["model"])
+    assert model.config["l_max"] == cfg["model"]["l_max"]
+
+
+@pytest.mark.parametrize("name", PAPER)
+def test_authors_values(name):
+    cfg = load_lra_config(name)
+    m, k = cfg["model"], cfg["model"]["layer_args"]["kernel_args"]
+    got = (m["n_layers"], m["d_model"], m["norm"], m["prenorm"], k["lam"], k["kernel_dropout"], k["lr"],
+           cfg["train"]["batch_size"], cfg["optimizer"]["lr"], cfg["optimizer"]["weight_decay"],
+           cfg["train"]["epochs"])
+    assert got == SAFARI[name]
+    assert "safari" in cfg["source"] and k["smooth_width"] == 1  # safari's LRA configs: squash only
+    assert "long-conv" in lra_config_path(name).read_text()  # the source file is cited
+
+
+def test_configs_match_the_loaders():
+    assert load_lra_config("listops")["model"]["vocab_size"] == len(LISTOPS_VOCAB)
+    assert load_lra_config("listops_cpu")["model"]["vocab_size"] == len(LISTOPS_VOCAB)
+    for name in ("text", "retrieval"):
+        assert load_lra_config(name)["model"]["vocab_size"] == len(BYTE_VOCAB)
+        assert load_lra_config(name)["model"]["l_max"] == load_lra_config(name)["data"]["max_length"]
+    for name, res in (("pathfinder", 32), ("pathx", 128)):
+        cfg = load_lra_config(name)
+        assert cfg["data"]["resolution"] == res and cfg["model"]["l_max"] == res * res
+        assert cfg["model"]["layer_args"]["bidirectional"] is True
+    assert load_lra_config("image")["data"]["grayscale"] is True
+    assert load_lra_config("scifar")["data"]["grayscale"] is False
+
+
+def test_cpu_config_generates_and_fits():
+    cfg = load_lra_config("listops_cpu")
+    gen = dict(cfg["generate"])
+    assert gen["max_length"] < cfg["data"]["max_length"] <= cfg["model"]["l_max"]
+    data = sample_listops(20, min_length=gen["min_length"], max_length=gen["max_length"],
+                          max_depth=gen["max_depth"], max_args=gen["max_args"], seed=gen["seed"])
+    assert len(data) == 20
+
+
+def test_load_by_path_and_errors(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text("task: listops\nmodel: {d_model: 8}\n")
+    assert load_lra_config(p)["model"]["d_model"] == 8
+    p.write_text("- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_lra_config(p)
+    p.write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(yaml.YAMLError):  # safe_load only
+        load_lra_config(p)
+    with pytest.raises(ValueError, match="no LRA config named"):
+        load_lra_config("nope")
