@@ -162,11 +162,12 @@ def preprocess_abide(data_dir, out, *, pipeline: str = "cpac", strategy: str | N
             sex = row.get("sex")
             row["sex"] = {1: "M", 2: "F"}.get(sex, sex)
             row["age"] = row.pop("age_at_scan", None)
-        else:
-            warnings.warn(f"{f.name}: no phenotype row for FILE_ID {file_id}; kept without "
-                          "labels.")
+        note = None if prow is not None or pheno is None else (
+            f"no phenotype row for FILE_ID {file_id}; kept without labels "
+            "(--labelled-only skips such files).")
         inp = FmriInput(str(f), "table", {})
-        kw = dict(inp=inp, t_r=site_tr(site, tr), names_prefix=atlas, row_extra=row, **clean)
+        kw = dict(inp=inp, t_r=site_tr(site, tr), names_prefix=atlas, row_extra=row,
+                  note=note, **clean)
         items.append(Item(file_id, [str(f)], process_table, kw))
     steps = [
         {"name": "read", "params": {"layout": "ABIDE_pcp", "pipeline": pipeline,

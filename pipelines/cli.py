@@ -1,16 +1,245 @@
-"""``neuroconv preprocess``."""
+"""``neuroconv preprocess {eeg,fmri,abide,eegbci}``: recordings -> sequence stores.
+
+Only argparse work happens here at parser-build time; the pipelines (and MNE, nilearn)
+are imported when a subcommand runs.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 
 
-def _not_yet(args) -> int:
-    print("neuroconv preprocess: not implemented yet.", file=sys.stderr)
-    return 2
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("run")
+    g.add_argument("--out", required=True, metavar="DIR", help="sequence store folder to write")
+    g.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="parallel workers (joblib; -1 = all cores; default 1)")
+    g.add_argument("--shard", default=None, metavar="i/n",
+                   help="process only shard i of n (0-based), e.g. for cluster array jobs; "
+                        "all shards may write into the same --out")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace a store made with other parameters")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--summary-json", metavar="FILE", default=None,
+                   help="also write the closing summary as JSON")
+
+
+def _float_or_none(v: str):
+    if v.lower() in ("none", "off", "0", "0.0"):
+        return None
+    return float(v)
+
+
+def _clean_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cleaning (nilearn.signal.clean)")
+    g.add_argument("--t-r", type=float, default=None, metavar="SECONDS",
+                   help="TR in seconds (default: from the JSON sidecar, else the header)")
+    g.add_argument("--no-detrend", action="store_true", help="do not detrend")
+    g.add_argument("--standardize", default="zscore_sample",
+                   choices=["zscore_sample", "zscore", "psc", "none"],
+                   help="standardization (default zscore_sample)")
+    g.add_argument("--high-pass", type=_float_or_none, default=0.008, metavar="HZ",
+                   help="high-pass cutoff in Hz (default 0.008; 'none' to disable)")
+    g.add_argument("--low-pass", type=_float_or_none, default=None, metavar="HZ",
+                   help="low-pass cutoff in Hz (default none)")
+
+
+def _clean_kwargs(a) -> dict:
+    return dict(detrend=not a.no_detrend,
+                standardize=None if a.standardize == "none" else a.standardize,
+                high_pass=a.high_pass, low_pass=a.low_pass)
+
+
+def _eeg_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("EEG/MEG steps (each optional, recorded in meta.json)")
+    g.add_argument("--picks", default="eeg",
+                   help="'eeg' (default), 'meg', 'mag', 'grad', 'data', or comma-separated names")
+    g.add_argument("--montage", default="standard_1005",
+                   help="standard montage name, or 'none' (default standard_1005)")
+    g.add_argument("--on-missing", default="raise", choices=["raise", "warn", "ignore"],
+                   help="channels the montage does not know: fail the file (default), "
+                        "warn, or ignore")
+    g.add_argument("--bads", default=None,
+                   help="'auto' (flat + LOF outliers) or comma-separated channel names")
+    g.add_argument("--no-interpolate", action="store_true",
+                   help="drop bad channels instead of interpolating them")
+    g.add_argument("--channel-set", default=None,
+                   help="map onto a common channel set: '10-20', 'motor', or comma-separated "
+                        "names (missing ones are interpolated)")
+    g.add_argument("--max-interpolated", type=float, default=0.5, metavar="FRACTION",
+                   help="fail a file when more than this fraction of --channel-set is missing")
+    g.add_argument("--reference", default="average",
+                   help="'average' (default), 'none', or comma-separated channel names")
+    g.add_argument("--notch", type=float, default=None, metavar="HZ",
+                   help="line frequency to notch (harmonics included), e.g. 50 or 60")
+    g.add_argument("--l-freq", type=float, default=None, metavar="HZ", help="high-pass (Hz)")
+    g.add_argument("--h-freq", type=float, default=None, metavar="HZ", help="low-pass (Hz)")
+    g.add_argument("--resample", type=float, default=None, metavar="HZ",
+                   help="resample to this rate (Hz)")
+    g.add_argument("--event-map", default=None, metavar="MAP",
+                   help="annotation -> label mapping: JSON ('{\"T1\": \"left\"}') or "
+                        "'T1=left,T2=right'; unmapped annotations are dropped")
+
+
+def _names(v):
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+def _event_map(v):
+    if v is None:
+        return None
+    v = v.strip()
+    if v.startswith("{"):
+        try:
+            m = json.loads(v)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"--event-map: invalid JSON ({e})") from e
+        return {str(k): str(x) for k, x in m.items()}
+    out = {}
+    for part in _names(v):
+        if "=" not in part:
+            raise SystemExit(f"--event-map: expected ANNOTATION=LABEL pairs, got {part!r}")
+        k, x = part.split("=", 1)
+        out[k.strip()] = x.strip()
+    return out
+
+
+def _eeg_kwargs(a) -> dict:
+    picks = a.picks if a.picks in ("eeg", "meg", "mag", "grad", "data") else _names(a.picks)
+    bads = None if a.bads is None else ("auto" if a.bads == "auto" else _names(a.bads))
+    cs = a.channel_set
+    if cs is not None and "," in cs:
+        cs = _names(cs)
+    ref = a.reference
+    ref = None if ref.lower() == "none" else ("average" if ref == "average" else _names(ref))
+    return dict(picks=picks, montage=None if a.montage.lower() == "none" else a.montage,
+                on_missing=a.on_missing, bads=bads, interpolate=not a.no_interpolate,
+                channel_set=cs, max_interpolated=a.max_interpolated, reference=ref,
+                notch=a.notch, l_freq=a.l_freq, h_freq=a.h_freq, resample=a.resample,
+                event_map=_event_map(a.event_map))
+
+
+def _run(func, a, *args, **kwargs) -> int:
+    from rich.console import Console
+
+    try:
+        summary = func(*args, out=a.out, jobs=a.jobs, shard=a.shard, overwrite=a.overwrite,
+                       progress=not a.no_progress, **kwargs)
+    except (ValueError, FileNotFoundError, TypeError, KeyError) as e:
+        print(f"neuroconv preprocess: error: {e}", file=sys.stderr)
+        return 2
+    summary.print(Console(stderr=True))
+    if a.summary_json:
+        with open(a.summary_json, "w") as f:
+            json.dump(summary.to_dict(), f, indent=1)
+    return summary.exit_code
+
+
+def _cmd_eeg(a) -> int:
+    from .eeg import preprocess_eeg
+
+    return _run(preprocess_eeg, a, a.files, **_eeg_kwargs(a))
+
+
+def _cmd_eegbci(a) -> int:
+    from .eeg import preprocess_eegbci
+
+    return _run(preprocess_eegbci, a, a.data_dir, subjects=a.subjects, runs=a.runs,
+                download=a.download, **_eeg_kwargs(a))
+
+
+def _cmd_fmri(a) -> int:
+    from .fmri import preprocess_fmri
+
+    strategy = _names(a.confounds) if a.confounds else None
+    return _run(preprocess_fmri, a, a.files, atlas=a.atlas, t_r=a.t_r,
+                atlas_labels=a.atlas_labels, atlas_dir=a.atlas_dir, space=a.space,
+                task=a.task, confounds_strategy=strategy, **_clean_kwargs(a))
+
+
+def _cmd_abide(a) -> int:
+    from .abide import preprocess_abide
+
+    tr = None
+    if a.tr:
+        tr = {}
+        for part in _names(a.tr):
+            site, _, val = part.partition("=")
+            tr[site.strip().upper()] = float(val)
+    kw = _clean_kwargs(a)
+    return _run(preprocess_abide, a, a.data_dir, pipeline=a.pipeline, strategy=a.strategy,
+                derivative=a.derivative, sites=_names(a.sites) if a.sites else None, tr=tr,
+                labelled_only=a.labelled_only, **kw)
 
 
 def add_preprocess(sub) -> None:
-    p = sub.add_parser("preprocess", help="recordings to sequence stores",
-                       description="Turn fMRI/EEG recordings into sequence stores.")
-    p.set_defaults(func=_not_yet)
+    p = sub.add_parser(
+        "preprocess", help="recordings to sequence stores",
+        description="Turn fMRI/EEG/MEG recordings into sequence stores (manifest.csv, "
+                    "events.csv, meta.json, one float32 .npy per recording). Reruns skip "
+                    "recordings already done; failures are listed in the closing summary "
+                    "and make the exit status non-zero.")
+    p.set_defaults(func=None, _parser=p)
+    ps = p.add_subparsers(dest="pipeline", metavar="PIPELINE")
+
+    e = ps.add_parser("eeg", help="EEG/MEG files (any mne.io.read_raw format) or BIDS folders",
+                      description="EEG/MEG files, globs or BIDS folders -> store (EEG in µV).")
+    e.add_argument("files", nargs="+", metavar="FILE", help="files, globs or BIDS roots")
+    _eeg_args(e)
+    _common(e)
+    e.set_defaults(func=_cmd_eeg)
+
+    b = ps.add_parser("eegbci", help="PhysioNet EEG motor movement/imagery (EEGBCI)",
+                      description="PhysioNet EEGBCI runs (mne.datasets.eegbci layout) -> "
+                                  "store, with each run's task and left/right/fists/feet "
+                                  "labels.")
+    b.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="folder holding MNE-eegbci-data (the path given to eegbci.load_data)")
+    b.add_argument("--subjects", default="1", help="e.g. '1', '1-10', '1,4,7' (default 1)")
+    b.add_argument("--runs", default="3-14", help="e.g. '3-14' (default), '4,8,12'")
+    b.add_argument("--download", action="store_true",
+                   help="download missing runs from PhysioNet (needs network)")
+    _eeg_args(b)
+    _common(b)
+    b.set_defaults(func=_cmd_eegbci)
+
+    f = ps.add_parser("fmri", help="4D NIfTI, BIDS/fMRIPrep folders, or ROI tables",
+                      description="fMRI -> region signals (atlas) -> nilearn.signal.clean "
+                                  "-> store.")
+    f.add_argument("files", nargs="+", metavar="FILE",
+                   help="NIfTI files/globs, BIDS or fMRIPrep roots, or .1D/.tsv/.csv/.npy tables")
+    f.add_argument("--atlas", default=None,
+                   help="labels or maps image file, or a name: difumo64..1024, "
+                        "schaefer100..1000, harvard-oxford, msdl (required for NIfTI)")
+    f.add_argument("--atlas-labels", default=None, metavar="FILE",
+                   help="region names (.txt one per line, or .tsv/.csv with index,name)")
+    f.add_argument("--atlas-dir", default=None, metavar="DIR",
+                   help="nilearn data dir for named atlases (offline if present there)")
+    f.add_argument("--space", default=None, help="fMRIPrep output space to use")
+    f.add_argument("--task", default=None, help="only runs of this BIDS task")
+    f.add_argument("--confounds", default=None, metavar="STRATEGY",
+                   help="load_confounds strategy for fMRIPrep inputs, e.g. "
+                        "'motion,wm_csf,high_pass'")
+    _clean_args(f)
+    _common(f)
+    f.set_defaults(func=_cmd_fmri)
+
+    a = ps.add_parser("abide", help="ABIDE I PCP ROI time series (fetch_abide_pcp layout)",
+                      description="ABIDE Preprocessed Connectomes .1D ROI tables + phenotypes "
+                                  "-> store, TR per site from the ABIDE I acquisition table.")
+    a.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="the nilearn data dir holding ABIDE_pcp")
+    a.add_argument("--pipeline", default="cpac", help="PCP pipeline folder (default cpac)")
+    a.add_argument("--strategy", default=None,
+                   help="filt_noglobal, filt_global, ... (default: the only one present)")
+    a.add_argument("--derivative", default="rois_cc200", help="file suffix (default rois_cc200)")
+    a.add_argument("--sites", default=None, help="comma-separated SITE_IDs, e.g. NYU,PITT")
+    a.add_argument("--tr", default=None, metavar="SITE=SEC,...",
+                   help="override site TRs, e.g. 'SBL=2.2'")
+    a.add_argument("--labelled-only", action="store_true",
+                   help="skip files without a phenotype row")
+    _clean_args(a)
+    _common(a)
+    a.set_defaults(func=_cmd_abide)

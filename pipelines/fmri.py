@@ -246,25 +246,23 @@ def read_table(path: str) -> tuple[np.ndarray, list[str] | None]:
         else:
             with open(p, encoding="utf-8", errors="replace") as fh:
                 first = fh.readline()
-            if ext == ".csv":
-                sep = ","
-            elif ext == ".tsv":
-                sep = "\t"
-            else:
-                sep = r"\s+"
-            tokens = [t for t in re.split(sep if sep != r"\s+" else r"\s+", first.strip()) if t]
-            has_header = first.lstrip().startswith("#") or not all(_isnum(t) for t in tokens)
+            delim = {".csv": ",", ".tsv": "\t"}.get(ext)
+            tokens = [t for t in (first.strip().split(delim) if delim else first.split()) if t]
+            is_comment = first.lstrip().startswith("#")
+            has_header = is_comment or not all(_isnum(t) for t in tokens)
+            names = None
             if has_header:
                 names = [t.lstrip("#").strip() for t in tokens]
-                names = [t for t in names if t] if first.lstrip().startswith("#") else names
-            else:
-                names = None
-            df = pd.read_csv(p, sep=sep, header=None, skiprows=1 if has_header else 0,
-                             comment=None, engine="python" if sep == r"\s+" else "c",
-                             dtype=float, on_bad_lines="error")
-            arr = df.to_numpy(dtype=np.float64)
+                names = [t for t in names if t]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # empty-file warning: handled below
+                arr = np.loadtxt(p, delimiter=delim, skiprows=1 if has_header else 0,
+                                 ndmin=2, dtype=np.float64, comments=None)
     except InputError:
         raise
+    except pd.errors.EmptyDataError as e:
+        raise InputError(path, "zero-length recording (the table has no rows).",
+                         "Remove it from the inputs.") from e
     except Exception as e:  # noqa: BLE001
         raise InputError(path, f"malformed or truncated table ({type(e).__name__}: {e}).",
                          "Every row must have one number per region, separated by "
@@ -391,7 +389,9 @@ def process_nifti(inp: FmriInput, atlas, t_r=None, confounds_strategy=None,
 
 
 def process_table(inp: FmriInput, t_r=None, names_prefix: str | None = None,
-                  row_extra=None, **clean) -> Recording:
+                  row_extra=None, note: str | None = None, **clean) -> Recording:
+    if note:
+        warnings.warn(note)
     arr, names = read_table(inp.path)
     tr, tr_source = resolve_tr(inp, t_r, None, None)
     out = clean_signals(arr, tr, inp.path, **clean)
@@ -504,7 +504,7 @@ def preprocess_fmri(files, atlas=None, out=None, *, t_r=None, atlas_labels=None,
     ids = unique_ids([_item_id(i) for i in inputs], [i.path for i in inputs])
     items = []
     for rid, inp in zip(ids, inputs):
-        srcs = [inp.path] if Path(inp.path).is_file() else []
+        srcs = [inp.path]
         if inp.kind == "nifti":
             kw = dict(inp=inp, atlas=spec, t_r=t_r, confounds_strategy=confounds_strategy,
                       confounds_kwargs=confounds_kwargs, **clean)

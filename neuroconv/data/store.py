@@ -232,7 +232,10 @@ class StoreWriter:
             return False
         old = {s["path"]: s for s in rec.get("sources", [])}
         for src in sources:
-            fp = fingerprint(src)
+            try:
+                fp = fingerprint(src)
+            except OSError:
+                return False
             prev = old.get(fp["path"])
             if prev is None:
                 return False
@@ -268,7 +271,7 @@ class StoreWriter:
         srcs = []
         for s in sources:
             fp = fingerprint(s)
-            fp["sha256"] = sha256_file(s)
+            fp["sha256"] = sha256_file(s) if Path(s).is_file() else None
             srcs.append(fp)
         atomic_save_npy(self.array_path(rid), data)
         record = {

@@ -1,0 +1,599 @@
+"""EEG/MEG recordings -> sequence store.
+
+Inputs: anything ``mne.io.read_raw`` reads (EDF, BDF, GDF, FIF, BrainVision, EEGLAB, CNT,
+...), BIDS folders through ``mne-bids``, and the PhysioNet EEGBCI layout of
+``mne.datasets.eegbci`` (:func:`preprocess_eegbci`).
+
+Steps, in this order, each optional and recorded in ``meta.json``:
+
+1. ``types``: set EOG/ECG/EMG/stim channel types from names (``EOG``, ``ECG``, ...).
+2. ``picks``: keep ``"eeg"`` (default), ``"meg"``, ``"mag"``, ``"grad"``, ``"data"`` or a
+   list of channel names.
+3. ``rename``: normalise names onto the montage's (``Fc5.`` -> ``FC5``,
+   ``EEG Fp1-REF`` -> ``Fp1``, ``T3`` -> ``T7``...).
+4. ``montage``: standard montage name (default ``standard_1005``); channels the montage
+   does not know raise an error unless ``on_missing="warn"|"ignore"``.
+5. ``bads``: channels to mark bad (a list, ``"auto"`` = flat + LOF outliers via
+   ``mne.preprocessing.find_bad_channels_lof``, or None); ``interpolate`` them
+   (spherical splines, ``raw.interpolate_bads``).
+6. ``channel_set``: map onto a named common set (``"10-20"``, ``"motor"``) or a list of
+   names: missing channels are interpolated from the others, extra ones dropped, order
+   fixed, so recordings from different caps can be pooled.
+7. ``reference``: ``"average"`` (default), None, or channel name(s).
+8. ``notch`` (Hz, harmonics added), ``l_freq``/``h_freq`` band-pass, ``resample`` (Hz).
+9. ``event_map``: annotations -> events -> labels (``{"T1": "left"}``); default: every
+   annotation except ``BAD*``/``EDGE*``, label = description.
+
+Units: EEG is stored in microvolts (µV); MEG magnetometers in fT, gradiometers in fT/cm.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .runner import InputError, Item, Recording, run_items, unique_ids
+
+#: named common channel sets
+CHANNEL_SETS = {
+    "10-20": ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8",
+              "P7", "P3", "Pz", "P4", "P8", "O1", "O2"],
+    "motor": ["FC3", "FCz", "FC4", "C5", "C3", "C1", "Cz", "C2", "C4", "C6", "CP3", "CPz",
+              "CP4"],
+}
+#: old 10-20 names -> 10-10 names
+ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+
+EEG_DEFAULTS = dict(picks="eeg", montage="standard_1005", on_missing="raise", bads=None,
+                    interpolate=True, channel_set=None, max_interpolated=0.5,
+                    reference="average", notch=None, l_freq=None, h_freq=None,
+                    resample=None, event_map=None)
+
+#: scale to stored units, per MNE channel type
+UNITS = {"eeg": (1e6, "uV"), "mag": (1e15, "fT"), "grad": (1e13, "fT/cm"),
+         "eog": (1e6, "uV"), "ecg": (1e6, "uV"), "emg": (1e6, "uV"), "seeg": (1e6, "uV"),
+         "ecog": (1e6, "uV"), "dbs": (1e6, "uV")}
+
+EEG_EXT = (".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".vhdr", ".set", ".cnt", ".mff",
+           ".edf+", ".bdf+", ".eeg", ".cdt", ".data", ".nxe", ".lay", ".hdr")
+
+# PhysioNet EEGBCI (eegmmidb): run -> (task, imagery, {annotation: label})
+_LR = {"T0": "rest", "T1": "left", "T2": "right"}
+_FF = {"T0": "rest", "T1": "fists", "T2": "feet"}
+EEGBCI_RUNS = {
+    1: ("baseline_eyes_open", False, {"T0": "rest"}),
+    2: ("baseline_eyes_closed", False, {"T0": "rest"}),
+    **{r: ("left_right_fist", False, _LR) for r in (3, 7, 11)},
+    **{r: ("left_right_fist", True, _LR) for r in (4, 8, 12)},
+    **{r: ("fists_feet", False, _FF) for r in (5, 9, 13)},
+    **{r: ("fists_feet", True, _FF) for r in (6, 10, 14)},
+}
+
+
+def make_montage(name: str):
+    """``mne.channels.make_standard_montage`` that accepts the pre-1.13 names
+    (``standard_1005`` / ``standard_1020`` became ``colin27_*`` in MNE 1.13)."""
+    import mne
+
+    builtin = mne.channels.get_builtin_montages()
+    new = {"standard_1005": "colin27_1005", "standard_1020": "colin27_1020"}.get(name)
+    if new in builtin:
+        name = new
+    if name not in builtin and name not in ("standard_1005", "standard_1020"):
+        raise ValueError(f"montage must be one of {builtin}, got {name!r}")
+    return mne.channels.make_standard_montage(name)
+
+
+def _validate_steps(steps: dict) -> dict:
+    unknown = set(steps) - set(EEG_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown EEG step parameter(s) {sorted(unknown)}; allowed: "
+                        f"{sorted(EEG_DEFAULTS)}")
+    s = {**EEG_DEFAULTS, **steps}
+    if isinstance(s["picks"], str) and s["picks"] not in ("eeg", "meg", "mag", "grad", "data"):
+        raise ValueError(f"picks must be 'eeg', 'meg', 'mag', 'grad', 'data' or a list of "
+                         f"channel names, got {s['picks']!r}")
+    if s["on_missing"] not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_missing must be 'raise', 'warn' or 'ignore', got "
+                         f"{s['on_missing']!r}")
+    if isinstance(s["channel_set"], str) and s["channel_set"] not in CHANNEL_SETS:
+        raise ValueError(f"channel_set must be one of {sorted(CHANNEL_SETS)} or a list of "
+                         f"names, got {s['channel_set']!r}")
+    if s["montage"] is not None:
+        make_montage(s["montage"])  # validates the name
+    if s["channel_set"] is not None and s["montage"] is None:
+        raise ValueError("channel_set needs a montage (channel positions) to interpolate "
+                         "missing channels; set montage='standard_1005'.")
+    if isinstance(s["bads"], str) and s["bads"] != "auto":
+        raise ValueError(f"bads must be None, 'auto' or a list of channel names, got "
+                         f"{s['bads']!r}")
+    for key in ("l_freq", "h_freq", "resample"):
+        v = s[key]
+        if v is not None and not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"{key} must be a positive number in Hz or None, got {v!r}")
+    if s["l_freq"] and s["h_freq"] and s["l_freq"] >= s["h_freq"]:
+        raise ValueError(f"l_freq ({s['l_freq']}) must be below h_freq ({s['h_freq']})")
+    if s["notch"] is not None:
+        notch = s["notch"] if isinstance(s["notch"], (list, tuple)) else [s["notch"]]
+        if not all(isinstance(v, (int, float)) and v > 0 for v in notch):
+            raise ValueError(f"notch must be a frequency in Hz (50 or 60) or a list, got "
+                             f"{s['notch']!r}")
+    if not 0 <= float(s["max_interpolated"]) <= 1:
+        raise ValueError(f"max_interpolated must be a fraction in [0, 1], got "
+                         f"{s['max_interpolated']!r}")
+    if s["event_map"] is not None and not isinstance(s["event_map"], dict):
+        raise ValueError(f"event_map must be a dict {{annotation: label}}, got "
+                         f"{type(s['event_map']).__name__}")
+    return s
+
+
+# --------------------------------------------------------------------- reading
+def _edf_header_records(path: str) -> int | None:
+    """Number of data records an EDF/BDF header announces (-1 = unknown), else None."""
+    if not str(path).lower().endswith((".edf", ".bdf", ".edf+", ".bdf+")):
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+        return int(head[236:244].decode("ascii", "replace").strip())
+    except (OSError, ValueError):
+        return None
+
+
+def read_raw(path: str, bids_path=None):
+    """Read with MNE; truncation and annotations outside the data become errors."""
+    import mne
+
+    if bids_path is None and not Path(path).exists():
+        raise InputError(path, "no such file.", "Check the path.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if bids_path is not None:
+                from mne_bids import read_raw_bids
+
+                raw = read_raw_bids(bids_path, verbose="warning")
+            else:
+                raw = mne.io.read_raw(path, preload=False, verbose="warning")
+            raw.load_data(verbose="error")
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise InputError(path, f"cannot be read by MNE ({type(e).__name__}: {e}); the file "
+                             "is truncated, corrupt or in an unsupported format.",
+                             "Re-export or re-download it (formats: those of "
+                             "mne.io.read_raw).") from e
+    for w in caught:
+        msg = str(w.message)
+        low = msg.lower()
+        if "annotation" in low and "outside" in low:
+            raise InputError(path, f"events outside the recording: {msg.strip()}",
+                             "Fix the annotations/events file (onsets must lie within "
+                             "the data).")
+        if "does not match the file size" in low and (_edf_header_records(path) or -1) > 0:
+            raise InputError(path, f"truncated file: the header announces "
+                             f"{_edf_header_records(path)} data records but the file holds "
+                             "fewer.", "Re-export or re-download it.")
+        if issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            continue
+        warnings.warn(msg)
+    if raw.n_times == 0:
+        raise InputError(path, "zero-length recording (0 samples).", "Remove it from the inputs.")
+    return raw
+
+
+def _set_types(raw) -> dict:
+    mapping = {}
+    for ch, kind in zip(raw.ch_names, raw.get_channel_types()):
+        if kind != "eeg":
+            continue
+        u = ch.upper()
+        for key, new in (("EOG", "eog"), ("ECG", "ecg"), ("EKG", "ecg"), ("EMG", "emg"),
+                         ("RESP", "resp"), ("STATUS", "stim"), ("TRIGGER", "stim")):
+            if key in u:
+                mapping[ch] = new
+                break
+    if mapping:
+        raw.set_channel_types(mapping, verbose="error")
+    return mapping
+
+
+def _canonical(name: str) -> str:
+    n = name.strip()
+    n = re.sub(r"^(EEG|MEG)[\s_-]+", "", n, flags=re.I)
+    n = re.sub(r"[-_\s]?(REF|LE|RE|AR|AVG|M1|M2|A1|A2|CZ)$", "", n, flags=re.I) if \
+        re.search(r"[-_\s](REF|LE|RE|AR|AVG|M1|M2|A1|A2|CZ)$", n, flags=re.I) else n
+    return n.strip(" .").replace(" ", "")
+
+
+def _rename(raw, montage_names: list[str]) -> dict:
+    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
+    lookup = {m.lower(): m for m in montage_names}
+    aliases = {k.lower(): v for k, v in ALIASES.items()}
+    mapping = {}
+    for ch, kind in zip(raw.ch_names, raw.get_channel_types()):
+        if kind != "eeg":
+            continue
+        c = _canonical(ch)
+        c = aliases.get(c.lower(), c)
+        target = lookup.get(c.lower())
+        if target and target != ch and target not in raw.ch_names \
+                and target not in mapping.values():
+            mapping[ch] = target
+    if mapping:
+        raw.rename_channels(mapping, verbose="error")
+    return mapping
+
+
+def _auto_bads(raw) -> list[str]:
+    from mne.preprocessing import find_bad_channels_lof
+
+    picks = raw.copy().pick("eeg", exclude="bads")
+    data = picks.get_data()
+    std = data.std(axis=1)
+    flat = [ch for ch, s in zip(picks.ch_names, std) if s < 1e-10]
+    lof = []
+    if len(picks.ch_names) > 21:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lof = list(find_bad_channels_lof(picks, n_neighbors=20, verbose="error"))
+    return sorted(set(flat) | set(lof))
+
+
+def _map_channel_set(raw, target: list[str], montage, max_interp: float, path: str) -> list[str]:
+    """Pick/interpolate onto ``target`` (in order); returns the interpolated names."""
+    import mne
+
+    eeg = raw.copy().pick("eeg").ch_names
+    have = [t for t in target if t in eeg]
+    missing = [t for t in target if t not in eeg]
+    pos = montage.get_positions()["ch_pos"]
+    unknown = [t for t in missing if t not in pos]
+    if unknown:
+        raise InputError(path, f"channel_set names {unknown} are not in the montage.",
+                         "Use names of the standard 10-05 system.")
+    if len(missing) > max_interp * len(target) or not have:
+        raise InputError(path, f"only {len(have)} of the {len(target)} channels of the "
+                         f"common set are in the recording (missing {missing}); interpolating "
+                         f"more than max_interpolated={max_interp:.0%} would be made up.",
+                         "Choose a smaller channel_set, raise max_interpolated, or check the "
+                         "channel names (rename them to 10-20 names).")
+    if missing:
+        info = mne.create_info(missing, raw.info["sfreq"], "eeg")
+        extra = mne.io.RawArray(np.zeros((len(missing), raw.n_times)), info, verbose="error")
+        extra.set_meas_date(raw.info["meas_date"])
+        extra.set_montage(mne.channels.make_dig_montage(
+            ch_pos={m: pos[m] for m in missing}, coord_frame="head"), verbose="error")
+        raw.add_channels([extra], force_update_info=True)
+        raw.set_montage(montage, on_missing="ignore", verbose="error")
+        raw.info["bads"] = list(missing)
+        raw.interpolate_bads(reset_bads=True, verbose="error")
+    raw.pick(target)
+    return missing
+
+
+def _events(raw, event_map: dict | None, path: str) -> tuple[pd.DataFrame, int]:
+    ann = raw.annotations
+    n = raw.n_times
+    sf = raw.info["sfreq"]
+    offset = raw.first_time if ann.orig_time is not None else 0.0
+    rows, dropped = [], 0
+    for onset, dur, desc in zip(ann.onset, ann.duration, ann.description):
+        if event_map is not None:
+            if desc not in event_map:
+                dropped += 1
+                continue
+            label = event_map[desc]
+        else:
+            if desc.upper().startswith(("BAD", "EDGE")):
+                continue
+            label = desc
+        o = int(round((onset - offset) * sf))
+        d = int(round(dur * sf))
+        if o < 0 or o >= n or o + d > n + 1:
+            raise InputError(path, f"event {desc!r} at {onset - offset:.3f} s (duration "
+                             f"{dur:.3f} s) lies outside the recording (0 to {n / sf:.3f} s).",
+                             "Fix the annotations/events file.")
+        rows.append({"onset": o, "duration": d, "label": str(label), "annotation": str(desc)})
+    ev = pd.DataFrame(rows, columns=["onset", "duration", "label", "annotation"])
+    return ev, dropped
+
+
+def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
+                drop_first_samples: int = 0) -> Recording:
+    """Read one recording and run the steps; returns a :class:`Recording` (µV)."""
+    import mne
+
+    raw = read_raw(path, bids_path=bids_path)
+    details: dict = {}
+    data0 = raw.get_data()
+    bad = ~np.isfinite(data0)
+    if bad.any():
+        chans = [raw.ch_names[i] for i in np.flatnonzero(bad.any(axis=1))]
+        raise InputError(path, f"{int(bad.sum())} non-finite values (NaN/inf) in channel(s) "
+                         f"{chans[:10]}.", "Fix the file or drop those channels.")
+    del data0
+    details["types_from_names"] = _set_types(raw)
+    picks = steps["picks"]
+    try:
+        if isinstance(picks, str):
+            raw.pick(picks, exclude=())
+        else:
+            raw.pick(list(picks))
+    except ValueError as e:
+        raise InputError(path, f"picks={picks!r}: {e}", f"Channels here: "
+                         f"{raw.ch_names[:20]}... Use picks='data' or a list.") from e
+    kinds = set(raw.get_channel_types())
+    modality = "meg" if kinds & {"mag", "grad"} and "eeg" not in kinds else "eeg"
+    has_eeg = "eeg" in kinds
+    montage = None
+    if steps["montage"] and has_eeg:
+        montage = make_montage(steps["montage"])
+        details["renamed"] = _rename(raw, montage.ch_names)
+        known = set(montage.ch_names)
+        unknown = [c for c, k in zip(raw.ch_names, raw.get_channel_types())
+                   if k == "eeg" and c not in known]
+        if unknown and steps["on_missing"] == "raise":
+            raise InputError(path, f"unknown channel names {unknown[:15]}"
+                             f"{' ...' if len(unknown) > 15 else ''}: not in montage "
+                             f"{steps['montage']!r}.",
+                             "Rename them to 10-05 names, drop them (picks=[...]), or pass "
+                             "on_missing='warn' (--on-missing warn) to keep them without "
+                             "positions.")
+        if unknown:
+            details["unknown_channels"] = unknown
+            if steps["on_missing"] == "warn":
+                warnings.warn(f"{path}: channels {unknown} are not in montage "
+                              f"{steps['montage']!r}; kept without positions.")
+        raw.set_montage(montage, on_missing="ignore", verbose="error")
+    bads = list(raw.info["bads"])
+    if steps["bads"] == "auto" and has_eeg:
+        bads = sorted(set(bads) | set(_auto_bads(raw)))
+    elif isinstance(steps["bads"], (list, tuple)):
+        missing = [b for b in steps["bads"] if b not in raw.ch_names]
+        if missing:
+            warnings.warn(f"{path}: bads {missing} are not channels of this recording.")
+        bads = sorted(set(bads) | {b for b in steps["bads"] if b in raw.ch_names})
+    raw.info["bads"] = bads
+    details["bads"] = bads
+    if bads and steps["interpolate"]:
+        if montage is None:
+            raise InputError(path, f"cannot interpolate bad channels {bads} without "
+                             "channel positions.", "Set a montage or interpolate=False.")
+        raw.interpolate_bads(reset_bads=True, verbose="error")
+    elif bads:
+        raw.drop_channels(bads)
+    if steps["channel_set"] is not None:
+        target = (CHANNEL_SETS[steps["channel_set"]] if isinstance(steps["channel_set"], str)
+                  else list(steps["channel_set"]))
+        details["interpolated_for_channel_set"] = _map_channel_set(
+            raw, target, montage, float(steps["max_interpolated"]), path)
+    ref = steps["reference"]
+    if ref is not None and has_eeg:
+        raw.set_eeg_reference("average" if ref == "average" else ref, projection=False,
+                              verbose="error")
+    sf = raw.info["sfreq"]
+    if steps["notch"] is not None:
+        base = steps["notch"] if isinstance(steps["notch"], (list, tuple)) else [steps["notch"]]
+        freqs = sorted({f * k for f in base for k in range(1, 100) if f * k < sf / 2})
+        if freqs:
+            raw.notch_filter(freqs, picks="data", verbose="error")
+    if steps["l_freq"] or steps["h_freq"]:
+        h = steps["h_freq"]
+        if h is not None and h >= sf / 2:
+            raise InputError(path, f"h_freq={h} Hz is at or above the Nyquist frequency "
+                             f"{sf / 2} Hz of this recording.", "Lower h_freq or resample.")
+        raw.filter(steps["l_freq"], h, picks="data", verbose="error")
+    if steps["resample"] and abs(steps["resample"] - sf) > 1e-9:
+        raw.resample(steps["resample"], verbose="error")
+    events, n_unmapped = _events(raw, steps["event_map"], path)
+    details["unmapped_annotations"] = n_unmapped
+    types = raw.get_channel_types()
+    scale = np.array([UNITS.get(t, (1.0, "SI"))[0] for t in types])
+    units = [UNITS.get(t, (1.0, "SI"))[1] for t in types]
+    data = (raw.get_data() * scale[:, None]).T                     # (T, C)
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise InputError(path, f"nothing left after picking (shape {data.shape}).",
+                         "Check picks and channel types.")
+    r = {"modality": modality, "sfreq": float(raw.info["sfreq"]), "source": str(path)}
+    r.update(row or {})
+    return Recording(data, list(raw.ch_names), r, [str(path)], events=events,
+                     channel_units=units, details=details)
+
+
+# ----------------------------------------------------------------------- inputs
+def _bids_items(root: Path) -> list[tuple[str, object, dict]]:
+    from mne_bids import find_matching_paths
+
+    out = []
+    for dt in ("eeg", "meg"):
+        paths = find_matching_paths(root, datatypes=dt, suffixes=dt,
+                                    extensions=[".edf", ".bdf", ".vhdr", ".set", ".fif",
+                                                ".gdf", ".cnt", ".mff", ".con", ".sqd",
+                                                ".ds", ".eeg"] if dt == "eeg" else None)
+        for bp in paths:
+            if dt == "meg" and bp.extension in (".json", ".tsv"):
+                continue
+            row = {"subject": bp.subject, "session": bp.session, "run": bp.run,
+                   "task": bp.task, "dataset": root.name}
+            out.append((str(bp.fpath), bp, row))
+    if not out:
+        raise FileNotFoundError(f"{root}: no EEG/MEG recordings found in this BIDS folder "
+                                "(sub-*/[ses-*/]eeg|meg/*_eeg|meg.*).")
+    return out
+
+
+def _file_row(path: str) -> dict:
+    name = Path(path).name
+    ents = dict(re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)", name))
+    stem = name.split(".")[0]
+    return {"subject": ents.get("sub") or stem, "session": ents.get("ses"),
+            "run": ents.get("run"), "task": ents.get("task"), "dataset": "eeg"}
+
+
+def _item_id(row: dict, path: str) -> str:
+    if row.get("subject") and re.search(r"sub-", Path(path).name):
+        parts = [f"sub-{row['subject']}"] + [f"{k}-{row[v]}" for k, v in
+                                             (("ses", "session"), ("task", "task"),
+                                              ("run", "run")) if row.get(v)]
+        return "_".join(parts)
+    name = Path(path).name
+    return re.sub(r"(_raw|_eeg|_meg)?(\.fif\.gz|\.[A-Za-z0-9+]+)$", "", name)
+
+
+def _steps_record(steps: dict) -> list[dict]:
+    return [
+        {"name": "read", "params": {"reader": "mne.io.read_raw / mne_bids.read_raw_bids"}},
+        {"name": "types", "params": {"from_names": ["EOG", "ECG", "EKG", "EMG", "RESP",
+                                                    "STATUS", "TRIGGER"]}},
+        {"name": "picks", "params": {"picks": steps["picks"]}},
+        {"name": "rename", "params": {"aliases": ALIASES}},
+        {"name": "montage", "params": {"montage": steps["montage"],
+                                       "on_missing": steps["on_missing"]}},
+        {"name": "bads", "params": {"bads": steps["bads"], "interpolate": steps["interpolate"],
+                                    "method": "spherical spline (mne interpolate_bads)"}},
+        {"name": "channel_set", "params": {"channel_set": steps["channel_set"],
+                                           "channels": CHANNEL_SETS.get(steps["channel_set"])
+                                           if isinstance(steps["channel_set"], str)
+                                           else steps["channel_set"],
+                                           "max_interpolated": steps["max_interpolated"]}},
+        {"name": "reference", "params": {"reference": steps["reference"]}},
+        {"name": "notch", "params": {"freqs": steps["notch"]}},
+        {"name": "bandpass", "params": {"l_freq": steps["l_freq"], "h_freq": steps["h_freq"],
+                                        "method": "mne fir (default)"}},
+        {"name": "resample", "params": {"sfreq": steps["resample"]}},
+        {"name": "events", "params": {"event_map": steps["event_map"]}},
+        {"name": "units", "params": {"eeg": "uV", "mag": "fT", "grad": "fT/cm",
+                                     "dtype": "float32"}},
+    ]
+
+
+def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = False,
+                   progress: bool = True, **steps):
+    """EEG/MEG files, globs or BIDS folders -> a sequence store at ``out`` (µV).
+
+    ``**steps`` are the step parameters of this module's docstring (``picks``,
+    ``montage``, ``on_missing``, ``bads``, ``interpolate``, ``channel_set``,
+    ``max_interpolated``, ``reference``, ``notch``, ``l_freq``, ``h_freq``, ``resample``,
+    ``event_map``). Returns a :class:`pipelines.runner.Summary`.
+    """
+    from neuroconv.data.store import StoreWriter
+
+    steps = _validate_steps(steps)
+    if isinstance(files, (str, Path)):
+        files = [files]
+    entries = []
+    for f in map(str, files):
+        paths = sorted(glob.glob(f, recursive=True)) if any(c in f for c in "*?[") else [f]
+        if not paths:
+            raise FileNotFoundError(f"{f!r}: the pattern matches no file.")
+        for p in paths:
+            if Path(p).is_dir() and not p.endswith((".ds", ".mff")):
+                entries.extend(_bids_items(Path(p)))
+            else:
+                entries.append((p, None, _file_row(p)))
+    ids = unique_ids([_item_id(row, p) for p, _, row in entries], [e[0] for e in entries])
+    items = [Item(rid, [p], process_raw,
+                  dict(path=p, steps=steps, row=row, bids_path=bp))
+             for rid, (p, bp, row) in zip(ids, entries)]
+    writer = StoreWriter(out, "eeg", _steps_record(steps), overwrite=overwrite)
+    return run_items(items, writer, jobs=jobs, shard=shard, progress=progress,
+                     description="eeg", extra_meta={"units": {"eeg": "uV", "mag": "fT",
+                                                              "grad": "fT/cm"}})
+
+
+def eegbci_path(data_dir, subject: int, run: int) -> Path | None:
+    """Where ``mne.datasets.eegbci`` keeps S{subject}R{run}.edf under ``data_dir``."""
+    d = Path(data_dir).expanduser()
+    rel = Path("files/eegmmidb/1.0.0") / f"S{subject:03d}" / f"S{subject:03d}R{run:02d}.edf"
+    for base in (d / "MNE-eegbci-data", d, d.parent):
+        if (base / rel).is_file():
+            return base / rel
+    for cand in (d / f"S{subject:03d}" / rel.name, d / rel.name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _parse_ints(v, name: str, lo: int, hi: int) -> list[int]:
+    if isinstance(v, (int, np.integer)):
+        v = [int(v)]
+    if isinstance(v, str):
+        out = []
+        for part in v.replace(" ", ",").split(","):
+            if not part:
+                continue
+            if "-" in part:
+                a, b = part.split("-", 1)
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+        v = out
+    v = [int(x) for x in v]
+    bad = [x for x in v if not lo <= x <= hi]
+    if bad or not v:
+        raise ValueError(f"{name} must be integers in {lo}..{hi} (e.g. '1-3' or [1, 2]), "
+                         f"got {bad or v}")
+    return sorted(set(v))
+
+
+def preprocess_eegbci(data_dir, out, subjects=(1,), runs=tuple(range(3, 15)), *,
+                      download: bool = False, jobs: int = 1, shard=None,
+                      overwrite: bool = False, progress: bool = True, **steps):
+    """PhysioNet EEG Motor Movement/Imagery (EEGBCI) -> a sequence store at ``out``.
+
+    Each run is mapped to its task and labels (runs 3/7/11 real left/right fist, 4/8/12
+    imagined left/right, 5/9/13 real fists/feet, 6/10/14 imagined fists/feet; T0 = rest,
+    T1/T2 = left/right or fists/feet). Manifest columns ``task`` and ``imagery`` say
+    which. Files come from ``data_dir`` in the ``mne.datasets.eegbci`` cache layout;
+    missing ones fail unless ``download=True``.
+    """
+    from neuroconv.data.store import StoreWriter
+
+    subjects = _parse_ints(subjects, "subjects", 1, 109)
+    runs = _parse_ints(runs, "runs", 1, 14)
+    steps = _validate_steps(steps)
+    items, pre_failed = [], []
+    from .runner import Outcome
+
+    for s in subjects:
+        for r in runs:
+            rid = f"S{s:03d}R{r:02d}"
+            p = eegbci_path(data_dir, s, r)
+            if p is None and download:
+                from mne.datasets import eegbci
+
+                try:
+                    eegbci.load_data(s, [r], path=str(data_dir), update_path=False)
+                except Exception as e:  # noqa: BLE001
+                    pre_failed.append(Outcome(rid, "", "failed", f"download failed: {e}"))
+                    continue
+                p = eegbci_path(data_dir, s, r)
+            if p is None:
+                pre_failed.append(Outcome(rid, "", "failed", str(InputError(
+                    f"{data_dir}/.../S{s:03d}R{r:02d}.edf", "not found in the "
+                    "mne.datasets.eegbci layout (MNE-eegbci-data/files/eegmmidb/1.0.0/"
+                    "SXXX/SXXXRYY.edf).", "Pass the right --data-dir or --download."))))
+                continue
+            task, imagery, mapping = EEGBCI_RUNS[r]
+            st = dict(steps)
+            if st["event_map"] is None:
+                st["event_map"] = mapping
+            row = {"subject": f"S{s:03d}", "session": None, "run": str(r), "task": task,
+                   "imagery": imagery, "site": "eegbci", "dataset": "eegbci"}
+            items.append(Item(rid, [str(p)], process_raw, dict(path=str(p), steps=st, row=row)))
+    rec = _steps_record(steps)
+    rec[-2]["params"]["event_map"] = {str(r): EEGBCI_RUNS[r][2] for r in runs} \
+        if steps["event_map"] is None else steps["event_map"]
+    writer = StoreWriter(out, "eegbci", rec, overwrite=overwrite)
+    return run_items(items, writer, jobs=jobs, shard=shard, progress=progress,
+                     description="eegbci", pre_failed=pre_failed,
+                     extra_meta={"units": {"eeg": "uV"}, "dataset": "eegbci",
+                                 "eegbci_runs": {str(r): {"task": t, "imagery": im,
+                                                          "labels": m}
+                                                 for r, (t, im, m) in EEGBCI_RUNS.items()}})
