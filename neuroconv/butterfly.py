@@ -22,6 +22,8 @@ from .kernel_gen import register_optim
 
 __all__ = ["MonarchDFT", "ButterflyFFTConv", "factor_size"]
 
+_BACKENDS = ("auto", "torch", "triton")
+
 
 def factor_size(n: int) -> tuple[int, int]:
     """Split ``n`` into ``n1 * n2`` with ``n1 <= n2`` as close to ``sqrt(n)`` as possible."""
@@ -81,16 +83,38 @@ class ButterflyFFTConv(nn.Module):
     ``forward(u (B, H, L), k (H, Lk), D (H,) | None) -> y (B, H, L)``. The transform size
     is fixed at build time (``n = fft_size(2 * l_max)``), so the factors are shared by
     all input lengths. ``lr`` is the factors' own learning rate (no weight decay).
+
+    ``backend``: ``"torch"`` (einsum path, any device), ``"triton"`` (the fused
+    learned-butterfly kernel, :func:`neuroconv.kernels.monarch.butterfly_conv_fn`; CUDA,
+    or the Triton interpreter), or ``"auto"``: triton for CUDA tensors when it is
+    installed and the transform fits the kernel, torch otherwise.
     """
 
-    def __init__(self, l_max: int, *, causal: bool = True, lr: float | None = 1e-4):
+    def __init__(self, l_max: int, *, causal: bool = True, lr: float | None = 1e-4,
+                 backend: str = "auto"):
         super().__init__()
         if l_max < 1:
             raise ValueError(f"`l_max` must be >= 1; got {l_max!r}.")
-        self.l_max, self.causal = int(l_max), bool(causal)
+        if backend not in _BACKENDS:
+            raise ValueError(f"`backend` must be one of {_BACKENDS}; got {backend!r}.")
+        self.l_max, self.causal, self.backend = int(l_max), bool(causal), backend
         self.n = fft_size(2 * self.l_max)
         self.dft = MonarchDFT(self.n, lr=lr)
         self.idft = MonarchDFT(self.n, inverse=True, lr=lr)
+
+    def _use_triton(self, u: torch.Tensor) -> bool:
+        if self.backend == "torch":
+            return False
+        from neuroconv import kernels
+
+        if self.backend == "triton":
+            kernels.require_triton(u.device)
+            return True
+        if not (u.is_cuda and kernels.triton_available(u.device)):
+            return False
+        from neuroconv.kernels.monarch import supported
+
+        return supported(self.dft.n1, self.dft.n2)
 
     def forward(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
         _check_inputs(u, k, D, self.causal)
@@ -100,6 +124,12 @@ class ButterflyFFTConv(nn.Module):
                 f"ButterflyFFTConv: input length L={L} exceeds l_max={self.l_max}; build the "
                 f"layer with l_max >= {L}."
             )
+        if self._use_triton(u):
+            from neuroconv.kernels.monarch import butterfly_conv_fn
+
+            return butterfly_conv_fn(
+                u, k, D, (self.dft.f1, self.dft.twiddle, self.dft.f2),
+                (self.idft.f1, self.idft.twiddle, self.idft.f2), causal=self.causal)
         k_eff, off = _effective_kernel(k, L, self.causal)
         pad = lambda t: torch.nn.functional.pad(t.float(), (0, self.n - t.shape[-1]))  # noqa: E731
         Y = self.dft(pad(u)) * self.dft(pad(k_eff))  # (B H n)
