@@ -331,12 +331,13 @@ def consolidate(path, extra_meta: dict | None = None) -> Path:
     uniq = {tuple(c) for c in chan_lists.values()}
     meta.update(extra_meta or {})
     meta["n_recordings"] = len(records)
+    # per-recording names only when recordings differ (else meta["channels"] is for all)
     meta["channels"] = list(next(iter(uniq))) if len(uniq) == 1 else None
-    meta["channels_by_id"] = chan_lists
+    meta["channels_by_id"] = chan_lists if len(uniq) > 1 else {}
     uniq_units = {tuple(u) if u else None for u in unit_lists.values()}
-    meta["channel_units"] = (list(next(iter(uniq_units))) if len(uniq_units) == 1
-                             and next(iter(uniq_units)) is not None else None)
-    meta["channel_units_by_id"] = unit_lists
+    same_units = len(uniq_units) == 1 and next(iter(uniq_units)) is not None
+    meta["channel_units"] = list(next(iter(uniq_units))) if same_units else None
+    meta["channel_units_by_id"] = {} if same_units else unit_lists
     meta["sources"] = {r["id"]: r["sources"] for r in records}
     meta["details"] = {r["id"]: r.get("details", {}) for r in records}
     meta["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -357,7 +358,8 @@ class SequenceStore:
     manifest : DataFrame, one row per recording (see the module docstring).
     events : DataFrame with ``id, onset, duration, label`` (onset/duration in samples).
     meta : dict from ``meta.json``; ``meta["channels"]`` holds the channel/region names
-        when every recording has the same ones (else ``None``; see :meth:`channels`).
+        when every recording has the same ones; else it is ``None`` and
+        ``meta["channels_by_id"]`` maps each id to its names (see :meth:`channels`).
 
     Examples
     --------

@@ -189,3 +189,19 @@ def test_bad_parameters_raise_clearly(tmp_path):
         preprocess_eeg([], tmp_path, lowpass=3)
     with pytest.raises(ValueError, match="subjects must be integers"):
         preprocess_eegbci(tmp_path, tmp_path / "x", subjects="0")
+
+
+def test_auto_bads_are_interpolated_and_mixed_caps_keep_names(sim_eeg, tmp_path):
+    raw = mne.io.read_raw(sim_eeg[0], preload=True, verbose="error")
+    raw._data[raw.ch_names.index("Pz")] = 0.0                   # a dead electrode
+    flat = tmp_path / "flat_raw.fif"
+    raw.save(flat, verbose="error")
+    small = tmp_path / "small_raw.fif"
+    raw.copy().pick(["C3", "Cz", "C4"]).save(small, verbose="error")
+    s = preprocess_eeg([str(flat), str(small)], tmp_path / "st", bads="auto", progress=False)
+    assert s.ok, str(s)
+    st = SequenceStore(tmp_path / "st")
+    assert st.meta["details"]["flat"]["bads"] == ["Pz"]
+    assert st.load("flat")[:, st.channels("flat").index("Pz")].std() > 0.1   # interpolated
+    assert st.meta["channels"] is None and st.channels("small") == ["C3", "Cz", "C4"]
+    assert st.manifest.set_index("id").loc["small", "n_channels"] == 3
