@@ -16,7 +16,7 @@ from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
 from .kernel_gen import LongConvKernel, S4DKernel
 
-__all__ = ["LongConv", "ButterflyConv", "AttentionLayer", "LAYERS", "build_layer"]
+__all__ = ["LongConv", "ButterflyConv", "GatedLongConv", "AttentionLayer", "LAYERS", "build_layer"]
 
 _KERNELS = {"longconv": LongConvKernel, "s4d": S4DKernel}
 
@@ -100,6 +100,108 @@ class ButterflyConv(LongConv):
         return self.butterfly(u, k, D)
 
 
+class GatedLongConv(nn.Module):
+    """Gated long convolution, the H3/Hyena form, ``(B, L, D) -> (B, L, D)``::
+
+        q, k, v = split(short_conv(in_proj(x)))        # (B L D) each
+        y = q * (longconv(k * v) + D * (k * v))        # elementwise gates around one long conv
+        out = out_proj(dropout(y))
+
+    ``in_proj`` maps ``D -> 3D``; ``short_conv`` is a depthwise convolution of width
+    ``short_conv`` over the ``3D`` projected channels (causal, or centred when
+    bidirectional; width 1 turns it off); the long convolution has one kernel per
+    feature from the same kernel generators as :class:`LongConv` (squash, smooth,
+    kernel dropout, own learning rate). This is the language-model layer of the paper's
+    H3-style experiments; unlike H3 it has no shift-SSM (the short conv plays that role,
+    as in Hyena) and a single head.
+
+    Parameters:
+        d_model: feature width ``D``.
+        l_max: longest input length.
+        bidirectional: centred (non-causal) long and short convolutions.
+        kernel: ``"longconv"`` (:class:`LongConvKernel`) or ``"s4d"`` (:class:`S4DKernel`).
+        kernel_args: keyword arguments for the kernel generator (``lam``,
+            ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...).
+        short_conv: width of the depthwise short convolution (odd when bidirectional).
+        dropout: dropout on the gated output, before ``out_proj``.
+        backend: ``"auto"`` (the fused Triton kernel with its gates,
+            ``neuroconv.kernels``, for CUDA tensors when triton is installed; torch
+            otherwise), ``"torch"`` or ``"triton"`` (an error says how to get it when it
+            cannot run).
+
+    Masking: projections are zeroed on padded steps before any convolution, so padded
+    steps never reach real ones (also when bidirectional), and padded outputs are zero.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        l_max: int,
+        *,
+        bidirectional: bool = False,
+        kernel: str = "longconv",
+        kernel_args: dict | None = None,
+        short_conv: int = 3,
+        dropout: float = 0.0,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        if kernel not in _KERNELS:
+            raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}; got {kernel!r}.")
+        if backend not in ("auto", "torch", "triton"):
+            raise ValueError(f"`backend` must be 'auto', 'torch' or 'triton'; got {backend!r}.")
+        if isinstance(short_conv, bool) or not isinstance(short_conv, int) or short_conv < 1:
+            raise ValueError(f"`short_conv` must be an integer >= 1; got {short_conv!r}.")
+        if bidirectional and short_conv % 2 == 0:
+            raise ValueError(f"`short_conv` must be odd when bidirectional (centred); got {short_conv}.")
+        self.d_model, self.l_max, self.channels = d_model, l_max, 1
+        self.bidirectional, self.backend, self.short_width = bool(bidirectional), backend, short_conv
+        self.in_proj = nn.Linear(d_model, 3 * d_model)
+        self.short_conv = (
+            nn.Conv1d(3 * d_model, 3 * d_model, short_conv, groups=3 * d_model) if short_conv > 1 else None
+        )
+        self.kernel = _KERNELS[kernel](d_model, l_max, 1, bidirectional=bidirectional, **(kernel_args or {}))
+        self.D = nn.Parameter(torch.randn(d_model))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def _short(self, z: torch.Tensor) -> torch.Tensor:
+        """Depthwise short conv on ``z (B, 3D, L)``: causal (left pad) or centred."""
+        if self.short_conv is None:
+            return z
+        w = self.short_width
+        pad = (w // 2, w // 2) if self.bidirectional else (w - 1, 0)
+        return self.short_conv(F.pad(z, pad))
+
+    def gated_conv(self, v: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """``(fftconv(v * g1, k) + D * v * g1) * g2``; all ``(B, H, L)``, ``k (H, Lk)``."""
+        backend = self.backend
+        if backend == "auto":
+            from neuroconv import kernels
+
+            backend = "triton" if v.is_cuda and kernels.triton_available(v.device) else "torch"
+        if backend == "triton":
+            from neuroconv import kernels
+
+            kernels.require_triton(v.device)
+            from neuroconv.kernels.flashbutterfly import fftconv_fn
+
+            return fftconv_fn(v, k, self.D, causal=not self.bidirectional, g1=g1, g2=g2)
+        return fftconv(v * g1, k, self.D, causal=not self.bidirectional, backend="torch") * g2
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, L, H = x.shape  # (B L H)
+        z = _apply_mask(self.in_proj(x), mask).transpose(1, 2)  # (B 3H L), zero on padding
+        z = self._short(z)
+        if mask is not None:
+            z = z.masked_fill(~mask[:, None, :], 0.0)
+        q, k, v = z.chunk(3, dim=1)  # (B H L) each
+        kern = self.kernel(L)[0]  # (H L) or (H 2L-1)
+        y = self.gated_conv(v.contiguous(), k.contiguous(), q.contiguous(), kern)  # (B H L)
+        y = self.out_proj(self.dropout(y.transpose(1, 2)))  # (B L H)
+        return _apply_mask(y, mask)
+
+
 def _rotary(x: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding on ``(B, heads, L, d_head)`` (even ``d_head``)."""
     L, d = x.shape[-2], x.shape[-1]
@@ -169,6 +271,7 @@ LAYERS = {
     "s4d": _s4d_layer,
     "butterfly": ButterflyConv,
     "attention": AttentionLayer,
+    "gated": GatedLongConv,
 }
 
 
