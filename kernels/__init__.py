@@ -6,7 +6,6 @@ lazily so that ``import neuroconv`` stays cheap and works where triton does not 
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 
@@ -15,9 +14,11 @@ import torch
 __all__ = ["triton_available", "require_triton", "fftconv_triton"]
 
 
-@functools.lru_cache(maxsize=None)
+_HAS_TRITON = importlib.util.find_spec("triton") is not None  # a path lookup; no import
+
+
 def _triton_importable() -> bool:
-    return importlib.util.find_spec("triton") is not None
+    return _HAS_TRITON
 
 
 def _interpreter_on() -> bool:

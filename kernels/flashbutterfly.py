@@ -160,7 +160,6 @@ def _cost(N1: int, M: int) -> int:
     return 4 * N1 + 16 * (n2 + (n3 if n3 > 1 else 0))
 
 
-@functools.lru_cache(maxsize=None)
 def make_plan(L: int, max_onchip: int | None = None) -> Plan:
     """Factorisation for sequences of length ``L`` (see the module docstring)."""
     max_onchip = int(max_onchip or MAX_ONCHIP_N)
@@ -208,8 +207,6 @@ def _tables(plan: Plan, device: torch.device, dtype: torch.dtype) -> dict[str, t
         # inverse outer stage with the 2/N scale and the conjugate-pair doubling
         "G": cplx(torch.remainder(ar(N1)[:, None] * (ar(half)[None, :] + 0.5), N1) / N1) * (2.0 / N),
     }
-    n = ar(N)
-    out["psi"] = torch.polar(torch.ones(N, dtype=f64), -math.pi * n / N).to(device)  # odd-DFT weights
     return out
 
 
@@ -225,7 +222,10 @@ def kernel_spectrum(k: torch.Tensor, L: int, causal: bool, plan: Plan, cdt: torc
     k_eff = k_eff.to(cdt)
     # lag tau >= 0 at index tau, lag tau < 0 at N + tau with the negacyclic sign flip
     kw = torch.cat([k_eff[:, off:], k_eff.new_zeros(H, N - lke), -k_eff[:, :off]], dim=1)
-    psi = _tables(plan, k.device, cdt)["psi"].to(torch.complex128 if cdt == torch.float64 else torch.complex64)
+    # odd-DFT weights exp(-i pi n / N), built in float64 (plain ops, so torch.compile
+    # traces them instead of a cached table)
+    ang = torch.arange(N, device=k.device, dtype=torch.float64) * (-math.pi / N)
+    psi = torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if cdt == torch.float64 else torch.complex64)
     K = torch.fft.fft(kw * psi, n=N)  # (H, N)
     K = K.reshape(H, N3, N2, N1).permute(0, 3, 2, 1)[:, : N1 // 2].reshape(H, N1 // 2, N2 * N3)
     return torch.stack([K.real, K.imag], dim=1).contiguous()
