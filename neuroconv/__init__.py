@@ -27,5 +27,24 @@ __all__ = [
     "SequenceModel",
     "param_groups",
     "LAYERS",
+    "LongConvClassifier",
+    "LongConvRegressor",
+    "load_pretrained",
     "__version__",
 ]
+
+# Heavier pieces (scikit-learn, Lightning) load on first use, so `import neuroconv`
+# stays light.
+_LAZY = {
+    "LongConvClassifier": "neuroconv.estimators",
+    "LongConvRegressor": "neuroconv.estimators",
+    "load_pretrained": "neuroconv.train.runner",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'neuroconv' has no attribute {name!r}")

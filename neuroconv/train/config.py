@@ -163,6 +163,7 @@ class DecodeConfig(TrainerConfig):
     group_by: str = "subject"
     models: list = field(default_factory=lambda: ["scratch"])
     pretrained: str = ""
+    batch_size: int = 16
     connectivity_kind: str = "tangent"
     out: str = "runs"
     name: str = ""

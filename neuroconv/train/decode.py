@@ -201,7 +201,7 @@ def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
     if kind == "classification":
         counts = np.bincount(y[tr].astype(int), minlength=n_out)
         cw = len(tr) / (n_out * np.maximum(counts, 1))
-    net, info = fit_supervised(net, train_ds, val_ds, kc, kind=kind, batch_size=cfg.data.batch_size,
+    net, info = fit_supervised(net, train_ds, val_ds, kc, kind=kind, batch_size=kc.batch_size,
                                class_weights=cw)
     out = predict(net, _subset(base_ds, te, y))
     if kind == "classification":

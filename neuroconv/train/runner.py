@@ -14,9 +14,11 @@ A run folder holds::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.util
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -29,7 +31,7 @@ from neuroconv import __version__
 
 from .config import TrainerConfig, to_dict
 
-__all__ = ["make_trainer", "new_run_dir", "find_run_dir", "export_model", "load_pretrained",
+__all__ = ["make_trainer", "quiet_lightning", "new_run_dir", "find_run_dir", "export_model", "load_pretrained",
            "write_json", "write_yaml"]
 
 
@@ -70,6 +72,28 @@ def find_run_dir(out: str, name: str, prefix: str) -> Path:
             "start a new run without resume, or give the run's name."
         )
     return runs[-1]
+
+
+@contextlib.contextmanager
+def quiet_lightning(enabled: bool = True):
+    """Silence Lightning's info messages and its routine warnings inside the block
+    (used for the many small fits of cross-validation and the estimators)."""
+    if not enabled:
+        yield
+        return
+    names = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")
+    old = {n: logging.getLogger(n).level for n in names}
+    try:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="lightning")
+            warnings.filterwarnings(
+                "ignore", message=".*(LeafSpec|does not have many workers|logging interval|in eval mode).*")
+            yield
+    finally:
+        for n, lvl in old.items():
+            logging.getLogger(n).setLevel(lvl)
 
 
 def _devices(value: str):

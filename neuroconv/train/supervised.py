@@ -4,7 +4,6 @@ the LRA suite: one Lightning loop that keeps the best validation state in memory
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import torch
@@ -12,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .config import TrainerConfig
 from .data import ChannelSetBatchSampler, collate
-from .runner import make_trainer
+from .runner import make_trainer, quiet_lightning
 from .tasks import SupervisedTask
 
 __all__ = ["ArrayWindows", "fit_supervised", "predict", "BestState"]
@@ -68,6 +67,7 @@ def fit_supervised(net: torch.nn.Module, train_ds, val_ds, tc: TrainerConfig, *,
     import lightning as L
 
     L.seed_everything(tc.seed, workers=True, verbose=False)
+    net.train()  # e.g. a pretrained model loaded in eval mode
     task = SupervisedTask(net, kind=kind, lr=tc.lr,
                           weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
                           class_weights=list(map(float, class_weights)) if class_weights is not None else None)
@@ -75,9 +75,9 @@ def fit_supervised(net: torch.nn.Module, train_ds, val_ds, tc: TrainerConfig, *,
     tc_run = copy.copy(tc)
     if val_ds is None:
         tc_run.patience = 0
-    trainer = make_trainer(tc_run, run_dir, quiet=quiet, extra_callbacks=[keeper] if val_ds is not None else [])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(does not have many workers|smaller than the logging interval).*")
+    with quiet_lightning(quiet):
+        trainer = make_trainer(tc_run, run_dir, quiet=quiet,
+                               extra_callbacks=[keeper] if val_ds is not None else [])
         trainer.fit(task, _loader(train_ds, batch_size, True, tc.seed),
                     _loader(val_ds, batch_size, False, tc.seed) if val_ds is not None else None)
     if keeper.state is not None:
