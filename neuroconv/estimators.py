@@ -106,8 +106,12 @@ class _LongConvBase(BaseEstimator):
         if self.freeze_backbone and not self.pretrained:
             raise ValueError("`freeze_backbone=True` needs `pretrained` (a pretrain run folder).")
 
-    def _as_3d(self, X, reset: bool):
-        X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float32, ensure_min_samples=1)
+    def _as_3d(self, X, reset: bool, y=None, y_numeric: bool = False):
+        """Validate ``X`` (and ``y`` when fitting); return ``(n, channels, times)`` float32."""
+        if reset:
+            X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32, y_numeric=y_numeric)
+        else:
+            X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
         if X.ndim == 2:
             X = X[:, None, :]  # one channel
         if X.ndim != 3:
@@ -115,7 +119,7 @@ class _LongConvBase(BaseEstimator):
                 f"X must have shape (n_samples, n_channels, n_times) or (n_samples, n_times); "
                 f"got {X.ndim} dimensions."
             )
-        return X
+        return (X, y) if reset else X
 
     def _model_config(self):
         from neuroconv.train.config import ModelConfig
@@ -178,8 +182,8 @@ class _LongConvBase(BaseEstimator):
 
 class LongConvClassifier(ClassifierMixin, _LongConvBase):
     __doc__ = "Long-convolution sequence classifier.\n" + (_LongConvBase.__doc__ or "").split("\n", 1)[1] + """
-    class_weight : {"balanced"} or None, default=None
-        Weight classes inversely to their frequency in the loss.
+    class_weight : dict, "balanced" or None, default=None
+        Class weights in the loss (``"balanced"``: inversely to class frequency).
 
     Attributes
     ----------
@@ -201,20 +205,18 @@ class LongConvClassifier(ClassifierMixin, _LongConvBase):
         self.class_weight = class_weight
 
     def fit(self, X, y):
-        X = self._as_3d(X, reset=True)
-        X, y = X, np.asarray(y)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
+        from sklearn.utils.class_weight import compute_class_weight
+
+        X, y = self._as_3d(X, reset=True, y=y)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y has a single class ({self.classes_[0]!r}); a classifier needs at least 2.")
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"`class_weight` must be None or 'balanced'; got {self.class_weight!r}.")
+            raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2.")
+        if self.class_weight is not None and self.class_weight != "balanced" and not isinstance(self.class_weight, dict):
+            raise ValueError(f"`class_weight` must be None, 'balanced' or a dict; got {self.class_weight!r}.")
         cw = None
-        if self.class_weight == "balanced":
-            counts = np.bincount(y_enc, minlength=len(self.classes_))
-            cw = len(y_enc) / (len(self.classes_) * np.maximum(counts, 1))
+        if self.class_weight is not None:
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         return self._fit(X, y_enc, "classification", len(self.classes_), cw)
 
     def predict_proba(self, X):
@@ -224,21 +226,16 @@ class LongConvClassifier(ClassifierMixin, _LongConvBase):
         return p / p.sum(1, keepdims=True)
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        proba = self.predict_proba(X)  # checks that the model is fitted
+        return self.classes_[proba.argmax(1)]
 
 
 class LongConvRegressor(RegressorMixin, _LongConvBase):
     __doc__ = "Long-convolution sequence regressor (one target).\n" + (_LongConvBase.__doc__ or "").split("\n", 1)[1]
 
     def fit(self, X, y):
-        X = self._as_3d(X, reset=True)
+        X, y = self._as_3d(X, reset=True, y=y, y_numeric=True)
         y = np.asarray(y, dtype=np.float32)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1D (one target per sample); got shape {y.shape}.")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}.")
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinite values.")
         self.y_mean_, self.y_scale_ = float(y.mean()), float(y.std() or 1.0)
         return self._fit(X, (y - self.y_mean_) / self.y_scale_, "regression", 1)
 

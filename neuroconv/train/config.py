@@ -154,6 +154,7 @@ class DecodeConfig(TrainerConfig):
     """
 
     target: str = "events"
+    query: str = ""  # pandas query on the manifest selecting recordings, e.g. "imagery == True"
     task: str = "auto"  # classification, regression, or auto (from the target's values)
     event_labels: list = field(default_factory=list)
     tmin: float = 0.0

@@ -177,7 +177,11 @@ def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_
         man = store.manifest
         longest = max(longest, float((man["n_times"] / man["sfreq"]).max()))
         for sfreq, group in man.groupby("sfreq"):
-            length = min(int(round(window_seconds * sfreq)), max_len)
+            length = int(round(window_seconds * sfreq))
+            if length > max_len:
+                warnings.warn(f"{store.path}: windows of {window_seconds} s at {sfreq} Hz are {length} "
+                              f"steps; cut to data.max_len={max_len} steps ({max_len / sfreq:.3g} s).")
+                length = max_len
             stride = max(1, int(round(stride_seconds * sfreq)))
             if length < 2:
                 raise ValueError(

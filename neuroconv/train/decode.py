@@ -62,6 +62,14 @@ def decode_samples(stores, decode_cfg, data_cfg) -> pd.DataFrame:
     parts = []
     for s, store in enumerate(stores):
         man = store.manifest.set_index("id")
+        if kc.query:
+            try:
+                man = man.query(kc.query)
+            except Exception as e:  # pandas raises many types for a bad expression
+                raise ValueError(f"decode.query={kc.query!r} failed on {store.path}/manifest.csv: {e}. "
+                                 f"Columns: {sorted(store.manifest.columns)}.") from None
+            if len(man) == 0:
+                continue
         if kc.group_by not in man.columns:
             raise ValueError(f"decode.group_by={kc.group_by!r} is not a column of {store.path}/manifest.csv; "
                              f"columns: {sorted(man.columns)}.")
@@ -71,7 +79,8 @@ def decode_samples(stores, decode_cfg, data_cfg) -> pd.DataFrame:
                                  "Pick a manifest column as decode.target instead.")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                w = store.event_windows(kc.tmin, kc.tmax, labels=kc.event_labels or None)
+                w = store.event_windows(kc.tmin, kc.tmax, labels=kc.event_labels or None,
+                                        ids=list(man.index))
             for c in caught:
                 warnings.warn(str(c.message))
             w = w[["id", "start", "stop", "label"]]
@@ -98,6 +107,8 @@ def decode_samples(stores, decode_cfg, data_cfg) -> pd.DataFrame:
                 w = w[~missing]
         w = w.assign(store=s, group=[f"{s}:{g}" for g in man.loc[w["id"], kc.group_by].astype(str)])
         parts.append(w)
+    if not parts:
+        raise ValueError(f"decode.query={kc.query!r} selects no recording.")
     out = pd.concat(parts, ignore_index=True)
     if len(out) == 0:
         raise ValueError("no labelled samples to decode.")

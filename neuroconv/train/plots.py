@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["plot_losses", "plot_kernels", "plot_confusion", "model_kernels"]
+__all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels"]
 
 
 def _plt():
@@ -29,12 +29,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_losses(metrics_csv: Path, path: Path) -> Path | None:
-    """Training (per step) and validation (per epoch) loss from Lightning's CSV log."""
-    metrics_csv = Path(metrics_csv)
-    if not metrics_csv.is_file():
+def read_metrics(log_dir: Path) -> pd.DataFrame:
+    """Lightning's CSV metrics of a run, every ``version_*`` (resumed parts) in order."""
+    files = sorted(Path(log_dir).glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    frames = [pd.read_csv(f) for f in files if f.stat().st_size > 0]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_losses(log_dir: Path, path: Path) -> Path | None:
+    """Training (per step) and validation (per epoch) loss from Lightning's CSV logs."""
+    df = read_metrics(log_dir)
+    if df.empty or "step" not in df:
         return None
-    df = pd.read_csv(metrics_csv)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for col, style in (("train_loss", "-"), ("train_loss_step", "-"), ("val_loss", "o-")):

@@ -78,7 +78,7 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
         raise NonFiniteLossError(status)
     task.model.config["objective"] = pc.objective
     export_model(task.model, run_dir, extra={"pretrain": {"objective": pc.objective, "loss": pc.loss}})
-    plot_losses(run_dir / "logs" / "metrics.csv", run_dir / "plots" / "loss.png")
+    plot_losses(run_dir / "logs", run_dir / "plots" / "loss.png")
     plot_kernels(task.model, run_dir / "plots" / "kernels.png")
     metrics = {
         "status": status,

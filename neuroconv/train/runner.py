@@ -138,11 +138,12 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
     if run_dir is not None and not quiet:
         from lightning.pytorch.loggers import CSVLogger
 
-        loggers.append(CSVLogger(save_dir=str(run_dir), name="logs", version=""))
+        # a resumed run logs into a new version_N folder, so no earlier log is overwritten
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="logs"))
         if importlib.util.find_spec("tensorboard") is not None:
             from lightning.pytorch.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tb"))
+            loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs/tensorboard"))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         return L.Trainer(

@@ -1,0 +1,163 @@
+"""`neuroconv pretrain`: end to end on tiny simulated stores, resume, NaN stop, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neuroconv.train.config import apply_overrides, builtin_configs, load_config
+from neuroconv.train.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows, split_windows
+from neuroconv.train.pretrain import run_pretrain
+from neuroconv.train.runner import load_pretrained
+from neuroconv.train.tasks import NonFiniteLossError, PretrainTask, span_mask
+
+from .conftest import tiny_config
+
+
+def test_pretrain_end_to_end_and_resume(eeg_store, tmp_path):
+    cfg = tiny_config([eeg_store], tmp_path, **{"pretrain.name": "run1"})
+    run = run_pretrain(cfg, log=lambda *_: None)
+    for f in ("config.yaml", "model.safetensors", "model_config.json", "metrics.json",
+              "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/loss.png", "plots/kernels.png",
+              "logs/version_0/metrics.csv"):
+        assert (run / f).is_file(), f
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs"] == 2
+    assert np.isfinite(metrics["best_val_loss"])
+    # the exported model is the best checkpoint's, loadable without pickle
+    model = load_pretrained(run)
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    want = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    got = model.state_dict()
+    assert set(want) == set(got)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k])
+    # resume: two more epochs on top of the last checkpoint
+    cfg2 = tiny_config([eeg_store], tmp_path, **{"pretrain.name": "run1", "pretrain.resume": True,
+                                                 "pretrain.max_epochs": 4})
+    run_pretrain(cfg2, log=lambda *_: None)
+    m2 = json.loads((run / "metrics.json").read_text())
+    assert m2["epochs"] == 4 and m2["steps"] == 2 * metrics["steps"]
+    # the first part's logs survive the resume, and the loss curve spans both parts
+    from neuroconv.train.plots import read_metrics
+
+    log = read_metrics(run / "logs")
+    assert (run / "logs/version_0/metrics.csv").is_file() and (run / "logs/version_1/metrics.csv").is_file()
+    assert log["epoch"].dropna().astype(int).max() == 3 and log["epoch"].dropna().astype(int).min() == 0
+
+
+def test_masked_objective_and_mixed_stores(eeg_store, fmri_store, tmp_path):
+    """EEG at 50 Hz and fMRI at TR 2 s in one run: one encoder per channel set."""
+    cfg = tiny_config([eeg_store, fmri_store], tmp_path, **{
+        "pretrain.objective": "masked", "pretrain.loss": "l1", "model.bidirectional": True,
+        "data.window_seconds": 40.0, "data.stride_seconds": 20.0, "pretrain.max_epochs": 1})
+    run = run_pretrain(cfg, log=lambda *_: None)
+    model = load_pretrained(run)
+    sets = model.config["channel_sets"]
+    assert sorted(len(v) for v in sets.values()) == [16, 19]
+    assert model.config["time_embedding"] is True
+
+
+def test_next_step_rejects_bidirectional():
+    cfg = load_config("default")
+    from neuroconv.train.models import backbone_config
+
+    cfg.model.bidirectional = True
+    with pytest.raises(ValueError, match="causal"):
+        PretrainTask(dict(backbone=backbone_config(cfg.model, 64), channel_sets={"a": ["x"]}))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(eeg_store, tmp_path, monkeypatch):
+    cfg = tiny_config([eeg_store], tmp_path, **{"pretrain.name": "nan", "pretrain.max_epochs": 4,
+                                                "pretrain.patience": 0})
+    real = PretrainTask.compute_loss
+
+    def flaky(self, batch):
+        loss = real(self, batch)
+        return loss * float("nan") if self.current_epoch >= 2 and self.training else loss
+
+    monkeypatch.setattr(PretrainTask, "compute_loss", flaky)
+    run = run_pretrain(cfg, log=lambda *_: None)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"].startswith("stopped") and "nan" in metrics["status"]
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["epoch"] == 1  # the last epoch that finished with a finite loss
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_window_longer_than_recordings(eeg_store, tmp_path):
+    cfg = tiny_config([eeg_store], tmp_path, **{"data.window_seconds": 1000.0, "data.max_len": 10**6})
+    with pytest.raises(ValueError, match="longer than every recording"):
+        run_pretrain(cfg, log=lambda *_: None)
+
+
+def test_empty_store_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    pd.DataFrame(columns=["id", "subject", "n_times", "sfreq", "path"]).to_csv(tmp_path / "empty" / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match="empty"):
+        open_stores([tmp_path / "empty"])
+
+
+def test_split_keeps_subjects_apart(eeg_store):
+    stores = open_stores([eeg_store])
+    w = pretrain_windows(stores, 2.0, 1.0, 512)
+    tr, va = split_windows(w, stores, "subject", 0.25, seed=0)
+    subj = stores[0].manifest.set_index("id")["subject"]
+    assert set(subj[tr["id"]]).isdisjoint(subj[va["id"]])
+    assert len(tr) + len(va) == len(w)
+
+
+def test_windows_are_normalised_per_recording(eeg_store):
+    stores = open_stores([eeg_store])
+    rid = stores[0].ids[0]
+    n = int(stores[0].manifest.set_index("id").loc[rid, "n_times"])
+    ds = StoreWindows(stores, pd.DataFrame({"store": [0], "id": [rid], "start": [0], "stop": [n]}))
+    x = ds[0]["x"].numpy()
+    np.testing.assert_allclose(x.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(x.std(0), 1, atol=1e-3)
+
+
+def test_batch_sampler_never_mixes_channel_sets():
+    keys = ["a"] * 7 + ["b"] * 5
+    s = ChannelSetBatchSampler(keys, 3, shuffle=True, seed=0)
+    batches = list(s)
+    assert sorted(i for b in batches for i in b) == list(range(12))
+    assert all(len({keys[i] for i in b}) == 1 for b in batches)
+    s.set_epoch(1)
+    assert list(s) != batches  # reshuffled per epoch
+
+
+def test_span_mask_covers_ratio_within_valid():
+    valid = torch.ones(4, 200, dtype=torch.bool)
+    valid[1, 50:] = False
+    hide = span_mask(valid, 0.2, 10, torch.Generator().manual_seed(0))
+    assert not (hide & ~valid).any()
+    frac = hide[0].float().mean().item()
+    assert 0.1 < frac < 0.3
+    assert hide.any(1).all()
+
+
+def test_builtin_configs_load_and_override():
+    assert {"default", "abide", "eegbci"} <= set(builtin_configs())
+    for name in ("default", "abide", "eegbci"):
+        cfg = load_config(name)
+        assert cfg.data.sources or cfg.data.stores
+    cfg = apply_overrides(load_config("default"), {"model.d_model": 8, "decode.models": ["scratch"]})
+    assert cfg.model.d_model == 8 and cfg.decode.models == ["scratch"]
+    with pytest.raises(ValueError, match="unknown config key"):
+        apply_overrides(cfg, {"model.width": 3})
+    with pytest.raises(ValueError, match="integer"):
+        apply_overrides(cfg, {"model.d_model": "big"})
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {d_modle: 3}\n")
+    with pytest.raises(ValueError, match="d_modle"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError, match="built-in"):
+        load_config("nonexistent")
