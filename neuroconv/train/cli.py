@@ -37,6 +37,20 @@ def _add_config_flags(p: argparse.ArgumentParser, job: str) -> None:
                            nargs="+" if is_list else None, metavar="V",
                            help=f"(built-in default: {shown})")
     p.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="experiment name (prefix of run folders)")
+    g = p.add_argument_group(f"shortcuts for common {job}.* keys")
+    for flag, key, what in (("--devices", "devices", "devices per node (auto, N, or a list like 0,1)"),
+                            ("--num-nodes", "num_nodes", "nodes for multi-node training"),
+                            ("--strategy", "strategy", "Lightning strategy, e.g. ddp"),
+                            ("--accelerator", "accelerator", "cpu, gpu, auto"),
+                            ("--precision", "precision", "32-true, bf16-mixed, 16-mixed"),
+                            ("--seed", "seed", "random seed"),
+                            ("--max-epochs", "max_epochs", "maximum epochs"),
+                            ("--out", "out", "folder for run folders")):
+        g.add_argument(flag, dest=f"{job}.{key}", default=argparse.SUPPRESS, metavar="V", help=f"= --{job}.{key}: {what}")
+    if job == "pretrain":
+        g.add_argument("--resume", dest="pretrain.resume", action="store_const", const="true",
+                       default=argparse.SUPPRESS, help="= --pretrain.resume true: continue the newest run "
+                       "(or --pretrain.name NAME) from its last checkpoint")
 
 
 def _load(args, job: str):
