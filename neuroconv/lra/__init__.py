@@ -7,6 +7,17 @@
 - :mod:`neuroconv.lra.listops`, :mod:`neuroconv.lra.pathfinder`: offline generators that
   write the released formats.
 - :mod:`neuroconv.lra.configs`: the shipped ``configs/lra/*.yaml`` hyperparameters.
+
+Training side (``neuroconv lra``):
+
+- :mod:`neuroconv.lra.train`: run configs with overrides (:func:`lra_run_config`),
+  training and test evaluation through the shared :mod:`neuroconv.train` machinery
+  (:func:`run_lra`), offline data generation (:func:`generate_data`).
+- :mod:`neuroconv.lra.models`: the networks (classifier, Retrieval pair head, gated
+  long-conv language model) and :func:`load_lra_model`.
+- :mod:`neuroconv.lra.wikitext`: WikiText-103 word-level loader and perplexity.
+- :mod:`neuroconv.lra.reproduce`: the CPU-scale comparison of the paper's central finding.
+- :mod:`neuroconv.lra.cli`: the command line.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from .data import (
     read_pathfinder_metadata,
 )
 from .listops import sample_listops, write_listops
+from .models import LanguageModel, PairClassifier, PairHead, SequenceClassifier, load_lra_model
 from .pathfinder import PathfinderSample, render_pathfinder, write_pathfinder
 from .tokens import (
     BYTE_VOCAB,
@@ -38,6 +50,8 @@ from .tokens import (
     encode_bytes,
     encode_listops,
 )
+from .train import generate_data, lra_run_config, run_lra
+from .wikitext import lm_perplexity, wikitext103
 
 __all__ = [
     "LRA_TASKS", "PATHFINDER_DIFFICULTIES", "LRADataset", "ListOpsDataset", "ImdbDataset", "AanDataset",
@@ -45,4 +59,6 @@ __all__ = [
     "sample_listops", "write_listops", "PathfinderSample", "render_pathfinder", "write_pathfinder",
     "BYTE_VOCAB", "LISTOPS_VOCAB", "PAD_ID", "Batch", "Vocab", "collate", "collate_pairs",
     "encode_bytes", "encode_listops", "load_lra_config", "lra_config_names", "lra_config_path",
+    "SequenceClassifier", "PairHead", "PairClassifier", "LanguageModel", "load_lra_model",
+    "lra_run_config", "run_lra", "generate_data", "wikitext103", "lm_perplexity",
 ]

@@ -1,0 +1,195 @@
+"""The paper's central comparison at CPU scale: ``neuroconv lra reproduce --out DIR``.
+
+Fu et al. 2023 find that directly learned long kernels need regularization, squashing
+small weights (λ) and smoothing, to match state-space models; without it they fall
+behind. This runs that comparison on generated ListOps
+(``configs/lra/listops_cpu.yaml``: lengths 50-250, 4 layers of width 64) with four arms
+on the same data, model size, optimizer, epochs and seed:
+
+==========================  =================================================
+arm                         layer
+==========================  =================================================
+``longconv_squash_smooth``  long conv, λ = 0.002 (the authors' ListOps value),
+                            smooth_width 3
+``longconv_plain``          long conv, λ = 0 and smooth_width 1 (no squash, no
+                            smoothing; kernel dropout kept)
+``s4d``                     S4D-Lin kernels (``--layer s4d``)
+``attention``               causal multi-head attention with rotary positions
+==========================  =================================================
+
+Output folder::
+
+    DIR/data/            the generated ListOps TSVs (reused when present)
+    DIR/runs/<arm>/      one ``neuroconv lra`` run folder per arm
+    DIR/results.json     per arm: test/val accuracy, parameters, steps, seconds
+    DIR/results.md       the same as a Markdown table, with the command and machine
+    DIR/kernels.png      learned kernels of the long-conv and S4D arms, side by side
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import shlex
+import time
+from pathlib import Path
+
+__all__ = ["ARMS", "run_reproduction", "machine_description", "plot_kernel_comparison"]
+
+CONFIG = "listops_cpu"
+
+#: arm -> (layer, dotted overrides of listops_cpu.yaml)
+ARMS = {
+    "longconv_squash_smooth": ("longconv", {}),
+    "longconv_plain": ("longconv", {"model.layer_args.kernel_args.lam": 0.0,
+                                    "model.layer_args.kernel_args.smooth_width": 1}),
+    "s4d": ("s4d", {}),
+    "attention": ("attention", {}),
+}
+
+
+def machine_description() -> str:
+    """CPU model (from /proc/cpuinfo when readable), core count, torch version and threads."""
+    import os
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{model}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4):
+    """Kernels of several trained networks side by side: one column per network, one row
+    per chosen layer, ``n_features`` kernel traces each (first channel). Networks
+    without long-conv kernels are skipped. Returns the path or None."""
+    import numpy as np
+
+    from neuroconv.train.plots import _plt, _save, model_kernels
+
+    cols = [(name, model_kernels(net)) for name, net in nets.items()]
+    cols = [(n, k) for n, k in cols if k]
+    if not cols:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(len(layers), len(cols), figsize=(3.1 * len(cols), 1.9 * len(layers)), squeeze=False,
+                             sharex=True)
+    for j, (name, kernels) in enumerate(cols):
+        for i, li in enumerate(layers):
+            lname, k = kernels[li]
+            ax = axes[i][j]
+            for h in np.linspace(0, k.shape[0] - 1, min(n_features, k.shape[0])).astype(int):
+                ax.plot(k[h], lw=0.7)
+            ax.axhline(0, color="0.7", lw=0.5)
+            ax.set_title(f"{name}\n{lname.split('.layer')[0] or lname}", fontsize=7)
+            ax.tick_params(labelsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel("lag (steps)", fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| arm | layer | λ | smooth | test acc. | val acc. | parameters | steps | train time (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['arm']} | {r['layer']} | {r['lam'] if r['lam'] is not None else '-'} | "
+            f"{r['smooth_width'] if r['smooth_width'] is not None else '-'} | {r['test_accuracy']:.4f} | "
+            f"{r['val_accuracy']:.4f} | {r['parameters']:,} | {r['steps']} | {r['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_reproduction(out, arms=None, *, epochs: int | None = None, n_train: int | None = None,
+                     threads: int | None = None, progress: str = "none", command: str | None = None,
+                     log=print) -> dict:
+    """Run the comparison into ``out`` (see the module doc); returns the results dict.
+
+    Parameters:
+        arms: names from :data:`ARMS` (default: all four, in that order).
+        epochs: epochs per arm (default: the config's ``train.epochs``).
+        n_train: generated training examples (default: the config's).
+        threads: ``torch.set_num_threads`` for the whole run.
+        progress: progress display of each run (``none``, ``rich``, ``tqdm``).
+        command: the command line, recorded in the results.
+    """
+    import torch
+
+    from .models import load_lra_model
+    from .train import generate_data, lra_run_config, run_lra
+
+    arms = list(arms or ARMS)
+    bad = [a for a in arms if a not in ARMS]
+    if bad:
+        raise ValueError(f"unknown arm(s) {bad}; choose from {list(ARMS)}.")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"`threads` must be >= 1; got {threads}.")
+        torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.time()
+
+    common = {"train.progress": progress}
+    if epochs is not None:
+        common["train.epochs"] = int(epochs)
+    if n_train is not None:
+        common["generate.n_train"] = int(n_train)
+    data_dir = out / "data"
+    base = lra_run_config(config=CONFIG, overrides=common)
+    if not (data_dir / "basic_test.tsv").is_file():
+        generate_data(base, data_dir, log=log)
+
+    rows, nets = [], {}
+    for arm in arms:
+        layer, extra = ARMS[arm]
+        cfg = lra_run_config(config=CONFIG, layer=layer, overrides={**common, **extra})
+        log(f"\n=== {arm}: {layer} ===")
+        run_dir = run_lra(cfg, data_dir, out=out / "runs", name=arm, log=log,
+                          argv=shlex.split(command) if command else None)
+        m = json.loads((run_dir / "metrics.json").read_text())
+        ka = cfg["model"]["layer_args"].get("kernel_args", {})
+        rows.append({
+            "arm": arm, "layer": layer,
+            "lam": ka.get("lam") if layer == "longconv" else None,
+            "smooth_width": ka.get("smooth_width") if layer == "longconv" else None,
+            **{k: m[k] for k in ("test_accuracy", "val_accuracy", "test_loss", "parameters", "steps", "epochs",
+                                 "train_seconds", "seconds_per_step", "seconds")},
+            "run_dir": str(run_dir),
+        })
+        nets[arm] = load_lra_model(run_dir)
+        log(f"{arm}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.0f} s training)")
+
+    counts = {s: sum(1 for _ in open(data_dir / f"basic_{s}.tsv", encoding="utf-8")) - 1
+              for s in ("train", "val", "test")}
+    results = {
+        "command": command,
+        "config": CONFIG,
+        "overrides": common,
+        "data": {"dir": str(data_dir), **counts, "generate": base.get("generate")},
+        "started_utc": started.isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - t0, 1),
+        "machine": machine_description(),
+        "arms": rows,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot_kernel_comparison({a: n for a, n in nets.items()}, out / "kernels.png")
+    md = [f"# CPU-scale ListOps comparison ({results['started_utc']})", "",
+          f"Command: `{command}`" if command else "Command: (Python API)", "",
+          f"Machine: {results['machine']}", "", f"Data: generated ListOps, {counts['train']} / {counts['val']} / "
+          f"{counts['test']} examples, generate = {base.get('generate')}", "",
+          _table(rows), "", f"Total wall time: {results['wall_seconds']:.0f} s."]
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    log("\n" + _table(rows))
+    log(f"\nresults: {out / 'results.md'}, {out / 'results.json'}; kernels: {out / 'kernels.png'}")
+    return results
