@@ -1,0 +1,204 @@
+"""``neuroconv lra``: run configs and overrides, the CLI, and end-to-end training and
+evaluation on tiny data written or generated here (seconds each)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from neuroconv.cli import main
+from neuroconv.lra import ListOpsDataset, lra_config_names
+from neuroconv.lra.cli import CONFIG_KEYS
+from neuroconv.lra.models import LRA_LAYERS, load_lra_model
+from neuroconv.lra.train import RUN_DEFAULTS, batch_to_dict, flatten_config, lra_run_config
+
+TINY = ["--model.d_model", "8", "--model.n_layers", "1", "--train.epochs", "1", "--train.batch_size", "8",
+        "--train.progress", "none"]
+
+
+# ----------------------------------------------------------------------------- run config
+
+
+def test_every_config_key_has_a_flag():
+    """The static flag list covers every key of every shipped config, with every layer."""
+    keys = set()
+    for name in lra_config_names():
+        for layer in LRA_LAYERS:
+            keys |= set(flatten_config(lra_run_config(config=name, layer=layer)))
+    assert keys - {"task", "source"} == set(CONFIG_KEYS)
+
+
+def test_overrides_layer_swap_and_errors():
+    cfg = lra_run_config("listops", overrides={"model.d_model": 32, "train.epochs": 2,
+                                               "model.layer_args.kernel_args.lam": 0, "optimizer.lr": 1})
+    assert cfg["model"]["d_model"] == 32 and cfg["train"]["epochs"] == 2
+    assert cfg["model"]["layer_args"]["kernel_args"]["lam"] == 0.0 and cfg["optimizer"]["lr"] == 1.0
+    assert all(cfg["train"][k] == v for k, v in RUN_DEFAULTS.items())
+    s4d = lra_run_config("listops", layer="s4d", overrides={"model.layer_args.kernel_args.d_state": 16})
+    assert s4d["model"]["layer"] == "s4d"
+    assert s4d["model"]["layer_args"]["kernel_args"] == {"lr": 0.0005, "d_state": 16}
+    att = lra_run_config("listops", overrides={"model.layer": "attention", "model.layer_args.n_heads": 8})
+    assert att["model"]["layer_args"] == {"bidirectional": False, "dropout": 0.0, "n_heads": 8}
+    assert lra_run_config(config="listops_cpu")["task"] == "listops"
+    with pytest.raises(ValueError, match=r"`model\.layer_args\.n_heads` does not exist"):
+        lra_run_config("listops", overrides={"model.layer_args.n_heads": 8})  # longconv has none
+    with pytest.raises(ValueError, match="must be an integer"):
+        lra_run_config("listops", overrides={"train.epochs": 1.5})
+    with pytest.raises(ValueError, match="true or false"):
+        lra_run_config("listops", overrides={"model.prenorm": "yes"})
+    with pytest.raises(ValueError, match="cannot be overridden"):
+        lra_run_config("listops", overrides={"scheduler.total_steps": 5})
+    with pytest.raises(ValueError, match="is for task 'listops'"):
+        lra_run_config("text", "listops_cpu")
+    with pytest.raises(ValueError, match="`task` must be one of"):
+        lra_run_config("mnist")
+    with pytest.raises(ValueError, match="disagree"):
+        lra_run_config("listops", layer="s4d", overrides={"model.layer": "attention"})
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_help(capsys):
+    for argv in (["lra", "--help"], ["lra", "generate", "--help"], ["lra", "reproduce", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--task", "--layer", "--model.layer_args.kernel_args.lam", "--train.epochs", "wiki.{train,valid,test}",
+                 "basic_{train,val,test}.tsv", "longconv_plain"):
+        assert text in out
+    assert main(["lra"]) == 2  # no task: help, non-zero
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["lra", "--task", "listops", "--data", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "basic_train.tsv" in err and "basic_test.tsv" in err and "MISSING" in err
+    assert main(["lra", "--task", "listops"]) == 1
+    assert "--data DIR is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # not a config key: argparse refuses it
+        main(["lra", "--task", "listops", "--data", str(tmp_path), "--model.nope", "1"])
+    assert main(["lra", "--task", "listops", "--data", str(tmp_path), "--train.epochs", "many"]) == 1
+    assert "train.epochs" in capsys.readouterr().err
+    assert main(["lra", "generate", "--task", "pathfinder", "--out", str(tmp_path / "pf"),
+                 "--generate.n_images", "0"]) == 1
+    assert "n_images" in capsys.readouterr().err
+
+
+def test_generate_subcommand_writes_loadable_listops(tmp_path):
+    out = tmp_path / "lo"
+    assert main(["lra", "generate", "--task", "listops", "--config", "listops_cpu", "--out", str(out),
+                 "--generate.n_train", "12", "--generate.n_val", "3", "--generate.n_test", "4"]) == 0
+    assert [len(ListOpsDataset(out, s)) for s in ("train", "val", "test")] == [12, 3, 4]
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _operator_listops(folder, n, seed):
+    """ListOps-format rows whose label is the outer operator (MIN 0, MAX 1, MED 2, SM 3):
+    learnable in a few steps, so training must work for the test to pass."""
+    g = torch.Generator().manual_seed(seed)
+    ops = ["[MIN", "[MAX", "[MED", "[SM"]
+    rows = {}
+    for split, m in (("train", n), ("val", 48), ("test", 48)):
+        lines = ["Source\tTarget"]
+        for _ in range(m):
+            k = int(torch.randint(0, 4, (), generator=g))
+            digits = torch.randint(0, 10, (int(torch.randint(2, 12, (), generator=g)),), generator=g).tolist()
+            lines.append(f"( ( {ops[k]} " + " ) ".join(map(str, digits)) + f" ) ] )\t{k}")
+        rows[split] = lines
+        (folder / f"basic_{split}.tsv").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def test_lra_listops_trains_and_evaluates_end_to_end(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _operator_listops(data, 256, seed=0)
+    argv = ["lra", "--config", "listops_cpu", "--data", str(data), "--out", str(tmp_path / "runs"), "--name", "r",
+            "--model.d_model", "16", "--model.n_layers", "1", "--train.epochs", "4", "--train.batch_size", "16",
+            "--optimizer.lr", "0.01", "--scheduler.warmup_steps", "4", "--train.progress", "none"]
+    assert main(argv) == 0
+    run = tmp_path / "runs" / "r"
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["status"] == "completed" and m["n_train"] == 256 and m["n_test"] == 48
+    assert m["steps"] == 4 * (256 // 16) and m["epochs"] == 4
+    assert m["test_accuracy"] > 0.7, m  # chance is 0.25: it learned
+    for f in ("checkpoints/best.ckpt", "checkpoints/last.ckpt", "model.safetensors", "model_config.json",
+              "config.yaml", "plots/kernels.png", "plots/loss.png", "logs/version_0/metrics.csv"):
+        assert (run / f).is_file(), f
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"]["d_model"] == 16 and cfg["optimizer"]["lr"] == 0.01
+    # the recorded test accuracy is what the exported model scores, recomputed here
+    net = load_lra_model(run)
+    ds = ListOpsDataset(data, "test", max_length=cfg["data"]["max_length"])
+    correct = 0
+    with torch.no_grad():
+        for batch in DataLoader(ds, batch_size=7, collate_fn=ds.collate):
+            correct += int((net(batch_to_dict(batch)).argmax(-1) == batch.labels).sum())
+    assert m["test_accuracy"] == pytest.approx(correct / len(ds))
+
+
+@pytest.mark.parametrize("layer", ["s4d", "attention", "gated"])
+def test_lra_generate_and_swap_layers(tmp_path, layer):
+    argv = ["lra", "--config", "listops_cpu", "--data", str(tmp_path / "gen"), "--generate", "--layer", layer,
+            "--generate.n_train", "16", "--generate.n_val", "8", "--generate.n_test", "8",
+            "--generate.min_length", "5", "--generate.max_length", "30", "--out", str(tmp_path), "--name", "r", *TINY]
+    assert main(argv) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["layer"] == layer and m["n_test"] == 8 and 0.0 <= m["test_accuracy"] <= 1.0
+    assert m["command"][:2] == ["neuroconv", "lra"]
+    assert (tmp_path / "gen" / "basic_train.tsv").is_file()
+    assert (tmp_path / "r" / "plots" / "kernels.png").is_file() == (layer != "attention")
+
+
+def test_lra_retrieval_pair_task_end_to_end(tmp_path):
+    folder = tmp_path / "tsv_data"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 16), ("eval", 6), ("test", 6)):
+        lines = []
+        for i in range(n):
+            a, b = (bytes(torch.randint(97, 123, (int(torch.randint(3, 30, (), generator=g)),), generator=g)
+                          .tolist()) for _ in range(2))
+            lines.append(f"{i % 2}\tid{i}\tjd{i}\t".encode() + a + b"\t" + b)
+        (folder / f"new_aan_pairs.{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["lra", "--task", "retrieval", "--data", str(tmp_path), "--out", str(tmp_path), "--name", "r",
+                 "--data.max_length", "32", "--model.l_max", "32", *TINY]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["n_test"] == 6 and m["n_val"] == 6
+    net = load_lra_model(tmp_path / "r")
+    assert type(net).__name__ == "PairClassifier" and net.head.features == "nli"
+
+
+def test_lra_wikitext103_perplexity_end_to_end(tmp_path):
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    (wt / "wiki.train.tokens").write_text(" = A = \n\n the cat sat on the mat . \n the dog sat on a log , <unk> \n")
+    (wt / "wiki.valid.tokens").write_text(" the cat sat on the log . \n")
+    (wt / "wiki.test.tokens").write_text(" the zebra sat \n")  # 'zebra' is not in train: <unk>
+    assert main(["lra", "--task", "wikitext103", "--data", str(tmp_path / "wt"), "--out", str(tmp_path),
+                 "--name", "r", "--data.seq_len", "8", "--model.l_max", "8", *TINY]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["layer"] == "gated" and m["test_tokens"] == 4 - 1  # the, <unk>, sat, <eos>
+    assert m["test_perplexity"] == pytest.approx(math.exp(m["test_nll"]))
+    net = load_lra_model(tmp_path / "r")
+    assert net.config["model"]["vocab_size"] == 2 + 12  # <eos>, <unk> and the 12 training words
+    assert 1.0 < m["test_perplexity"] < 200
+
+
+def test_lra_model_data_mismatch_is_explained(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _operator_listops(data, 8, seed=1)
+    with pytest.raises(ValueError, match="--model.l_max"):
+        from neuroconv.lra.train import run_lra
+
+        run_lra(lra_run_config(config="listops_cpu", overrides={"model.l_max": 100}), data, out=tmp_path, log=None)
