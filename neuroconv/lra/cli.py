@@ -189,10 +189,10 @@ def _reproduce(args) -> int:
     try:
         from .reproduce import run_reproduction
 
-        run_reproduction(args.out, arms=args.arms, epochs=args.epochs, n_train=args.n_train, threads=args.threads,
+        run_reproduction(args.out, arms=args.arms, overrides=_overrides(args), threads=args.threads,
                          progress=args.progress,
                          command=" ".join(["neuroconv", *map(shlex.quote, getattr(args, "argv", []))]))
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as e:
         return _fail(e)
     return 0
 
@@ -237,13 +237,13 @@ def add_lra(sub) -> None:
         "reproduce", help="the paper's central comparison at CPU scale (generated ListOps)",
         description=("Generate CPU-scale ListOps (configs/lra/listops_cpu.yaml) and train, on the same budget, "
                      "long convs with squash/smooth, long convs without them (lam 0, smooth_width 1), S4D and "
-                     "attention; write results.json, results.md and kernel plots into --out."),
+                     "attention; write results.json, results.md and kernel plots into --out. Dotted flags "
+                     "(e.g. --train.epochs 5, --generate.n_train 8000) apply to every model."),
     )
     r.add_argument("--out", required=True, metavar="DIR", help="folder for the data, the runs and the results")
     r.add_argument("--arms", nargs="+", default=None, metavar="ARM",
                    help="subset of: longconv_squash_smooth longconv_plain s4d attention (default: all)")
-    r.add_argument("--epochs", type=int, default=None, help="epochs per model (default: the config's)")
-    r.add_argument("--n-train", type=int, default=None, help="generated training examples (default: the config's)")
     r.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     r.add_argument("--progress", choices=("rich", "tqdm", "none"), default="none", help="progress display")
+    _add_config_flags(r)
     r.set_defaults(func=_reproduce, _parser=r)

@@ -35,7 +35,7 @@ import shlex
 import time
 from pathlib import Path
 
-__all__ = ["ARMS", "run_reproduction", "machine_description", "plot_kernel_comparison"]
+__all__ = ["ARMS", "run_reproduction", "machine_description", "plot_kernel_comparison", "kernel_stats"]
 
 CONFIG = "listops_cpu"
 
@@ -65,6 +65,23 @@ def machine_description() -> str:
         pass
     return (f"{model}, {os.cpu_count()} cores visible, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def kernel_stats(net) -> dict | None:
+    """Summary of a trained network's kernels (first channel of every layer, eval mode):
+    ``roughness`` = mean |k[t+1] - k[t]| / mean |k[t]| (about 1.4 for white noise, near 0
+    for smooth kernels) and ``zero_fraction`` = share of taps exactly 0 (squash). None
+    when the network has no kernels."""
+    import numpy as np
+
+    from neuroconv.train.plots import model_kernels
+
+    ks = [k for _, k in model_kernels(net)]
+    if not ks:
+        return None
+    rough = np.mean([np.abs(np.diff(k, axis=-1)).mean() / max(np.abs(k).mean(), 1e-12) for k in ks])
+    zeros = np.mean([(k == 0).mean() for k in ks])
+    return {"roughness": float(rough), "zero_fraction": float(zeros)}
 
 
 def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4):
@@ -98,26 +115,29 @@ def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4
 
 
 def _table(rows: list[dict]) -> str:
-    lines = ["| arm | layer | λ | smooth | test acc. | val acc. | parameters | steps | train time (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| arm | layer | λ | smooth | test acc. | val acc. | parameters | steps | train time (s) "
+             "| kernel roughness | zero taps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        ks = r.get("kernels") or {}
         lines.append(
             f"| {r['arm']} | {r['layer']} | {r['lam'] if r['lam'] is not None else '-'} | "
             f"{r['smooth_width'] if r['smooth_width'] is not None else '-'} | {r['test_accuracy']:.4f} | "
-            f"{r['val_accuracy']:.4f} | {r['parameters']:,} | {r['steps']} | {r['train_seconds']:.0f} |"
+            f"{r['val_accuracy']:.4f} | {r['parameters']:,} | {r['steps']} | {r['train_seconds']:.0f} | "
+            f"{ks.get('roughness', float('nan')):.2f} | {ks.get('zero_fraction', float('nan')):.2f} |"
         )
     return "\n".join(lines)
 
 
-def run_reproduction(out, arms=None, *, epochs: int | None = None, n_train: int | None = None,
-                     threads: int | None = None, progress: str = "none", command: str | None = None,
-                     log=print) -> dict:
+def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: int | None = None,
+                     progress: str = "none", command: str | None = None, log=print) -> dict:
     """Run the comparison into ``out`` (see the module doc); returns the results dict.
 
     Parameters:
         arms: names from :data:`ARMS` (default: all four, in that order).
-        epochs: epochs per arm (default: the config's ``train.epochs``).
-        n_train: generated training examples (default: the config's).
+        overrides: dotted config overrides applied to every arm (e.g.
+            ``{"train.epochs": 5, "generate.n_train": 8000}``); the arms' own settings
+            (layer, λ, smoothing) are applied after them.
         threads: ``torch.set_num_threads`` for the whole run.
         progress: progress display of each run (``none``, ``rich``, ``tqdm``).
         command: the command line, recorded in the results.
@@ -140,15 +160,14 @@ def run_reproduction(out, arms=None, *, epochs: int | None = None, n_train: int 
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.time()
 
-    common = {"train.progress": progress}
-    if epochs is not None:
-        common["train.epochs"] = int(epochs)
-    if n_train is not None:
-        common["generate.n_train"] = int(n_train)
+    common = {"train.progress": progress, **(overrides or {})}
     data_dir = out / "data"
     base = lra_run_config(config=CONFIG, overrides=common)
-    if not (data_dir / "basic_test.tsv").is_file():
+    stamp = data_dir / "generate.json"  # regenerate when the generator arguments change
+    if not (data_dir / "basic_test.tsv").is_file() or not stamp.is_file() or \
+            json.loads(stamp.read_text()) != base["generate"]:
         generate_data(base, data_dir, log=log)
+        stamp.write_text(json.dumps(base["generate"]) + "\n")
 
     rows, nets = [], {}
     for arm in arms:
@@ -168,6 +187,7 @@ def run_reproduction(out, arms=None, *, epochs: int | None = None, n_train: int 
             "run_dir": str(run_dir),
         })
         nets[arm] = load_lra_model(run_dir)
+        rows[-1]["kernels"] = kernel_stats(nets[arm])
         log(f"{arm}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.0f} s training)")
 
     counts = {s: sum(1 for _ in open(data_dir / f"basic_{s}.tsv", encoding="utf-8")) - 1

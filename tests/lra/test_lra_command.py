@@ -202,3 +202,29 @@ def test_lra_model_data_mismatch_is_explained(tmp_path):
         from neuroconv.lra.train import run_lra
 
         run_lra(lra_run_config(config="listops_cpu", overrides={"model.l_max": 100}), data, out=tmp_path, log=None)
+
+
+def test_reproduce_runs_every_arm_on_the_same_data(tmp_path):
+    out = tmp_path / "repro"
+    argv = ["lra", "reproduce", "--out", str(out), "--generate.n_train", "16", "--generate.n_val", "8",
+            "--generate.n_test", "8", "--generate.min_length", "5", "--generate.max_length", "30", *TINY]
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    arms = {r["arm"]: r for r in res["arms"]}
+    assert list(arms) == ["longconv_squash_smooth", "longconv_plain", "s4d", "attention"]
+    assert res["data"]["train"] == 16 and res["data"]["test"] == 8 and "neuroconv lra reproduce" in res["command"]
+    cfgs = {a: yaml.safe_load((out / "runs" / a / "config.yaml").read_text()) for a in arms}
+    ka = {a: c["model"]["layer_args"].get("kernel_args", {}) for a, c in cfgs.items()}
+    assert (ka["longconv_squash_smooth"]["lam"], ka["longconv_squash_smooth"]["smooth_width"]) == (0.002, 3)
+    assert (ka["longconv_plain"]["lam"], ka["longconv_plain"]["smooth_width"]) == (0.0, 1)
+    assert cfgs["s4d"]["model"]["layer"] == "s4d" and cfgs["attention"]["model"]["layer"] == "attention"
+    for a, c in cfgs.items():  # the same budget and model size everywhere
+        assert (c["model"]["d_model"], c["model"]["n_layers"], c["train"]["epochs"]) == (8, 1, 1), a
+        m = json.loads((out / "runs" / a / "metrics.json").read_text())
+        assert m["test_accuracy"] == arms[a]["test_accuracy"] and m["n_test"] == 8
+    assert arms["attention"]["kernels"] is None and 0 <= arms["longconv_plain"]["kernels"]["roughness"] < 3
+    assert (out / "kernels.png").is_file() and "| longconv_plain | longconv | 0.0 | 1 |" in (out / "results.md").read_text()
+    # a second call reuses the generated data
+    before = (out / "data" / "basic_train.tsv").stat().st_mtime_ns
+    assert main([*argv, "--arms", "attention"]) == 0
+    assert (out / "data" / "basic_train.tsv").stat().st_mtime_ns == before
