@@ -78,15 +78,14 @@ def _fail(e: Exception) -> int:
 
 
 def _pretrain(args) -> int:
+    from .tasks import NonFiniteLossError
+
     try:
         cfg = _load(args, "pretrain")
         from .pretrain import run_pretrain
-        from .tasks import NonFiniteLossError
 
         run_dir = run_pretrain(cfg)
-    except NonFiniteLossError as e:
-        return _fail(e)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (NonFiniteLossError, ValueError, FileNotFoundError, KeyError) as e:
         return _fail(e)
     print(f"\npretraining finished. Run folder: {run_dir}")
     print(f"  weights: {run_dir / 'model.safetensors'} (+ model_config.json); plots: {run_dir / 'plots'}")
