@@ -68,6 +68,8 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     except NonFiniteLossError as e:
         status = f"stopped: {e}"
         log(f"error: {e}")
+    if not trainer.is_global_zero:  # under DDP only rank 0 writes the run folder
+        return run_dir
     ckpt_cb = trainer.checkpoint_callback
     best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
     if best is not None and best.is_file():
@@ -80,11 +82,16 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     export_model(task.model, run_dir, extra={"pretrain": {"objective": pc.objective, "loss": pc.loss}})
     plot_losses(run_dir / "logs", run_dir / "plots" / "loss.png")
     plot_kernels(task.model, run_dir / "plots" / "kernels.png")
+    epochs, steps = trainer.current_epoch, trainer.global_step
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():  # the worker's counters (a spawned DDP run returns none of them)
+        meta = torch.load(last, map_location="cpu", weights_only=True)
+        epochs, steps = max(epochs, meta["epoch"] + 1), max(steps, meta["global_step"])
     metrics = {
         "status": status,
         "best_val_loss": float(ckpt_cb.best_model_score) if ckpt_cb and ckpt_cb.best_model_score is not None else None,
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
+        "epochs": epochs,
+        "steps": steps,
         "train_windows": len(train_ds),
         "val_windows": len(val_ds),
         "seconds": round(time.time() - t0, 1),

@@ -154,7 +154,10 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
             accelerator=tc.accelerator,
             devices=_devices(tc.devices),
             num_nodes=tc.num_nodes,
-            strategy=tc.strategy,
+            # per-channel-set encoders and heads sit idle in batches of other sets, so DDP
+            # must look for unused parameters
+            strategy={"ddp": "ddp_find_unused_parameters_true",
+                      "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}.get(tc.strategy, tc.strategy),
             gradient_clip_val=tc.gradient_clip or None,
             limit_train_batches=tc.limit_train_batches,
             callbacks=callbacks,

@@ -62,6 +62,19 @@ def test_masked_objective_and_mixed_stores(eeg_store, fmri_store, tmp_path):
     assert model.config["time_embedding"] is True
 
 
+def test_ddp_on_cpu_shards_batches(eeg_store, tmp_path):
+    """Two CPU processes (ddp_spawn): each rank takes half of the batches per epoch."""
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "pretrain.name": "ddp", "pretrain.max_epochs": 1, "pretrain.strategy": "ddp_spawn",
+        "pretrain.devices": "2", "pretrain.accelerator": "cpu"})
+    run = run_pretrain(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    single = tiny_config([eeg_store], tmp_path, **{"pretrain.name": "one", "pretrain.max_epochs": 1})
+    m1 = json.loads((run_pretrain(single, log=lambda *_: None) / "metrics.json").read_text())
+    assert m["status"] == "completed"
+    assert m["steps"] == -(-m1["steps"] // 2)  # ceil(batches / 2 ranks)
+
+
 def test_next_step_rejects_bidirectional():
     cfg = load_config("default")
     from neuroconv.train.models import backbone_config
