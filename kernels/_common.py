@@ -45,9 +45,9 @@ def dot_precision(in_dtype: torch.dtype, cdt: torch.dtype) -> str:
 
 def num_warps_for(tile_elems: int) -> int:
     """Warps for a program whose largest complex tile has ``tile_elems`` entries."""
-    if tile_elems <= 2048:
+    if tile_elems <= 1024:
         return 4
-    if tile_elems <= 8192:
+    if tile_elems <= 4096:
         return 8
     return 16
 

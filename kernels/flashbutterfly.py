@@ -33,16 +33,21 @@ are still the first ``L``.
 
 Sizes and limits
 ----------------
-* Every ``L >= 1``. The FFT size is ``N = max(512, next_pow2(2L))``; the wrapper pads and
-  trims (masked loads/stores), so the kernels only see powers of two.
-* ``N <= MAX_ONCHIP_N`` (default 8192, i.e. ``L <= 4096``; env
-  ``NEUROCONV_FB_MAX_ONCHIP``): one fused kernel per direction.
-* Larger ``N``: the three-pass scheme. Pass 1 runs the outer ``F1`` stage and twiddles
-  over HBM into a float32 scratch of ``N/2`` complex values per row; pass 2 runs
-  independent on-chip convolutions of length ``Q = N / P <= MAX_ONCHIP_N / 2`` (``P >= 32``);
-  pass 3 runs the inverse outer stage and the epilogue. Scratch is allocated for a chunk
-  of the batch at a time. Tested up to ``L = 64K`` and limited only by memory (offsets
-  are 64-bit).
+* Every ``L >= 1``. The FFT size is ``N = max(512, next_pow2(2L))``; the kernels mask
+  their loads and stores, so nothing is padded in memory.
+* On chip (one fused kernel per direction) while ``N <= MAX_ONCHIP``: 16384 for
+  float16/bfloat16 inputs (``L <= 8192``), 8192 for float32 (``L <= 4096``), 4096 for
+  float64 (env ``NEUROCONV_FB_MAX_ONCHIP`` overrides). These limits keep every kernel
+  inside sm_90 shared memory (227 KB), as checked by compiling offline for H100
+  (``python -m neuroconv.kernels.resources``).
+* Larger ``N``: the three-pass scheme. Pass 1 runs the outer ``F1`` stage (``P >= 32``
+  rows) and twiddles over HBM into a float32 scratch of ``N/2`` complex values per row;
+  pass 2 runs independent on-chip convolutions of length ``Q = N / P <= 2048``; pass 3
+  runs the inverse outer stage and the epilogue. Scratch is allocated for a chunk of the
+  batch at a time (``SCRATCH_BYTES``). Any length works, bounded by memory (64-bit
+  offsets); the tests cover up to ``L = 65536``. The scratch round trip costs about four
+  extra reads/writes of ``u``'s size in float32, so this path is well below the HBM
+  roofline.
 * Factor sizes are powers of two >= 16 (``tl.dot`` minimum); ``N1 >= 32``.
 
 dtypes
@@ -54,12 +59,15 @@ dtype; gradients have their input's dtype.
 
 Backward
 --------
-One fused kernel per ``(h, batch chunk)``: for each row it recomputes the spectrum of
-``v = u g1`` and of ``dz = dy g2``, writes ``du``/``dg1`` (and ``dg2``, recomputing the
-gated output), and accumulates ``conj(V) DZ`` across the batch in registers; at the end
-one inverse transform gives ``dk``. ``dD`` is reduced in the same loop. The kernel's
-spectrum is computed once per call (in torch, from ``k``), saved for the backward, and
-cached across calls while no gradient is needed (eval/inference) and ``k`` is unchanged.
+``du``/``dg1`` come from the same fused kernel run on ``dz = dy g2`` with the conjugate
+spectrum (the adjoint convolution), with ``du = dv g1`` and ``dg1 = dv u`` written by its
+epilogue; ``dg2 = dy (k * (u g1) + D u g1)`` from one more forward-kernel pass. ``dk`` and
+``dD`` come from one kernel per ``(h, batch chunk)`` that transforms ``v`` and ``dz``,
+accumulates ``F(dz) conj(F(v))`` over the batch in registers and inverts once at the
+end. (A single fused backward kernel was tried first: at N >= 4096 it needed ~385 KB of
+shared memory on sm_90, above the 227 KB limit.) The kernel's spectrum is computed once
+per call (in torch, from ``k``), saved for the backward, and cached across calls while no
+gradient is recorded for ``k`` (eval/inference) and ``k`` is unchanged.
 """
 
 from __future__ import annotations
@@ -90,10 +98,19 @@ from ._common import (
     num_warps_for,
 )
 
-__all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP_N"]
+__all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP", "max_onchip_for"]
 
-#: Largest FFT size handled by one fused on-chip kernel; larger sizes use three passes.
-MAX_ONCHIP_N = int(os.environ.get("NEUROCONV_FB_MAX_ONCHIP", "8192"))
+#: Largest FFT size handled by the fused on-chip kernels, by compute class; larger sizes
+#: use three passes. Chosen so that every kernel fits sm_90 shared memory (227 KB) when
+#: compiled offline for H100 (``python -m neuroconv.kernels.resources``): float32 tiles
+#: with tf32x3 dots need about twice the space of TF32 dots on half inputs, float64 more.
+#: ``NEUROCONV_FB_MAX_ONCHIP`` overrides all three.
+_ENV_ONCHIP = os.environ.get("NEUROCONV_FB_MAX_ONCHIP")
+MAX_ONCHIP = {"half": 16384, "float32": 8192, "float64": 4096}
+if _ENV_ONCHIP:
+    MAX_ONCHIP = dict.fromkeys(MAX_ONCHIP, int(_ENV_ONCHIP))
+#: Largest inner (pass-2) transform of the three-pass path.
+MAX_INNER = 2048
 #: Smallest FFT size: N1 = 32 (16 live rows) times a 16-point inner transform.
 MIN_N = 512
 #: Target scratch size (bytes) per three-pass launch; the batch is chunked to fit.
@@ -160,9 +177,16 @@ def _cost(N1: int, M: int) -> int:
     return 4 * N1 + 16 * (n2 + (n3 if n3 > 1 else 0))
 
 
+def max_onchip_for(in_dtype: torch.dtype, cdt: torch.dtype) -> int:
+    """Default on-chip FFT-size limit for inputs of ``in_dtype`` computed in ``cdt``."""
+    if cdt == torch.float64:
+        return MAX_ONCHIP["float64"]
+    return MAX_ONCHIP["float32" if in_dtype == torch.float32 else "half"]
+
+
 def make_plan(L: int, max_onchip: int | None = None) -> Plan:
     """Factorisation for sequences of length ``L`` (see the module docstring)."""
-    max_onchip = int(max_onchip or MAX_ONCHIP_N)
+    max_onchip = int(max_onchip or MAX_ONCHIP["float32"])
     if max_onchip < MIN_N or max_onchip & (max_onchip - 1):
         raise ValueError(f"max_onchip must be a power of two >= {MIN_N}; got {max_onchip}.")
     N = max(MIN_N, _pow2(2 * L))
@@ -177,7 +201,7 @@ def make_plan(L: int, max_onchip: int | None = None) -> Plan:
         N1 = best[1]
         N2, N3 = _split_inner(N // N1)
         return Plan(N, N1, N2, N3, False)
-    P = max(32, N // (max_onchip // 2))
+    P = max(32, N // min(max_onchip // 4, MAX_INNER))
     N2, N3 = _split_inner(N // P)
     return Plan(N, P, N2, N3, True)
 
@@ -309,11 +333,13 @@ def _inner_inv(yr, yi, F2, F3, T2, R: tl.constexpr, N2: tl.constexpr, N3: tl.con
 
 @triton.jit
 def _outer_fwd(x, F1, T, HALF: tl.constexpr, BM: tl.constexpr, TCOL, TSTRIDE: tl.constexpr,
-               PREC: tl.constexpr):
-    """``(F1 @ x) * T`` for a real ``(HALF, BM)`` tile whose columns start at ``TCOL``."""
-    ar = tl.dot(_ld2(F1, HALF, HALF), x, input_precision=PREC, out_dtype=x.dtype)
-    ai = tl.dot(_ld2(F1, HALF, HALF, HALF * HALF), x, input_precision=PREC, out_dtype=x.dtype)
-    r = tl.arange(0, HALF)[:, None]
+               PREC: tl.constexpr, ROW0, RB: tl.constexpr):
+    """Rows ``ROW0 .. ROW0+RB`` of ``(F1 @ x) * T`` for a real ``(HALF, BM)`` tile whose
+    columns start at ``TCOL``."""
+    r = ROW0 + tl.arange(0, RB)[:, None]
+    k = tl.arange(0, HALF)[None, :]
+    ar = tl.dot(tl.load(F1 + r * HALF + k), x, input_precision=PREC, out_dtype=x.dtype)
+    ai = tl.dot(tl.load(F1 + HALF * HALF + r * HALF + k), x, input_precision=PREC, out_dtype=x.dtype)
     c = TCOL + tl.arange(0, BM)[None, :]
     tr = tl.load(T + r * TSTRIDE + c)
     ti = tl.load(T + HALF * TSTRIDE + r * TSTRIDE + c)
@@ -322,15 +348,18 @@ def _outer_fwd(x, F1, T, HALF: tl.constexpr, BM: tl.constexpr, TCOL, TSTRIDE: tl
 
 @triton.jit
 def _outer_inv(br, bi, G, T, HALF: tl.constexpr, BM: tl.constexpr, TCOL, TSTRIDE: tl.constexpr,
-               OUT_ROWS: tl.constexpr, N1: tl.constexpr, PREC: tl.constexpr):
-    """Real part of ``G[:OUT_ROWS] @ (conj(T) * b)`` for an ``(HALF, BM)`` complex tile."""
+               OUT_ROWS: tl.constexpr, N1: tl.constexpr, PREC: tl.constexpr, OROW0=0):
+    """Real part of ``G[OROW0 : OROW0+OUT_ROWS] @ (conj(T) * b)`` for an ``(HALF, BM)``
+    complex tile whose columns start at ``TCOL``."""
     r = tl.arange(0, HALF)[:, None]
     c = TCOL + tl.arange(0, BM)[None, :]
     tr = tl.load(T + r * TSTRIDE + c)
     ti = tl.load(T + HALF * TSTRIDE + r * TSTRIDE + c)
     cr, ci = _cmul_conj(br, bi, tr, ti)
-    gr = _ld2(G, OUT_ROWS, HALF)
-    gi = _ld2(G, OUT_ROWS, HALF, N1 * HALF)
+    o = OROW0 + tl.arange(0, OUT_ROWS)[:, None]
+    k = tl.arange(0, HALF)[None, :]
+    gr = tl.load(G + o * HALF + k)
+    gi = tl.load(G + N1 * HALF + o * HALF + k)
     out = tl.dot(gr, cr, input_precision=PREC, out_dtype=cr.dtype)
     return tl.dot(-gi, ci, acc=out, input_precision=PREC, out_dtype=cr.dtype)
 
@@ -339,7 +368,7 @@ def _outer_inv(br, bi, G, T, HALF: tl.constexpr, BM: tl.constexpr, TCOL, TSTRIDE
 def _row_transform(x, F1, T, F2, F3, T2, HALF: tl.constexpr, N2: tl.constexpr, N3: tl.constexpr,
                    PREC: tl.constexpr):
     """Odd-DFT half spectrum of one zero-padded real row held as an ``(HALF, M)`` tile."""
-    ar, ai = _outer_fwd(x, F1, T, HALF, N2 * N3, 0, N2 * N3, PREC)
+    ar, ai = _outer_fwd(x, F1, T, HALF, N2 * N3, 0, N2 * N3, PREC, 0, HALF)
     return _inner_fwd(ar, ai, F2, F3, T2, HALF, N2, N3, PREC)
 
 
@@ -348,18 +377,26 @@ def _row_inverse(sr, si, F2, F3, T2, G, T, HALF: tl.constexpr, N2: tl.constexpr,
                  OUT_ROWS: tl.constexpr, PREC: tl.constexpr):
     """Real signal (first ``OUT_ROWS * M`` samples) from a half spectrum tile."""
     br, bi = _inner_inv(sr, si, F2, F3, T2, HALF, N2, N3, PREC)
-    return _outer_inv(br, bi, G, T, HALF, N2 * N3, 0, N2 * N3, OUT_ROWS, 2 * HALF, PREC)
+    return _outer_inv(br, bi, G, T, HALF, N2 * N3, 0, N2 * N3, OUT_ROWS, 2 * HALF, PREC, 0)
 
 
 # ============================================================================ on-chip kernels
 
 
 @triton.jit
-def _fb_fwd_kernel(U, G1, G2, Y, K, D, F1, T, F2, F3, T2, G, L, H,
-                   HALF: tl.constexpr, N2: tl.constexpr, N3: tl.constexpr,
-                   HAS_D: tl.constexpr, HAS_G1: tl.constexpr, HAS_G2: tl.constexpr,
-                   CONJ_K: tl.constexpr, PREC: tl.constexpr):
-    """One program per row ``(b, h)``: y = (irfft(rfft(u g1) K) + D u g1) g2."""
+def _fb_conv_kernel(X1, X2, Y1, Y2, C1, C2, K, D, F1, T, F2, F3, T2, G, L, H,
+                    HALF: tl.constexpr, N2: tl.constexpr, N3: tl.constexpr,
+                    HAS_X2: tl.constexpr, HAS_D: tl.constexpr, HAS_C1: tl.constexpr,
+                    HAS_Y2: tl.constexpr, CONJ_K: tl.constexpr, PREC: tl.constexpr):
+    """One program per row ``(b, h)``, everything on chip::
+
+        v   = X1 * X2                                  (X2 = 1 unless HAS_X2)
+        out = F^-1(F(v) * K) + D v                     (conj(K) when CONJ_K)
+        Y1  = out * C1,   Y2 = out * C2                (C1 = 1 unless HAS_C1)
+
+    forward: v = u g1, Y1 = y (C1 = g2). Backward: v = dy g2 with conj(K) gives dv,
+    Y1 = du (C1 = g1) and Y2 = dg1 (C2 = u); v = u g1 with C1 = dy gives dg2.
+    """
     M: tl.constexpr = N2 * N3
     CDT: tl.constexpr = F1.dtype.element_ty
     row = tl.program_id(0)
@@ -367,9 +404,9 @@ def _fb_fwd_kernel(U, G1, G2, Y, K, D, F1, T, F2, F3, T2, G, L, H,
     base = row.to(tl.int64) * L
     n = tl.arange(0, HALF)[:, None] * M + tl.arange(0, M)[None, :]
     mask = n < L
-    v = tl.load(U + base + n, mask=mask, other=0.0).to(CDT)
-    if HAS_G1:
-        v = v * tl.load(G1 + base + n, mask=mask, other=0.0).to(CDT)
+    v = tl.load(X1 + base + n, mask=mask, other=0.0).to(CDT)
+    if HAS_X2:
+        v = v * tl.load(X2 + base + n, mask=mask, other=0.0).to(CDT)
     sr, si = _row_transform(v, F1, T, F2, F3, T2, HALF, N2, N3, PREC)
     kb = h.to(tl.int64) * (2 * HALF * M)
     kr = _ld2(K + kb, HALF, M)
@@ -377,12 +414,15 @@ def _fb_fwd_kernel(U, G1, G2, Y, K, D, F1, T, F2, F3, T2, G, L, H,
     if CONJ_K:
         ki = -ki
     sr, si = _cmul(sr, si, kr, ki)
-    y = _row_inverse(sr, si, F2, F3, T2, G, T, HALF, N2, N3, HALF, PREC)
+    out = _row_inverse(sr, si, F2, F3, T2, G, T, HALF, N2, N3, HALF, PREC)
     if HAS_D:
-        y += tl.load(D + h).to(CDT) * v
-    if HAS_G2:
-        y = y * tl.load(G2 + base + n, mask=mask, other=0.0).to(CDT)
-    tl.store(Y + base + n, y.to(Y.dtype.element_ty), mask=mask)
+        out += tl.load(D + h).to(CDT) * v
+    if HAS_Y2:
+        y2 = out * tl.load(C2 + base + n, mask=mask, other=0.0).to(CDT)
+        tl.store(Y2 + base + n, y2.to(Y2.dtype.element_ty), mask=mask)
+    if HAS_C1:
+        out = out * tl.load(C1 + base + n, mask=mask, other=0.0).to(CDT)
+    tl.store(Y1 + base + n, out.to(Y1.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -399,81 +439,50 @@ def _store_taps(DK, out, n, dk_row, LKE, OFF, N: tl.constexpr, CAUSAL: tl.conste
 
 
 @triton.jit
-def _fb_bwd_kernel(U, G1, G2, DY, K, D, DU, DG1, DG2, DK, DD,
-                   F1, T, F2, F3, T2, G, B, L, H, BPC, LKE, OFF,
-                   HALF: tl.constexpr, N2: tl.constexpr, N3: tl.constexpr,
-                   HAS_D: tl.constexpr, HAS_G1: tl.constexpr, HAS_G2: tl.constexpr,
-                   NEED_DU: tl.constexpr, NEED_DK: tl.constexpr, CAUSAL: tl.constexpr,
-                   PREC: tl.constexpr):
-    """One program per ``(h, batch chunk)``; loops over its rows.
-
-    Per row: v = u g1, dz = dy g2; V = F(v), DZ = F(dz); dv = F^-1(DZ conj K) + D dz;
-    du = dv g1, dg1 = dv u, dg2 = dy (F^-1(V K) + D v); accumulates conj(V) DZ (for dk)
-    and sum(dz v) (for dD). Writes this chunk's partial dk taps and dD.
-    """
+def _fb_dk_kernel(U, G1, DY, G2, DK, DD, F1, T, F2, F3, T2, G, B, L, H, BPC, LKE, OFF,
+                  HALF: tl.constexpr, N2: tl.constexpr, N3: tl.constexpr,
+                  HAS_G1: tl.constexpr, HAS_G2: tl.constexpr, NEED_DK: tl.constexpr,
+                  NEED_DD: tl.constexpr, CAUSAL: tl.constexpr, PREC: tl.constexpr):
+    """One program per ``(h, batch chunk)``, looping over its rows: with v = u g1 and
+    dz = dy g2, accumulates ``F(dz) conj(F(v))`` and ``sum(dz v)`` on chip, then one
+    inverse transform gives this chunk's dk taps; writes the partial dk and dD."""
     M: tl.constexpr = N2 * N3
     N1: tl.constexpr = 2 * HALF
     CDT: tl.constexpr = F1.dtype.element_ty
     h = tl.program_id(0)
     chunk = tl.program_id(1)
     n = tl.arange(0, HALF)[:, None] * M + tl.arange(0, M)[None, :]
-    kb = h.to(tl.int64) * (2 * HALF * M)
-    kr = _ld2(K + kb, HALF, M)
-    ki = _ld2(K + kb, HALF, M, HALF * M)
-    d = 0.0
-    if HAS_D:
-        d = tl.load(D + h).to(CDT)
     accr = tl.zeros((HALF, M), dtype=CDT)
     acci = tl.zeros((HALF, M), dtype=CDT)
     accd = tl.zeros((HALF, M), dtype=CDT)
     for i in range(0, BPC):
         b = chunk * BPC + i
         base = (b.to(tl.int64) * H + h) * L
-        mask = n < tl.where(b < B, L, 0)  # rows past B read zeros, write nothing
-        u = tl.load(U + base + n, mask=mask, other=0.0).to(CDT)
-        dy = tl.load(DY + base + n, mask=mask, other=0.0).to(CDT)
-        v = u
+        mask = n < tl.where(b < B, L, 0)  # rows past B read zeros
+        v = tl.load(U + base + n, mask=mask, other=0.0).to(CDT)
         if HAS_G1:
-            g1 = tl.load(G1 + base + n, mask=mask, other=0.0).to(CDT)
-            v = u * g1
-        dz = dy
+            v = v * tl.load(G1 + base + n, mask=mask, other=0.0).to(CDT)
+        dz = tl.load(DY + base + n, mask=mask, other=0.0).to(CDT)
         if HAS_G2:
-            dz = dy * tl.load(G2 + base + n, mask=mask, other=0.0).to(CDT)
-        dr, di = _row_transform(dz, F1, T, F2, F3, T2, HALF, N2, N3, PREC)
-        if NEED_DK or HAS_G2:
-            vr, vi = _row_transform(v, F1, T, F2, F3, T2, HALF, N2, N3, PREC)
-        if HAS_G2:
-            zr, zi = _cmul(vr, vi, kr, ki)
-            z = _row_inverse(zr, zi, F2, F3, T2, G, T, HALF, N2, N3, HALF, PREC)
-            if HAS_D:
-                z += d * v
-            tl.store(DG2 + base + n, (dy * z).to(DG2.dtype.element_ty), mask=mask)
-        if NEED_DU:
-            er, ei = _cmul_conj(dr, di, kr, ki)
-            dv = _row_inverse(er, ei, F2, F3, T2, G, T, HALF, N2, N3, HALF, PREC)
-            if HAS_D:
-                dv += d * dz
-            if HAS_G1:
-                tl.store(DU + base + n, (dv * g1).to(DU.dtype.element_ty), mask=mask)
-                tl.store(DG1 + base + n, (dv * u).to(DG1.dtype.element_ty), mask=mask)
-            else:
-                tl.store(DU + base + n, dv.to(DU.dtype.element_ty), mask=mask)
+            dz = dz * tl.load(G2 + base + n, mask=mask, other=0.0).to(CDT)
+        if NEED_DD:
+            accd += dz * v
         if NEED_DK:
-            cr, ci = _cmul_conj(dr, di, vr, vi)  # DZ conj(V)
+            vr, vi = _row_transform(v, F1, T, F2, F3, T2, HALF, N2, N3, PREC)
+            dr, di = _row_transform(dz, F1, T, F2, F3, T2, HALF, N2, N3, PREC)
+            cr, ci = _cmul_conj(dr, di, vr, vi)
             accr += cr
             acci += ci
-        if HAS_D:
-            accd += dz * v
     if NEED_DK:
         dk_row = (chunk.to(tl.int64) * H + h) * LKE
-        if CAUSAL:
+        if CAUSAL:  # taps 0..L-1 live in the first half
             out = _row_inverse(accr, acci, F2, F3, T2, G, T, HALF, N2, N3, HALF, PREC)
             _store_taps(DK, out, n, dk_row, LKE, OFF, N1 * M, True)
-        else:
+        else:  # negative lags live at the end: all N1 output rows
             out = _row_inverse(accr, acci, F2, F3, T2, G, T, HALF, N2, N3, N1, PREC)
             nf = tl.arange(0, N1)[:, None] * M + tl.arange(0, M)[None, :]
             _store_taps(DK, out, nf, dk_row, LKE, OFF, N1 * M, False)
-    if HAS_D:
+    if NEED_DD:
         tl.store(DD + chunk * H + h, tl.sum(tl.sum(accd, axis=1), axis=0))
 
 
@@ -482,15 +491,17 @@ def _fb_bwd_kernel(U, G1, G2, DY, K, D, DU, DG1, DG2, DK, DD,
 
 @triton.jit
 def _tp_outer_fwd_kernel(X, XG, W, F1, T, L,
-                         HALF: tl.constexpr, Q: tl.constexpr, BQ: tl.constexpr,
+                         HALF: tl.constexpr, Q: tl.constexpr, BQ: tl.constexpr, RB: tl.constexpr,
                          HAS_XG: tl.constexpr, PREC: tl.constexpr):
-    """Pass 1: W[row, :, k1, m] = (F1 @ x)[k1, m] * T[k1, m] for a block of columns m.
+    """Pass 1: W[row, :, k1, m] = (F1 @ x)[k1, m] * T[k1, m] for a block of columns m and
+    a block of ``RB`` rows k1.
 
     ``x[n1, m] = X[row, n1 Q + m] (* XG[...])``; W is ``(rows, 2, HALF, Q)``.
     """
     CDT: tl.constexpr = F1.dtype.element_ty
     row = tl.program_id(0)
     col = tl.program_id(1) * BQ
+    k0 = tl.program_id(2) * RB
     r = tl.arange(0, HALF)[:, None]
     c = col + tl.arange(0, BQ)[None, :]
     n = r * Q + c
@@ -499,10 +510,11 @@ def _tp_outer_fwd_kernel(X, XG, W, F1, T, L,
     x = tl.load(X + base + n, mask=mask, other=0.0).to(CDT)
     if HAS_XG:
         x = x * tl.load(XG + base + n, mask=mask, other=0.0).to(CDT)
-    ar, ai = _outer_fwd(x, F1, T, HALF, BQ, col, Q, PREC)
+    ar, ai = _outer_fwd(x, F1, T, HALF, BQ, col, Q, PREC, k0, RB)
     wb = row.to(tl.int64) * (2 * HALF * Q)
-    tl.store(W + wb + r * Q + c, ar)
-    tl.store(W + wb + HALF * Q + r * Q + c, ai)
+    o = (k0 + tl.arange(0, RB)[:, None]) * Q + c
+    tl.store(W + wb + o, ar)
+    tl.store(W + wb + HALF * Q + o, ai)
 
 
 @triton.jit
@@ -563,36 +575,32 @@ def _tp_xcorr_kernel(WV, WD, OUT, F2, F3, T2, B, H, BPC,
 
 @triton.jit
 def _tp_outer_inv_kernel(W, Y1, Y2, A1, A2, C1, C2, D, G, T, L, H, LKE, OFF,
-                         HALF: tl.constexpr, Q: tl.constexpr, BQ: tl.constexpr,
+                         HALF: tl.constexpr, Q: tl.constexpr, BQ: tl.constexpr, RB: tl.constexpr,
                          TAPS: tl.constexpr, CAUSAL: tl.constexpr, HAS_D: tl.constexpr,
                          HAS_A2: tl.constexpr, HAS_C1: tl.constexpr, HAS_Y2: tl.constexpr,
                          PREC: tl.constexpr):
-    """Pass 3: out = Re(G @ (conj(T) W)) for a block of columns, then the epilogue.
+    """Pass 3: out = Re(G @ (conj(T) W)) for a block of columns and ``RB`` output rows,
+    then the epilogue.
 
     Signal mode: ``Y1 = (out + D A1 A2) C1`` and ``Y2 = (out + D A1 A2) C2`` on the
-    first L samples. Taps mode (``TAPS``): scatter ``out`` (all N samples) onto kernel
-    taps of ``Y1[row, :LKE]``.
+    first L samples. Taps mode (``TAPS``): scatter ``out`` onto kernel taps of
+    ``Y1[row, :LKE]`` (centred kernels read all N samples: negative lags sit at the end).
     """
     N1: tl.constexpr = 2 * HALF
     CDT: tl.constexpr = W.dtype.element_ty
     row = tl.program_id(0)
     col = tl.program_id(1) * BQ
+    o0 = tl.program_id(2) * RB
     r = tl.arange(0, HALF)[:, None]
     c = col + tl.arange(0, BQ)[None, :]
     wb = row.to(tl.int64) * (2 * HALF * Q)
     br = tl.load(W + wb + r * Q + c)
     bi = tl.load(W + wb + HALF * Q + r * Q + c)
+    out = _outer_inv(br, bi, G, T, HALF, BQ, col, Q, RB, N1, PREC, o0)
+    n = (o0 + tl.arange(0, RB)[:, None]) * Q + c
     if TAPS:
-        if CAUSAL:
-            out = _outer_inv(br, bi, G, T, HALF, BQ, col, Q, HALF, N1, PREC)
-            _store_taps(Y1, out, r * Q + c, row.to(tl.int64) * LKE, LKE, OFF, N1 * Q, True)
-        else:
-            out = _outer_inv(br, bi, G, T, HALF, BQ, col, Q, N1, N1, PREC)
-            nf = tl.arange(0, N1)[:, None] * Q + c
-            _store_taps(Y1, out, nf, row.to(tl.int64) * LKE, LKE, OFF, N1 * Q, False)
+        _store_taps(Y1, out, n, row.to(tl.int64) * LKE, LKE, OFF, N1 * Q, CAUSAL)
     else:
-        out = _outer_inv(br, bi, G, T, HALF, BQ, col, Q, HALF, N1, PREC)
-        n = r * Q + c
         base = row.to(tl.int64) * L
         mask = n < L
         if HAS_D:
@@ -616,19 +624,38 @@ def _tabs(plan: Plan, device, cdt):
     return t["F1"], t["T"], t["F2"], t["F3"], t["T2"], t["G"]
 
 
-def _inner_rows(plan: Plan) -> int:
-    """Rows of the inner transform per pass-2 program (about 4K complex values)."""
+def _inner_rows(plan: Plan, cdt: torch.dtype = torch.float32, xcorr: bool = False) -> int:
+    """Rows of the inner transform per pass-2 program: about 4K complex values (half that
+    for float64 and for the two-input dk pass, to stay inside sm_90 shared memory)."""
+    budget = 4096 // (2 if cdt == torch.float64 else 1) // (2 if xcorr else 1)
     lo = 16 if plan.N3 == 1 else 1
-    return min(plan.half, max(lo, 4096 // plan.M))
+    return min(plan.half, max(lo, budget // plan.M))
 
 
 def _outer_block(plan: Plan) -> int:
+    """Columns per pass-1/pass-3 program."""
     return min(plan.M, max(16, 4096 // plan.half))
+
+
+#: Rows of the outer stage per pass-1/pass-3 program (bounds the F1/G tiles for large P).
+OUTER_ROWS = 64
 
 
 def _batch_chunk(B: int, H: int, plan: Plan, cdt: torch.dtype, buffers: int) -> int:
     per_b = buffers * H * plan.N * torch.finfo(cdt).bits // 8
     return max(1, min(B, SCRATCH_BYTES // max(per_b, 1)))
+
+
+def _conv_onchip(x1, x2, y1, y2, c1, c2, kspec, D, plan: Plan, tabs, prec, conj_k):
+    """Launch :func:`_fb_conv_kernel` (one program per row)."""
+    B, H, L = x1.shape
+    _fb_conv_kernel[(B * H,)](
+        x1, x2 if x2 is not None else x1, y1, y2 if y2 is not None else y1,
+        c1 if c1 is not None else x1, c2 if c2 is not None else x1, kspec,
+        D if D is not None else x1, *tabs, L, H,
+        HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_X2=x2 is not None, HAS_D=D is not None,
+        HAS_C1=c1 is not None, HAS_Y2=y2 is not None, CONJ_K=conj_k, PREC=prec,
+        num_warps=num_warps_for(plan.N // 2))
 
 
 def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
@@ -642,16 +669,12 @@ def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
         return y
     dummy = u
     if not plan.three_pass:
-        _fb_fwd_kernel[(B * H,)](
-            u, g1 if g1 is not None else dummy, g2 if g2 is not None else dummy, y, kspec,
-            D if D is not None else dummy, *tabs, L, H,
-            HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_D=D is not None,
-            HAS_G1=g1 is not None, HAS_G2=g2 is not None, CONJ_K=False, PREC=prec,
-            num_warps=num_warps_for(plan.N // 2))
+        _conv_onchip(u, g1, y, None, g2, None, kspec, D, plan, tabs, prec, conj_k=False)
         return y
     F1, T, F2, F3, T2, G = tabs
     half, Q = plan.half, plan.M
-    BQ, R = _outer_block(plan), _inner_rows(plan)
+    BQ, R = _outer_block(plan), _inner_rows(plan, cdt)
+    RB = min(half, OUTER_ROWS)
     nb = _batch_chunk(B, H, plan, cdt, 1)
     W = torch.empty(nb * H, 2, half, Q, device=u.device, dtype=cdt)
     for b0 in range(0, B, nb):
@@ -660,15 +683,15 @@ def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
         ub = u[b0:b1]
         g1b = g1[b0:b1] if g1 is not None else ub
         g2b = g2[b0:b1] if g2 is not None else ub
-        _tp_outer_fwd_kernel[(rows, Q // BQ)](ub, g1b, W, F1, T, L, HALF=half, Q=Q, BQ=BQ,
-                                              HAS_XG=g1 is not None, PREC=prec,
-                                              num_warps=num_warps_for(half * BQ))
+        _tp_outer_fwd_kernel[(rows, Q // BQ, half // RB)](ub, g1b, W, F1, T, L, HALF=half, Q=Q, BQ=BQ,
+                                                          RB=RB, HAS_XG=g1 is not None, PREC=prec,
+                                                          num_warps=num_warps_for(half * BQ))
         _tp_inner_kernel[(rows, half // R)](W, kspec, F2, F3, T2, H, HALF=half, R=R, N2=plan.N2,
                                             N3=plan.N3, CONJ_K=False, PREC=prec,
                                             num_warps=num_warps_for(R * Q))
-        _tp_outer_inv_kernel[(rows, Q // BQ)](
+        _tp_outer_inv_kernel[(rows, Q // BQ, half // RB)](
             W, y[b0:b1], ub, ub, g1b, g2b, ub, D if D is not None else ub, G, T, L, H, 0, 0,
-            HALF=half, Q=Q, BQ=BQ, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+            HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
             HAS_A2=g1 is not None, HAS_C1=g2 is not None, HAS_Y2=False, PREC=prec,
             num_warps=num_warps_for(half * BQ))
     return y
@@ -691,27 +714,35 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
         return du, dk, dD, dg1, dg2
     dummy = u
     if not plan.three_pass:
-        nck = max(1, min(B, -(-device_max_programs(dev) // H)))
-        bpc = -(-B // nck)
-        nck = -(-B // bpc)
-        dk_part = torch.empty(nck, H, lke, device=dev, dtype=cdt) if need_dk else dummy
-        dD_part = torch.empty(nck, H, device=dev, dtype=cdt) if D is not None else dummy
-        _fb_bwd_kernel[(H, nck)](
-            u, g1 if g1 is not None else dummy, g2 if g2 is not None else dummy, dy, kspec,
-            D if D is not None else dummy, du if need_du else dummy,
-            dg1 if dg1.numel() else dummy, dg2 if g2 is not None else dummy, dk_part, dD_part,
-            F1, T, F2, F3, T2, G, B, L, H, bpc, lke, off,
-            HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_D=D is not None,
-            HAS_G1=g1 is not None, HAS_G2=g2 is not None, NEED_DU=need_du, NEED_DK=need_dk,
-            CAUSAL=causal, PREC=prec, num_warps=num_warps_for(plan.N // 2))
-        if need_dk:
-            dk = dk_part.sum(0)
-        if D is not None:
-            dD = dD_part.sum(0)
+        tabs = (F1, T, F2, F3, T2, G)
+        if need_du:  # dv = conv^T(dy g2) + D dy g2;  du = dv g1,  dg1 = dv u
+            _conv_onchip(dy, g2, du, dg1 if g1 is not None else None, g1, u if g1 is not None else None,
+                         kspec, D, plan, tabs, prec, conj_k=True)
+        if g2 is not None:  # dg2 = dy (conv(u g1) + D u g1)
+            _conv_onchip(u, g1, dg2, None, dy, None, kspec, D, plan, tabs, prec, conj_k=False)
+        if need_dk or D is not None:
+            nck = max(1, min(B, -(-device_max_programs(dev) // H)))
+            bpc = -(-B // nck)
+            nck = -(-B // bpc)
+            dk_part = torch.empty(nck, H, lke, device=dev, dtype=cdt) if need_dk else dummy
+            dD_part = torch.empty(nck, H, device=dev, dtype=cdt) if D is not None else dummy
+            _fb_dk_kernel[(H, nck)](
+                u, g1 if g1 is not None else dummy, dy, g2 if g2 is not None else dummy, dk_part,
+                dD_part, F1, T, F2, F3, T2, G, B, L, H, bpc, lke, off,
+                HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_G1=g1 is not None,
+                HAS_G2=g2 is not None, NEED_DK=need_dk, NEED_DD=D is not None, CAUSAL=causal,
+                PREC=prec, num_warps=num_warps_for(plan.N // 2))
+            if need_dk:
+                dk = dk_part.sum(0)
+            if D is not None:
+                dD = dD_part.sum(0)
         return du, dk, dD, dg1, dg2
 
     half, Q = plan.half, plan.M
-    BQ, R = _outer_block(plan), _inner_rows(plan)
+    BQ, R, RX = _outer_block(plan), _inner_rows(plan, cdt), _inner_rows(plan, cdt, xcorr=True)
+    RB = min(half, OUTER_ROWS)
+    taps_rows = half if causal else 2 * half  # centred dk needs the second half too
+    RBT = min(taps_rows, OUTER_ROWS)
     nw_outer, nw_inner = num_warps_for(half * BQ), num_warps_for(R * Q)
     nb = _batch_chunk(B, H, plan, cdt, 3 if need_dk else 2)
     Wv = torch.empty(nb * H, 2, half, Q, device=dev, dtype=cdt)
@@ -723,24 +754,24 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
         ub, dyb = u[b0:b1], dy[b0:b1]
         g1b = g1[b0:b1] if g1 is not None else ub
         g2b = g2[b0:b1] if g2 is not None else ub
-        grid_o = (rows, Q // BQ)
-        _tp_outer_fwd_kernel[grid_o](ub, g1b, Wv, F1, T, L, HALF=half, Q=Q, BQ=BQ,
+        grid_o = (rows, Q // BQ, half // RB)
+        _tp_outer_fwd_kernel[grid_o](ub, g1b, Wv, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
                                      HAS_XG=g1 is not None, PREC=prec, num_warps=nw_outer)
-        _tp_outer_fwd_kernel[grid_o](dyb, g2b, Wd, F1, T, L, HALF=half, Q=Q, BQ=BQ,
+        _tp_outer_fwd_kernel[grid_o](dyb, g2b, Wd, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
                                      HAS_XG=g2 is not None, PREC=prec, num_warps=nw_outer)
         if need_dk:
-            nck = max(1, min(nbc, -(-device_max_programs(dev) // (H * (half // R)))))
+            nck = max(1, min(nbc, -(-device_max_programs(dev) // (H * (half // RX)))))
             bpc = -(-nbc // nck)
             nck = -(-nbc // bpc)
             Wk_ = Wk[: nck * H]
-            _tp_xcorr_kernel[(H, half // R, nck)](Wv, Wd, Wk_, F2, F3, T2, nbc, H, bpc, HALF=half,
-                                                  R=R, N2=plan.N2, N3=plan.N3, PREC=prec,
-                                                  num_warps=nw_inner)
+            _tp_xcorr_kernel[(H, half // RX, nck)](Wv, Wd, Wk_, F2, F3, T2, nbc, H, bpc, HALF=half,
+                                                   R=RX, N2=plan.N2, N3=plan.N3, PREC=prec,
+                                                   num_warps=num_warps_for(RX * Q))
             part = torch.empty(nck * H, lke, device=dev, dtype=cdt)
-            _tp_outer_inv_kernel[(nck * H, Q // BQ)](
+            _tp_outer_inv_kernel[(nck * H, Q // BQ, taps_rows // RBT)](
                 Wk_, part, part, ub, ub, ub, ub, ub, G, T, L, H, lke, off,
-                HALF=half, Q=Q, BQ=BQ, TAPS=True, CAUSAL=causal, HAS_D=False, HAS_A2=False,
-                HAS_C1=False, HAS_Y2=False, PREC=prec, num_warps=num_warps_for(2 * half * BQ))
+                HALF=half, Q=Q, BQ=BQ, RB=RBT, TAPS=True, CAUSAL=causal, HAS_D=False, HAS_A2=False,
+                HAS_C1=False, HAS_Y2=False, PREC=prec, num_warps=num_warps_for(RBT * BQ))
             dk += part.view(nck, H, lke).sum(0)
         if g2 is not None:  # dg2 = dy * (conv(v) + D v), recomputed from V
             _tp_inner_kernel[(rows, half // R)](Wv, kspec, F2, F3, T2, H, HALF=half, R=R,
@@ -748,7 +779,7 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
                                                 num_warps=nw_inner)
             _tp_outer_inv_kernel[grid_o](
                 Wv, dg2[b0:b1], ub, ub, g1b, dyb, ub, D if D is not None else ub, G, T, L, H, 0, 0,
-                HALF=half, Q=Q, BQ=BQ, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+                HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
                 HAS_A2=g1 is not None, HAS_C1=True, HAS_Y2=False, PREC=prec, num_warps=nw_outer)
         if need_du:  # dv = conv^T(dz) + D dz; du = dv g1; dg1 = dv u
             _tp_inner_kernel[(rows, half // R)](Wd, kspec, F2, F3, T2, H, HALF=half, R=R,
@@ -757,7 +788,7 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
             _tp_outer_inv_kernel[grid_o](
                 Wd, du[b0:b1], dg1[b0:b1] if g1 is not None else ub, dyb, g2b, g1b, ub,
                 D if D is not None else ub, G, T, L, H, 0, 0,
-                HALF=half, Q=Q, BQ=BQ, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+                HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
                 HAS_A2=g2 is not None, HAS_C1=g1 is not None, HAS_Y2=g1 is not None,
                 PREC=prec, num_warps=nw_outer)
         if D is not None:
@@ -887,7 +918,8 @@ def fftconv_fn(u, k, D=None, *, causal=True, g1=None, g2=None, max_onchip=None):
         g1: ``(B, H, L)`` gate on the input, or ``None``.
         g2: ``(B, H, L)`` gate on the output, or ``None``.
         max_onchip: largest FFT size done in one fused pass (power of two >= 512);
-            default :data:`MAX_ONCHIP_N`. Larger sizes take the three-pass path.
+            default :func:`max_onchip_for` the dtypes (:data:`MAX_ONCHIP`). Larger sizes
+            take the three-pass path.
 
     Returns:
         ``y``: ``(B, H, L)`` in ``u``'s dtype.
@@ -897,7 +929,8 @@ def fftconv_fn(u, k, D=None, *, causal=True, g1=None, g2=None, max_onchip=None):
     _check_gate("g2", g2, u)
     require_triton(u.device)
     L = int(u.shape[-1])
-    plan = make_plan(L, max_onchip)
-    kspec = _cached_spectrum(k, L, bool(causal), plan, compute_dtype(u.dtype, k.dtype))
+    cdt = compute_dtype(u.dtype, k.dtype)
+    plan = make_plan(L, max_onchip or max_onchip_for(u.dtype, cdt))
+    kspec = _cached_spectrum(k, L, bool(causal), plan, cdt)
     return FFTConvFn.apply(u, k, kspec, D, g1, g2, bool(causal), plan.N, plan.N1, plan.N2,
                            plan.N3, plan.three_pass)

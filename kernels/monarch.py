@@ -18,13 +18,15 @@ transforms the spectrum changes tiling (``k1 + n1 j`` to ``a n2 + b``), which fo
 (``2 n`` values, L2-resident) between two barriers.
 
 Limits: ``n1, n2`` are padded to powers of two >= 16 (tiles ``P1 x P2``); the kernel
-supports ``P1 * P2 <= MAX_TILE`` (16384, e.g. ``l_max`` up to about 4K-8K) and raises
+supports ``P1 * P2 <= MAX_TILE``: 8192 for float16/bfloat16 inputs, 4096 (64 x 64: e.g.
+``l_max = 2048``, n = 4096) for float32 and float64, and raises
 beyond that (``ButterflyFFTConv(backend="auto")`` then uses its torch path). Compute is
 float32 (float64 when the factors are float64), dots as in :mod:`.flashbutterfly`.
 
-The backward recomputes the forward per row and accumulates the gradients of all six
-factor tiles and of the kernel spectrum on chip; factor gradients are added across
-programs with atomics, the spectrum gradient per batch chunk.
+The backward (grid-stride over rows) recomputes the forward per row and walks back
+through it, adding each factor's and the spectrum's gradient to float32 accumulators with
+atomics as soon as it is known (so few tiles are live at once; summation order, hence
+the last bits, is not deterministic on GPU).
 """
 
 from __future__ import annotations
@@ -41,19 +43,38 @@ from neuroconv.fftconv import _check_inputs, _effective_kernel
 from . import require_triton
 from ._common import _cdot, _cmul, _cmul_conj, _ld2, _ld2t, device_max_programs, dot_precision, num_warps_for
 
-__all__ = ["butterfly_conv_fn", "butterfly_conv_ref", "MAX_TILE", "supported"]
+__all__ = ["butterfly_conv_fn", "butterfly_conv_ref", "MAX_TILE", "supported", "tile_limit"]
 
-#: Largest padded tile ``P1 * P2`` the fused learned-butterfly kernel takes.
-MAX_TILE = 16384
+#: Largest padded tile ``P1 * P2`` the fused learned-butterfly kernel takes, by compute
+#: class (as in :data:`neuroconv.kernels.flashbutterfly.MAX_ONCHIP`): the largest whose
+#: forward and backward fit sm_90 shared memory when compiled offline
+#: (``python -m neuroconv.kernels.resources``). tf32x3 dots on float32 inputs need more
+#: shared memory than the TF32 dots used for half inputs.
+MAX_TILE = {"half": 8192, "float32": 4096, "float64": 4096}
 
 
 def _p2(n: int) -> int:
     return max(16, 1 << max(0, n - 1).bit_length())
 
 
-def supported(n1: int, n2: int) -> bool:
-    """Whether the fused kernel handles a Monarch transform of size ``n1 * n2``."""
-    return _p2(n1) * _p2(n2) <= MAX_TILE
+def _cls(in_dtype: torch.dtype, cdt: torch.dtype) -> str:
+    if cdt == torch.float64:
+        return "float64"
+    return "float32" if in_dtype == torch.float32 else "half"
+
+
+def tile_limit(cls: str) -> tuple[int, int]:
+    """The largest ``(P1, P2)`` tile (``P1 <= P2``) for a compute class."""
+    total = MAX_TILE[cls]
+    p1 = 1 << (total.bit_length() - 1) // 2
+    return p1, total // p1
+
+
+def supported(n1: int, n2: int, in_dtype: torch.dtype = torch.float32,
+              factor_dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the fused kernel handles a Monarch transform of size ``n1 * n2`` for inputs
+    of ``in_dtype`` and factors of ``factor_dtype``."""
+    return _p2(n1) * _p2(n2) <= MAX_TILE[_cls(in_dtype, factor_dtype)]
 
 
 # ============================================================================ reference
@@ -92,14 +113,28 @@ def butterfly_conv_ref(u, k, D, dft, idft, *, causal=True):
 
 
 @triton.jit
-def _fwd_rows(x, f1r, f1i, tr, ti, f2r, f2i, kr, ki, PREC: tl.constexpr):
-    """x (real, [a, b]) -> A, C = (A T) F2t, Y = C K."""
+def _ldc(ptr, R: tl.constexpr, C: tl.constexpr):
+    """(re, im) of a ``[2, R, C]`` factor tile."""
+    return _ld2(ptr, R, C), _ld2(ptr, R, C, R * C)
+
+
+@triton.jit
+def _ldc_h(ptr, R: tl.constexpr, C: tl.constexpr):
+    """(re, im) of the conjugate transpose of a ``[2, C, R]`` factor tile, as ``(R, C)``."""
+    return _ld2t(ptr, R, C), -_ld2t(ptr, R, C, R * C)
+
+
+@triton.jit
+def _dft_side(x, F1, T, F2, P1: tl.constexpr, P2: tl.constexpr, PREC: tl.constexpr):
+    """x (real ``[a, b]``) -> A = F1 x, A2 = A T, C = A2 F2t (bin k1 + n1 j at [k1, j])."""
+    f1r, f1i = _ldc(F1, P1, P1)
     ar = tl.dot(f1r, x, input_precision=PREC, out_dtype=x.dtype)
     ai = tl.dot(f1i, x, input_precision=PREC, out_dtype=x.dtype)
+    tr, ti = _ldc(T, P1, P2)
     a2r, a2i = _cmul(ar, ai, tr, ti)
+    f2r, f2i = _ldc(F2, P2, P2)
     cr, ci = _cdot(a2r, a2i, f2r, f2i, PREC)
-    yr, yi = _cmul(cr, ci, kr, ki)
-    return ar, ai, a2r, a2i, cr, ci, yr, yi
+    return ar, ai, a2r, a2i, cr, ci
 
 
 @triton.jit
@@ -113,8 +148,15 @@ def _permute(scr, vr, vi, src, dst, inb, P: tl.constexpr):
 
 
 @triton.jit
+def _atomic_c(ptr, idx, vr, vi, P: tl.constexpr):
+    tl.atomic_add(ptr + idx, vr, sem="relaxed")
+    tl.atomic_add(ptr + P + idx, vi, sem="relaxed")
+
+
+@triton.jit
 def _monarch_fwd_kernel(U, K, D, Y, SCR, F1, T, F2, G1, S, G2, B, L, H, BPC, OFF, N1, N2,
                         P1: tl.constexpr, P2: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr):
+    """One program per ``(h, batch chunk)``; the spectrum of k[h] stays on chip."""
     CDT: tl.constexpr = F1.dtype.element_ty
     PP: tl.constexpr = P1 * P2
     h = tl.program_id(0)
@@ -124,12 +166,6 @@ def _monarch_fwd_kernel(U, K, D, Y, SCR, F1, T, F2, G1, S, G2, B, L, H, BPC, OFF
     inb = (a < N1) & (c < N2)
     s_in = a * N2 + c  # X[a, b], Z[a, b]
     s_sp = a + N1 * c  # C[k1, j], Q[k1, j]
-    f1r, f1i = _ld2(F1, P1, P1), _ld2(F1, P1, P1, P1 * P1)
-    tr, ti = _ld2(T, P1, P2), _ld2(T, P1, P2, PP)
-    f2r, f2i = _ld2(F2, P2, P2), _ld2(F2, P2, P2, P2 * P2)
-    g1r, g1i = _ld2(G1, P1, P1), _ld2(G1, P1, P1, P1 * P1)
-    sr, si = _ld2(S, P1, P2), _ld2(S, P1, P2, PP)
-    g2r, g2i = _ld2(G2, P2, P2), _ld2(G2, P2, P2, P2 * P2)
     kb = h.to(tl.int64) * (2 * PP)
     kr, ki = _ld2(K + kb, P1, P2), _ld2(K + kb, P1, P2, PP)
     d = 0.0
@@ -141,10 +177,14 @@ def _monarch_fwd_kernel(U, K, D, Y, SCR, F1, T, F2, G1, S, G2, B, L, H, BPC, OFF
         lim = tl.where(b < B, L, 0)
         base = (b.to(tl.int64) * H + h) * L
         x = tl.load(U + base + s_in, mask=inb & (s_in < lim), other=0.0).to(CDT)
-        ar, ai, a2r, a2i, cr, ci, yr, yi = _fwd_rows(x, f1r, f1i, tr, ti, f2r, f2i, kr, ki, PREC)
+        ar, ai, a2r, a2i, cr, ci = _dft_side(x, F1, T, F2, P1, P2, PREC)
+        yr, yi = _cmul(cr, ci, kr, ki)
         zr, zi = _permute(scr, yr, yi, s_sp, s_in, inb, PP)
+        g1r, g1i = _ldc(G1, P1, P1)
         pr, pi = _cdot(g1r, g1i, zr, zi, PREC)
+        sr, si = _ldc(S, P1, P2)
         pr, pi = _cmul(pr, pi, sr, si)
+        g2r, g2i = _ldc(G2, P2, P2)
         q = tl.dot(pr, g2r, input_precision=PREC, out_dtype=CDT)
         q = tl.dot(-pi, g2i, acc=q, input_precision=PREC, out_dtype=CDT)
         t = s_sp - OFF
@@ -156,112 +196,87 @@ def _monarch_fwd_kernel(U, K, D, Y, SCR, F1, T, F2, G1, S, G2, B, L, H, BPC, OFF
 
 @triton.jit
 def _monarch_bwd_kernel(U, DY, K, D, SCR, DU, DK, DD, DF1, DT, DF2, DG1, DS, DG2,
-                        F1, T, F2, G1, S, G2, B, L, H, BPC, OFF, N1, N2,
+                        F1, T, F2, G1, S, G2, ROWS, PER_PROG, L, H, OFF, N1, N2,
                         P1: tl.constexpr, P2: tl.constexpr, HAS_D: tl.constexpr,
                         PREC: tl.constexpr):
+    """Grid-stride over rows ``(b, h)``. Recomputes the forward, then walks back through
+    the inverse transform, the spectrum product and the forward transform, adding each
+    gradient to its (fp32/fp64) accumulator with atomics as soon as it is known, so few
+    tiles are live at once. The forward-DFT side is recomputed rather than kept."""
     CDT: tl.constexpr = F1.dtype.element_ty
     PP: tl.constexpr = P1 * P2
-    h = tl.program_id(0)
-    chunk = tl.program_id(1)
+    pid = tl.program_id(0)
+    nprog = tl.num_programs(0)
     a = tl.arange(0, P1)[:, None]
     c = tl.arange(0, P2)[None, :]
     inb = (a < N1) & (c < N2)
     s_in = a * N2 + c
     s_sp = a + N1 * c
-    f1r, f1i = _ld2(F1, P1, P1), _ld2(F1, P1, P1, P1 * P1)
-    tr, ti = _ld2(T, P1, P2), _ld2(T, P1, P2, PP)
-    f2r, f2i = _ld2(F2, P2, P2), _ld2(F2, P2, P2, P2 * P2)
-    g1r, g1i = _ld2(G1, P1, P1), _ld2(G1, P1, P1, P1 * P1)
-    sr, si = _ld2(S, P1, P2), _ld2(S, P1, P2, PP)
-    g2r, g2i = _ld2(G2, P2, P2), _ld2(G2, P2, P2, P2 * P2)
-    kb = h.to(tl.int64) * (2 * PP)
-    kr, ki = _ld2(K + kb, P1, P2), _ld2(K + kb, P1, P2, PP)
-    d = 0.0
-    if HAS_D:
-        d = tl.load(D + h).to(CDT)
-    scr = SCR + (chunk.to(tl.int64) * H + h) * (2 * PP)
-    z11 = tl.zeros((P1, P1), dtype=CDT)
-    z12 = tl.zeros((P1, P2), dtype=CDT)
-    z22 = tl.zeros((P2, P2), dtype=CDT)
-    df1r, df1i, dg1r, dg1i = z11, z11, z11, z11
-    dtr, dti, dsr, dsi, dkr, dki = z12, z12, z12, z12, z12, z12
-    df2r, df2i, dg2r, dg2i = z22, z22, z22, z22
-    accd = z12
-    for i in range(0, BPC):
-        b = chunk * BPC + i
-        lim = tl.where(b < B, L, 0)
-        base = (b.to(tl.int64) * H + h) * L
-        xm = inb & (s_in < lim)
-        x = tl.load(U + base + s_in, mask=xm, other=0.0).to(CDT)
-        # ---- recompute the forward
-        ar, ai, a2r, a2i, cr, ci, yr, yi = _fwd_rows(x, f1r, f1i, tr, ti, f2r, f2i, kr, ki, PREC)
-        zr, zi = _permute(scr, yr, yi, s_sp, s_in, inb, PP)
-        pr, pi = _cdot(g1r, g1i, zr, zi, PREC)
-        p2r, p2i = _cmul(pr, pi, sr, si)
-        # ---- backward: Q = P2 @ G2t, y = Re Q[off + t]
-        t = s_sp - OFF
-        dq = tl.load(DY + base + t, mask=inb & (t >= 0) & (t < lim), other=0.0).to(CDT)
-        dg2r += tl.dot(tl.trans(p2r), dq, input_precision=PREC, out_dtype=CDT)
-        dg2i += tl.dot(-tl.trans(p2i), dq, input_precision=PREC, out_dtype=CDT)
-        dp2r = tl.dot(dq, tl.trans(g2r), input_precision=PREC, out_dtype=CDT)
-        dp2i = -tl.dot(dq, tl.trans(g2i), input_precision=PREC, out_dtype=CDT)
-        # P2 = P * S
-        er, ei = _cmul_conj(dp2r, dp2i, pr, pi)
-        dsr += er
-        dsi += ei
-        dpr, dpi = _cmul_conj(dp2r, dp2i, sr, si)
-        # P = G1 @ Z
-        er, ei = _cdot(dpr, dpi, tl.trans(zr), -tl.trans(zi), PREC)
-        dg1r += er
-        dg1i += ei
-        dzr, dzi = _cdot(tl.trans(g1r), -tl.trans(g1i), dpr, dpi, PREC)
-        dyr, dyi = _permute(scr, dzr, dzi, s_in, s_sp, inb, PP)
-        # Y = C * K
-        er, ei = _cmul_conj(dyr, dyi, cr, ci)
-        dkr += er
-        dki += ei
-        dcr, dci = _cmul_conj(dyr, dyi, kr, ki)
-        # C = A2 @ F2t
-        er, ei = _cdot(tl.trans(a2r), -tl.trans(a2i), dcr, dci, PREC)
-        df2r += er
-        df2i += ei
-        da2r, da2i = _cdot(dcr, dci, tl.trans(f2r), -tl.trans(f2i), PREC)
-        # A2 = A * T
-        er, ei = _cmul_conj(da2r, da2i, ar, ai)
-        dtr += er
-        dti += ei
-        dar, dai = _cmul_conj(da2r, da2i, tr, ti)
-        # A = F1 @ x (x real)
-        xt = tl.trans(x)
-        df1r += tl.dot(dar, xt, input_precision=PREC, out_dtype=CDT)
-        df1i += tl.dot(dai, xt, input_precision=PREC, out_dtype=CDT)
-        dx = tl.dot(tl.trans(f1r), dar, input_precision=PREC, out_dtype=CDT)
-        dx = tl.dot(tl.trans(f1i), dai, acc=dx, input_precision=PREC, out_dtype=CDT)
-        dyn = tl.load(DY + base + s_in, mask=xm, other=0.0).to(CDT)
-        if HAS_D:
-            dx += d * dyn
-            accd += dyn * x
-        tl.store(DU + base + s_in, dx.to(DU.dtype.element_ty), mask=xm)
-    ob = (chunk.to(tl.int64) * H + h) * (2 * PP)
-    tl.store(DK + ob + a * P2 + c, dkr)
-    tl.store(DK + ob + PP + a * P2 + c, dki)
-    if HAS_D:
-        tl.store(DD + chunk * H + h, tl.sum(tl.sum(accd, axis=1), axis=0))
     i11 = tl.arange(0, P1)[:, None] * P1 + tl.arange(0, P1)[None, :]
     i12 = a * P2 + c
     i22 = tl.arange(0, P2)[:, None] * P2 + tl.arange(0, P2)[None, :]
-    tl.atomic_add(DF1 + i11, df1r)
-    tl.atomic_add(DF1 + P1 * P1 + i11, df1i)
-    tl.atomic_add(DG1 + i11, dg1r)
-    tl.atomic_add(DG1 + P1 * P1 + i11, dg1i)
-    tl.atomic_add(DT + i12, dtr)
-    tl.atomic_add(DT + PP + i12, dti)
-    tl.atomic_add(DS + i12, dsr)
-    tl.atomic_add(DS + PP + i12, dsi)
-    tl.atomic_add(DF2 + i22, df2r)
-    tl.atomic_add(DF2 + P2 * P2 + i22, df2i)
-    tl.atomic_add(DG2 + i22, dg2r)
-    tl.atomic_add(DG2 + P2 * P2 + i22, dg2i)
+    scr = SCR + pid.to(tl.int64) * (2 * PP)
+    for i in range(0, PER_PROG):
+        row = pid + i * nprog
+        lim = tl.where(row < ROWS, L, 0)  # rows past the end read zeros, add zeros
+        h = row % H
+        base = row.to(tl.int64) * L
+        kb = h.to(tl.int64) * (2 * PP)
+        xm = inb & (s_in < lim)
+        x = tl.load(U + base + s_in, mask=xm, other=0.0).to(CDT)
+        # ---- forward up to Q = P2 @ G2t
+        ar, ai, a2r, a2i, cr, ci = _dft_side(x, F1, T, F2, P1, P2, PREC)
+        kr, ki = _ld2(K + kb, P1, P2), _ld2(K + kb, P1, P2, PP)
+        yr, yi = _cmul(cr, ci, kr, ki)
+        zr, zi = _permute(scr, yr, yi, s_sp, s_in, inb, PP)
+        g1r, g1i = _ldc(G1, P1, P1)
+        pr, pi = _cdot(g1r, g1i, zr, zi, PREC)
+        sr, si = _ldc(S, P1, P2)
+        p2r, p2i = _cmul(pr, pi, sr, si)
+        # ---- y = Re Q[off + t]:  dQ real
+        t = s_sp - OFF
+        dq = tl.load(DY + base + t, mask=inb & (t >= 0) & (t < lim), other=0.0).to(CDT)
+        _atomic_c(DG2, i22, tl.dot(tl.trans(p2r), dq, input_precision=PREC, out_dtype=CDT),
+                  -tl.dot(tl.trans(p2i), dq, input_precision=PREC, out_dtype=CDT), P2 * P2)
+        g2hr, g2hi = _ldc_h(G2, P2, P2)  # conj(G2t)^T
+        dp2r = tl.dot(dq, g2hr, input_precision=PREC, out_dtype=CDT)
+        dp2i = tl.dot(dq, g2hi, input_precision=PREC, out_dtype=CDT)
+        # ---- P2 = P * S
+        er, ei = _cmul_conj(dp2r, dp2i, pr, pi)
+        _atomic_c(DS, i12, er, ei, PP)
+        dpr, dpi = _cmul_conj(dp2r, dp2i, sr, si)
+        # ---- P = G1 @ Z
+        er, ei = _cdot(dpr, dpi, tl.trans(zr), -tl.trans(zi), PREC)
+        _atomic_c(DG1, i11, er, ei, P1 * P1)
+        g1hr, g1hi = _ldc_h(G1, P1, P1)
+        dzr, dzi = _cdot(g1hr, g1hi, dpr, dpi, PREC)
+        dyr, dyi = _permute(scr, dzr, dzi, s_in, s_sp, inb, PP)
+        # ---- Y = C * K
+        er, ei = _cmul_conj(dyr, dyi, cr, ci)
+        _atomic_c(DK + kb, i12, er, ei, PP)
+        dcr, dci = _cmul_conj(dyr, dyi, kr, ki)
+        # ---- C = A2 @ F2t
+        er, ei = _cdot(tl.trans(a2r), -tl.trans(a2i), dcr, dci, PREC)
+        _atomic_c(DF2, i22, er, ei, P2 * P2)
+        f2hr, f2hi = _ldc_h(F2, P2, P2)
+        da2r, da2i = _cdot(dcr, dci, f2hr, f2hi, PREC)
+        # ---- A2 = A * T
+        er, ei = _cmul_conj(da2r, da2i, ar, ai)
+        _atomic_c(DT, i12, er, ei, PP)
+        tr, ti = _ldc(T, P1, P2)
+        dar, dai = _cmul_conj(da2r, da2i, tr, ti)
+        # ---- A = F1 @ x, x real
+        xt = tl.trans(x)
+        _atomic_c(DF1, i11, tl.dot(dar, xt, input_precision=PREC, out_dtype=CDT),
+                  tl.dot(dai, xt, input_precision=PREC, out_dtype=CDT), P1 * P1)
+        f1r, f1i = _ldc(F1, P1, P1)
+        dx = tl.dot(tl.trans(f1r), dar, input_precision=PREC, out_dtype=CDT)
+        dx = tl.dot(tl.trans(f1i), dai, acc=dx, input_precision=PREC, out_dtype=CDT)
+        if HAS_D:
+            dyn = tl.load(DY + base + s_in, mask=xm, other=0.0).to(CDT)
+            dx += tl.load(D + h).to(CDT) * dyn
+            tl.atomic_add(DD + h, tl.sum(tl.sum(dyn * x, axis=1), axis=0), sem="relaxed")
+        tl.store(DU + base + s_in, dx.to(DU.dtype.element_ty), mask=xm)
 
 
 # ============================================================================ launchers
@@ -296,15 +311,18 @@ def _monarch_bwd(u, dy, kspec, D, tiles, n1, n2, off):
     cdt = F1.dtype
     du = torch.empty_like(u, memory_format=torch.contiguous_format)
     dts = [torch.zeros_like(t) for t in tiles]
-    nck, bpc = _grid(B, H, u.device)
-    dk = torch.empty(nck, H, 2, P1, P2, device=u.device, dtype=cdt)
-    dD = torch.empty(nck, H, device=u.device, dtype=cdt)
-    scr = torch.empty(nck * H, 2, P1 * P2, device=u.device, dtype=cdt)
-    _monarch_bwd_kernel[(H, nck)](u, dy, kspec, D if D is not None else u, scr, du, dk, dD, *dts,
-                                  F1, T, F2, G1, S, G2, B, L, H, bpc, off, n1, n2, P1=P1, P2=P2,
+    dk = torch.zeros_like(kspec)
+    dD = torch.zeros(H, device=u.device, dtype=cdt) if D is not None else u.new_empty(0)
+    if B * H == 0:
+        return (du, dk, dD, *dts)
+    nprog = min(B * H, 4 * device_max_programs(u.device))
+    scr = torch.empty(nprog, 2, P1 * P2, device=u.device, dtype=cdt)
+    _monarch_bwd_kernel[(nprog,)](u, dy, kspec, D if D is not None else u, scr, du, dk, dD, *dts,
+                                  F1, T, F2, G1, S, G2, B * H, -(-B * H // nprog), L, H, off, n1, n2,
+                                  P1=P1, P2=P2,
                                   HAS_D=D is not None, PREC=dot_precision(u.dtype, cdt),
                                   num_warps=num_warps_for(P1 * P2))
-    return (du, dk.sum(0), dD.sum(0) if D is not None else u.new_empty(0), *dts)
+    return (du, dk, dD, *dts)
 
 
 @torch.library.custom_op("neuroconv::monarch_conv_fwd", mutates_args=())
@@ -390,10 +408,11 @@ def butterfly_conv_fn(u, k, D, dft, idft, *, causal=True):
     F1c, Tc, F2c = _complex(dft)
     G1c, Sc, G2c = _complex(idft)
     n1, n2 = Tc.shape
-    if not supported(n1, n2):
+    if not supported(n1, n2, u.dtype, F1c.real.dtype):
         raise ValueError(
             f"butterfly_conv_fn: transform size {n1}x{n2} pads to {_p2(n1)}x{_p2(n2)} tiles, "
-            f"above the fused kernel's {MAX_TILE}; use backend='torch' for this l_max.")
+            f"above the fused kernel's {MAX_TILE[_cls(u.dtype, F1c.real.dtype)]} for {u.dtype} "
+            "inputs; use backend='torch' for this l_max.")
     L = u.shape[-1]
     k_eff, off = _effective_kernel(k, L, causal)
     n = n1 * n2

@@ -114,7 +114,7 @@ class ButterflyFFTConv(nn.Module):
             return False
         from neuroconv.kernels.monarch import supported
 
-        return supported(self.dft.n1, self.dft.n2)
+        return supported(self.dft.n1, self.dft.n2, u.dtype, self.dft.f1.dtype)
 
     def forward(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
         _check_inputs(u, k, D, self.causal)

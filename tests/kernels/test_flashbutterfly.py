@@ -76,7 +76,7 @@ def test_ungated(L, Lk, causal, with_D):
 
 def test_two_factor_inner_transform_on_chip():
     """N = 8192 = 32 x 16 x 16: the inner DFT is itself two tl.dot stages with twiddles."""
-    plan = fb.make_plan(4000)
+    plan = fb.make_plan(4000, fb.max_onchip_for(torch.float32, torch.float32))
     assert not plan.three_pass and plan.N3 > 1
     check_against_twin(1, 2, 4000, 333, False, seed=3)
 
@@ -90,6 +90,15 @@ def test_three_pass(L, Lk, causal, max_onchip):
     plan = fb.make_plan(L, max_onchip)
     assert plan.three_pass
     check_against_twin(2, 2, L, Lk, causal, seed=L, max_onchip=max_onchip)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_three_pass_outer_row_blocks(monkeypatch, causal):
+    """P = 64 outer rows split into blocks of 16 in passes 1 and 3 (as P >= 256 is on GPU)."""
+    monkeypatch.setattr(fb, "OUTER_ROWS", 16)
+    plan = fb.make_plan(4000, 512)
+    assert plan.three_pass and plan.N1 == 64
+    check_against_twin(1, 2, 4000, 1001, causal, seed=9, max_onchip=512)
 
 
 def test_three_pass_batch_chunks(monkeypatch):
@@ -158,7 +167,8 @@ def test_plan_covers_every_length():
             p = fb.make_plan(L, mo)
             assert p.N >= 2 * L and p.N & (p.N - 1) == 0 and p.N == p.N1 * p.N2 * p.N3
             assert p.N1 >= 32 and p.N2 >= 16 and (p.N3 == 1 or p.N3 >= 16)
-            assert p.three_pass == (p.N > (mo or fb.MAX_ONCHIP_N))
+            assert p.three_pass == (p.N > (mo or fb.MAX_ONCHIP["float32"]))
+            assert not p.three_pass or p.M <= fb.MAX_INNER
             if p.three_pass:
                 R, BQ = fb._inner_rows(p), fb._outer_block(p)
                 assert p.half % R == 0 and p.M % BQ == 0 and R * p.M <= max(4096, 16 * p.M)

@@ -39,12 +39,12 @@ def _outputs(fn, params, u, k, D, dy):
     return [y, *torch.autograd.grad(y, ins, dy.to(y.dtype))]
 
 
-def check_module(L, l_max, Lk, causal, perturb, *, with_D=True, dtype=torch.float32, seed=0):
+def check_module(L, l_max, Lk, causal, perturb, *, with_D=True, dtype=torch.float32, seed=0, B=2):
     if not causal and Lk % 2 == 0:
         Lk += 1
     m = _module(l_max, causal, perturb, seed)
     g = torch.Generator().manual_seed(seed)
-    H, B = 2, 2
+    H = 2
     u = torch.randn(B, H, L, generator=g, dtype=torch.float64)
     k = torch.randn(H, Lk, generator=g, dtype=torch.float64) / Lk**0.5
     D = torch.randn(H, generator=g, dtype=torch.float64) if with_D else None
@@ -73,6 +73,12 @@ def test_lengths_both_factor_forms(L, perturb):
     check_module(L, l_max, Lk, causal=(L + perturb) % 2 == 0, perturb=perturb, seed=L)
 
 
+def test_backward_grid_stride(monkeypatch):
+    """Fewer programs than rows: each program strides over rows, the last ones ragged."""
+    monkeypatch.setattr(mk, "device_max_programs", lambda device: 1)  # 4 programs, 6 rows
+    check_module(40, 40, 13, True, True, seed=5, B=3)
+
+
 def test_square_transform_without_D():
     check_module(50, 128, 31, True, True, with_D=False, seed=3)  # n = 256 = 16 x 16
 
@@ -98,7 +104,7 @@ def test_backend_argument():
 
 
 def test_too_large_transform_raises(monkeypatch):
-    monkeypatch.setattr(mk, "MAX_TILE", 256)
+    monkeypatch.setitem(mk.MAX_TILE, "float32", 256)
     m = ButterflyFFTConv(200, backend="triton").to(DEV)  # n = 400 = 20 x 20 -> 32 x 32 tiles
     with pytest.raises(ValueError, match="backend='torch'"):
         m(torch.randn(1, 1, 10, device=DEV), torch.randn(1, 10, device=DEV))
