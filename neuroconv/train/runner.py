@@ -106,6 +106,19 @@ def _devices(value: str):
         return value  # e.g. "0,1"
 
 
+def _without_version(bar_cls):
+    """A progress bar class that does not show the logger's version number."""
+
+    class Bar(bar_cls):
+        def get_metrics(self, trainer, pl_module):
+            metrics = super().get_metrics(trainer, pl_module)
+            metrics.pop("v_num", None)
+            return metrics
+
+    Bar.__name__ = bar_cls.__name__
+    return Bar
+
+
 def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False,
                  checkpoint: bool = True, extra_callbacks=()) -> L.Trainer:
     """A Lightning trainer configured from ``tc``.
@@ -127,14 +140,16 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience,
                                        check_finite=True))
     progress = tc.progress if not quiet else "none"
+    if progress not in ("rich", "tqdm", "none"):
+        raise ValueError(f"`progress` must be 'rich', 'tqdm' or 'none'; got {progress!r}.")
     if progress == "rich" and importlib.util.find_spec("rich") is not None:
         from lightning.pytorch.callbacks import RichProgressBar
 
-        callbacks.append(RichProgressBar(leave=True))
-    elif progress == "tqdm":
+        callbacks.append(_without_version(RichProgressBar)(leave=True))
+    elif progress != "none":
         from lightning.pytorch.callbacks import TQDMProgressBar
 
-        callbacks.append(TQDMProgressBar())
+        callbacks.append(_without_version(TQDMProgressBar)())
     if run_dir is not None and not quiet:
         from lightning.pytorch.loggers import CSVLogger
 
