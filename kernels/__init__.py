@@ -1,7 +1,15 @@
 """Triton FlashButterfly kernels for long convolutions (installed as ``neuroconv.kernels``).
 
-Nothing here imports triton at module import time; :func:`triton_available` probes it
-lazily so that ``import neuroconv`` stays cheap and works where triton does not exist.
+Modules (each imports triton; nothing here does at import time, so ``import neuroconv``
+stays cheap and works where triton does not exist):
+
+- :mod:`.flashbutterfly`: ``fftconv_fn`` (the ``backend="triton"`` path of
+  :func:`neuroconv.fftconv`, with optional fused gates) and its torch twin ``fftconv_ref``.
+- :mod:`.monarch`: ``butterfly_conv_fn``, the learned-butterfly convolution of
+  :class:`neuroconv.ButterflyFFTConv` (``backend="triton"``).
+- :mod:`.bench`: the GPU benchmark grid (``python -m neuroconv.kernels.bench``).
+- :mod:`.resources`: compile every kernel offline for H100 and check its shared memory
+  (``python -m neuroconv.kernels.resources``; no GPU needed).
 """
 
 from __future__ import annotations

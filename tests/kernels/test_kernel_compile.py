@@ -82,3 +82,28 @@ def test_torch_compile_learned_butterfly():
     torch._dynamo.reset()
     compiled = torch.compile(m, backend=BACKEND, fullgraph=True)
     torch.testing.assert_close(compiled(u, k, D), m(u, k, D), atol=1e-5, rtol=1e-5)
+
+
+def test_torch_compile_model_puts_the_custom_ops_in_the_graph():
+    """torch.compile(model) on a LongConv layer with backend="triton": the AOT forward and
+    backward graphs hold the registered ops (traced through their fake implementations)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    from neuroconv.layers import LongConv
+
+    seen = []
+
+    def record(gm, example_inputs):
+        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return make_boxed_func(gm.forward)
+
+    model = LongConv(8, 40, backend="triton").to(DEV)
+    x = torch.randn(2, 40, 8, device=DEV)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend=aot_autograd(fw_compiler=record, bw_compiler=record))
+    out = compiled(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, model(x), atol=1e-5, rtol=1e-5)
+    assert any("flashbutterfly_fwd" in s for s in seen), seen
+    assert any("flashbutterfly_bwd" in s for s in seen), seen
