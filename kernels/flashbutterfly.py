@@ -45,9 +45,10 @@ Sizes and limits
   pass 2 runs independent on-chip convolutions of length ``Q = N / P <= 2048``; pass 3
   runs the inverse outer stage and the epilogue. Scratch is allocated for a chunk of the
   batch at a time (``SCRATCH_BYTES``). Any length works, bounded by memory (64-bit
-  offsets); the tests cover up to ``L = 65536``. The scratch round trip costs about four
-  extra reads/writes of ``u``'s size in float32, so this path is well below the HBM
-  roofline.
+  offsets); the interpreter tests run the three-pass path at small sizes, the GPU tests
+  (not yet run on a GPU) cover every length class up to ``L = 65536``. The scratch round
+  trip costs about four extra reads/writes of ``u``'s size in float32, so this path is
+  well below the HBM roofline.
 * Factor sizes are powers of two >= 16 (``tl.dot`` minimum); ``N1 >= 32``.
 
 dtypes
@@ -98,7 +99,8 @@ from ._common import (
     num_warps_for,
 )
 
-__all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP", "max_onchip_for"]
+__all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP",
+           "max_onchip_for"]
 
 #: Largest FFT size handled by the fused on-chip kernels, by compute class; larger sizes
 #: use three passes. Chosen so that every kernel fits sm_90 shared memory (227 KB) when
@@ -249,7 +251,8 @@ def kernel_spectrum(k: torch.Tensor, L: int, causal: bool, plan: Plan, cdt: torc
     # odd-DFT weights exp(-i pi n / N), built in float64 (plain ops, so torch.compile
     # traces them instead of a cached table)
     ang = torch.arange(N, device=k.device, dtype=torch.float64) * (-math.pi / N)
-    psi = torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if cdt == torch.float64 else torch.complex64)
+    psi = torch.polar(torch.ones_like(ang), ang)
+    psi = psi.to(torch.complex128 if cdt == torch.float64 else torch.complex64)
     K = torch.fft.fft(kw * psi, n=N)  # (H, N)
     K = K.reshape(H, N3, N2, N1).permute(0, 3, 2, 1)[:, : N1 // 2].reshape(H, N1 // 2, N2 * N3)
     return torch.stack([K.real, K.imag], dim=1).contiguous()

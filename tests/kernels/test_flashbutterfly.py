@@ -46,12 +46,17 @@ def check_against_twin(B, H, L, Lk, causal, *, gates=True, with_D=True, dtype=to
     c64 = {n: None if v is None else v.detach().double().requires_grad_() for n, v in c.items()}
     dy = torch.randn(B, H, L, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64).to(DEV)
 
-    kern = _run(lambda u, k, D, **kw: fb.fftconv_fn(u, k, D, causal=causal, max_onchip=max_onchip, **kw), c, dy)
-    twin = _run(lambda u, k, D, **kw: fb.fftconv_ref(u, k, D, causal=causal, **kw), c, dy)
-    exact = _run(lambda u, k, D, **kw: fb.fftconv_ref(u, k, D, causal=causal, **kw), c64, dy)
+    def kernel(u, k, D, **kw):
+        return fb.fftconv_fn(u, k, D, causal=causal, max_onchip=max_onchip, **kw)
+
+    def twin_fn(u, k, D, **kw):
+        return fb.fftconv_ref(u, k, D, causal=causal, **kw)
+
+    kern, twin, exact = _run(kernel, c, dy), _run(twin_fn, c, dy), _run(twin_fn, c64, dy)
     names = ["y"] + [n for n, v in c.items() if v is not None]
+    inputs = [c["u"]] + [v for v in c.values() if v is not None]  # y has u's dtype
     assert kern[0].dtype == dtype
-    for name, a, b, e, inp in zip(names, kern, twin, exact, [c["u"]] + [v for v in c.values() if v is not None]):
+    for name, a, b, e, inp in zip(names, kern, twin, exact, inputs):
         assert a.dtype == inp.dtype, name
         check_budget(f"{name} (L={L}, Lk={Lk}, causal={causal})", a, b, e, dtype)
 
