@@ -51,3 +51,20 @@ def test_parser_builds_without_heavy_imports():
             "print([m for m in ('triton', 'mne', 'nilearn', 'lightning') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _readme_block(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"## {heading}", 1)[1]
+    return section.split("```bash", 1)[1].split("```", 1)[0].strip()
+
+
+def test_ci_runs_the_readme_commands():
+    """CI must install the way the README says and run the README's test command."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_cmd = _readme_block("Tests")
+    assert test_cmd in ci.splitlines()
+    install = _readme_block("Install and run")
+    for step in ("pip install torch==2.13.0", 'pip install -e ".[dev]"'):
+        assert step in install and step in ci
+    assert "neuroconv pretrain" in install
