@@ -670,7 +670,6 @@ def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
     y = torch.empty_like(u, memory_format=torch.contiguous_format)
     if B * H == 0:
         return y
-    dummy = u
     if not plan.three_pass:
         _conv_onchip(u, g1, y, None, g2, None, kspec, D, plan, tabs, prec, conj_k=False)
         return y
