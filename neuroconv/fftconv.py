@@ -196,7 +196,8 @@ def fftconv(
         causal: causal or centred (bidirectional) convolution.
         backend: ``"torch"`` (rfft path, any device), ``"triton"`` (FlashButterfly
             kernels, CUDA; or the Triton interpreter with ``TRITON_INTERPRET=1``), or
-            ``"auto"``: triton for CUDA tensors when it is installed, torch otherwise.
+            ``"auto"``: triton for CUDA tensors (other than float64) when it is
+            installed, torch otherwise.
 
     Returns:
         ``y``: ``(B, H, L)`` in the dtype of ``u``. float16/bfloat16 are computed in
@@ -211,7 +212,9 @@ def fftconv(
     if backend == "auto":
         from neuroconv import kernels
 
-        backend = "triton" if u.is_cuda and kernels.triton_available(u.device) else "torch"
+        # float64 stays on cuFFT/pocketFFT: exact there, and the kernels' fp64 dots are slow
+        use_triton = u.is_cuda and u.dtype != torch.float64 and kernels.triton_available(u.device)
+        backend = "triton" if use_triton else "torch"
     if backend == "triton":
         from neuroconv import kernels
 

@@ -71,10 +71,24 @@ class LongConv(nn.Module):
         """``u (B, C*H, L)``, ``k (C*H, Lk)``, ``D (C*H,)`` -> ``(B, C*H, L)``."""
         return fftconv(u, k, D, causal=not self.bidirectional, backend=self.backend)
 
+    def _kernel(self, L: int) -> torch.Tensor:
+        """The kernel for length ``L``; in eval mode without autograd it is generated once
+        and reused (the same tensor object, so the Triton path's spectrum cache hits too)
+        until a kernel parameter changes."""
+        if self.training or torch.is_grad_enabled():
+            self._k_cache = None
+            return self.kernel(L)
+        versions = tuple(p._version for p in self.kernel.parameters())
+        key = (L, versions, tuple(p.data_ptr() for p in self.kernel.parameters()))
+        cache = getattr(self, "_k_cache", None)
+        if cache is None or cache[0] != key:
+            cache = self._k_cache = (key, self.kernel(L))
+        return cache[1]
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         B, L, H = x.shape  # (B L H)
         x = _apply_mask(x, mask)
-        k = self.kernel(L)  # (C H L) or (C H 2L-1)
+        k = self._kernel(L)  # (C H L) or (C H 2L-1)
         C = k.shape[0]
         u = x.transpose(1, 2)  # (B H L)
         if C > 1:
@@ -94,7 +108,8 @@ class ButterflyConv(LongConv):
 
     def __init__(self, d_model: int, l_max: int, *, butterfly_lr: float | None = 1e-4, **kwargs):
         super().__init__(d_model, l_max, **kwargs)
-        self.butterfly = ButterflyFFTConv(l_max, causal=not self.bidirectional, lr=butterfly_lr)
+        self.butterfly = ButterflyFFTConv(l_max, causal=not self.bidirectional, lr=butterfly_lr,
+                                          backend=self.backend)
 
     def conv(self, u, k, D):
         return self.butterfly(u, k, D)

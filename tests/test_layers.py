@@ -317,3 +317,18 @@ def test_param_groups():
         else:
             assert g["weight_decay"] == 0.0
     torch.optim.AdamW(groups)  # accepted as is
+
+
+def test_eval_kernel_cache_follows_parameter_updates():
+    layer = LongConv(4, 16).eval()
+    x = torch.randn(1, 16, 4)
+    with torch.no_grad():
+        y1 = layer(x)
+        k1 = layer._kernel(16)
+        assert layer._kernel(16) is k1  # reused while nothing changes
+        layer.kernel.weight.mul_(2.0)  # an in-place update, like an optimizer step
+        assert layer._kernel(16) is not k1
+        y2 = layer(x)
+    assert not torch.allclose(y1, y2)
+    layer.train()
+    assert layer._kernel(16) is not layer._kernel(16)  # training: always regenerated
