@@ -29,6 +29,24 @@ def loaders(train_ds, val_ds, batch_size: int, num_workers: int, seed: int):
     return make(train_ds, True), make(val_ds, False)
 
 
+@torch.no_grad()
+def naive_val_loss(val_dl, objective: str, loss: str) -> float:
+    """The validation loss of a model that learned nothing useful: "repeat the last step"
+    for next-step prediction, "predict the recording mean" (zero after normalisation) for
+    masked reconstruction. A trained model should beat it."""
+    total, count = 0.0, 0.0
+    for batch in val_dl:
+        x, m = batch["x"], batch["mask"]
+        if objective == "next_step":
+            err, valid = x[:, 1:] - x[:, :-1], m[:, 1:] & m[:, :-1]
+        else:
+            err, valid = x, m
+        err = err.abs() if loss == "l1" else err**2
+        total += float((err * valid[..., None]).sum())
+        count += float(valid.sum()) * x.shape[-1]
+    return total / max(count, 1.0)
+
+
 def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     """Run pretraining as configured; return the run folder."""
     import lightning as L
@@ -90,6 +108,7 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     metrics = {
         "status": status,
         "best_val_loss": float(ckpt_cb.best_model_score) if ckpt_cb and ckpt_cb.best_model_score is not None else None,
+        "naive_val_loss": naive_val_loss(val_dl, pc.objective, pc.loss),
         "epochs": epochs,
         "steps": steps,
         "train_windows": len(train_ds),

@@ -27,7 +27,7 @@ def test_pretrain_end_to_end_and_resume(eeg_store, tmp_path):
         assert (run / f).is_file(), f
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
-    assert np.isfinite(metrics["best_val_loss"])
+    assert np.isfinite(metrics["best_val_loss"]) and metrics["naive_val_loss"] > 0
     # the exported model is the best checkpoint's, loadable without pickle
     model = load_pretrained(run)
     ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
@@ -174,3 +174,17 @@ def test_config_file_errors(tmp_path):
         load_config(bad)
     with pytest.raises(FileNotFoundError, match="built-in"):
         load_config("nonexistent")
+
+
+def test_naive_val_loss_is_persistence_error():
+    from neuroconv.train.pretrain import naive_val_loss
+
+    x = torch.randn(2, 10, 3)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 6:] = False
+    batch = {"x": x, "mask": mask}
+    d = (x[:, 1:] - x[:, :-1]) ** 2
+    want = torch.cat([d[0].reshape(-1), d[1, :5].reshape(-1)]).mean().item()
+    assert naive_val_loss([batch], "next_step", "mse") == pytest.approx(want, rel=1e-5)
+    want_masked = torch.cat([x[0].abs().reshape(-1), x[1, :6].abs().reshape(-1)]).mean().item()
+    assert naive_val_loss([batch], "masked", "l1") == pytest.approx(want_masked, rel=1e-5)
