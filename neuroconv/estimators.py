@@ -220,10 +220,9 @@ class LongConvClassifier(ClassifierMixin, _LongConvBase):
         return self._fit(X, y_enc, "classification", len(self.classes_), cw)
 
     def predict_proba(self, X):
-        logits = self._raw_predict(X)
-        logits = logits - logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(1, keepdims=True)
+        from scipy.special import softmax
+
+        return softmax(self._raw_predict(X), axis=1)
 
     def predict(self, X):
         proba = self.predict_proba(X)  # checks that the model is fitted

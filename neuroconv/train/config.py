@@ -56,7 +56,8 @@ class DataConfig:
     ``stores``: existing sequence stores. ``sources``: data sets to preprocess into
     stores first (both may be given). ``window_seconds``/``stride_seconds`` cut fixed
     windows for pretraining (converted with each recording's sampling rate; the model
-    sees at most ``max_len`` steps). ``normalize``: ``"recording"`` z-scores each channel
+    sees at most ``max_len`` steps, and its kernels cover ``max_len`` lags, so a
+    pretrained model can decode whole recordings up to that length). ``normalize``: ``"recording"`` z-scores each channel
     with its recording's own mean and sd; ``"none"`` leaves the data as stored.
     ``split_by``: the manifest column that keeps groups (subjects) apart between the
     training and validation sets.

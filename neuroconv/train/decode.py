@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
 from .baselines import BASELINES, make_baseline
 from .config import ExperimentConfig, to_dict
@@ -215,11 +216,7 @@ def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
     net, info = fit_supervised(net, train_ds, val_ds, kc, kind=kind, batch_size=kc.batch_size,
                                class_weights=cw)
     out = predict(net, _subset(base_ds, te, y))
-    if kind == "classification":
-        out = out - out.max(1, keepdims=True)
-        out = np.exp(out)
-        return out / out.sum(1, keepdims=True)
-    return out[:, 0]
+    return softmax(out, axis=1) if kind == "classification" else out[:, 0]
 
 
 def _load_arrays(base_ds: StoreWindows, idx, fixed_length: bool):

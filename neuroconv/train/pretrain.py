@@ -59,9 +59,12 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     train_w, val_w = split_windows(windows, stores, dc.split_by, dc.val_fraction, pc.seed)
     train_ds = StoreWindows(stores, train_w, dc.normalize)
     val_ds = StoreWindows(stores, val_w, dc.normalize)
-    l_max = int((windows["stop"] - windows["start"]).max())
+    longest = int((windows["stop"] - windows["start"]).max())
+    # kernels cover data.max_len steps, so the backbone can later read whole recordings
+    # (e.g. when decoding) that are longer than the pretraining windows
+    l_max = max(int(dc.max_len), longest)
     log(f"data: {len(stores)} store(s), {len(train_ds)} training and {len(val_ds)} validation "
-        f"windows of up to {l_max} steps (split by {dc.split_by})")
+        f"windows of up to {longest} steps (split by {dc.split_by}); model l_max {l_max}")
 
     if pc.resume:
         run_dir = find_run_dir(pc.out, pc.name, f"{cfg.name}-pretrain")

@@ -133,3 +133,20 @@ def test_eegbci_real_data_baselines(shared_data, tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     assert m["n_folds"] == 2 and m["n_samples"] >= 25  # about 15 trials of T1/T2 per run
     assert set(m["models"]) == {"scratch", "csp_lda", "bandpower"}
+
+
+def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pretrained_run, tmp_path):
+    """Pretraining saw 2 s windows (100 steps); decoding reads 256-step recordings."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(eeg_store, store)
+    man = pd.read_csv(store / "manifest.csv", dtype={"subject": str})
+    man["label"] = ["a", "b"] * (len(man) // 2)
+    man.to_csv(store / "manifest.csv", index=False)
+    cfg = tiny_config([store], tmp_path, **{"data.max_len": 256, "decode.target": "label",
+                                            "decode.models": ["finetune"], "decode.cv": "leave_group_out",
+                                            "decode.pretrained": str(pretrained_run)})
+    run = run_decode(cfg, log=lambda *_: None)
+    preds = pd.read_csv(run / "predictions.csv")
+    assert (preds["stop"] - preds["start"]).max() == 256
