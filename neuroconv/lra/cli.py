@@ -187,12 +187,15 @@ def _generate(args) -> int:
 
 def _reproduce(args) -> int:
     try:
-        from .reproduce import run_reproduction
+        from .reproduce import run_reproduction, write_report
 
+        if args.report:
+            write_report(args.out)
+            return 0
         run_reproduction(args.out, arms=args.arms, overrides=_overrides(args), threads=args.threads,
                          progress=args.progress,
                          command=" ".join(["neuroconv", *map(shlex.quote, getattr(args, "argv", []))]))
-    except (ValueError, FileNotFoundError, KeyError, FloatingPointError) as e:
+    except (ValueError, FileNotFoundError, KeyError, FloatingPointError, RuntimeError) as e:
         return _fail(e)
     return 0
 
@@ -245,5 +248,7 @@ def add_lra(sub) -> None:
                    help="subset of: longconv_squash_smooth longconv_plain s4d attention (default: all)")
     r.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     r.add_argument("--progress", choices=("rich", "tqdm", "none"), default="none", help="progress display")
+    r.add_argument("--report", action="store_true",
+                   help="only rewrite results.json/results.md/kernels.png from the run folders in --out")
     _add_config_flags(r)
     r.set_defaults(func=_reproduce, _parser=r)

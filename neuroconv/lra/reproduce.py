@@ -21,9 +21,14 @@ Output folder::
 
     DIR/data/            the generated ListOps TSVs (reused when present)
     DIR/runs/<arm>/      one ``neuroconv lra`` run folder per arm
-    DIR/results.json     per arm: test/val accuracy, parameters, steps, seconds
-    DIR/results.md       the same as a Markdown table, with the command and machine
+    DIR/results.json     per arm: test/val accuracy, parameters, steps, seconds, kernel
+                         statistics; the majority-class baseline; exact McNemar tests
+                         between the arms on the same test examples
+    DIR/results.md       the same as Markdown tables, with the command and machine
     DIR/kernels.png      learned kernels of the long-conv and S4D arms, side by side
+
+``neuroconv lra reproduce --out DIR --report`` rewrites the last three from the run
+folders without training (:func:`write_report`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import shlex
 import time
 from pathlib import Path
 
-__all__ = ["ARMS", "run_reproduction", "machine_description", "plot_kernel_comparison", "kernel_stats"]
+__all__ = ["ARMS", "run_reproduction", "write_report", "machine_description", "plot_kernel_comparison",
+           "kernel_stats"]
 
 CONFIG = "listops_cpu"
 
@@ -119,12 +125,14 @@ def _table(rows: list[dict]) -> str:
              "| kernel roughness | zero taps |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ks = r.get("kernels") or {}
+        ks = r.get("kernels")
+        rough = f"{ks['roughness']:.2f}" if ks else "-"
+        zeros = f"{ks['zero_fraction']:.2f}" if ks else "-"
         lines.append(
             f"| {r['arm']} | {r['layer']} | {r['lam'] if r['lam'] is not None else '-'} | "
             f"{r['smooth_width'] if r['smooth_width'] is not None else '-'} | {r['test_accuracy']:.4f} | "
             f"{r['val_accuracy']:.4f} | {r['parameters']:,} | {r['steps']} | {r['train_seconds']:.0f} | "
-            f"{ks.get('roughness', float('nan')):.2f} | {ks.get('zero_fraction', float('nan')):.2f} |"
+            f"{rough} | {zeros} |"
         )
     return "\n".join(lines)
 
@@ -144,7 +152,6 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
     """
     import torch
 
-    from .models import load_lra_model
     from .train import generate_data, lra_run_config, run_lra
 
     arms = list(arms or ARMS)
@@ -169,7 +176,7 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
         generate_data(base, data_dir, log=log)
         stamp.write_text(json.dumps(base["generate"]) + "\n")
 
-    rows, nets = [], {}
+    rows = []
     for arm in arms:
         layer, extra = ARMS[arm]
         cfg = lra_run_config(config=CONFIG, layer=layer, overrides={**common, **extra})
@@ -186,8 +193,6 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
                                  "train_seconds", "seconds_per_step", "seconds")},
             "run_dir": str(run_dir),
         })
-        nets[arm] = load_lra_model(run_dir)
-        rows[-1]["kernels"] = kernel_stats(nets[arm])
         log(f"{arm}: test accuracy {m['test_accuracy']:.4f} ({m['train_seconds']:.0f} s training)")
 
     counts = {s: sum(1 for _ in open(data_dir / f"basic_{s}.tsv", encoding="utf-8")) - 1
@@ -203,12 +208,86 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
         "arms": rows,
     }
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot_kernel_comparison({a: n for a, n in nets.items()}, out / "kernels.png")
+    return write_report(out, log=log)
+
+
+def _mcnemar(a, b) -> dict:
+    """Exact McNemar test of two classifiers' per-example correctness (boolean arrays)."""
+    from scipy.stats import binomtest
+
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": float(p)}
+
+
+def write_report(out, log=print) -> dict:
+    """(Re)write the report of a finished comparison in ``out`` from its run folders.
+
+    Reads ``out/results.json`` (written by :func:`run_reproduction`), reloads every arm's
+    exported model, predicts the test split again (the accuracy must equal the one the
+    run recorded), and adds: the majority-class baseline (the most frequent training
+    label), exact McNemar tests between every pair of arms on the same test examples,
+    and the kernel statistics (:func:`kernel_stats`). Writes ``results.json``,
+    ``results.md`` and ``kernels.png``; returns the results dict.
+    """
+    import itertools
+    from collections import Counter
+
+    import numpy as np
+    import torch
+    import yaml
+    from torch.utils.data import DataLoader
+
+    from .data import ListOpsDataset
+    from .models import load_lra_model
+    from .train import batch_to_dict
+
+    out = Path(out)
+    path = out / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `neuroconv lra reproduce --out {out}` first.")
+    results = json.loads(path.read_text())
+    data_dir = Path(results["data"]["dir"])
+    train_labels = ListOpsDataset(data_dir, "train").labels
+    majority = Counter(train_labels).most_common(1)[0][0]
+    correct, nets = {}, {}
+    for row in results["arms"]:
+        run_dir = Path(row["run_dir"])
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        ds = ListOpsDataset(data_dir, "test", **cfg["data"])
+        net = nets[row["arm"]] = load_lra_model(run_dir)
+        preds = []
+        with torch.no_grad():
+            for batch in DataLoader(ds, batch_size=100, collate_fn=ds.collate):
+                preds.append(net(batch_to_dict(batch)).argmax(-1).numpy())
+        labels = np.asarray(ds.labels)
+        correct[row["arm"]] = np.concatenate(preds) == labels
+        acc = float(correct[row["arm"]].mean())
+        if abs(acc - row["test_accuracy"]) > 1e-9:
+            raise RuntimeError(f"{row['arm']}: the exported model scores {acc} on test, the run recorded "
+                               f"{row['test_accuracy']}; the run folder does not match results.json.")
+        row["kernels"] = kernel_stats(net)
+    results["majority_baseline"] = {"class": int(majority), "test_accuracy": float(np.mean(labels == majority))}
+    results["paired"] = [{"first": a, "second": b, **_mcnemar(correct[a], correct[b])}
+                         for a, b in itertools.combinations(correct, 2)]
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    plot_kernel_comparison(nets, out / "kernels.png")
+
+    rows, n_test = results["arms"], results["data"]["test"]
     md = [f"# CPU-scale ListOps comparison ({results['started_utc']})", "",
-          f"Command: `{command}`" if command else "Command: (Python API)", "",
-          f"Machine: {results['machine']}", "", f"Data: generated ListOps, {counts['train']} / {counts['val']} / "
-          f"{counts['test']} examples, generate = {base.get('generate')}", "",
-          _table(rows), "", f"Total wall time: {results['wall_seconds']:.0f} s."]
+          f"Command: `{results['command']}`" if results.get("command") else "Command: (Python API)", "",
+          f"Machine: {results['machine']}", "",
+          f"Data: generated ListOps, {results['data']['train']} / {results['data']['val']} / {n_test} examples, "
+          f"generate = {results['data']['generate']}", "",
+          _table(rows), "",
+          f"Majority class ({majority}) on test: {results['majority_baseline']['test_accuracy']:.4f}. "
+          f"Standard error of one accuracy near 0.35 on {n_test} examples: "
+          f"{(0.35 * 0.65 / max(n_test, 1)) ** 0.5:.3f}.", "",
+          "Exact McNemar tests on the same test examples:", "",
+          "| first | second | only first correct | only second correct | p |", "|---|---|---|---|---|"]
+    md += [f"| {p['first']} | {p['second']} | {p['only_first_correct']} | {p['only_second_correct']} | "
+           f"{p['p_value']:.3f} |" for p in results["paired"]]
+    md += ["", f"Total wall time: {results['wall_seconds']:.0f} s."]
     (out / "results.md").write_text("\n".join(md) + "\n")
     log("\n" + _table(rows))
     log(f"\nresults: {out / 'results.md'}, {out / 'results.json'}; kernels: {out / 'kernels.png'}")

@@ -223,8 +223,17 @@ def test_reproduce_runs_every_arm_on_the_same_data(tmp_path):
         m = json.loads((out / "runs" / a / "metrics.json").read_text())
         assert m["test_accuracy"] == arms[a]["test_accuracy"] and m["n_test"] == 8
     assert arms["attention"]["kernels"] is None and 0 <= arms["longconv_plain"]["kernels"]["roughness"] < 3
+    assert arms["longconv_plain"]["kernels"]["zero_fraction"] == 0.0  # no squash: no exact zeros
+    assert len(res["paired"]) == 6 and all(0 <= p["p_value"] <= 1 for p in res["paired"])
+    labels = ListOpsDataset(out / "data", "test").labels
+    assert res["majority_baseline"]["test_accuracy"] == pytest.approx(
+        labels.count(res["majority_baseline"]["class"]) / len(labels))
     assert (out / "kernels.png").is_file() and "| longconv_plain | longconv | 0.0 | 1 |" in (out / "results.md").read_text()
     # a second call reuses the generated data
     before = (out / "data" / "basic_train.tsv").stat().st_mtime_ns
     assert main([*argv, "--arms", "attention"]) == 0
     assert (out / "data" / "basic_train.tsv").stat().st_mtime_ns == before
+    (out / "results.md").unlink()
+    assert main(["lra", "reproduce", "--out", str(out), "--report"]) == 0  # no training
+    assert "| attention | attention | - | - |" in (out / "results.md").read_text()
+    assert main(["lra", "reproduce", "--out", str(tmp_path / "empty"), "--report"]) == 1
