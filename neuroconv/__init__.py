@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
 from .kernel_gen import LongConvKernel, S4DKernel
-from .layers import LAYERS, AttentionLayer, ButterflyConv, LongConv
+from .layers import LAYERS, AttentionLayer, ButterflyConv, GatedLongConv, LongConv
 from .model import SequenceModel
 from .optim import param_groups
 
@@ -23,6 +23,7 @@ __all__ = [
     "LongConv",
     "ButterflyConv",
     "ButterflyFFTConv",
+    "GatedLongConv",
     "AttentionLayer",
     "SequenceModel",
     "param_groups",

@@ -474,13 +474,12 @@ def run_lra(cfg: dict, data_dir, *, out="runs", name: str = "", generate: bool =
         precision=str(tr["precision"]), accelerator=str(tr["accelerator"]), devices=str(tr["devices"]),
         seed=int(tr["seed"]), patience=int(tr["patience"]), gradient_clip=float(tr.get("gradient_clip_val") or 0.0),
         limit_train_batches=float(tr["limit_train_batches"]), progress=str(tr["progress"]),
+        accumulate_grad_batches=int(tr.get("accumulate_grad_batches", 1)),
     )
     sup = SupervisedTask(net, kind=kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps)
     status = "completed"
     with quiet_lightning(tc.progress == "none"):
         trainer = make_trainer(tc, run_dir)
-        # make_trainer has no accumulation setting; the Trainer reads this attribute each step.
-        trainer.accumulate_grad_batches = int(tr.get("accumulate_grad_batches", 1))
         t0 = time.time()
         try:
             trainer.fit(sup, train_dl, val_dl)

@@ -121,6 +121,7 @@ class TrainerConfig:
     seed: int = 0
     patience: int = 5  # early stopping on the validation loss; 0 turns it off
     gradient_clip: float = 1.0
+    accumulate_grad_batches: int = 1
     limit_train_batches: float = 1.0
     progress: str = "rich"  # rich, tqdm or none
 

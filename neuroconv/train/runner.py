@@ -174,6 +174,7 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
             strategy={"ddp": "ddp_find_unused_parameters_true",
                       "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}.get(tc.strategy, tc.strategy),
             gradient_clip_val=tc.gradient_clip or None,
+            accumulate_grad_batches=tc.accumulate_grad_batches,
             limit_train_batches=tc.limit_train_batches,
             callbacks=callbacks,
             logger=loggers or False,
