@@ -24,8 +24,6 @@ import datetime as _dt
 import json
 import platform
 import shlex
-import statistics
-import time
 from pathlib import Path
 
 DEFAULT_LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768, 65536]

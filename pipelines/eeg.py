@@ -307,8 +307,6 @@ def _events(raw, event_map: dict | None, path: str) -> tuple[pd.DataFrame, int]:
 def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
                 drop_first_samples: int = 0) -> Recording:
     """Read one recording and run the steps; returns a :class:`Recording` (µV)."""
-    import mne
-
     raw = read_raw(path, bids_path=bids_path)
     details: dict = {}
     data0 = raw.get_data()

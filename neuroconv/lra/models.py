@@ -23,8 +23,6 @@ Each network has ``config`` (a JSON-safe dict); :func:`net_from_config` rebuilds
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -261,18 +259,10 @@ def net_from_config(config: dict) -> nn.Module:
 def load_lra_model(run_dir, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load the exported network of an ``neuroconv lra`` run folder (``model.safetensors``
     + ``model_config.json``), in eval mode. Nothing is unpickled."""
-    from safetensors.torch import load_file
+    from neuroconv.train.runner import read_export
 
-    run_dir = Path(run_dir)
-    cfg_path, w_path = run_dir / "model_config.json", run_dir / "model.safetensors"
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} holds no exported model: expected {cfg_path.name} and {w_path.name} there "
-            "(written at the end of `neuroconv lra`)."
-        )
-    info = json.loads(cfg_path.read_text())
+    info, state = read_export(run_dir, "They are written at the end of `neuroconv lra`.", map_location)
     net = net_from_config(info["config"])
-    state = load_file(str(w_path), device=str(map_location))
     if isinstance(net, LanguageModel) and net.tie_embeddings:
         state.setdefault("model.head.weight", state.get("model.encoder.weight"))
     net.load_state_dict(state)

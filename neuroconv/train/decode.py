@@ -20,7 +20,7 @@ from scipy.special import softmax
 from .baselines import BASELINES, make_baseline
 from .config import ExperimentConfig, to_dict
 from .data import StoreWindows, open_stores
-from .models import BrainModel, backbone_config, channel_set_key
+from .models import BrainModel, backbone_config
 from .runner import find_run_dir, load_pretrained, new_run_dir, write_json, write_yaml
 from .sources import prepare_sources
 from .supervised import fit_supervised, predict

@@ -29,9 +29,9 @@ import yaml
 
 from neuroconv import __version__
 
-from .config import TrainerConfig, to_dict
+from .config import TrainerConfig
 
-__all__ = ["make_trainer", "quiet_lightning", "new_run_dir", "find_run_dir", "export_model", "load_pretrained",
+__all__ = ["make_trainer", "quiet_lightning", "read_export", "new_run_dir", "find_run_dir", "export_model", "load_pretrained",
            "write_json", "write_yaml"]
 
 
@@ -203,31 +203,33 @@ def export_model(model: torch.nn.Module, run_dir: Path, extra: dict | None = Non
     return run_dir / "model.safetensors"
 
 
-def load_pretrained(run_dir, map_location: str | torch.device = "cpu"):
-    """Load the exported model of a run folder (``model.safetensors`` +
-    ``model_config.json``); returns the module in eval mode.
+def read_export(run_dir, hint: str, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """``(model_config.json contents, weights)`` of a run folder's exported model.
 
-    Nothing is unpickled: weights come from safetensors and the config from JSON.
+    Nothing is unpickled: weights come from safetensors, the config from JSON. ``hint``
+    ends the error message when the files are missing (which command writes them).
     """
     from safetensors.torch import load_file
-
-    from .models import BrainModel
 
     run_dir = Path(run_dir)
     cfg_path, w_path = run_dir / "model_config.json", run_dir / "model.safetensors"
     if not cfg_path.is_file() or not w_path.is_file():
         raise FileNotFoundError(
-            f"{run_dir} holds no exported model (model_config.json + model.safetensors). "
-            "Pass the folder that `neuroconv pretrain` printed at the end of its run."
+            f"{run_dir} holds no exported model: expected {cfg_path.name} and {w_path.name} there. {hint}"
         )
-    info = json.loads(cfg_path.read_text())
+    return json.loads(cfg_path.read_text()), load_file(str(w_path), device=str(map_location))
+
+
+def load_pretrained(run_dir, map_location: str | torch.device = "cpu"):
+    """Load the exported model of a ``neuroconv pretrain`` run folder
+    (``model.safetensors`` + ``model_config.json``); returns it in eval mode."""
+    from .models import BrainModel
+
+    info, state = read_export(run_dir, "Pass the folder that `neuroconv pretrain` printed at the end "
+                                       "of its run.", map_location)
     kinds = {"BrainModel": BrainModel}
     if info.get("model") not in kinds:
-        raise ValueError(f"{cfg_path}: unknown model type {info.get('model')!r}.")
+        raise ValueError(f"{run_dir}/model_config.json: unknown model type {info.get('model')!r}.")
     model = kinds[info["model"]].from_config(info["config"])
-    model.load_state_dict(load_file(str(w_path), device=str(map_location)))
+    model.load_state_dict(state)
     return model.to(map_location).eval()
-
-
-def resolved_config(cfg) -> dict:
-    return to_dict(cfg)

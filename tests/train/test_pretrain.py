@@ -13,7 +13,7 @@ from neuroconv.train.config import apply_overrides, builtin_configs, load_config
 from neuroconv.train.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows, split_windows
 from neuroconv.train.pretrain import run_pretrain
 from neuroconv.train.runner import load_pretrained
-from neuroconv.train.tasks import NonFiniteLossError, PretrainTask, span_mask
+from neuroconv.train.tasks import PretrainTask, span_mask
 
 from .conftest import tiny_config
 
