@@ -260,6 +260,44 @@ def _resolve_pretrained(cfg: ExperimentConfig, models, log) -> str | None:
     return None
 
 
+def _evaluate_model(name, cfg, base_ds, samples, y, splits, kind, classes, pretrained, l_max, sfreqs,
+                    run_dir, metric_names, log):
+    """All folds of one model: (prediction rows, aggregated metrics)."""
+    fold_scores, cms, pred_rows = [], [], []
+    if name == "bandpower" and len(sfreqs) != 1:
+        raise ValueError(f"baseline 'bandpower' needs one sampling rate; the data have {sorted(sfreqs)}.")
+    for f, (tr, te) in enumerate(splits):
+        if name in NEURAL_MODELS:
+            out = _neural_fold(name, cfg, base_ds, y, tr, te, kind, len(classes) or 1, pretrained, l_max)
+        else:
+            out = _baseline_fold(name, cfg, base_ds, y, tr, te, kind, min(sfreqs))
+        s = score(y[te], out, kind, len(classes))
+        fold_scores.append(s)
+        rows = samples.iloc[te][["store", "id", "start", "stop", "label", "group"]].assign(model=name, fold=f)
+        if kind == "classification":
+            from sklearn.metrics import confusion_matrix
+
+            rows = rows.assign(y_true=y[te], y_pred=out.argmax(1),
+                               **{f"proba_{c}": out[:, i] for i, c in enumerate(classes)})
+            cms.append(confusion_matrix(y[te], out.argmax(1), labels=list(range(len(classes)))))
+        else:
+            rows = rows.assign(y_true=y[te], y_pred=out)
+        pred_rows.append(rows)
+        log(f"  {name:<12} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
+    agg = {}
+    for k in metric_names:
+        vals = np.array([fs[k] for fs in fold_scores], dtype=float)
+        ok = np.isfinite(vals).any()
+        agg[k] = {"mean": float(np.nanmean(vals)) if ok else None, "sd": float(np.nanstd(vals)) if ok else None,
+                  "folds": [None if not np.isfinite(v) else float(v) for v in vals]}
+    if cms:
+        from .plots import plot_confusion
+
+        plot_confusion(np.sum(cms, 0), classes, run_dir / "plots" / f"confusion_{name}.png",
+                       title=f"{name}: all folds")
+    return pred_rows, agg
+
+
 def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     """Cross-validated decoding as configured; returns the run folder."""
     kc, dc = cfg.decode, cfg.data
@@ -300,40 +338,18 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     results, pred_rows = {}, []
     metric_names = METRICS_CLF if kind == "classification" else METRICS_REG
     for name in models:
-        fold_scores, cms = [], []
-        for f, (tr, te) in enumerate(splits):
-            if name in NEURAL_MODELS:
-                out = _neural_fold(name, cfg, base_ds, y, tr, te, kind, len(classes) or 1, pretrained, l_max)
-            else:
-                if len(sfreqs) != 1:
-                    raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
-                out = _baseline_fold(name, cfg, base_ds, y, tr, te, kind, next(iter(sfreqs)))
-            s = score(y[te], out, kind, len(classes))
-            fold_scores.append(s)
-            rows = samples.iloc[te][["store", "id", "start", "stop", "label", "group"]].assign(model=name, fold=f)
-            if kind == "classification":
-                from sklearn.metrics import confusion_matrix
-
-                rows = rows.assign(y_true=y[te], y_pred=out.argmax(1),
-                                   **{f"proba_{c}": out[:, i] for i, c in enumerate(classes)})
-                cms.append(confusion_matrix(y[te], out.argmax(1), labels=list(range(len(classes)))))
-            else:
-                rows = rows.assign(y_true=y[te], y_pred=out)
-            pred_rows.append(rows)
-            log(f"  {name:<12} fold {f + 1}/{len(splits)}: " +
-                ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
-        agg = {}
-        for k in metric_names:
-            vals = np.array([fs[k] for fs in fold_scores], dtype=float)
-            agg[k] = {"mean": float(np.nanmean(vals)) if np.isfinite(vals).any() else None,
-                      "sd": float(np.nanstd(vals)) if np.isfinite(vals).any() else None,
-                      "folds": [None if not np.isfinite(v) else float(v) for v in vals]}
+        try:
+            rows, agg = _evaluate_model(name, cfg, base_ds, samples, y, splits, kind, classes, pretrained,
+                                        l_max, sfreqs, run_dir, metric_names, log)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as e:  # report it, go on with the others
+            log(f"  {name}: failed: {e}")
+            results[name] = {k: {"mean": None, "sd": None, "folds": []} for k in metric_names}
+            results[name]["error"] = str(e)
+            continue
         results[name] = agg
-        if cms:
-            from .plots import plot_confusion
-
-            plot_confusion(np.sum(cms, 0), classes, run_dir / "plots" / f"confusion_{name}.png",
-                           title=f"{name}: all folds")
+        pred_rows.extend(rows)
+    if not pred_rows:
+        raise RuntimeError("every model failed: " + "; ".join(f"{n}: {r['error']}" for n, r in results.items()))
     preds = pd.concat(pred_rows, ignore_index=True)
     tmp = run_dir / ".predictions.csv.tmp"
     preds.to_csv(tmp, index=False)
@@ -351,6 +367,9 @@ def format_table(results: dict, metric_names) -> str:
     head = "| model | " + " | ".join(metric_names) + " |"
     lines = [head, "|" + "---|" * (len(metric_names) + 1)]
     for name, agg in results.items():
+        if "error" in agg:
+            lines.append(f"| {name} | failed: {agg['error']} |" + " |" * (len(metric_names) - 1))
+            continue
         cells = []
         for k in metric_names:
             m = agg[k]

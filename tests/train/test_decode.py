@@ -150,3 +150,19 @@ def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pr
     run = run_decode(cfg, log=lambda *_: None)
     preds = pd.read_csv(run / "predictions.csv")
     assert (preds["stop"] - preds["start"]).max() == 256
+
+
+def test_a_failing_model_is_reported_and_the_rest_go_on(eeg_store, tmp_path, monkeypatch):
+    import neuroconv.train.decode as D
+
+    def broken(name, **kw):
+        raise ValueError("simulated failure of this baseline")
+
+    monkeypatch.setattr(D, "make_baseline", broken)
+    cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
+                                                "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"]})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())["models"]
+    assert "simulated failure" in m["csp_lda"]["error"] and m["csp_lda"]["accuracy"]["mean"] is None
+    assert "error" not in m["scratch"] and m["scratch"]["accuracy"]["mean"] is not None
+    assert set(pd.read_csv(run / "predictions.csv")["model"]) == {"scratch"}
