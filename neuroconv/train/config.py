@@ -150,8 +150,10 @@ class DecodeConfig(TrainerConfig):
     restricts and orders the event classes; ``tmin``/``tmax`` (s) cut event windows.
     ``cv``: ``group_kfold`` (stratified, groups from ``group_by``) or ``leave_group_out``
     (e.g. ``group_by: site``). ``models``: neural models and baselines to compare on the
-    same folds: ``scratch`` (fresh backbone), ``finetune`` and ``probe`` (need
-    ``pretrained``: a run folder), ``attention`` (a Transformer trained from scratch),
+    same folds: ``scratch`` (fresh backbone), ``finetune`` (the pretrained backbone,
+    trained end to end) and ``probe`` (a linear probe: logistic regression on the frozen
+    pretrained backbone's pooled features) — both need ``pretrained``, a run folder —
+    ``attention`` (a Transformer trained from scratch),
     ``connectivity`` (fMRI), ``csp_lda`` and ``bandpower`` (EEG).
     """
 

@@ -205,6 +205,8 @@ def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
     net = build_net(model_cfg, {key: chans}, key, chans, n_out, l_max,
                     pretrained=pretrained if name in ("finetune", "probe") else None,
                     freeze=name == "probe", pool="mean")
+    if name == "probe":
+        return _linear_probe(net, base_ds, y, tr, te, kind, kc.seed)
     groups = base_ds.windows["group"].to_numpy()
     itr, iva = _inner_split(groups[tr], cfg.data.val_fraction, kc.seed)
     train_ds = _subset(base_ds, tr[itr], y)
@@ -217,6 +219,25 @@ def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
                                class_weights=cw)
     out = predict(net, _subset(base_ds, te, y))
     return softmax(out, axis=1) if kind == "classification" else out[:, 0]
+
+
+def _linear_probe(net, base_ds, y, tr, te, kind, seed):
+    """Frozen pretrained features (pooled backbone output) -> standardise -> logistic
+    (or ridge) regression, fitted on the training fold only."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    f_tr = predict(net, _subset(base_ds, tr, y), method="features")  # (n D)
+    f_te = predict(net, _subset(base_ds, te, y), method="features")
+    if kind == "classification":
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
+                                                                 max_iter=5000, random_state=seed))
+        clf.fit(f_tr, y[tr])
+        proba = np.zeros((len(te), int(y.max()) + 1))
+        proba[:, clf.classes_.astype(int)] = clf.predict_proba(f_te)
+        return proba
+    return make_pipeline(StandardScaler(), RidgeCV()).fit(f_tr, y[tr]).predict(f_te)
 
 
 def _load_arrays(base_ds: StoreWindows, idx, fixed_length: bool):

@@ -88,15 +88,17 @@ def fit_supervised(net: torch.nn.Module, train_ds, val_ds, tc: TrainerConfig, *,
 
 
 @torch.no_grad()
-def predict(net: torch.nn.Module, ds, batch_size: int = 64) -> np.ndarray:
-    """Outputs of ``net`` for every item of ``ds``, in dataset order."""
+def predict(net: torch.nn.Module, ds, batch_size: int = 64, method: str = "forward") -> np.ndarray:
+    """Outputs of ``net`` (or of its ``method``, e.g. ``"features"``) for every item of
+    ``ds``, in dataset order."""
     net.eval()
+    fn = getattr(net, method) if method != "forward" else net
     outs = [None] * len(ds)
     device = next(net.parameters()).device
     for batch in _loader(ds, batch_size, False, 0):
         for k in ("x", "mask", "sfreq"):
             batch[k] = batch[k].to(device)
-        out = net(batch).float().cpu().numpy()
+        out = fn(batch).float().cpu().numpy()
         for i, o in zip(batch["index"].tolist(), out):
             outs[i] = o
     return np.stack(outs)
