@@ -258,7 +258,10 @@ def _baseline_fold(name, cfg, base_ds, y, tr, te, kind, sfreq):
     est = make_baseline(name, sfreq=sfreq, connectivity_kind=kc.connectivity_kind, seed=kc.seed)
     fixed = name != "connectivity"
     Xtr, Xte = _load_arrays(base_ds, tr, fixed), _load_arrays(base_ds, te, fixed)
-    est.fit(Xtr, y[tr])
+    from mne.utils import use_log_level
+
+    with use_log_level("warning"):  # CSP's per-class covariance messages
+        est.fit(Xtr, y[tr])
     proba = np.zeros((len(te), int(y.max()) + 1))
     proba[:, est.classes_.astype(int)] = est.predict_proba(Xte)
     return proba
