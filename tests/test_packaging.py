@@ -71,3 +71,13 @@ def test_ci_runs_the_readme_commands():
     for step in ("pip install torch==2.13.0", 'pip install -e ".[dev]"'):
         assert step in install and step in ci
     assert "neuroconv pretrain" in install
+
+
+def test_readme_python_quick_start_runs():
+    text = (ROOT / "README.md").read_text()
+    code = text.split("## The layers in Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["y"].shape == (8, 64, 1000)
+    assert namespace["out"].shape == (8, 1000, 64)
+    assert namespace["logits"].shape == (8, 2)
