@@ -236,6 +236,26 @@ def _same_grid(a_shape, a_affine, b_shape, b_affine) -> bool:
                                                                     atol=1e-5)
 
 
+def _onto_image_grid(atlas_img, ref_img, interpolation: str, masker: str):
+    """``(atlas on ref_img's grid, resampled?)``: resample the atlas to the image, with a
+    warning, when their grids differ, as the nilearn ``masker`` does."""
+    import nibabel as nib
+    from nilearn.image import resample_img
+
+    if _same_grid(atlas_img.shape, atlas_img.affine, ref_img.shape, ref_img.affine):
+        return atlas_img, False
+    vox = lambda img: np.round(nib.affines.voxel_sizes(img.affine), 2).tolist()  # noqa: E731
+    warnings.warn(
+        f"atlas grid {tuple(atlas_img.shape[:3])} (voxel {vox(atlas_img)} mm) differs from the "
+        f"image grid {tuple(ref_img.shape[:3])} (voxel {vox(ref_img)} mm); the atlas was "
+        f"resampled to the image ({interpolation}), as {masker} does.")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Resampling binary images")
+        out = resample_img(atlas_img, interpolation=interpolation, target_shape=ref_img.shape[:3],
+                           target_affine=ref_img.affine, force_resample=True, copy_header=True)
+    return out, True
+
+
 class MapsExtractor:
     """Fast equivalent of ``NiftiMapsMasker(maps_img).transform`` (no cleaning).
 
@@ -258,27 +278,13 @@ class MapsExtractor:
 
     def fit(self, ref_img):
         import nibabel as nib
-        from nilearn.image import resample_img
         from scipy import linalg, sparse
 
         maps = nib.load(str(self.maps_img)) if isinstance(self.maps_img, (str, Path)) \
             else self.maps_img
         if maps.ndim != 4:
             raise AtlasError(f"maps image must be 4D, got shape {maps.shape}")
-        self.resampled_ = not _same_grid(maps.shape, maps.affine, ref_img.shape, ref_img.affine)
-        if self.resampled_:
-            warnings.warn(
-                f"atlas grid {tuple(maps.shape[:3])} (voxel "
-                f"{np.round(nib.affines.voxel_sizes(maps.affine), 2).tolist()} mm) differs "
-                f"from the image grid {tuple(ref_img.shape[:3])} (voxel "
-                f"{np.round(nib.affines.voxel_sizes(ref_img.affine), 2).tolist()} mm); the "
-                "atlas was resampled to the image (linear), as NiftiMapsMasker does.")
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Resampling binary images")
-                maps = resample_img(maps, interpolation="linear",
-                                    target_shape=ref_img.shape[:3],
-                                    target_affine=ref_img.affine, force_resample=True,
-                                    copy_header=True)
+        maps, self.resampled_ = _onto_image_grid(maps, ref_img, "linear", "NiftiMapsMasker")
         data = np.asarray(maps.dataobj, dtype=np.float64)
         if not np.isfinite(data).all():
             raise AtlasError("maps image has non-finite values")
@@ -317,22 +323,11 @@ class LabelsExtractor:
 
     def fit(self, ref_img):
         import nibabel as nib
-        from nilearn.image import resample_img
         from scipy import sparse
 
         lab = nib.load(str(self.labels_img)) if isinstance(self.labels_img, (str, Path)) \
             else self.labels_img
-        self.resampled_ = not _same_grid(lab.shape, lab.affine, ref_img.shape, ref_img.affine)
-        if self.resampled_:
-            warnings.warn(
-                f"atlas grid {tuple(lab.shape[:3])} (voxel "
-                f"{np.round(nib.affines.voxel_sizes(lab.affine), 2).tolist()} mm) differs "
-                f"from the image grid {tuple(ref_img.shape[:3])} (voxel "
-                f"{np.round(nib.affines.voxel_sizes(ref_img.affine), 2).tolist()} mm); the "
-                "atlas was resampled to the image (nearest), as NiftiLabelsMasker does.")
-            lab = resample_img(lab, interpolation="nearest", target_shape=ref_img.shape[:3],
-                               target_affine=ref_img.affine, force_resample=True,
-                               copy_header=True)
+        lab, self.resampled_ = _onto_image_grid(lab, ref_img, "nearest", "NiftiLabelsMasker")
         data = np.asarray(lab.dataobj).reshape(lab.shape[:3])
         data = np.round(data).astype(np.int64)
         inside = data != self.background_label
