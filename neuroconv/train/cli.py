@@ -42,7 +42,7 @@ def _add_config_flags(p: argparse.ArgumentParser, job: str) -> None:
                             ("--num-nodes", "num_nodes", "nodes for multi-node training"),
                             ("--strategy", "strategy", "Lightning strategy, e.g. ddp"),
                             ("--accelerator", "accelerator", "cpu, gpu, auto"),
-                            ("--precision", "precision", "32-true, bf16-mixed, 16-mixed"),
+                            ("--precision", "precision", "auto (bf16-mixed on a bf16 GPU, else 32-true), 32-true, bf16-mixed, 16-mixed"),
                             ("--seed", "seed", "random seed"),
                             ("--max-epochs", "max_epochs", "maximum epochs"),
                             ("--out", "out", "folder for run folders")):

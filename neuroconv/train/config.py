@@ -113,7 +113,7 @@ class TrainerConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_steps: int = 50
-    precision: str = "32-true"  # e.g. bf16-mixed, 16-mixed
+    precision: str = "auto"  # auto: bf16-mixed on GPUs that support it, else 32-true; or e.g. 16-mixed
     accelerator: str = "auto"
     devices: str = "auto"
     num_nodes: int = 1

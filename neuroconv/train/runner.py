@@ -96,6 +96,15 @@ def quiet_lightning(enabled: bool = True):
             logging.getLogger(n).setLevel(lvl)
 
 
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``"auto"`` -> ``"bf16-mixed"`` when training runs on a CUDA GPU with bf16 support,
+    else ``"32-true"``; any other value is passed to Lightning unchanged."""
+    if precision != "auto":
+        return precision
+    on_gpu = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if on_gpu and torch.cuda.is_bf16_supported() else "32-true"
+
+
 def _devices(value: str):
     value = str(value)
     if value == "auto":
@@ -165,7 +174,7 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
             max_epochs=tc.max_epochs,
             max_steps=tc.max_steps,
             max_time=tc.max_time or None,
-            precision=tc.precision,
+            precision=resolve_precision(tc.precision, tc.accelerator),
             accelerator=tc.accelerator,
             devices=_devices(tc.devices),
             num_nodes=tc.num_nodes,

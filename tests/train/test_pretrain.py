@@ -176,6 +176,18 @@ def test_config_file_errors(tmp_path):
         load_config("nonexistent")
 
 
+def test_precision_auto_is_full_precision_on_cpu(monkeypatch):
+    from neuroconv.train.runner import resolve_precision
+
+    assert resolve_precision("16-mixed", "gpu") == "16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_precision("auto", "auto") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "auto") == "bf16-mixed"
+    assert resolve_precision("auto", "cpu") == "32-true"
+
+
 def test_naive_val_loss_is_persistence_error():
     from neuroconv.train.pretrain import naive_val_loss
 
