@@ -75,6 +75,13 @@ class StoreWindows(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
+    def subset(self, idx) -> "StoreWindows":
+        """The windows at positions ``idx``, sharing this dataset's per-recording
+        normalisation statistics (so each recording is read for them only once)."""
+        sub = StoreWindows(self.stores, self.windows.iloc[idx], self.normalize)
+        sub._stats = self._stats
+        return sub
+
     def channel_sets(self) -> dict[str, list]:
         """Channel-set key -> channel names, for every set in this dataset."""
         out = {}

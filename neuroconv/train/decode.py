@@ -184,11 +184,6 @@ def _inner_split(groups: np.ndarray, frac: float, seed: int):
     return tr, va
 
 
-def _subset(ds: StoreWindows, idx, y) -> StoreWindows:
-    w = ds.windows.iloc[idx].assign(y=y[idx])
-    return StoreWindows(ds.stores, w, ds.normalize)
-
-
 def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
     kc = cfg.decode
     channel_sets = base_ds.channel_sets()
@@ -209,15 +204,15 @@ def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
         return _linear_probe(net, base_ds, y, tr, te, kind, kc.seed)
     groups = base_ds.windows["group"].to_numpy()
     itr, iva = _inner_split(groups[tr], cfg.data.val_fraction, kc.seed)
-    train_ds = _subset(base_ds, tr[itr], y)
-    val_ds = _subset(base_ds, tr[iva], y)
+    train_ds = base_ds.subset(tr[itr])
+    val_ds = base_ds.subset(tr[iva])
     cw = None
     if kind == "classification":
         counts = np.bincount(y[tr].astype(int), minlength=n_out)
         cw = len(tr) / (n_out * np.maximum(counts, 1))
     net, info = fit_supervised(net, train_ds, val_ds, kc, kind=kind, batch_size=kc.batch_size,
                                class_weights=cw)
-    out = predict(net, _subset(base_ds, te, y))
+    out = predict(net, base_ds.subset(te))
     return softmax(out, axis=1) if kind == "classification" else out[:, 0]
 
 
@@ -228,8 +223,8 @@ def _linear_probe(net, base_ds, y, tr, te, kind, seed):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    f_tr = predict(net, _subset(base_ds, tr, y), method="features")  # (n D)
-    f_te = predict(net, _subset(base_ds, te, y), method="features")
+    f_tr = predict(net, base_ds.subset(tr), method="features")  # (n D)
+    f_te = predict(net, base_ds.subset(te), method="features")
     if kind == "classification":
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
                                                                  max_iter=5000, random_state=seed))

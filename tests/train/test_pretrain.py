@@ -200,3 +200,13 @@ def test_naive_val_loss_is_persistence_error():
     assert naive_val_loss([batch], "next_step", "mse") == pytest.approx(want, rel=1e-5)
     want_masked = torch.cat([x[0].abs().reshape(-1), x[1, :6].abs().reshape(-1)]).mean().item()
     assert naive_val_loss([batch], "masked", "l1") == pytest.approx(want_masked, rel=1e-5)
+
+
+def test_subsets_share_normalisation_statistics(eeg_store):
+    stores = open_stores([eeg_store])
+    w = pretrain_windows(stores, 2.0, 2.0, 512).assign(y=0)
+    ds = StoreWindows(stores, w)
+    sub = ds.subset([0, 1])
+    sub[0]
+    assert ds._stats and ds._stats is sub._stats
+    torch.testing.assert_close(sub[1]["x"], ds[1]["x"])
