@@ -11,6 +11,7 @@ import pytest
 from neuroconv.data import SequenceStore
 from neuroconv.pipelines import preprocess_eeg, preprocess_eegbci
 from neuroconv.pipelines.eeg import EEGBCI_RUNS, make_montage
+from reference_budget import assert_matches_reference
 
 EEGBCI = "MNE-eegbci-data/files/eegmmidb/1.0.0/S001"
 
@@ -39,7 +40,7 @@ def test_eegbci_matches_mne_and_labels(shared_data, tmp_path):
     raw.filter(1.0, 40.0, verbose="error")
     x = st.load("S001R04")
     assert x.shape == (raw.n_times, 64) and st.meta["channels"] == raw.ch_names
-    np.testing.assert_allclose(x, raw.get_data().T * 1e6, rtol=1e-5, atol=1e-4)  # µV
+    assert_matches_reference(x, raw.get_data().T * 1e6)  # µV
     assert 1 < np.median(x.std(0)) < 200                                        # µV scale
     man = st.manifest.set_index("id")
     assert man.loc["S001R04", "task"] == "left_right_fist" and man.loc["S001R04", "imagery"]
@@ -101,7 +102,7 @@ def test_simulated_eeg_erd_and_edf(sim_eeg, tmp_path):
     # FIF content equals MNE's own reading (average reference, µV)
     raw = mne.io.read_raw(sim_eeg[0], preload=True, verbose="error")
     raw.set_eeg_reference("average", projection=False, verbose="error")
-    np.testing.assert_allclose(st.load(st.ids[0]), raw.get_data().T * 1e6, rtol=1e-5, atol=1e-4)
+    assert_matches_reference(st.load(st.ids[0]), raw.get_data().T * 1e6)
     # mu power over C3 drops for "right" trials, over C4 for "left" ones
     from scipy.signal import welch
 

@@ -17,8 +17,24 @@ from neuroconv.data import SequenceStore
 from neuroconv.pipelines import preprocess_fmri
 from neuroconv.pipelines.atlas import (AtlasError, LabelsExtractor, MapsExtractor,
                                        resolve_atlas)
+from reference_budget import assert_matches_reference
 
 CLEAN = dict(detrend=True, standardize="zscore_sample", high_pass=0.008)
+
+
+def _float64(path):
+    """The image as float64 in memory, so nilearn computes the reference in float64."""
+    img = nib.load(str(path))
+    return nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float64), img.affine, img.header)
+
+
+def _cond(maps):
+    """Condition number of the maps extraction: ours solves the normal equations
+    (A^T A) s = A^T x, whose condition number is cond(A)^2 for the (voxels x maps) A."""
+    m = np.asarray(nib.load(str(maps)).dataobj if not isinstance(maps, np.ndarray) else maps,
+                   dtype=np.float64)
+    m = m.reshape(-1, m.shape[-1])
+    return float(np.linalg.cond(m[(m != 0).any(1)])) ** 2
 
 
 def _quiet(f, *a, **k):
@@ -38,8 +54,8 @@ def test_labels_pipeline_matches_nilearn(sim_fmri, tmp_path):
     row = st.manifest.iloc[0]
     assert row.modality == "fmri" and row.sfreq == pytest.approx(0.5) and row.subject == "01"
     masker = NiftiLabelsMasker(str(sim_fmri.atlas), t_r=2.0, **CLEAN)
-    ref = _quiet(masker.fit_transform, str(sim_fmri.bold[0]))
-    np.testing.assert_allclose(st.load(row.id), ref, rtol=1e-4, atol=1e-4)
+    ref = _quiet(masker.fit_transform, _float64(sim_fmri.bold[0]))
+    assert_matches_reference(st.load(row.id), ref)
     # BIDS events (seconds) -> samples
     ev = st.events[st.events.id == row.id]
     assert ev.onset.iloc[0] == 10 and set(ev.label) == {"task"}
@@ -59,8 +75,8 @@ def test_maps_pipeline_matches_nilearn(sim_fmri, tmp_path):
     assert s.ok, str(s)
     st = SequenceStore(tmp_path / "st")
     ref = _quiet(NiftiMapsMasker(str(sim_fmri.maps), t_r=2.0, **CLEAN).fit_transform,
-                 str(sim_fmri.bold[0]))
-    np.testing.assert_allclose(st.load(st.ids[0]), ref, rtol=1e-4, atol=1e-4)
+                 _float64(sim_fmri.bold[0]))
+    assert_matches_reference(st.load(st.ids[0]), ref, cond=_cond(sim_fmri.maps))
 
 
 def test_maps_extractor_rtol_1e5_and_resampled_grid():
@@ -71,24 +87,25 @@ def test_maps_extractor_rtol_1e5_and_resampled_grid():
     mimg = nib.Nifti1Image(maps, aff)
     ours = MapsExtractor(mimg).fit(img).transform(img)
     ref = _quiet(NiftiMapsMasker(mimg).fit_transform, img)
-    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-9)
+    assert_matches_reference(ours, ref, stored_float32=False, cond=_cond(maps))
     # atlas on another (coarser) grid: resampled like nilearn, and a warning
     aff2 = np.diag([4.0, 4.0, 4.0, 1.0])
     mimg2 = nib.Nifti1Image(maps[:9, :9, :8], aff2)
     with pytest.warns(UserWarning, match="resampled"):
         ex = MapsExtractor(mimg2).fit(img)
     ref2 = _quiet(NiftiMapsMasker(mimg2).fit_transform, img)
-    np.testing.assert_allclose(ex.transform(img), ref2, rtol=1e-5, atol=1e-8)
+    assert_matches_reference(ex.transform(img), ref2, stored_float32=False,
+                             cond=float(np.linalg.cond(ex.gram_pinv_)))
     # labels, including a resampled grid
     lab = rng.integers(0, 6, shape)
     limg = nib.Nifti1Image(lab.astype(np.int16), aff)
-    np.testing.assert_allclose(LabelsExtractor(limg).fit(img).transform(img),
-                               _quiet(NiftiLabelsMasker(limg).fit_transform, img), rtol=1e-6)
+    assert_matches_reference(LabelsExtractor(limg).fit(img).transform(img),
+                             _quiet(NiftiLabelsMasker(limg).fit_transform, img), stored_float32=False)
     limg2 = nib.Nifti1Image(lab[:9, :9, :8].astype(np.int16), aff2)
     with pytest.warns(UserWarning, match="resampled"):
         lx = LabelsExtractor(limg2).fit(img)
-    np.testing.assert_allclose(lx.transform(img),
-                               _quiet(NiftiLabelsMasker(limg2).fit_transform, img), rtol=1e-6)
+    assert_matches_reference(lx.transform(img), _quiet(NiftiLabelsMasker(limg2).fit_transform, img),
+                             stored_float32=False)
 
 
 def test_tr_sources_and_tables(sim_fmri, tmp_path):
@@ -113,7 +130,7 @@ def test_tr_sources_and_tables(sim_fmri, tmp_path):
     st = SequenceStore(tmp_path / "tab")
     ref = signal.clean(arr, t_r=1.5, **CLEAN)
     for rid in st.ids:
-        np.testing.assert_allclose(st.load(rid), ref, rtol=1e-5, atol=1e-5)
+        assert_matches_reference(st.load(rid), ref)
     assert st.channels("b") == list("wxyz") and st.channels("a") == ["1", "2", "3", "4"]
     s = preprocess_fmri([str(tmp_path / "d.npy")], None, tmp_path / "tab2", progress=False)
     assert s.ok and SequenceStore(tmp_path / "tab2").manifest.sfreq[0] == pytest.approx(1 / 1.5)
@@ -213,8 +230,8 @@ def test_fmriprep_confounds_match_nilearn(sim_fmri, tmp_path):
     st = SequenceStore(tmp_path / "st")
     conf, mask = load_confounds(str(b), strategy=strategy, motion="basic")
     ref = _quiet(NiftiLabelsMasker(str(sim_fmri.atlas), t_r=2.0, **CLEAN).fit_transform,
-                 str(b), confounds=conf, sample_mask=mask)
-    np.testing.assert_allclose(st.load(st.ids[0]), ref, rtol=1e-4, atol=1e-4)
+                 _float64(b), confounds=conf, sample_mask=mask)
+    assert_matches_reference(st.load(st.ids[0]), ref)
     assert st.manifest.subject[0] == "01" and st.manifest.task[0] == "rest"
     assert len(st.meta["sources"][st.ids[0]]) == 3  # bold, confounds, sidecar
 
