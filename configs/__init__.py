@@ -1,1 +1,1 @@
-"""Experiment configs (YAML), shipped as package data; see neuroconv.train.config."""
+"""Experiment configs (YAML), shipped as package data; see neuroconv.brain.config."""

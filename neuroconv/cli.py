@@ -16,8 +16,8 @@ from . import __version__
 
 #: subcommand -> "module:function" that adds its parser
 SUBCOMMANDS = {
-    "pretrain": "neuroconv.train.cli:add_pretrain",
-    "decode": "neuroconv.train.cli:add_decode",
+    "pretrain": "neuroconv.brain.cli:add_pretrain",
+    "decode": "neuroconv.brain.cli:add_decode",
     "preprocess": "neuroconv.pipelines.cli:add_preprocess",
     "lra": "neuroconv.lra.cli:add_lra",
     "bench": "neuroconv.bench:add_bench",

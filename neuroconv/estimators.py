@@ -122,7 +122,7 @@ class _LongConvBase(BaseEstimator):
         return (X, y) if reset else X
 
     def _model_config(self):
-        from neuroconv.train.config import ModelConfig
+        from neuroconv.brain.config import ModelConfig
 
         return ModelConfig(layer=self.layer, d_model=int(self.d_model), n_layers=int(self.n_layers),
                            bidirectional=bool(self.bidirectional), dropout=self.dropout, lam=self.lam,
@@ -130,7 +130,7 @@ class _LongConvBase(BaseEstimator):
                            time_embedding=self.sfreq is not None)
 
     def _build_net(self, n_channels: int, n_times: int, n_out: int):
-        from neuroconv.train.decode import build_net
+        from neuroconv.brain.decode import build_net
 
         key = f"input{n_channels}"
         channels = [f"ch{i}" for i in range(n_channels)]
@@ -138,7 +138,7 @@ class _LongConvBase(BaseEstimator):
                          pretrained=self.pretrained, freeze=self.freeze_backbone, pool=self.pool), key
 
     def _trainer_config(self):
-        from neuroconv.train.config import TrainerConfig
+        from neuroconv.brain.config import TrainerConfig
 
         return TrainerConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
                              seed=int(self.random_state), patience=int(self.patience), progress="none",
@@ -147,7 +147,7 @@ class _LongConvBase(BaseEstimator):
     def _fit(self, X, y_enc, kind: str, n_out: int, class_weights=None):
         import torch
 
-        from neuroconv.train.supervised import ArrayWindows, fit_supervised
+        from neuroconv.brain.supervised import ArrayWindows, fit_supervised
 
         self._check_params()
         torch.manual_seed(int(self.random_state))
@@ -173,7 +173,7 @@ class _LongConvBase(BaseEstimator):
         return self
 
     def _raw_predict(self, X):
-        from neuroconv.train.supervised import ArrayWindows, predict
+        from neuroconv.brain.supervised import ArrayWindows, predict
 
         check_is_fitted(self, "model_")
         X = self._as_3d(X, reset=False)

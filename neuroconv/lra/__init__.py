@@ -11,7 +11,7 @@
 Training side (``neuroconv lra``):
 
 - :mod:`neuroconv.lra.train`: run configs with overrides (:func:`lra_run_config`),
-  training and test evaluation through the shared :mod:`neuroconv.train` machinery
+  training and test evaluation through the shared :mod:`neuroconv.brain` machinery
   (:func:`run_lra`), offline data generation (:func:`generate_data`).
 - :mod:`neuroconv.lra.models`: the networks (classifier, Retrieval pair head, gated
   long-conv language model) and :func:`load_lra_model`.

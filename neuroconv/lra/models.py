@@ -2,7 +2,7 @@
 section (:class:`neuroconv.SequenceModel` keyword arguments).
 
 Every network takes the batch dictionary of :func:`neuroconv.lra.train.batch_to_dict`
-and is trained by :class:`neuroconv.train.tasks.SupervisedTask` (``net(batch) ->
+and is trained by :class:`neuroconv.brain.tasks.SupervisedTask` (``net(batch) ->
 outputs``; the loss reads ``batch["y"]``)::
 
     batch = {"x": (B, L) int64 | (B, L, D) float,  "mask": (B, L) bool,
@@ -17,7 +17,7 @@ outputs``; the loss reads ``batch["y"]``)::
   causal backbone, with tied input and output embeddings by default.
 
 Each network has ``config`` (a JSON-safe dict); :func:`net_from_config` rebuilds it, so
-:func:`neuroconv.train.runner.export_model` and :func:`load_lra_model` round-trip.
+:func:`neuroconv.brain.runner.export_model` and :func:`load_lra_model` round-trip.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def net_from_config(config: dict) -> nn.Module:
 def load_lra_model(run_dir, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load the exported network of an ``neuroconv lra`` run folder (``model.safetensors``
     + ``model_config.json``), in eval mode. Nothing is unpickled."""
-    from neuroconv.train.runner import read_export
+    from neuroconv.brain.runner import read_export
 
     info, state = read_export(run_dir, "They are written at the end of `neuroconv lra`.", map_location)
     net = net_from_config(info["config"])

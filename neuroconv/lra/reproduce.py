@@ -80,7 +80,7 @@ def kernel_stats(net) -> dict | None:
     when the network has no kernels."""
     import numpy as np
 
-    from neuroconv.train.plots import model_kernels
+    from neuroconv.brain.plots import model_kernels
 
     ks = [k for _, k in model_kernels(net)]
     if not ks:
@@ -96,7 +96,7 @@ def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4
     without long-conv kernels are skipped. Returns the path or None."""
     import numpy as np
 
-    from neuroconv.train.plots import _plt, _save, model_kernels
+    from neuroconv.brain.plots import _plt, _save, model_kernels
 
     cols = [(name, model_kernels(net)) for name, net in nets.items()]
     cols = [(n, k) for n, k in cols if k]

@@ -1,9 +1,9 @@
 """Training and evaluation for the LRA tasks, sCIFAR and WikiText-103 (``neuroconv lra``).
 
 This module only wires the LRA data into the shared training machinery of
-:mod:`neuroconv.train`: :class:`~neuroconv.train.tasks.SupervisedTask` (AdamW over
+:mod:`neuroconv.brain`: :class:`~neuroconv.brain.tasks.SupervisedTask` (AdamW over
 :func:`neuroconv.param_groups`, kernel learning rate without weight decay, linear warm-up
-then cosine decay over the run, NaN guard) and :func:`~neuroconv.train.runner.make_trainer`
+then cosine decay over the run, NaN guard) and :func:`~neuroconv.brain.runner.make_trainer`
 (checkpoints ``last``/``best`` on ``val_loss``, early stopping, progress bar, CSV and
 TensorBoard logs).
 
@@ -224,7 +224,7 @@ def _check_supported(cfg: dict) -> None:
 
 def batch_to_dict(batch: Batch) -> dict:
     """A phase-1 :class:`~neuroconv.lra.tokens.Batch` as the dict the networks and
-    :class:`~neuroconv.train.tasks.SupervisedTask` read: ``{"x", "mask", "lengths",
+    :class:`~neuroconv.brain.tasks.SupervisedTask` read: ``{"x", "mask", "lengths",
     "y"}``. ``mask`` is None when no row is padded (same result, less work)."""
     full = bool((batch.lengths == batch.inputs.shape[1]).all())
     return {"x": batch.inputs, "mask": None if full else batch.mask, "lengths": batch.lengths,
@@ -391,7 +391,7 @@ def evaluate_classifier(net, loader, device=None) -> dict:
 
 
 class LRAExport(torch.nn.Module):
-    """What :func:`~neuroconv.train.runner.export_model` writes for an LRA network: its
+    """What :func:`~neuroconv.brain.runner.export_model` writes for an LRA network: its
     ``config`` and its state with tied tensors stored once (safetensors refuses shared
     storage); :func:`neuroconv.lra.models.load_lra_model` re-ties them."""
 
@@ -429,11 +429,11 @@ def run_lra(cfg: dict, data_dir, *, out="runs", name: str = "", generate: bool =
     """
     import lightning as L
 
-    from neuroconv.train.config import TrainerConfig
-    from neuroconv.train.plots import plot_kernels, plot_losses
-    from neuroconv.train.runner import export_model, make_trainer, new_run_dir, quiet_lightning, write_json, \
+    from neuroconv.brain.config import TrainerConfig
+    from neuroconv.brain.plots import plot_kernels, plot_losses
+    from neuroconv.brain.runner import export_model, make_trainer, new_run_dir, quiet_lightning, write_json, \
         write_yaml
-    from neuroconv.train.tasks import NonFiniteLossError, SupervisedTask
+    from neuroconv.brain.tasks import NonFiniteLossError, SupervisedTask
 
     t_start = time.time()
     log = log or (lambda *a, **k: None)

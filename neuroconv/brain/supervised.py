@@ -19,7 +19,7 @@ __all__ = ["ArrayWindows", "fit_supervised", "predict", "BestState"]
 
 class ArrayWindows(Dataset):
     """In-memory ``(n, channels, times)`` arrays in the batch format of
-    :class:`neuroconv.train.data.StoreWindows` (one channel set, ``key``)."""
+    :class:`neuroconv.brain.data.StoreWindows` (one channel set, ``key``)."""
 
     def __init__(self, X: np.ndarray, y=None, sfreq: float = 1.0, key: str = "input"):
         self.X = torch.as_tensor(np.asarray(X, dtype=np.float32)).transpose(1, 2).contiguous()  # (n T C)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroconv.train.decode import cv_splits, run_decode, score
-from neuroconv.train.pretrain import run_pretrain
+from neuroconv.brain.decode import cv_splits, run_decode, score
+from neuroconv.brain.pretrain import run_pretrain
 
 from .conftest import tiny_config
 
@@ -50,9 +50,9 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
 
 
 def test_probe_keeps_the_pretrained_backbone_frozen(eeg_store, pretrained_run):
-    from neuroconv.train.config import ModelConfig
-    from neuroconv.train.decode import build_net
-    from neuroconv.train.runner import load_pretrained
+    from neuroconv.brain.config import ModelConfig
+    from neuroconv.brain.decode import build_net
+    from neuroconv.brain.runner import load_pretrained
 
     pre = load_pretrained(pretrained_run)
     key, chans = next(iter(pre.config["channel_sets"].items()))
@@ -114,7 +114,7 @@ def test_score_matches_sklearn():
 
 def test_eegbci_real_data_baselines(shared_data, tmp_path):
     """Real EEG: S001 imagined left/right (runs 4, 8), CSP+LDA and one tiny neural fold each."""
-    from neuroconv.train.config import load_config
+    from neuroconv.brain.config import load_config
 
     cfg = load_config("eegbci")
     src = cfg.data.sources[0]
@@ -153,7 +153,7 @@ def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pr
 
 
 def test_a_failing_model_is_reported_and_the_rest_go_on(eeg_store, tmp_path, monkeypatch):
-    import neuroconv.train.decode as D
+    import neuroconv.brain.decode as D
 
     def broken(name, **kw):
         raise ValueError("simulated failure of this baseline")

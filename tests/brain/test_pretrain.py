@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from neuroconv.train.config import apply_overrides, builtin_configs, load_config
-from neuroconv.train.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows, split_windows
-from neuroconv.train.pretrain import run_pretrain
-from neuroconv.train.runner import load_pretrained
-from neuroconv.train.tasks import PretrainTask, span_mask
+from neuroconv.brain.config import apply_overrides, builtin_configs, load_config
+from neuroconv.brain.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows, split_windows
+from neuroconv.brain.pretrain import run_pretrain
+from neuroconv.brain.runner import load_pretrained
+from neuroconv.brain.tasks import PretrainTask, span_mask
 
 from .conftest import tiny_config
 
@@ -43,7 +43,7 @@ def test_pretrain_end_to_end_and_resume(eeg_store, tmp_path):
     m2 = json.loads((run / "metrics.json").read_text())
     assert m2["epochs"] == 4 and m2["steps"] == 2 * metrics["steps"]
     # the first part's logs survive the resume, and the loss curve spans both parts
-    from neuroconv.train.plots import read_metrics
+    from neuroconv.brain.plots import read_metrics
 
     log = read_metrics(run / "logs")
     assert (run / "logs/version_0/metrics.csv").is_file() and (run / "logs/version_1/metrics.csv").is_file()
@@ -77,7 +77,7 @@ def test_ddp_on_cpu_shards_batches(eeg_store, tmp_path):
 
 def test_next_step_rejects_bidirectional():
     cfg = load_config("default")
-    from neuroconv.train.models import backbone_config
+    from neuroconv.brain.models import backbone_config
 
     cfg.model.bidirectional = True
     with pytest.raises(ValueError, match="causal"):
@@ -177,7 +177,7 @@ def test_config_file_errors(tmp_path):
 
 
 def test_precision_auto_is_full_precision_on_cpu(monkeypatch):
-    from neuroconv.train.runner import resolve_precision
+    from neuroconv.brain.runner import resolve_precision
 
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -189,7 +189,7 @@ def test_precision_auto_is_full_precision_on_cpu(monkeypatch):
 
 
 def test_naive_val_loss_is_persistence_error():
-    from neuroconv.train.pretrain import naive_val_loss
+    from neuroconv.brain.pretrain import naive_val_loss
 
     x = torch.randn(2, 10, 3)
     mask = torch.ones(2, 10, dtype=torch.bool)

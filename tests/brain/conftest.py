@@ -35,7 +35,7 @@ def fmri_store(tmp_path_factory):
 
 def tiny_config(stores, tmp_path, **sections):
     """An ExperimentConfig with a tiny model and short training, for tests."""
-    from neuroconv.train.config import ExperimentConfig, apply_overrides
+    from neuroconv.brain.config import ExperimentConfig, apply_overrides
 
     cfg = ExperimentConfig(name="t")
     cfg.data.stores = [str(s) for s in stores]

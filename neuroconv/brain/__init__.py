@@ -1,0 +1,1 @@
+"""Brain-data experiments: ``neuroconv pretrain`` and ``neuroconv decode`` on sequence stores."""
