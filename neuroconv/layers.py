@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
-from .kernel_gen import LongConvKernel, S4DKernel
+from .kernel_gen import LongConvKernel, S4DKernel, register_optim
 
 __all__ = ["LongConv", "ButterflyConv", "GatedLongConv", "AttentionLayer", "LAYERS", "build_layer"]
 
@@ -64,6 +64,7 @@ class LongConv(nn.Module):
             d_model, l_max, channels, bidirectional=bidirectional, **(kernel_args or {})
         )
         self.D = nn.Parameter(torch.randn(channels, d_model))
+        register_optim(self.D, lr=None)  # a skip gain: never weight-decayed, whatever its shape
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.output_linear = nn.Linear(channels * d_model, 2 * d_model)
 
@@ -177,6 +178,7 @@ class GatedLongConv(nn.Module):
         )
         self.kernel = _KERNELS[kernel](d_model, l_max, 1, bidirectional=bidirectional, **(kernel_args or {}))
         self.D = nn.Parameter(torch.randn(d_model))
+        register_optim(self.D, lr=None)  # a skip gain: never weight-decayed
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.out_proj = nn.Linear(d_model, d_model)
 

@@ -1,9 +1,10 @@
 """Optimizer parameter groups (the state-spaces/s4 convention).
 
-Parameters tagged by :func:`neuroconv.kernel_gen.register_optim` (kernel weights, SSM
-``A``/``dt``, butterfly factors) get their own learning rate and no weight decay. Of the
-rest, matrices (``dim >= 2``) get ``weight_decay`` and vectors (biases, norm scales,
-``D`` skips) get none.
+Parameters tagged by :func:`neuroconv.kernel_gen.register_optim` get their own settings:
+kernel weights, SSM ``A``/``dt`` and butterfly factors their own learning rate and no
+weight decay; ``D`` skips (2-D in ``LongConv``, 1-D in ``GatedLongConv``) no weight decay
+at the base learning rate. Of the rest, matrices (``dim >= 2``) get ``weight_decay`` and
+vectors (biases, norm scales) get none.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float = 0.0) -> list
         if not p.requires_grad:
             continue
         hp = getattr(p, "_optim", None)
-        if hp is not None:
+        if hp is not None and hp == {"weight_decay": 0.0}:
+            no_decay.append(p)
+        elif hp is not None:
             key = tuple(sorted(hp.items()))
             special.setdefault(key, []).append(p)
         elif p.dim() >= 2:
