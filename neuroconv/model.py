@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from .layers import LAYERS, build_layer
 
-__all__ = ["SequenceModel", "lengths_to_mask"]
+__all__ = ["SequenceModel", "lengths_to_mask", "masked_mean"]
 
 _NORMS = ("layer", "batch", "none")
 _HEADS = (None, "classification", "regression", "lm")
@@ -63,6 +63,23 @@ class Block(nn.Module):
         if self.prenorm:
             return x + self.drop(self.layer(self.norm(x, mask), mask))
         return self.norm(x + self.drop(self.layer(x, mask)), mask)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dim=None) -> torch.Tensor:
+    """Mean of ``x`` over the positions where ``mask`` is true.
+
+    ``mask`` has the leading shape of ``x`` (e.g. ``(B, L)`` for ``x (B, L, D)``) and is
+    broadcast over the trailing dimensions. ``dim=None`` averages everything to a scalar
+    (a loss); ``dim=1`` pools ``(B, L, D)`` to ``(B, D)``. Positions with no valid entry
+    give 0, not NaN. ``mask=None`` is a plain mean.
+    """
+    if mask is None:
+        return x.mean() if dim is None else x.mean(dim)
+    m = mask.to(x.dtype)
+    m = m.reshape(m.shape + (1,) * (x.dim() - m.dim())).expand_as(x)
+    if dim is None:
+        return (x * m).sum() / m.sum().clamp_min(1.0)
+    return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
 
 
 class SequenceModel(nn.Module):
@@ -171,8 +188,7 @@ class SequenceModel(nn.Module):
         if mask is None:
             return h.mean(1) if self.pool == "mean" else h[:, -1]
         if self.pool == "mean":
-            m = mask[..., None].to(h.dtype)
-            return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+            return masked_mean(h, mask, dim=1)
         last = mask.long().cumsum(1).argmax(1)  # index of the last valid step
         return h[torch.arange(h.shape[0], device=h.device), last]
 

@@ -27,7 +27,7 @@ import copy
 import torch
 import torch.nn as nn
 
-from neuroconv.model import SequenceModel
+from neuroconv.model import SequenceModel, masked_mean
 
 __all__ = [
     "SequenceClassifier",
@@ -92,14 +92,6 @@ def layer_args_for(layer: str, layer_args: dict, d_model: int) -> dict:
             raise ValueError(f"attention needs heads of even width; d_model={d_model} cannot be split.")
         out["n_heads"] = n_heads
     return out
-
-
-def _masked_mean(h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """``h (B, L, D)``, ``mask (B, L)`` -> ``(B, D)`` mean over valid steps."""
-    if mask is None:
-        return h.mean(1)
-    m = mask[..., None].to(h.dtype)
-    return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
 
 
 class SequenceClassifier(nn.Module):
@@ -193,7 +185,7 @@ class PairClassifier(nn.Module):
         """Pooled document features ``(N, d_model)`` of ``x (N, L)``."""
         h = self.backbone(x, mask=mask)  # (N L D)
         if self.pool == "mean":
-            return _masked_mean(h, mask)
+            return masked_mean(h, mask, dim=1)
         if mask is None:
             return h[:, -1]
         last = mask.long().cumsum(1).argmax(1)
