@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +36,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+
+from neuroconv.io import (atomic_save_npy, atomic_write_csv, atomic_write_json, json_default)
 
 STORE_FORMAT = "neuroconv-sequence-store"
 STORE_VERSION = 1
@@ -58,55 +59,6 @@ class StoreError(ValueError):
 
 
 # ----------------------------------------------------------------------------- io
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(fileobj)`` to a temporary file, then rename onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False, default=_json_default) + "\n")
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
-
-
-def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
-    _atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode("utf-8")))
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (Path,)):
-        return str(o)
-    if isinstance(o, (set, tuple)):
-        return list(o)
-    return str(o)
-
-
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -117,7 +69,7 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def params_hash(obj: Any) -> str:
     """A stable hash of JSON-serialisable parameters (key order does not matter)."""
-    text = json.dumps(obj, sort_keys=True, default=_json_default)
+    text = json.dumps(obj, sort_keys=True, default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -158,7 +110,7 @@ class StoreWriter:
     def __init__(self, path, pipeline: str, steps: list[dict], overwrite: bool = False):
         self.path = Path(path)
         self.pipeline = pipeline
-        self.steps = json.loads(json.dumps(steps, default=_json_default))
+        self.steps = json.loads(json.dumps(steps, default=json_default))
         self.params_hash = params_hash({"pipeline": pipeline, "steps": self.steps})
         self._prepare(overwrite)
 
