@@ -39,7 +39,7 @@ __all__ = [
 _LAZY = {
     "LongConvClassifier": "neuroconv.estimators",
     "LongConvRegressor": "neuroconv.estimators",
-    "load_pretrained": "neuroconv.brain.runner",
+    "load_pretrained": "neuroconv.brain.models",
 }
 
 

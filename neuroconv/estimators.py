@@ -130,54 +130,59 @@ class _LongConvBase(BaseEstimator):
                            time_embedding=self.sfreq is not None)
 
     def _build_net(self, n_channels: int, n_times: int, n_out: int):
-        from neuroconv.brain.decode import build_net
+        from neuroconv.brain.models import make_classifier
 
         key = f"input{n_channels}"
         channels = [f"ch{i}" for i in range(n_channels)]
-        return build_net(self._model_config(), {key: channels}, key, channels, n_out, n_times,
-                         pretrained=self.pretrained, freeze=self.freeze_backbone, pool=self.pool), key
+        return make_classifier(self._model_config(), {key: channels}, key, channels, n_out, n_times,
+                               pretrained=self.pretrained, freeze=self.freeze_backbone, pool=self.pool), key
 
     def _trainer_config(self):
-        from neuroconv.brain.config import TrainerConfig
+        from neuroconv.engine.config import TrainerConfig
 
         return TrainerConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
                              seed=int(self.random_state), patience=int(self.patience), progress="none",
-                             accelerator="cpu", devices="1", warmup_steps=10)
+                             accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size))
 
-    def _fit(self, X, y_enc, kind: str, n_out: int, class_weights=None):
-        import torch
+    def _fit(self, X, y_enc, kind: str, n_out: int, class_weights=None, groups=None):
+        import lightning as L
 
-        from neuroconv.brain.supervised import ArrayWindows, fit_supervised
+        from neuroconv.brain.data import ArrayWindows, loader
+        from neuroconv.engine.folds import Folds
+        from neuroconv.engine.runner import fit
+        from neuroconv.engine.tasks import SupervisedTask
 
         self._check_params()
-        torch.manual_seed(int(self.random_state))
+        L.seed_everything(int(self.random_state), workers=True, verbose=False)
         n, C, T = X.shape
         net, key = self._build_net(C, T, n_out)
         sf = self.sfreq or 1.0
-        val_ds = None
-        idx = np.random.default_rng(self.random_state).permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if self.patience > 0 else 0
-        if n_val >= 1 and n - n_val >= 1:
-            val_ds = ArrayWindows(X[idx[:n_val]], y_enc[idx[:n_val]], sf, key)
-            train_ds = ArrayWindows(X[idx[n_val:]], y_enc[idx[n_val:]], sf, key)
-        else:
-            train_ds = ArrayWindows(X, y_enc, sf, key)
         tc = self._trainer_config()
-        if val_ds is None:
-            tc.patience = 0
-        self.model_, self.fit_info_ = fit_supervised(net, train_ds, val_ds, tc, kind=kind,
-                                                     batch_size=int(self.batch_size),
-                                                     class_weights=class_weights)
+        train_idx, val_idx = np.arange(n), None
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        if self.patience > 0 and self.validation_fraction > 0 and len(np.unique(groups)) >= 3:
+            h = Folds(cv="none", seed=int(self.random_state), val_fraction=self.validation_fraction,
+                      stratify=kind == "classification").holdout(y_enc, groups)
+            train_idx, val_idx = h.train, h.val
+        task = SupervisedTask(net, kind=kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
+                              class_weights=None if class_weights is None else list(map(float, class_weights)))
+        bs = int(self.batch_size)
+        train_dl = loader(ArrayWindows(X[train_idx], y_enc[train_idx], sf, key), bs, True, int(self.random_state))
+        val_dl = None if val_idx is None else loader(ArrayWindows(X[val_idx], y_enc[val_idx], sf, key), bs, False)
+        result = fit(task, train_dl, val_dl, tc, quiet=True)
+        self.model_ = task.net.eval()
+        self.fit_info_ = {"epochs": result.epochs, "steps": result.steps, "best_val_loss": result.best_val_loss}
         self.key_ = key
         self.n_times_ = T
         return self
 
     def _raw_predict(self, X):
-        from neuroconv.brain.supervised import ArrayWindows, predict
+        from neuroconv.brain.data import ArrayWindows, loader
+        from neuroconv.engine.runner import predict
 
         check_is_fitted(self, "model_")
         X = self._as_3d(X, reset=False)
-        return predict(self.model_, ArrayWindows(X, None, self.sfreq or 1.0, self.key_))
+        return predict(self.model_, loader(ArrayWindows(X, None, self.sfreq or 1.0, self.key_), 64, False))
 
 
 class LongConvClassifier(ClassifierMixin, _LongConvBase):

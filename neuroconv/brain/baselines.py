@@ -77,3 +77,6 @@ def make_baseline(name: str, *, sfreq: float = 160.0, connectivity_kind: str = "
 
 
 BASELINES = ("connectivity", "csp_lda", "bandpower")
+
+#: the modality each baseline applies to (``--compare`` runs those that fit the data)
+BASELINE_MODALITY = {"connectivity": "fmri", "csp_lda": "eeg", "bandpower": "eeg"}

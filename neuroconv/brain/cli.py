@@ -1,75 +1,17 @@
 """``neuroconv pretrain`` and ``neuroconv decode``.
 
 Both read an experiment config (``--config``: a built-in name or a YAML path; default:
-the simulated ``default``) and accept every config key as a dotted flag, e.g.
-``--model.d_model 64`` or ``--decode.models scratch csp_lda``. ``--help`` lists the keys.
+the simulated ``default``) through :func:`neuroconv.brain.config.job_parser`: every key
+is a dotted flag (``--model.d_model 64``, ``--decode.models scratch csp_lda``),
+``--print_config`` prints the resolved config, and the shortcuts ``--max-epochs``,
+``--max-steps``, ``--seed``, ``--out`` mean the same in every job.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import typing
 
-import yaml
-
-SECTIONS = {"pretrain": ("data", "model", "pretrain"), "decode": ("data", "model", "decode")}
-
-
-def _parse_value(text: str):
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _add_config_flags(p: argparse.ArgumentParser, job: str) -> None:
-    from .config import ExperimentConfig, flatten
-
-    p.add_argument("--config", default="default", metavar="NAME|YAML",
-                   help="built-in experiment (default, abide, eegbci) or a YAML file (default: default)")
-    for section in SECTIONS[job]:
-        g = p.add_argument_group(f"{section}.* keys (override the config file)")
-        for key, (value, tp) in flatten(getattr(ExperimentConfig(), section)).items():
-            is_list = tp is list or typing.get_origin(tp) is list
-            shown = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-            g.add_argument(f"--{section}.{key}", dest=f"{section}.{key}", default=argparse.SUPPRESS,
-                           nargs="+" if is_list else None, metavar="V",
-                           help=f"(built-in default: {shown})")
-    p.add_argument("--name", dest="name", default=argparse.SUPPRESS, help="experiment name (prefix of run folders)")
-    g = p.add_argument_group(f"shortcuts for common {job}.* keys")
-    for flag, key, what in (("--devices", "devices", "devices per node (auto, N, or a list like 0,1)"),
-                            ("--num-nodes", "num_nodes", "nodes for multi-node training"),
-                            ("--strategy", "strategy", "Lightning strategy, e.g. ddp"),
-                            ("--accelerator", "accelerator", "cpu, gpu, auto"),
-                            ("--precision", "precision", "auto (bf16-mixed on a bf16 GPU, else 32-true), 32-true, bf16-mixed, 16-mixed"),
-                            ("--seed", "seed", "random seed"),
-                            ("--max-epochs", "max_epochs", "maximum epochs"),
-                            ("--out", "out", "folder for run folders")):
-        g.add_argument(flag, dest=f"{job}.{key}", default=argparse.SUPPRESS, metavar="V", help=f"= --{job}.{key}: {what}")
-    if job == "pretrain":
-        g.add_argument("--resume", dest="pretrain.resume", action="store_const", const="true",
-                       default=argparse.SUPPRESS, help="= --pretrain.resume true: continue the newest run "
-                       "(or --pretrain.name NAME) from its last checkpoint")
-
-
-def _load(args, job: str):
-    from .config import apply_overrides, load_config
-
-    cfg = load_config(args.config)
-    overrides = {}
-    for key, value in vars(args).items():
-        if "." in key and key.split(".")[0] in SECTIONS[job]:
-            if isinstance(value, list):
-                parsed = [_parse_value(v) for v in value]
-                if len(parsed) == 1 and isinstance(parsed[0], list):
-                    parsed = parsed[0]
-                overrides[key] = parsed
-            else:
-                overrides[key] = _parse_value(value)
-    if getattr(args, "name", None):
-        cfg.name = args.name
-    return apply_overrides(cfg, overrides)
+__all__ = ["add_pretrain", "add_decode", "parse"]
 
 
 def _fail(e: Exception) -> int:
@@ -77,64 +19,86 @@ def _fail(e: Exception) -> int:
     return 1
 
 
-def _pretrain(args) -> int:
-    from .tasks import NonFiniteLossError
+def parse(job: str, argv: list[str], log=print):
+    """The resolved :class:`ExperimentConfig` of ``neuroconv <job> ARGV``.
+
+    Data inputs given on the command line replace the file's: ``--data.stores X`` alone
+    drops the file's ``data.sources`` (and the other way round) instead of adding to them.
+    """
+    from .config import job_parser
+
+    cfg, _, given = job_parser(job).parse(argv)
+    for key, other in (("data.stores", "data.sources"), ("data.sources", "data.stores")):
+        if key in given and other not in given:
+            log(f"{key} given on the command line: it replaces the config's data inputs ({other} left empty)")
+    return cfg
+
+
+def _run(job: str, argv: list[str]) -> int:
+    from neuroconv.engine.config import ConfigError
+
+    if any(a in ("-h", "--help") for a in argv):
+        from .config import job_parser
+
+        job_parser(job).print_help()
+        return 0
+    try:
+        cfg = parse(job, argv)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        return _fail(e)
+    except SystemExit as e:  # --print_config
+        return int(e.code or 0)
+    from neuroconv.engine.tasks import NonFiniteLossError
 
     try:
-        cfg = _load(args, "pretrain")
-        from .pretrain import run_pretrain
+        if job == "pretrain":
+            from .pretrain import run_pretrain
 
-        run_dir = run_pretrain(cfg)
-    except (NonFiniteLossError, ValueError, FileNotFoundError, KeyError) as e:
+            run_dir = run_pretrain(cfg)
+        else:
+            from .decode import DecodeFailed, run_decode
+
+            try:
+                run_dir = run_decode(cfg)
+            except DecodeFailed as e:
+                return _fail(e)
+    except (NonFiniteLossError, ValueError, FileNotFoundError, FileExistsError, KeyError) as e:
         return _fail(e)
-    print(f"\npretraining finished. Run folder: {run_dir}")
-    print(f"  weights: {run_dir / 'model.safetensors'} (+ model_config.json); plots: {run_dir / 'plots'}")
-    print("next: decode labels with the pretrained backbone, compared with training from scratch and "
-          "with the baselines:")
-    print(f"  neuroconv decode --config {args.config} --decode.pretrained {run_dir}")
-    print("or, in Python: neuroconv.load_pretrained(" + repr(str(run_dir)) + ")")
+    if job == "pretrain":
+        print(f"\npretraining finished. Run folder: {run_dir}")
+        print(f"  weights: {run_dir / 'model.safetensors'} (+ model_config.json); what it saw: "
+              f"{run_dir / 'recordings.csv'}; plots: {run_dir / 'plots'}")
+        print("next: decode labels with the pretrained backbone (on groups it did not see), compared with training "
+              "from scratch and with the baselines:")
+        print(f"  neuroconv decode --config {_config_arg(argv)} --decode.pretrained {run_dir} --compare")
+        print("or, in Python: neuroconv.load_pretrained(" + repr(str(run_dir)) + ")")
+    else:
+        print(f"\ndecoding finished. Run folder: {run_dir}")
+        print(f"  metrics: {run_dir / 'metrics.json'}; predictions: {run_dir / 'predictions.csv'}; "
+              f"plots: {run_dir / 'plots'}")
     return 0
 
 
-def _decode(args) -> int:
-    try:
-        cfg = _load(args, "decode")
-        if args.compare:
-            from .decode import NEURAL_MODELS
+def _config_arg(argv: list[str]) -> str:
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return "default"
 
-            base = [m for m in cfg.decode.models if m not in NEURAL_MODELS]
-            cfg.decode.models = list(NEURAL_MODELS) + base
-        from .decode import run_decode
 
-        run_dir = run_decode(cfg)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        return _fail(e)
-    print(f"\ndecoding finished. Run folder: {run_dir}")
-    print(f"  metrics: {run_dir / 'metrics.json'}; predictions: {run_dir / 'predictions.csv'}; "
-          f"plots: {run_dir / 'plots'}")
-    return 0
+def _add(sub, job: str, help_text: str) -> None:
+    import argparse
+
+    p = sub.add_parser(job, help=help_text, add_help=False, prefix_chars="\x00")
+    p.add_argument("job_argv", nargs=argparse.REMAINDER)
+    p.set_defaults(func=lambda args: _run(job, args.job_argv))
 
 
 def add_pretrain(sub) -> None:
-    p = sub.add_parser(
-        "pretrain", help="self-supervised pretraining on sequence stores",
-        description=("Self-supervised pretraining (next-step or masked) on one or more sequence stores. "
-                     "With no arguments it runs the built-in default: simulated EEG goes through the real "
-                     "preprocessing pipeline and a small long-conv model pretrains on it (a few minutes on "
-                     "2 CPU cores)."),
-    )
-    _add_config_flags(p, "pretrain")
-    p.set_defaults(func=_pretrain)
+    _add(sub, "pretrain", "self-supervised pretraining on sequence stores")
 
 
 def add_decode(sub) -> None:
-    p = sub.add_parser(
-        "decode", help="decode labels with a pretrained or fresh model, against baselines",
-        description=("Cross-validated decoding of recording labels (e.g. diagnosis) or event labels (e.g. "
-                     "motor imagery), with neural models and classical baselines on the same folds. With "
-                     "no arguments it runs the built-in demo on the simulated default data."),
-    )
-    _add_config_flags(p, "decode")
-    p.add_argument("--compare", action="store_true",
-                   help="compare scratch, finetune, probe and attention (plus the configured baselines)")
-    p.set_defaults(func=_decode)
+    _add(sub, "decode", "decode labels with neural models and baselines on the same folds")

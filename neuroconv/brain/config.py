@@ -1,47 +1,32 @@
-"""Experiment configs: dataclasses, YAML files and command-line overrides.
+"""Experiment configs of the brain-data jobs (``neuroconv pretrain`` / ``neuroconv decode``).
 
 One YAML file describes one experiment (``configs/*.yaml``, shipped with the package):
-the data, the model, and the ``pretrain`` and ``decode`` jobs. Every key can be
-overridden from the command line as a dotted flag, e.g.
-``neuroconv pretrain --config abide --model.d_model 64 --pretrain.max_epochs 3``.
-Values on the command line are parsed as YAML scalars/lists (``yaml.safe_load``), then
-checked against the field's type.
+its data, its model and the ``pretrain`` and ``decode`` jobs. Both jobs read the whole
+file (decode uses the pretrain section too, to pretrain inside folds). Parsing, dotted
+flags, ``--print_config`` and error messages come from :mod:`neuroconv.engine.config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-import yaml
+from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 
-__all__ = [
-    "ExperimentConfig",
-    "DataConfig",
-    "ModelConfig",
-    "PretrainConfig",
-    "DecodeConfig",
-    "load_config",
-    "builtin_configs",
-    "flatten",
-    "apply_overrides",
-    "to_dict",
-]
+__all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
+           "FoldPretrainConfig", "load_config", "builtin_configs", "config_path", "job_parser", "to_dict"]
 
 
 @dataclass
 class SourceConfig:
     """One input data set, turned into a sequence store by a pipeline before training.
 
-    ``pipeline`` names a pipeline (``simulate_eeg``, ``simulate_fmri``, ``eeg``, ``fmri``,
-    ``abide``, ``eegbci``) and ``args`` its keyword arguments (paths are relative to the
-    current directory). ``store`` is where the sequence store goes. Reruns skip the
-    recordings already done.
+    Args:
+        pipeline: Pipeline name: simulate_eeg, simulate_fmri, eeg, fmri, abide, eegbci, eeg_notebooks.
+        args: Keyword arguments of the pipeline (paths relative to the current directory).
+        store: Where the sequence store goes. Reruns skip the recordings already done.
     """
 
     pipeline: str = "simulate_eeg"
@@ -51,211 +36,184 @@ class SourceConfig:
 
 @dataclass
 class DataConfig:
-    """Where sequences come from and how they are cut into windows.
+    """Where sequences come from and how they become model inputs.
 
-    ``stores``: existing sequence stores. ``sources``: data sets to preprocess into
-    stores first (both may be given). ``window_seconds``/``stride_seconds`` cut fixed
-    windows for pretraining (converted with each recording's sampling rate; the model
-    sees at most ``max_len`` steps, and its kernels cover ``max_len`` lags, so a
-    pretrained model can decode whole recordings up to that length). ``normalize``: ``"recording"`` z-scores each channel
-    with its recording's own mean and sd; ``"none"`` leaves the data as stored.
-    ``split_by``: the manifest column that keeps groups (subjects) apart between the
-    training and validation sets.
+    Args:
+        stores: Existing sequence stores. Given on the command line, stores and sources
+            replace the config file's data inputs (both lists) rather than add to them.
+        sources: Data sets to preprocess into stores first (pipeline, args, store).
+        window_seconds: Pretraining windows, in seconds (converted with each recording's
+            sampling rate; at most max_len steps).
+        stride_seconds: Step between pretraining windows, in seconds.
+        max_len: Longest model input in steps; kernels cover this many lags, so a
+            pretrained model can read whole recordings up to this length.
+        normalize: "auto" z-scores each channel with its own recording's mean and sd unless
+            the store's pipeline already did (fMRI cleaning z-scores); "recording" always;
+            "none" never. Statistics never cross recordings, so no test data reach them.
+        split_by: Manifest column whose groups pretraining's validation split keeps apart.
+        val_fraction: Fraction of groups (or of each recording's time, when there are too
+            few groups) held out for validation and early stopping.
     """
 
-    stores: list = field(default_factory=list)
-    sources: list = field(default_factory=list)  # list of SourceConfig dicts
+    stores: list[str] = field(default_factory=list)
+    sources: list[SourceConfig] = field(default_factory=list)
     window_seconds: float = 4.0
     stride_seconds: float = 2.0
     max_len: int = 1024
-    normalize: str = "recording"
+    normalize: Literal["auto", "recording", "none"] = "auto"
     split_by: str = "subject"
     val_fraction: float = 0.2
-    batch_size: int = 32
-    num_workers: int = 0
 
 
 @dataclass
 class ModelConfig:
     """The backbone (:class:`neuroconv.SequenceModel`) and its input side.
 
-    ``layer``: ``longconv``, ``s4d``, ``butterfly`` or ``attention``. ``lam``,
-    ``smooth_width``, ``kernel_dropout``, ``kernel_lr`` and ``kernel_init`` configure
-    long-conv kernels; ``channels`` kernels per feature. ``time_embedding``: add a
-    seconds-based time embedding and a sampling-rate embedding, so recordings with
-    different TRs or sampling rates can be mixed.
+    Args:
+        layer: Sequence layer: longconv, s4d, butterfly, gated or attention.
+        d_model: Width of the residual stream.
+        n_layers: Residual blocks.
+        channels: Long-conv kernels per feature (longconv, s4d).
+        bidirectional: Centred (non-causal) layers.
+        dropout: Residual dropout.
+        norm: layer, batch or none.
+        prenorm: Pre-norm (true) or post-norm blocks.
+        lam: Squash threshold of the long-conv kernels (0: off).
+        smooth_width: Moving-average width of the long-conv kernels (odd; 1: off).
+        kernel_dropout: Dropout on kernel taps.
+        kernel_lr: Learning rate of kernel parameters (no weight decay).
+        kernel_init: Kernel initialisation: geometric (decaying) or random.
+        n_heads: Attention heads.
+        time_embedding: Add a seconds-based time embedding and a sampling-rate embedding,
+            so recordings with different TRs or sampling rates can be mixed.
     """
 
-    layer: str = "longconv"
+    layer: Literal["longconv", "s4d", "butterfly", "gated", "attention"] = "longconv"
     d_model: int = 64
     n_layers: int = 4
     channels: int = 1
     bidirectional: bool = False
     dropout: float = 0.1
-    norm: str = "layer"
+    norm: Literal["layer", "batch", "none"] = "layer"
     prenorm: bool = True
     lam: float = 0.003
     smooth_width: int = 3
     kernel_dropout: float = 0.1
     kernel_lr: float = 1e-3
-    kernel_init: str = "geometric"
+    kernel_init: Literal["geometric", "random"] = "geometric"
     n_heads: int = 4
     time_embedding: bool = True
 
 
 @dataclass
-class TrainerConfig:
-    """Lightning trainer settings shared by pretraining and decoding."""
-
-    max_epochs: int = 20
-    max_steps: int = -1
-    max_time: str = ""  # "DD:HH:MM:SS"; empty: no limit
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    precision: str = "auto"  # auto: bf16-mixed on GPUs that support it, else 32-true; or e.g. 16-mixed
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    seed: int = 0
-    patience: int = 5  # early stopping on the validation loss; 0 turns it off
-    gradient_clip: float = 1.0
-    accumulate_grad_batches: int = 1
-    limit_train_batches: float = 1.0
-    progress: str = "rich"  # rich, tqdm or none
-
-
-@dataclass
 class PretrainConfig(TrainerConfig):
-    """Self-supervised pretraining. ``objective``: ``next_step`` (causal next-step
-    prediction) or ``masked`` (masked-span reconstruction, with ``mask_ratio`` of the
-    steps hidden in spans of ``span_seconds``). ``loss``: ``l1`` or ``mse``."""
+    """Self-supervised pretraining.
 
-    objective: str = "next_step"
-    loss: str = "mse"
+    Args:
+        objective: next_step (causal next-step prediction) or masked (masked-span reconstruction).
+        loss: l1 or mse.
+        mask_ratio: Fraction of steps hidden by the masked objective.
+        span_seconds: Length of each hidden span, in seconds.
+        query: pandas query selecting the recordings to pretrain on, e.g. "site != 'NYU'"
+            or "subject < '09'" (empty: every recording of the data stores).
+        resume: Continue the newest run of this experiment (or the run named by name)
+            from its last checkpoint.
+    """
+
+    query: str = ""
+    objective: Literal["next_step", "masked"] = "next_step"
+    loss: Literal["l1", "mse"] = "mse"
     mask_ratio: float = 0.15
     span_seconds: float = 0.5
-    out: str = "runs"
-    name: str = ""
     resume: bool = False
 
 
 @dataclass
-class DecodeConfig(TrainerConfig):
-    """Supervised decoding with cross-validation.
+class FoldPretrainConfig:
+    """The budget of pretraining inside each fold (decode.pretrain_in_fold); every other
+    setting comes from the pretrain section.
 
-    ``target``: a manifest column (labels per recording, e.g. ``dx_group``) or
-    ``events`` (labels per window around events, e.g. ``T1``/``T2``). ``event_labels``
-    restricts and orders the event classes; ``tmin``/``tmax`` (s) cut event windows.
-    ``cv``: ``group_kfold`` (stratified, groups from ``group_by``) or ``leave_group_out``
-    (e.g. ``group_by: site``). ``models``: neural models and baselines to compare on the
-    same folds: ``scratch`` (fresh backbone), ``finetune`` (the pretrained backbone,
-    trained end to end) and ``probe`` (a linear probe: logistic regression on the frozen
-    pretrained backbone's pooled features) — both need ``pretrained``, a run folder —
-    ``attention`` (a Transformer trained from scratch),
-    ``connectivity`` (fMRI), ``csp_lda`` and ``bandpower`` (EEG).
+    Args:
+        max_epochs: Maximum epochs of each fold's pretraining.
+        max_steps: Maximum optimizer steps of each fold's pretraining (-1: the epochs decide).
+        max_time: Wall-clock limit of each fold's pretraining, "DD:HH:MM:SS" (empty: none).
     """
 
+    max_epochs: int = 5
+    max_steps: int = -1
+    max_time: str = ""
+
+
+@dataclass
+class DecodeConfig(TrainerConfig):
+    """Supervised decoding with cross-validation, neural models and baselines on the same folds.
+
+    Args:
+        target: A manifest column (one label per recording, e.g. diagnosis) or "events"
+            (one label per window around each event, e.g. left/right).
+        query: pandas query selecting recordings from the manifest, e.g. "imagery == True".
+        task: classification, regression, or auto (decided from the target's values; the
+            choice and its reason are logged and saved).
+        event_labels: Event classes to decode, in this order (empty: all).
+        tmin: Start of event windows relative to each event, in seconds.
+        tmax: End of event windows relative to each event, in seconds.
+        cv: group_kfold (stratified), leave_group_out, or none (train once on everything;
+            evaluate on test_stores).
+        n_splits: Folds of group_kfold.
+        group_by: Manifest column whose groups the folds keep apart (subject, session, run, site).
+        models: Neural models (scratch, finetune, probe, attention, eegnet, shallow_fbcsp)
+            and baselines (see neuroconv.brain.baselines) compared on the same folds.
+        compare: Run every neural model that applies and every baseline that fits the data.
+        pretrained: A pretrain run folder for finetune/probe. Its recorded training
+            recordings are checked against every test fold.
+        transductive: Allow a pretrained backbone that saw test groups (the transductive
+            setting); metrics.json records the overlap.
+        pretrain_in_fold: Pretrain inside each fold on that fold's training groups only
+            (with the pretrain section's settings and the fold_pretrain budget).
+        fold_pretrain: Budget of the in-fold pretraining.
+        test_stores: External test stores: train on all of data.stores/sources, evaluate
+            here (another site, another data set); implies cv none.
+        connectivity_kind: tangent or correlation (the connectivity baseline).
+    """
+
+    max_epochs: int = 30
+    batch_size: int = 16
     target: str = "events"
-    query: str = ""  # pandas query on the manifest selecting recordings, e.g. "imagery == True"
-    task: str = "auto"  # classification, regression, or auto (from the target's values)
-    event_labels: list = field(default_factory=list)
+    query: str = ""
+    task: Literal["auto", "classification", "regression"] = "auto"
+    event_labels: list[str] = field(default_factory=list)
     tmin: float = 0.0
     tmax: float = 4.0
-    cv: str = "group_kfold"
+    cv: Literal["group_kfold", "leave_group_out", "none"] = "group_kfold"
     n_splits: int = 5
     group_by: str = "subject"
-    models: list = field(default_factory=lambda: ["scratch"])
+    models: list[str] = field(default_factory=lambda: ["scratch"])
+    compare: bool = False
     pretrained: str = ""
-    batch_size: int = 16
-    connectivity_kind: str = "tangent"
-    out: str = "runs"
-    name: str = ""
+    transductive: bool = False
+    pretrain_in_fold: bool = False
+    fold_pretrain: FoldPretrainConfig = field(default_factory=FoldPretrainConfig)
+    test_stores: list[str] = field(default_factory=list)
+    connectivity_kind: Literal["tangent", "correlation"] = "tangent"
 
 
 @dataclass
 class ExperimentConfig:
+    """An experiment: its data, model, and the pretrain and decode jobs.
+
+    Args:
+        name: Experiment name (prefix of its run folders).
+        data: Data inputs and windows.
+        model: The backbone.
+        pretrain: The pretrain job.
+        decode: The decode job.
+    """
+
     name: str = "default"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
-
-
-def _type_hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _coerce(value: Any, tp, key: str) -> Any:
-    """Check/convert ``value`` to the field type ``tp``; raise a clear error otherwise."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg, key)
-            except (TypeError, ValueError):
-                continue
-        raise ValueError(f"config key `{key}`: {value!r} does not fit {tp}.")
-    if tp is type(None):
-        if value is None:
-            return None
-        raise ValueError(f"config key `{key}` must be null; got {value!r}.")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"config key `{key}` must be true or false; got {value!r}.")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"config key `{key}` must be an integer; got {value!r}.")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key `{key}` must be a number; got {value!r}.")
-        return float(value)
-    if tp is str:
-        if value is None:
-            return ""
-        if not isinstance(value, (str, int, float)):
-            raise ValueError(f"config key `{key}` must be a string; got {value!r}.")
-        return str(value)
-    if tp in (list, dict) or typing.get_origin(tp) in (list, dict):
-        base = typing.get_origin(tp) or tp
-        if base is list and isinstance(value, (str, int, float)) and value != "":
-            value = [value]
-        if base is list and value in (None, ""):
-            value = []
-        if not isinstance(value, base):
-            raise ValueError(f"config key `{key}` must be a {base.__name__}; got {value!r}.")
-        return value
-    return value
-
-
-def _from_dict(cls, data: dict | None, prefix: str = ""):
-    data = dict(data or {})
-    hints = _type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data.pop(f.name)
-        key = prefix + f.name
-        if dataclasses.is_dataclass(hints[f.name]):
-            kwargs[f.name] = _from_dict(hints[f.name], value, key + ".")
-        else:
-            kwargs[f.name] = _coerce(value, hints[f.name], key)
-    if data:
-        known = ", ".join(f.name for f in dataclasses.fields(cls))
-        raise ValueError(
-            f"unknown config key(s) {', '.join(prefix + k for k in data)}; "
-            f"known keys{' under ' + prefix.rstrip('.') if prefix else ''}: {known}."
-        )
-    return cls(**kwargs)
-
-
-def to_dict(cfg) -> dict:
-    """Plain nested dict (YAML/JSON-safe) of a config dataclass."""
-    return dataclasses.asdict(cfg)
 
 
 def builtin_configs() -> dict[str, Path]:
@@ -264,59 +222,47 @@ def builtin_configs() -> dict[str, Path]:
     return {p.name[:-5]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 
-def load_config(name_or_path: str | Path | None = None) -> ExperimentConfig:
-    """Load a config by built-in name (``default``, ``abide``, ``eegbci``) or YAML path."""
-    if name_or_path in (None, ""):
-        name_or_path = "default"
+def config_path(name_or_path: str | Path) -> Path:
+    """A built-in config name (``default``, ``abide``, ``eegbci``...) or a YAML path."""
     path = Path(name_or_path)
-    if not path.suffix:
-        configs = builtin_configs()
-        if str(name_or_path) not in configs:
-            raise FileNotFoundError(
-                f"no config named {name_or_path!r}; built-in configs: {sorted(configs)}, "
-                "or pass the path of a YAML file."
-            )
-        path = configs[str(name_or_path)]
-    if not path.is_file():
+    if path.is_file():
+        return path
+    configs = builtin_configs()
+    if str(name_or_path) in configs:
+        return configs[str(name_or_path)]
+    if path.suffix in (".yaml", ".yml"):
         raise FileNotFoundError(f"config file {path} does not exist.")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping at its top level.")
-    try:
-        return _from_dict(ExperimentConfig, data)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    raise FileNotFoundError(
+        f"no config named {str(name_or_path)!r}; built-in configs: {sorted(configs)}, or pass the path of a "
+        "YAML file."
+    )
 
 
-def flatten(cfg, sections: tuple[str, ...] | None = None) -> dict[str, tuple[Any, Any]]:
-    """Dotted key -> (current value, type) for every leaf of ``cfg``."""
-    out = {}
+def job_parser(job: str) -> JobParser:
+    """The command line of ``neuroconv pretrain`` or ``neuroconv decode``."""
+    if job == "pretrain":
+        return JobParser(
+            ExperimentConfig, prog="neuroconv pretrain", section="pretrain", resolve_config=config_path,
+            default_config="default", replace_together=(("data.stores", "data.sources"),),
+            flags={"--resume": "pretrain.resume"},
+            description=("Self-supervised pretraining (next-step or masked) on one or more sequence stores. With "
+                         "no arguments it runs the built-in default: simulated EEG goes through the real "
+                         "preprocessing pipeline and a small long-conv model pretrains on it (about a minute on 2 "
+                         "CPU cores). --config NAME picks a built-in experiment (default, abide, eegbci, "
+                         "muse_p300, muse_n170) or a YAML file."))
+    if job == "decode":
+        return JobParser(
+            ExperimentConfig, prog="neuroconv decode", section="decode", resolve_config=config_path,
+            default_config="default", replace_together=(("data.stores", "data.sources"),),
+            flags={"--compare": "decode.compare", "--transductive": "decode.transductive"},
+            description=("Cross-validated decoding of recording labels (e.g. diagnosis) or event labels (e.g. "
+                         "motor imagery), with neural models and classical baselines on the same folds and "
+                         "inputs. With no arguments it runs the built-in demo on the simulated default data."))
+    raise ValueError(f"`job` must be 'pretrain' or 'decode'; got {job!r}.")
 
-    def walk(obj, prefix):
-        hints = _type_hints(type(obj))
-        for f in dataclasses.fields(obj):
-            v = getattr(obj, f.name)
-            if dataclasses.is_dataclass(v):
-                walk(v, prefix + f.name + ".")
-            else:
-                out[prefix + f.name] = (v, hints[f.name])
 
-    walk(cfg, "")
-    if sections:
-        out = {k: v for k, v in out.items() if k.split(".")[0] in sections or "." not in k}
-    return out
-
-
-def apply_overrides(cfg, overrides: dict[str, Any]):
-    """Set dotted keys (values already parsed) on ``cfg`` in place; returns ``cfg``."""
-    leaves = flatten(cfg)
-    for key, value in overrides.items():
-        if key not in leaves:
-            raise ValueError(f"unknown config key `{key}`; see --help for the list of keys.")
-        *parents, last = key.split(".")
-        obj = cfg
-        for p in parents:
-            obj = getattr(obj, p)
-        setattr(obj, last, _coerce(value, leaves[key][1], key))
-    return cfg
+def load_config(name_or_path: str | Path | None = None, overrides: dict | None = None,
+                job: str = "pretrain") -> ExperimentConfig:
+    """An experiment config: a built-in name or YAML path, plus ``{dotted key: value}``
+    overrides (checked like command-line flags)."""
+    return job_parser(job).load(config_path(name_or_path or "default"), overrides)

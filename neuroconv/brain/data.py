@@ -1,9 +1,15 @@
-"""Training-side data: windows from one or more sequence stores, normalised and batched.
+"""The one path from sequence stores to model inputs, for neural models and baselines alike.
 
-A window table is a DataFrame with columns ``store`` (index into a list of stores),
-``id``, ``start``, ``stop`` and, for decoding, ``y``. Batches never mix channel sets
-(:class:`ChannelSetBatchSampler`), and windows of different lengths (different sampling
-rates) are padded with a validity mask (:func:`collate`).
+A *sample table* is a DataFrame with columns ``store`` (index into a list of stores),
+``id``, ``start``, ``stop`` (samples, stop exclusive) and, for decoding, ``y``. Windows
+come from :func:`pretrain_windows` (fixed windows) or :func:`decode_samples` in
+:mod:`neuroconv.brain.decode` (event windows or whole recordings).
+
+:class:`StoreWindows` reads a sample table: it normalises each window the same way for
+every consumer (``data.normalize``: per-recording z-scores whose statistics never cross
+recordings) and gives torch batches (:func:`loader`: batches never mix channel sets;
+windows of different lengths are padded with a validity mask) or numpy arrays for the
+baselines (:meth:`StoreWindows.arrays`), so "the same folds" also means the same inputs.
 """
 
 from __future__ import annotations
@@ -15,20 +21,18 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from neuroconv.data import SequenceStore
 
 from .models import channel_set_key
 
-__all__ = [
-    "StoreWindows",
-    "ChannelSetBatchSampler",
-    "collate",
-    "open_stores",
-    "pretrain_windows",
-    "split_windows",
-]
+__all__ = ["StoreWindows", "ArrayWindows", "ChannelSetBatchSampler", "collate", "loader", "open_stores", "pretrain_windows",
+           "select",
+           "recording_table", "sample_groups", "store_is_standardized", "RECORD_COLUMNS"]
+
+#: manifest columns that identify a recording and its groups (written to pretraining's record)
+RECORD_COLUMNS = ("id", "subject", "session", "run", "site", "dataset", "task")
 
 
 def open_stores(paths: Sequence[str]) -> list[SequenceStore]:
@@ -38,8 +42,8 @@ def open_stores(paths: Sequence[str]) -> list[SequenceStore]:
         store = SequenceStore(p)
         if len(store) == 0:
             raise ValueError(
-                f"sequence store {p} is empty (no recordings). Check the preprocess summary: "
-                "every recording may have failed."
+                f"sequence store {p} is empty (no recordings). Check the preprocess summary: every "
+                "recording may have failed."
             )
         stores.append(store)
     if not stores:
@@ -47,18 +51,43 @@ def open_stores(paths: Sequence[str]) -> list[SequenceStore]:
     return stores
 
 
+def store_is_standardized(store: SequenceStore) -> bool:
+    """True when the store's pipeline already z-scored each recording's channels
+    (fMRI cleaning with ``standardize="zscore_sample"``, recorded in ``meta.json``)."""
+    for step in store.meta.get("steps") or []:
+        params = step.get("params") or {}
+        if step.get("name") == "clean" and params.get("standardize") in ("zscore_sample", "zscore", True):
+            return True
+    return False
+
+
+def recording_table(stores: Sequence[SequenceStore], samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per recording (of ``samples``, or of every store): ``store_path``,
+    ``store``, and the identifying manifest columns :data:`RECORD_COLUMNS`."""
+    parts = []
+    for s, store in enumerate(stores):
+        man = store.manifest
+        if samples is not None:
+            man = man[man["id"].isin(set(samples.loc[samples["store"] == s, "id"].astype(str)))]
+        cols = [c for c in RECORD_COLUMNS if c in man.columns]
+        parts.append(man[cols].assign(store=s, store_path=str(store.path.resolve())))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["store", "store_path", "id"])
+    return out[["store_path", "store"] + [c for c in RECORD_COLUMNS if c in out.columns]]
+
+
 class StoreWindows(Dataset):
-    """Windows over several stores as a dataset of dicts.
+    """Windows over several stores, normalised the same way for every consumer.
 
     Item ``i``: ``{"x": (L, C) float32, "key": channel-set key, "sfreq": Hz, "y": label
-    or nan, "index": i}``. With ``normalize="recording"`` each channel is z-scored with
-    its recording's own mean and sd (computed once per recording, cached); constant
-    channels are left centred.
+    or nan, "index": i}``. ``normalize``: ``"auto"`` z-scores each channel with its own
+    recording's mean and sd unless the store's pipeline already did; ``"recording"``
+    always; ``"none"`` never. Statistics are computed once per recording and cached (a
+    :meth:`subset` shares the cache); constant channels are left centred.
     """
 
-    def __init__(self, stores: list[SequenceStore], windows: pd.DataFrame, normalize: str = "recording"):
-        if normalize not in ("recording", "none"):
-            raise ValueError(f"`normalize` must be 'recording' or 'none'; got {normalize!r}.")
+    def __init__(self, stores: list[SequenceStore], windows: pd.DataFrame, normalize: str = "auto"):
+        if normalize not in ("auto", "recording", "none"):
+            raise ValueError(f"`normalize` must be 'auto', 'recording' or 'none'; got {normalize!r}.")
         self.stores, self.normalize = stores, normalize
         self.windows = windows.reset_index(drop=True)
         self._store_idx = self.windows["store"].to_numpy(int)
@@ -66,6 +95,8 @@ class StoreWindows(Dataset):
         self._start = self.windows["start"].to_numpy(np.int64)
         self._stop = self.windows["stop"].to_numpy(np.int64)
         self._y = self.windows["y"].to_numpy() if "y" in self.windows else None
+        self._zscore = [normalize == "recording" or (normalize == "auto" and not store_is_standardized(st))
+                        for st in stores]
         self._stats: dict = {}
         self._keys = {}
         for s, rid in set(zip(self._store_idx, self._ids)):
@@ -76,9 +107,8 @@ class StoreWindows(Dataset):
         return len(self.windows)
 
     def subset(self, idx) -> "StoreWindows":
-        """The windows at positions ``idx``, sharing this dataset's per-recording
-        normalisation statistics (so each recording is read for them only once)."""
-        sub = StoreWindows(self.stores, self.windows.iloc[idx], self.normalize)
+        """The windows at positions ``idx``, sharing this dataset's normalisation cache."""
+        sub = StoreWindows(self.stores, self.windows.iloc[np.asarray(idx, dtype=int)], self.normalize)
         sub._stats = self._stats
         return sub
 
@@ -89,6 +119,9 @@ class StoreWindows(Dataset):
             out.setdefault(key, list(self.stores[s].channels(rid)))
         return out
 
+    def sfreqs(self) -> set[float]:
+        return {float(self.stores[s].sfreq(r)) for s, r in self._keys}
+
     def _norm(self, s: int, rid: str):
         st = self._stats.get((s, rid))
         if st is None:
@@ -96,18 +129,54 @@ class StoreWindows(Dataset):
             mean = arr.mean(0, dtype=np.float64)
             sd = arr.std(0, dtype=np.float64)
             sd[~(sd > 1e-12)] = 1.0
-            st = self._stats[(s, rid)] = (mean.astype(np.float32), sd.astype(np.float32))
+            st = self._stats[(s, rid)] = (mean, sd)
         return st
 
-    def __getitem__(self, i: int) -> dict:
+    def window(self, i: int) -> np.ndarray:
+        """Window ``i`` as float64 ``(L, C)``, normalised."""
         s, rid = self._store_idx[i], self._ids[i]
-        x = np.asarray(self.stores[s].load(rid)[self._start[i] : self._stop[i]], dtype=np.float32)
-        if self.normalize == "recording":
+        x = np.asarray(self.stores[s].load(rid)[self._start[i]: self._stop[i]], dtype=np.float64)
+        if self._zscore[s]:
             mean, sd = self._norm(s, rid)
             x = (x - mean) / sd
+        return x
+
+    def arrays(self, fixed_length: bool = True):
+        """Every window, normalised, for the baselines: ``(n, C, T)`` float64 when
+        ``fixed_length`` (all windows must have one shape), else a list of ``(T, C)``."""
+        xs = [self.window(i) for i in range(len(self))]
+        if not fixed_length:
+            return xs
+        shapes = {x.shape for x in xs}
+        if len(shapes) != 1:
+            raise ValueError(f"these inputs need windows of one shape; got {sorted(shapes)[:3]}... (different "
+                             "sampling rates or recording lengths); resample the stores to one rate.")
+        return np.stack([x.T for x in xs])
+
+    def __getitem__(self, i: int) -> dict:
+        s = self._store_idx[i]
+        x = torch.from_numpy(self.window(i).astype(np.float32))
         y = self._y[i] if self._y is not None else float("nan")
-        return {"x": torch.from_numpy(np.ascontiguousarray(x)), "key": self.keys[i],
-                "sfreq": float(self.stores[s].sfreq(rid)), "y": y, "index": i}
+        return {"x": x, "key": self.keys[i], "sfreq": float(self.stores[s].sfreq(self._ids[i])), "y": y,
+                "index": i}
+
+
+class ArrayWindows(Dataset):
+    """In-memory ``(n, channels, times)`` arrays in the batch format of
+    :class:`StoreWindows` (one channel set, ``key``), for the scikit-learn estimators."""
+
+    def __init__(self, X: np.ndarray, y=None, sfreq: float = 1.0, key: str = "input"):
+        self.X = torch.as_tensor(np.asarray(X, dtype=np.float32)).transpose(1, 2).contiguous()  # (n T C)
+        self.y = None if y is None else np.asarray(y)
+        self.sfreq, self.key = float(sfreq), key
+        self.keys = [key] * len(self.X)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        y = self.y[i] if self.y is not None else float("nan")
+        return {"x": self.X[i], "key": self.key, "sfreq": self.sfreq, "y": y, "index": i}
 
 
 def collate(items: list[dict]) -> dict:
@@ -154,7 +223,7 @@ class ChannelSetBatchSampler(Sampler):
         for idx in self.groups.values():
             idx = list(rng.permutation(idx)) if self.shuffle else list(idx)
             for j in range(0, len(idx), self.batch_size):
-                b = idx[j : j + self.batch_size]
+                b = idx[j: j + self.batch_size]
                 if len(b) == self.batch_size or not self.drop_last:
                     batches.append([int(v) for v in b])
         if self.shuffle:
@@ -172,16 +241,38 @@ class ChannelSetBatchSampler(Sampler):
         return len(self._batches())
 
 
+def loader(ds, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0) -> DataLoader:
+    """A DataLoader over ``ds`` (anything with ``keys``) whose batches share a channel set."""
+    return DataLoader(ds, batch_sampler=ChannelSetBatchSampler(ds.keys, batch_size, shuffle, seed),
+                      collate_fn=collate, num_workers=num_workers, persistent_workers=num_workers > 0)
+
+
+def select(store: SequenceStore, query: str, key: str) -> pd.DataFrame:
+    """The manifest rows of ``store`` that the pandas ``query`` selects (all when empty);
+    ``key`` names the config key in error messages."""
+    man = store.manifest
+    if not query:
+        return man
+    try:
+        return man.query(query)
+    except Exception as e:  # pandas raises many types for a bad expression
+        raise ValueError(f"{key}={query!r} failed on {store.path}/manifest.csv: {e}. Columns: "
+                         f"{sorted(man.columns)}.") from None
+
+
 def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_seconds: float,
-                     max_len: int) -> pd.DataFrame:
-    """Fixed windows of ``window_seconds`` (at most ``max_len`` samples) from every store."""
+                     max_len: int, query: str = "") -> pd.DataFrame:
+    """Fixed windows of ``window_seconds`` (at most ``max_len`` samples) from every store
+    (from the recordings ``query`` selects, when given: ``pretrain.query``)."""
     if window_seconds <= 0 or stride_seconds <= 0:
         raise ValueError("data.window_seconds and data.stride_seconds must be > 0; got "
                          f"{window_seconds} and {stride_seconds}.")
     parts = []
     longest = 0.0
     for s, store in enumerate(stores):
-        man = store.manifest
+        man = select(store, query, "pretrain.query")
+        if not len(man):
+            continue
         longest = max(longest, float((man["n_times"] / man["sfreq"]).max()))
         for sfreq, group in man.groupby("sfreq"):
             length = int(round(window_seconds * sfreq))
@@ -192,55 +283,46 @@ def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_
             stride = max(1, int(round(stride_seconds * sfreq)))
             if length < 2:
                 raise ValueError(
-                    f"{store.path}: a window of {window_seconds} s at {sfreq} Hz is "
-                    f"{length} sample(s); raise data.window_seconds."
+                    f"{store.path}: a window of {window_seconds} s at {sfreq} Hz is {length} sample(s); raise "
+                    "data.window_seconds."
                 )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 w = store.windows(length, stride, ids=list(group["id"]))
             parts.append(w.assign(store=s))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if query and not parts:
+        raise ValueError(f"pretrain.query={query!r} selects no recording.")
     if len(out) == 0:
         raise ValueError(
-            f"a window of {window_seconds} s is longer than every recording (the longest is "
-            f"{longest:.1f} s); lower data.window_seconds."
+            f"a window of {window_seconds} s is longer than every recording (the longest is {longest:.1f} s); "
+            "lower data.window_seconds."
         )
     return out
 
 
-def split_windows(windows: pd.DataFrame, stores: list[SequenceStore], by: str,
-                  val_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split windows into train/validation so that no group (``by``) is in both.
+def sample_groups(stores: Sequence[SequenceStore], samples: pd.DataFrame, column: str, where: str) -> np.ndarray:
+    """The group of every sample: the value of manifest ``column``, scoped by the
+    recording's ``dataset`` (or by its store's path when the manifest names none), so subject "1"
+    of two data sets are two groups while one data set split over two stores stays one.
+    Missing values follow :func:`neuroconv.engine.folds.group_values`: the recording is
+    its own group. ``where`` names the config key in error messages."""
+    from neuroconv.engine.folds import group_values
 
-    Groups are ``(store, value of column by)``. With a single group the split falls back
-    to whole recordings, and with a single recording to time (the last
-    ``val_fraction`` of its windows), with a warning.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"data.val_fraction must be in (0, 1); got {val_fraction}.")
-    groups = []
+    out = np.empty(len(samples), dtype=object)
     for s, store in enumerate(stores):
+        rows = np.flatnonzero(samples["store"].to_numpy() == s)
+        if not len(rows):
+            continue
         man = store.manifest.set_index("id")
-        if by not in man.columns:
-            raise ValueError(
-                f"data.split_by={by!r} is not a column of {store.path}/manifest.csv; columns: "
-                f"{sorted(man.columns)}."
-            )
-        sub = windows[windows["store"] == s]
-        groups.append(pd.Series([f"{s}:{v}" for v in man.loc[sub["id"], by].astype(str)], index=sub.index))
-    g = pd.concat(groups).reindex(windows.index)
-    if g.nunique() < 2:
-        warnings.warn(f"only one `{by}` group: splitting train/validation by recording instead.")
-        g = windows["store"].astype(str) + ":" + windows["id"].astype(str)
-    if g.nunique() < 2:
-        warnings.warn("only one recording: validating on the last windows in time.")
-        n_val = max(1, int(round(val_fraction * len(windows))))
-        order = windows.sort_values("start").index
-        return windows.loc[order[:-n_val]], windows.loc[order[-n_val:]]
-    rng = np.random.default_rng(seed)
-    uniq = np.array(sorted(g.unique()))
-    rng.shuffle(uniq)
-    n_val = min(len(uniq) - 1, max(1, int(round(val_fraction * len(uniq)))))
-    val_groups = set(uniq[:n_val])
-    is_val = g.isin(val_groups)
-    return windows[~is_val], windows[is_val]
+        if column not in man.columns:
+            raise ValueError(f"{where}={column!r} is not a column of {store.path}/manifest.csv; columns: "
+                             f"{sorted(man.columns)}.")
+        ids = samples["id"].astype(str).to_numpy()[rows]
+        here = str(store.path.resolve())
+        scope = [here] * len(ids)
+        if "dataset" in man.columns:
+            scope = [here if pd.isna(d) or str(d) == "" else str(d) for d in man.loc[ids, "dataset"]]
+        vals = group_values(man.loc[ids, column].to_numpy(), [f"{here}:{i}" for i in ids])
+        out[rows] = [v if v.startswith("recording:") else f"{sc}:{v}" for v, sc in zip(vals, scope)]
+    return out

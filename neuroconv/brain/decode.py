@@ -1,113 +1,103 @@
-"""``neuroconv decode``: supervised decoding with cross-validation, neural models and
-classical baselines compared on the same folds.
+"""``neuroconv decode``: supervised decoding, neural models and baselines on the same folds
+and the same inputs.
 
-Samples are either whole recordings (``decode.target`` = a manifest column such as
-``dx_group``; at most ``data.max_len`` steps each) or windows around events
-(``decode.target: events``). Folds keep groups (``decode.group_by``, e.g. subject, run
-or site) apart: stratified group k-fold, or leave-one-group-out.
+Samples are whole recordings (``decode.target`` = a manifest column such as
+``diagnosis``; at most ``data.max_len`` steps each) or windows around events
+(``decode.target: events``). The protocol, as :class:`~neuroconv.engine.folds.Folds`
+makes it:
+
+- folds keep ``decode.group_by`` groups (subject, session, run, site) apart;
+- each model's early stopping uses a validation split of the training fold only, by
+  group, or by time inside each training recording when the fold holds too few groups
+  (recorded per fold in ``metrics.json``);
+- normalisation statistics are per recording (never across recordings);
+- a pretrained backbone is checked against every test fold: a recording or group it saw
+  is an error unless ``decode.transductive`` is set, which records the overlap; with
+  ``decode.pretrain_in_fold`` each fold pretrains on its own training groups;
+- baselines get the same index arrays and the same normalised arrays as the models;
+- ``decode.test_stores`` trains once on all the data and evaluates on other stores.
+
+A model that fails is reported in ``metrics.json`` (with its traceback) and the others go
+on; the command then exits non-zero (:class:`DecodeFailed`).
 """
 
 from __future__ import annotations
 
 import time
-import warnings
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
-from .baselines import BASELINES, make_baseline
-from .config import ExperimentConfig, to_dict
-from .data import StoreWindows, open_stores
-from .models import BrainModel, backbone_config
-from .runner import find_run_dir, load_pretrained, new_run_dir, write_json, write_yaml
-from .sources import prepare_sources
-from .supervised import fit_supervised, predict
-from .tasks import BrainClassifier
+from neuroconv.engine.folds import Folds
+from neuroconv.engine.runner import Run, fit, predict
+from neuroconv.engine.tasks import SupervisedTask
+from neuroconv.io import atomic_write_csv
 
-__all__ = ["run_decode", "build_net", "decode_samples", "cv_splits", "score", "NEURAL_MODELS"]
+from .baselines import BASELINES, make_baseline
+from .config import ExperimentConfig
+from .data import StoreWindows, loader, open_stores, pretrain_windows, sample_groups, select
+from .models import BrainModel, load_pretrained, make_classifier
+from .sources import prepare_sources
+
+__all__ = ["run_decode", "decode_samples", "infer_task", "score", "NEURAL_MODELS", "PRETRAINED_MODELS",
+           "DecodeFailed", "check_pretraining_overlap"]
 
 NEURAL_MODELS = ("scratch", "finetune", "probe", "attention")
+PRETRAINED_MODELS = ("finetune", "probe")
 METRICS_CLF = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
 METRICS_REG = ("r2", "mae", "pearson_r")
 
 
-def build_net(model_cfg, channel_sets: dict, key: str, channels: list, n_out: int, l_max: int, *,
-              pretrained: str | None = None, freeze: bool = False, pool: str = "mean") -> BrainClassifier:
-    """A :class:`BrainClassifier`: a fresh backbone from ``model_cfg``, or the exported
-    model of a pretrain run folder. With ``freeze``, every pretrained weight is frozen
-    and only a new channel set's encoder and the head train (a linear probe)."""
-    if pretrained:
-        brain = load_pretrained(pretrained)
-        pre_l_max = brain.config["backbone"]["l_max"]
-        layer = brain.config["backbone"]["layer"]
-        if l_max > pre_l_max and layer != "attention":
-            raise ValueError(
-                f"decode samples have up to {l_max} steps but the pretrained model in {pretrained} "
-                f"covers l_max={pre_l_max}. Lower data.max_len (or decode.tmax) to {pre_l_max}, "
-                "or pretrain with longer windows."
-            )
-        brain.backbone.pool = pool
-    else:
-        brain = BrainModel(backbone_config(model_cfg, l_max, pool), channel_sets,
-                           time_embedding=model_cfg.time_embedding)
-    net = BrainClassifier(brain, n_out, freeze_backbone=freeze)
-    brain.add_channel_set(key, channels)  # after freezing: a new encoder stays trainable
-    return net
+class DecodeFailed(RuntimeError):
+    """At least one model failed; the others' results are in the run folder."""
+
+    def __init__(self, run_dir: Path, failed: dict):
+        self.run_dir, self.failed = run_dir, failed
+        super().__init__(f"{len(failed)} model(s) failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+                         + f". The other models' results are in {run_dir}.")
 
 
-def decode_samples(stores, decode_cfg, data_cfg) -> pd.DataFrame:
-    """Rows ``store, id, start, stop, label, group`` for the configured target."""
-    kc = decode_cfg
+# --------------------------------------------------------------------------- samples
+def decode_samples(stores, kc, max_len: int) -> pd.DataFrame:
+    """Rows ``store, id, start, stop, label`` for the configured target."""
     parts = []
     for s, store in enumerate(stores):
-        man = store.manifest.set_index("id")
-        if kc.query:
-            try:
-                man = man.query(kc.query)
-            except Exception as e:  # pandas raises many types for a bad expression
-                raise ValueError(f"decode.query={kc.query!r} failed on {store.path}/manifest.csv: {e}. "
-                                 f"Columns: {sorted(store.manifest.columns)}.") from None
-            if len(man) == 0:
-                continue
-        if kc.group_by not in man.columns:
-            raise ValueError(f"decode.group_by={kc.group_by!r} is not a column of {store.path}/manifest.csv; "
-                             f"columns: {sorted(man.columns)}.")
+        man = select(store, kc.query, "decode.query").set_index("id")
+        if len(man) == 0:
+            continue
         if kc.target == "events":
             if len(store.events) == 0:
-                raise ValueError(f"{store.path} has no events; decode.target=events needs them. "
-                                 "Pick a manifest column as decode.target instead.")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                w = store.event_windows(kc.tmin, kc.tmax, labels=kc.event_labels or None,
-                                        ids=list(man.index))
-            for c in caught:
-                warnings.warn(str(c.message))
+                raise ValueError(f"{store.path} has no events; decode.target=events needs them. Pick a manifest "
+                                 "column as decode.target instead.")
+            w = store.event_windows(kc.tmin, kc.tmax, labels=kc.event_labels or None, ids=list(man.index))
             w = w[["id", "start", "stop", "label"]]
             if len(w) == 0:
                 raise ValueError(
-                    f"{store.path}: no event window of [{kc.tmin}, {kc.tmax}] s fits inside its "
-                    "recordings; the window is longer than the recordings or the events lie at their "
-                    "edges. Shorten decode.tmin/decode.tmax."
+                    f"{store.path}: no event window of [{kc.tmin}, {kc.tmax}] s fits inside its recordings; the "
+                    "window is longer than the recordings or the events lie at their edges. Shorten "
+                    "decode.tmin/decode.tmax."
                 )
         else:
             if kc.target not in man.columns:
                 raise ValueError(
-                    f"decode.target={kc.target!r} is not a column of {store.path}/manifest.csv. "
-                    f"Label columns there: {sorted(c for c in man.columns if c not in ('path',))}; "
-                    "or use decode.target=events."
+                    f"decode.target={kc.target!r} is not a column of {store.path}/manifest.csv. Label columns "
+                    f"there: {sorted(c for c in man.columns if c not in ('path',))}; or use decode.target=events."
                 )
-            ids = man.index.to_numpy()
-            stop = np.minimum(man["n_times"].to_numpy(int), data_cfg.max_len)
-            w = pd.DataFrame({"id": ids, "start": 0, "stop": stop, "label": man[kc.target].to_numpy()})
+            stop = np.minimum(man["n_times"].to_numpy(int), max_len)
+            w = pd.DataFrame({"id": man.index.to_numpy(), "start": 0, "stop": stop,
+                              "label": man[kc.target].to_numpy()})
             missing = w["label"].isna()
             if missing.any():
-                warnings.warn(f"{store.path}: {int(missing.sum())} recording(s) without a "
-                              f"{kc.target!r} label are left out.")
+                import warnings
+
+                warnings.warn(f"{store.path}: {int(missing.sum())} recording(s) without a {kc.target!r} label "
+                              "are left out.")
                 w = w[~missing]
-        w = w.assign(store=s, group=[f"{s}:{g}" for g in man.loc[w["id"], kc.group_by].astype(str)])
-        parts.append(w)
+        parts.append(w.assign(store=s))
     if not parts:
         raise ValueError(f"decode.query={kc.query!r} selects no recording.")
     out = pd.concat(parts, ignore_index=True)
@@ -116,47 +106,42 @@ def decode_samples(stores, decode_cfg, data_cfg) -> pd.DataFrame:
     return out
 
 
-def _task_kind(labels: pd.Series, kind: str) -> str:
+def infer_task(labels, kind: str = "auto") -> tuple[str, str]:
+    """``(kind, reason)``: classification or regression for these labels.
+
+    ``auto``: text labels are classes; numbers with at most 2 distinct values are
+    classes; integer-valued numbers with at most 10 distinct values, each seen at least
+    5 times on average, are classes (ratings, group codes); any other numbers (age, IQ,
+    scores) are a regression target.
+    """
+    labels = pd.Series(labels)
     if kind in ("classification", "regression"):
-        return kind
+        return kind, f"decode.task={kind}"
+    if kind != "auto":
+        raise ValueError(f"decode.task must be auto, classification or regression; got {kind!r}.")
     numeric = pd.to_numeric(labels, errors="coerce")
-    if numeric.notna().all() and numeric.nunique() > 10 and not np.allclose(numeric, numeric.round()):
-        return "regression"
-    return "classification"
-
-
-def cv_splits(y: np.ndarray, groups: np.ndarray, cv: str, n_splits: int, seed: int, classification: bool):
-    """Train/test index pairs that never share a group."""
-    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
-
-    n_groups = len(np.unique(groups))
-    if n_groups < 2:
-        raise ValueError(
-            f"cross-validation needs at least 2 groups, but decode.group_by gives {n_groups}. Choose "
-            "a finer group (e.g. run instead of subject)."
-        )
-    if cv == "leave_group_out":
-        return list(LeaveOneGroupOut().split(np.zeros(len(y)), y, groups))
-    if cv != "group_kfold":
-        raise ValueError(f"decode.cv must be 'group_kfold' or 'leave_group_out'; got {cv!r}.")
-    k = min(n_splits, n_groups)
-    if k < n_splits:
-        warnings.warn(f"only {n_groups} groups: using {k} folds instead of {n_splits}.")
-    if classification:
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    else:
-        splitter = GroupKFold(n_splits=k)
-    return list(splitter.split(np.zeros(len(y)), y, groups))
+    n_unique = labels.nunique()
+    if numeric.isna().any():
+        return "classification", f"the labels are text ({n_unique} distinct values)"
+    if n_unique <= 2:
+        return "classification", f"the labels take {n_unique} distinct values"
+    integer = np.allclose(numeric, numeric.round())
+    if integer and n_unique <= 10 and len(labels) / n_unique >= 5:
+        return "classification", (f"the labels are integers with {n_unique} distinct values, each seen "
+                                  f"{len(labels) / n_unique:.0f} times on average")
+    return "regression", (f"the labels are numbers with {n_unique} distinct values"
+                          + (" (integers, but too many distinct values for classes)" if integer else ""))
 
 
 def score(y_true, proba_or_pred, kind: str, n_classes: int | None = None) -> dict:
-    """Metrics with the same keys for every model (NaN where undefined in a fold)."""
+    """Metrics with the same keys for every model (NaN where undefined)."""
     from sklearn import metrics as M
 
     if kind == "regression":
         pred = np.asarray(proba_or_pred, dtype=float)
-        r = np.corrcoef(y_true, pred)[0, 1] if np.std(pred) > 0 and np.std(y_true) > 0 else np.nan
-        return {"r2": M.r2_score(y_true, pred), "mae": M.mean_absolute_error(y_true, pred), "pearson_r": r}
+        r = np.corrcoef(y_true, pred)[0, 1] if len(pred) > 1 and np.std(pred) > 0 and np.std(y_true) > 0 else np.nan
+        return {"r2": M.r2_score(y_true, pred) if len(pred) > 1 else np.nan,
+                "mae": M.mean_absolute_error(y_true, pred), "pearson_r": r}
     proba = np.asarray(proba_or_pred, dtype=float)
     pred = proba.argmax(1)
     out = {"accuracy": M.accuracy_score(y_true, pred),
@@ -167,218 +152,403 @@ def score(y_true, proba_or_pred, kind: str, n_classes: int | None = None) -> dic
             out["roc_auc"] = M.roc_auc_score(y_true, proba[:, 1])
         else:
             out["roc_auc"] = M.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(range(n_classes)))
-    except ValueError:  # a class missing from this test fold
+    except ValueError:  # a class missing from this test set
         out["roc_auc"] = float("nan")
     return out
 
 
-def _inner_split(groups: np.ndarray, frac: float, seed: int):
-    """Validation indices (by group) inside a training fold, for early stopping."""
-    from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+# --------------------------------------------------------------------------- pretraining record
+def _record_keys(table: pd.DataFrame, column: str | None) -> pd.Series:
+    """Identity of each row of a recording table: ``dataset-or-store:id`` (recordings) or
+    ``dataset-or-store:value`` of ``column`` (groups), as :func:`sample_groups` builds them."""
+    scope = table["store_path"].astype(str)
+    if "dataset" in table.columns:
+        ds = table["dataset"]
+        scope = scope.where(ds.isna() | (ds.astype(str) == ""), ds.astype(str))
+    if column is None:
+        return scope + ":" + table["id"].astype(str)
+    vals = table[column]
+    missing = vals.isna() | vals.astype(str).str.strip().str.lower().isin(["", "nan", "none", "n/a", "na"])
+    return (scope + ":" + vals.astype(str)).where(~missing, "recording:" + table["store_path"].astype(str) + ":"
+                                                  + table["id"].astype(str))
 
-    if len(np.unique(groups)) >= 3:
-        splitter = GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed)
-        tr, va = next(splitter.split(groups, groups=groups))
-    else:
-        tr, va = next(ShuffleSplit(n_splits=1, test_size=frac, random_state=seed).split(groups))
-    return tr, va
+
+def check_pretraining_overlap(record: pd.DataFrame, test: pd.DataFrame, group_by: str) -> dict:
+    """What a pretrained backbone saw of one test fold: ``{"recordings": [...], "groups":
+    [...]}`` (empty lists when nothing). ``record``: the pretrain run's recordings.csv;
+    ``test``: the test fold's recording table (:func:`recording_table`)."""
+    rec_seen = set(_record_keys(record, None))
+    overlap_rec = sorted(set(_record_keys(test, None)) & rec_seen)
+    overlap_grp = []
+    if group_by in record.columns and group_by in test.columns:
+        overlap_grp = sorted(set(_record_keys(test, group_by)) & set(_record_keys(record, group_by)))
+    return {"recordings": overlap_rec, "groups": overlap_grp}
 
 
-def _neural_fold(name, cfg, base_ds, y, tr, te, kind, n_out, pretrained, l_max):
-    kc = cfg.decode
-    channel_sets = base_ds.channel_sets()
-    if len(channel_sets) != 1:
-        raise ValueError("neural decoding needs one channel set across the decode stores; map the "
-                         "recordings onto a common set when preprocessing.")
-    (key, chans), = channel_sets.items()
-    model_cfg = cfg.model
+# --------------------------------------------------------------------------- context
+@dataclass
+class _Context:
+    cfg: ExperimentConfig
+    stores: list
+    samples: pd.DataFrame
+    ds: StoreWindows
+    y: np.ndarray
+    groups: np.ndarray
+    kind: str
+    classes: list
+    folds: Folds
+    l_max: int
+    log: object
+    pretrained: BrainModel | None = None
+    record: pd.DataFrame | None = None
+    n_train_stores: int = 0
+    fold_backbones: dict = field(default_factory=dict)
+    inner: dict = field(default_factory=dict)
+    overlap: dict = field(default_factory=dict)
+
+
+def _channel_set(ctx: _Context):
+    sets = ctx.ds.channel_sets()
+    if len(sets) != 1:
+        raise ValueError("neural decoding needs one channel set across the decode stores; map the recordings onto "
+                         "a common set when preprocessing (e.g. --channel-set 10-20).")
+    return next(iter(sets.items()))
+
+
+def _backbone(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray):
+    """The pretrained backbone for fold ``f``: pretrained inside the fold, or the given
+    run's (checked against the fold's test recordings and groups)."""
+    kc = ctx.cfg.decode
+    if name not in PRETRAINED_MODELS:
+        return None
+    if kc.pretrain_in_fold:
+        if f not in ctx.fold_backbones:
+            ctx.fold_backbones[f] = _pretrain_in_fold(ctx, te)
+        return ctx.fold_backbones[f]
+    return ctx.pretrained
+
+
+def _pretrain_in_fold(ctx: _Context, te: np.ndarray) -> BrainModel:
+    from .pretrain import fold_pretrain_config, pretrain_backbone
+
+    cfg, dc, kc = ctx.cfg, ctx.cfg.data, ctx.cfg.decode
+    train_stores = ctx.stores[: ctx.n_train_stores]
+    windows = pretrain_windows(train_stores, dc.window_seconds, dc.stride_seconds, dc.max_len, cfg.pretrain.query)
+    wgroups = sample_groups(train_stores, windows, kc.group_by, "decode.group_by")
+    test_groups = set(ctx.groups[te])
+    keep = ~np.isin(wgroups, list(test_groups))
+    if not keep.any():
+        raise ValueError("pretraining inside the fold: every window belongs to a test group.")
+    task, result, info = pretrain_backbone(fold_pretrain_config(cfg), train_stores, windows[keep].reset_index(drop=True),
+                                           quiet=True, log=None)
+    ctx.log(f"    pretrained in fold on {info['train_windows']} windows of {len(set(wgroups[keep]))} training "
+            f"groups ({result.steps} steps, val loss {result.best_val_loss:.4f} vs naive "
+            f"{info['naive_val_loss']:.4f})")
+    return task.model.eval()
+
+
+def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    import copy
+
+    kc = ctx.cfg.decode
+    key, chans = _channel_set(ctx)
+    model_cfg = ctx.cfg.model
     if name == "attention":
-        import copy
-
-        model_cfg = copy.copy(cfg.model)
+        model_cfg = copy.copy(ctx.cfg.model)
         model_cfg.layer = "attention"
-    net = build_net(model_cfg, {key: chans}, key, chans, n_out, l_max,
-                    pretrained=pretrained if name in ("finetune", "probe") else None,
-                    freeze=name == "probe", pool="mean")
+    n_out = len(ctx.classes) or 1
+    pre = _backbone(ctx, name, f, tr, te)
+    net = make_classifier(model_cfg, {key: chans}, key, chans, n_out, ctx.l_max, pretrained=pre,
+                          freeze=name == "probe", pool="mean")
     if name == "probe":
-        return _linear_probe(net, base_ds, y, tr, te, kind, kc.seed)
-    groups = base_ds.windows["group"].to_numpy()
-    itr, iva = _inner_split(groups[tr], cfg.data.val_fraction, kc.seed)
-    train_ds = base_ds.subset(tr[itr])
-    val_ds = base_ds.subset(tr[iva])
+        return _linear_probe(ctx, net, tr, te)
+    s = ctx.samples
+    rec = s["store"].astype(str).to_numpy() + ":" + s["id"].astype(str).to_numpy()
+    h = ctx.folds.holdout(ctx.y[tr], ctx.groups[tr], recordings=rec[tr], starts=s["start"].to_numpy()[tr],
+                          stops=s["stop"].to_numpy()[tr])
+    ctx.inner.setdefault(f, h.describe())
     cw = None
-    if kind == "classification":
-        counts = np.bincount(y[tr].astype(int), minlength=n_out)
-        cw = len(tr) / (n_out * np.maximum(counts, 1))
-    net, info = fit_supervised(net, train_ds, val_ds, kc, kind=kind, batch_size=kc.batch_size,
-                               class_weights=cw)
-    out = predict(net, base_ds.subset(te))
-    return softmax(out, axis=1) if kind == "classification" else out[:, 0]
+    if ctx.kind == "classification":
+        counts = np.bincount(ctx.y[tr[h.train]].astype(int), minlength=n_out)
+        cw = (len(h.train) / (n_out * np.maximum(counts, 1))).tolist()
+    task = SupervisedTask(net, kind=ctx.kind, lr=kc.lr, weight_decay=kc.weight_decay, warmup_steps=kc.warmup_steps,
+                          class_weights=cw)
+    import lightning as L
+
+    L.seed_everything(kc.seed, workers=True, verbose=False)
+    val = loader(ctx.ds.subset(tr[h.val]), kc.batch_size, False, kc.seed) if len(h.val) else None
+    fit(task, loader(ctx.ds.subset(tr[h.train]), kc.batch_size, True, kc.seed), val, kc, quiet=True)
+    out = predict(task.net, loader(ctx.ds.subset(te), 64, False))
+    return softmax(out, axis=1) if ctx.kind == "classification" else out[:, 0]
 
 
-def _linear_probe(net, base_ds, y, tr, te, kind, seed):
+def _linear_probe(ctx: _Context, net, tr, te) -> np.ndarray:
     """Frozen pretrained features (pooled backbone output) -> standardise -> logistic
     (or ridge) regression, fitted on the training fold only."""
     from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    f_tr = predict(net, base_ds.subset(tr), method="features")  # (n D)
-    f_te = predict(net, base_ds.subset(te), method="features")
-    if kind == "classification":
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
-                                                                 max_iter=5000, random_state=seed))
+    f_tr = predict(net, loader(ctx.ds.subset(tr), 64, False), method="features")  # (n D)
+    f_te = predict(net, loader(ctx.ds.subset(te), 64, False), method="features")
+    y = ctx.y
+    if ctx.kind == "classification":
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000,
+                                                                 random_state=ctx.cfg.decode.seed))
         clf.fit(f_tr, y[tr])
-        proba = np.zeros((len(te), int(y.max()) + 1))
+        proba = np.zeros((len(te), len(ctx.classes)))
         proba[:, clf.classes_.astype(int)] = clf.predict_proba(f_te)
         return proba
     return make_pipeline(StandardScaler(), RidgeCV()).fit(f_tr, y[tr]).predict(f_te)
 
 
-def _load_arrays(base_ds: StoreWindows, idx, fixed_length: bool):
-    xs = [np.asarray(base_ds.stores[s].load(r)[a:b], dtype=np.float64)
-          for s, r, a, b in base_ds.windows.iloc[idx][["store", "id", "start", "stop"]].itertuples(index=False)]
-    if not fixed_length:
-        return xs  # list of (T, C)
-    lengths = {x.shape for x in xs}
-    if len(lengths) != 1:
-        raise ValueError(f"this baseline needs windows of one shape; got {sorted(lengths)[:3]}...")
-    return np.stack([x.T for x in xs])  # (n C T)
-
-
-def _baseline_fold(name, cfg, base_ds, y, tr, te, kind, sfreq):
-    kc = cfg.decode
-    if kind == "regression":
+def _baseline_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    kc = ctx.cfg.decode
+    if ctx.kind == "regression":
         raise ValueError(f"baseline {name!r} is a classifier; drop it from decode.models for regression.")
-    est = make_baseline(name, sfreq=sfreq, connectivity_kind=kc.connectivity_kind, seed=kc.seed)
+    sfreqs = ctx.ds.sfreqs()
+    if name == "bandpower" and len(sfreqs) != 1:
+        raise ValueError(f"baseline 'bandpower' needs one sampling rate; the data have {sorted(sfreqs)}.")
+    est = make_baseline(name, sfreq=min(sfreqs), connectivity_kind=kc.connectivity_kind, seed=kc.seed)
     fixed = name != "connectivity"
-    Xtr, Xte = _load_arrays(base_ds, tr, fixed), _load_arrays(base_ds, te, fixed)
+    Xtr, Xte = ctx.ds.subset(tr).arrays(fixed), ctx.ds.subset(te).arrays(fixed)
     from mne.utils import use_log_level
 
     with use_log_level("warning"):  # CSP's per-class covariance messages
-        est.fit(Xtr, y[tr])
-    proba = np.zeros((len(te), int(y.max()) + 1))
+        est.fit(Xtr, ctx.y[tr])
+    proba = np.zeros((len(te), len(ctx.classes)))
     proba[:, est.classes_.astype(int)] = est.predict_proba(Xte)
     return proba
 
 
-def _resolve_pretrained(cfg: ExperimentConfig, models, log) -> str | None:
-    kc = cfg.decode
-    need = [m for m in models if m in ("finetune", "probe")]
-    if not need:
-        return None
-    if kc.pretrained:
-        return kc.pretrained
-    try:
-        run = find_run_dir(cfg.pretrain.out, "", f"{cfg.name}-pretrain")
-        if (run / "model.safetensors").is_file():
-            log(f"using the newest pretrain run of config {cfg.name!r}: {run}")
-            return str(run)
-    except FileNotFoundError:
-        pass
-    return None
-
-
-def _evaluate_model(name, cfg, base_ds, samples, y, splits, kind, classes, pretrained, l_max, sfreqs,
-                    run_dir, metric_names, log):
-    """All folds of one model: (prediction rows, aggregated metrics)."""
-    fold_scores, cms, pred_rows = [], [], []
-    if name == "bandpower" and len(sfreqs) != 1:
-        raise ValueError(f"baseline 'bandpower' needs one sampling rate; the data have {sorted(sfreqs)}.")
-    for f, (tr, te) in enumerate(splits):
-        if name in NEURAL_MODELS:
-            out = _neural_fold(name, cfg, base_ds, y, tr, te, kind, len(classes) or 1, pretrained, l_max)
-        else:
-            out = _baseline_fold(name, cfg, base_ds, y, tr, te, kind, min(sfreqs))
-        s = score(y[te], out, kind, len(classes))
-        fold_scores.append(s)
-        rows = samples.iloc[te][["store", "id", "start", "stop", "label", "group"]].assign(model=name, fold=f)
-        if kind == "classification":
-            from sklearn.metrics import confusion_matrix
-
-            rows = rows.assign(y_true=y[te], y_pred=out.argmax(1),
-                               **{f"proba_{c}": out[:, i] for i, c in enumerate(classes)})
-            cms.append(confusion_matrix(y[te], out.argmax(1), labels=list(range(len(classes)))))
-        else:
-            rows = rows.assign(y_true=y[te], y_pred=out)
-        pred_rows.append(rows)
-        log(f"  {name:<12} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
+# --------------------------------------------------------------------------- per model
+def _aggregate(fold_scores: list[dict], metric_names) -> dict:
     agg = {}
     for k in metric_names:
         vals = np.array([fs[k] for fs in fold_scores], dtype=float)
         ok = np.isfinite(vals).any()
         agg[k] = {"mean": float(np.nanmean(vals)) if ok else None, "sd": float(np.nanstd(vals)) if ok else None,
                   "folds": [None if not np.isfinite(v) else float(v) for v in vals]}
+    return agg
+
+
+def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, test_groups_col):
+    """All folds of one model: (prediction rows, metrics)."""
+    fold_scores, cms, pred_rows = [], [], []
+    for f, (tr, te) in enumerate(splits):
+        if name in NEURAL_MODELS:
+            out = _neural_fold(ctx, name, f, tr, te)
+        else:
+            out = _baseline_fold(ctx, name, f, tr, te)
+        s = score(ctx.y[te], out, ctx.kind, len(ctx.classes))
+        fold_scores.append(s)
+        rows = ctx.samples.iloc[te][["store", "id", "start", "stop", "label", "group"]].assign(model=name, fold=f)
+        if ctx.kind == "classification":
+            from sklearn.metrics import confusion_matrix
+
+            rows = rows.assign(y_true=ctx.y[te], y_pred=out.argmax(1),
+                               **{f"proba_{c}": out[:, i] for i, c in enumerate(ctx.classes)})
+            cms.append(confusion_matrix(ctx.y[te], out.argmax(1), labels=list(range(len(ctx.classes)))))
+        else:
+            rows = rows.assign(y_true=ctx.y[te], y_pred=out)
+        pred_rows.append(rows)
+        ctx.log(f"  {name:<14} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
+    result = _aggregate(fold_scores, metric_names)
+    if test_groups_col is not None:  # external test stores: scores per group value too
+        preds = pd.concat(pred_rows)
+        per = {}
+        for g, part in preds.groupby(test_groups_col):
+            out = part[[c for c in part.columns if c.startswith("proba_")]].to_numpy() \
+                if ctx.kind == "classification" else part["y_pred"].to_numpy()
+            per[str(g)] = {k: (None if not np.isfinite(v) else float(v))
+                           for k, v in score(part["y_true"].to_numpy(), out, ctx.kind, len(ctx.classes)).items()}
+            per[str(g)]["n"] = int(len(part))
+        result["by_group"] = per
     if cms:
         from .plots import plot_confusion
 
-        plot_confusion(np.sum(cms, 0), classes, run_dir / "plots" / f"confusion_{name}.png",
+        plot_confusion(np.sum(cms, 0), ctx.classes, run / "plots" / f"confusion_{name}.png",
                        title=f"{name}: all folds")
-    return pred_rows, agg
+    return pred_rows, result
 
 
+# --------------------------------------------------------------------------- models to run
+def _models(cfg: ExperimentConfig, kind: str, modalities: set, log) -> list[str]:
+    kc = cfg.decode
+    from .baselines import BASELINE_MODALITY
+
+    models = list(kc.models)
+    if kc.compare:
+        neural = [m for m in NEURAL_MODELS if m not in PRETRAINED_MODELS or kc.pretrained or kc.pretrain_in_fold
+                  or _newest_pretrain(cfg) is not None]
+        base = [b for b in BASELINES if BASELINE_MODALITY.get(b) in modalities and kind == "classification"]
+        models = list(dict.fromkeys(neural + [m for m in models if m not in neural] + base))
+    unknown = [m for m in models if m not in NEURAL_MODELS + BASELINES]
+    if unknown:
+        raise ValueError(f"decode.models: unknown {unknown}; choose from {list(NEURAL_MODELS + BASELINES)}.")
+    return models
+
+
+def _newest_pretrain(cfg: ExperimentConfig):
+    try:
+        return Run.find(cfg.pretrain.out, "", f"{cfg.name}-pretrain", require="model.safetensors").path
+    except FileNotFoundError:
+        return None
+
+
+def _resolve_pretrained(cfg: ExperimentConfig, models, log):
+    """``(BrainModel, run folder, recordings record)`` or Nones when no model needs one."""
+    kc = cfg.decode
+    if not any(m in PRETRAINED_MODELS for m in models) or kc.pretrain_in_fold:
+        return None, None, None
+    run = Path(kc.pretrained) if kc.pretrained else _newest_pretrain(cfg)
+    if run is None:
+        return None, None, None
+    if not kc.pretrained:
+        log(f"using the newest pretrain run of config {cfg.name!r}: {run}")
+    from .pretrain import RECORD_FILE
+
+    record = run / RECORD_FILE
+    if not record.is_file():
+        if not kc.transductive:
+            raise ValueError(
+                f"{run} has no {RECORD_FILE}, so decode cannot check that its pretraining never saw a test group. "
+                "Pretrain again with this version of neuroconv, or pass --transductive to accept the risk (it is "
+                "recorded in metrics.json)."
+            )
+        return load_pretrained(run), run, None
+    return load_pretrained(run), run, pd.read_csv(record, dtype=str)
+
+
+# --------------------------------------------------------------------------- run
 def run_decode(cfg: ExperimentConfig, log=print) -> Path:
-    """Cross-validated decoding as configured; returns the run folder."""
+    """Decoding as configured; returns the run folder. Raises :class:`DecodeFailed`
+    (after writing every result) when a model failed."""
     kc, dc = cfg.decode, cfg.data
     t0 = time.time()
-    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
-    samples = decode_samples(stores, kc, dc)
-    kind = _task_kind(samples["label"], kc.task)
+    train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    samples = decode_samples(train_stores, kc, dc.max_len)
+    stores = list(train_stores)
+    external = bool(kc.test_stores)
+    if external:
+        test_stores = open_stores(kc.test_stores)
+        test = decode_samples(test_stores, kc, dc.max_len)
+        test = test.assign(store=test["store"] + len(train_stores))
+        stores += test_stores
+        samples = pd.concat([samples, test], ignore_index=True)
+        is_test = np.r_[np.zeros(len(samples) - len(test), bool), np.ones(len(test), bool)]
+    kind, reason = infer_task(samples["label"] if not external else samples["label"][~is_test], kc.task)
+    log(f"decode: {kind} ({reason})")
     if kind == "classification":
-        classes = sorted(samples["label"].astype(str).unique())
+        train_labels = samples["label"].astype(str) if not external else samples["label"][~is_test].astype(str)
+        classes = sorted(train_labels.unique())
         if len(classes) < 2:
-            raise ValueError(
-                f"the decode target {kc.target!r} has a single class ({classes[0]!r}) in the data; "
-                "decoding needs at least two."
-            )
+            raise ValueError(f"the decode target {kc.target!r} has a single class ({classes[0]!r}) in the data; "
+                             "decoding needs at least two.")
+        unseen = set(samples["label"].astype(str)) - set(classes)
+        if unseen:
+            raise ValueError(f"decode.test_stores hold labels the training data never show: {sorted(unseen)}.")
         y = samples["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
     else:
         classes = []
-        y = samples["label"].astype(float).to_numpy()
-    samples = samples.assign(y=y)
-    base_ds = StoreWindows(stores, samples, dc.normalize)
-    sfreqs = {float(st.sfreq(r)) for st, r in {(stores[s], r) for s, r in zip(samples["store"], samples["id"])}}
-    l_max = int((samples["stop"] - samples["start"]).max())
-    models = list(kc.models)
-    unknown = [m for m in models if m not in NEURAL_MODELS + BASELINES]
-    if unknown:
-        raise ValueError(f"decode.models: unknown {unknown}; choose from {NEURAL_MODELS + BASELINES}.")
-    pretrained = _resolve_pretrained(cfg, models, log)
-    if pretrained is None and any(m in ("finetune", "probe") for m in models):
-        log("note: finetune/probe need a pretrained run (decode.pretrained, or run `neuroconv pretrain` "
-            "first with this config); skipping them.")
-        models = [m for m in models if m not in ("finetune", "probe")]
-    splits = cv_splits(y, samples["group"].to_numpy(), kc.cv, kc.n_splits, kc.seed, kind == "classification")
-    run_dir = new_run_dir(kc.out, kc.name, f"{cfg.name}-decode")
-    write_yaml(run_dir / "config.yaml", to_dict(cfg))
-    log(f"decode: {len(samples)} samples, {len(classes) or 'continuous'} classes {classes}, "
-        f"{len(splits)} folds ({kc.cv} by {kc.group_by}), models {models}; run folder {run_dir}")
+        y = pd.to_numeric(samples["label"]).astype(float).to_numpy()
+    groups = sample_groups(stores, samples, kc.group_by, "decode.group_by")
+    samples = samples.assign(y=y, group=groups)
+    ds = StoreWindows(stores, samples, dc.normalize)
+    modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
+    models = _models(cfg, kind, modalities, log)
+    folds = Folds(cv="none" if external else kc.cv, n_splits=kc.n_splits, seed=kc.seed,
+                  stratify=kind == "classification", val_fraction=dc.val_fraction)
+    if external:
+        if kc.cv != "none":
+            log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
+        splits = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))]
+    else:
+        splits = folds.split(y, groups)
+        if kc.cv == "none":
+            raise ValueError("decode.cv none trains once on everything and needs decode.test_stores to evaluate on.")
+    pretrained, pre_run, record = _resolve_pretrained(cfg, models, log)
+    if any(m in PRETRAINED_MODELS for m in models) and pretrained is None and not kc.pretrain_in_fold:
+        log("note: finetune/probe need a pretrained backbone (decode.pretrained, decode.pretrain_in_fold true, or a "
+            "`neuroconv pretrain` run of this config); skipping them.")
+        models = [m for m in models if m not in PRETRAINED_MODELS]
+    ctx = _Context(cfg, stores, samples, ds, y, groups, kind, classes, folds,
+                   int((samples["stop"] - samples["start"]).max()), log, pretrained, record,
+                   n_train_stores=len(train_stores))
+    if pretrained is not None:
+        _check_overlap(ctx, splits, pre_run)
 
-    results, pred_rows = {}, []
+    run = Run.create(kc.out, kc.name, f"{cfg.name}-decode")
+    run.write_config(cfg)
+    log(f"decode: {len(samples)} samples, {len(classes) or 'continuous'} classes {classes}, {len(splits)} fold(s) "
+        f"({'external test stores' if external else f'{kc.cv} by {kc.group_by}'}), models {models}; run folder "
+        f"{run.path}")
+
+    results, pred_rows, failed = {}, [], {}
     metric_names = METRICS_CLF if kind == "classification" else METRICS_REG
     for name in models:
         try:
-            rows, agg = _evaluate_model(name, cfg, base_ds, samples, y, splits, kind, classes, pretrained,
-                                        l_max, sfreqs, run_dir, metric_names, log)
-        except (ValueError, RuntimeError, np.linalg.LinAlgError) as e:  # report it, go on with the others
-            log(f"  {name}: failed: {e}")
+            rows, agg = _evaluate_model(ctx, name, splits, run, metric_names, "group" if external else None)
+        except Exception as e:  # reported, the others go on, and the command exits non-zero
+            log(f"  {name}: FAILED: {type(e).__name__}: {e}")
+            failed[name] = f"{type(e).__name__}: {e}"
             results[name] = {k: {"mean": None, "sd": None, "folds": []} for k in metric_names}
-            results[name]["error"] = str(e)
+            results[name]["error"] = failed[name]
+            results[name]["traceback"] = traceback.format_exc()
             continue
         results[name] = agg
         pred_rows.extend(rows)
-    if not pred_rows:
-        raise RuntimeError("every model failed: " + "; ".join(f"{n}: {r['error']}" for n, r in results.items()))
-    preds = pd.concat(pred_rows, ignore_index=True)
-    tmp = run_dir / ".predictions.csv.tmp"
-    preds.to_csv(tmp, index=False)
-    tmp.replace(run_dir / "predictions.csv")
-    metrics = {"task": kind, "target": kc.target, "classes": classes, "cv": kc.cv, "group_by": kc.group_by,
-               "n_folds": len(splits), "n_samples": len(samples), "pretrained": pretrained,
-               "seconds": round(time.time() - t0, 1), "models": results}
-    write_json(run_dir / "metrics.json", metrics)
+    if pred_rows:
+        atomic_write_csv(run / "predictions.csv", pd.concat(pred_rows, ignore_index=True))
+    inner_by = sorted({v["by"] for v in ctx.inner.values()})
+    if "time" in inner_by:
+        log("note: early stopping held out the end of each training recording in time in some folds (too few "
+            "training groups for a group split); see metrics.json inner_splits")
+    metrics = {
+        "task": kind, "task_reason": reason, "target": kc.target, "classes": classes,
+        "protocol": {"cv": "external test stores" if external else kc.cv, "group_by": kc.group_by,
+                     "n_folds": len(splits), "test_stores": list(kc.test_stores),
+                     "inner_split": inner_by, "normalize": dc.normalize,
+                     "pretrained": str(pre_run) if pre_run else None,
+                     "pretrain_in_fold": kc.pretrain_in_fold, "transductive": kc.transductive},
+        "inner_splits": {str(f): v for f, v in ctx.inner.items()},
+        "pretraining_overlap": ctx.overlap or None,
+        "n_samples": len(samples), "seconds": round(time.time() - t0, 1), "models": results,
+        "failed": sorted(failed),
+    }
+    run.write_json("metrics.json", metrics)
     log(format_table(results, metric_names))
-    return run_dir
+    if failed:
+        raise DecodeFailed(run.path, failed)
+    return run.path
+
+
+def _check_overlap(ctx: _Context, splits, pre_run) -> None:
+    """Refuse (or, with decode.transductive, record) a pretrained backbone that saw test data."""
+    from .data import recording_table
+
+    kc = ctx.cfg.decode
+    if ctx.record is None:
+        ctx.overlap = {"unchecked": f"{pre_run} has no record of its pretraining recordings"}
+        ctx.log(f"warning: {ctx.overlap['unchecked']}; --transductive accepted it")
+        return
+    for f, (_, te) in enumerate(splits):
+        seen = check_pretraining_overlap(ctx.record, recording_table(ctx.stores, ctx.samples.iloc[te]), kc.group_by)
+        if seen["recordings"] or seen["groups"]:
+            ctx.overlap[str(f)] = seen
+    if ctx.overlap and not kc.transductive:
+        f, seen = next(iter(ctx.overlap.items()))
+        what = seen["groups"][:3] or seen["recordings"][:3]
+        raise ValueError(
+            f"the pretrained backbone in {pre_run} saw test data of {len(ctx.overlap)} fold(s): fold {f} tests "
+            f"{len(seen['recordings'])} recording(s) and {len(seen['groups'])} {kc.group_by} group(s) that "
+            f"pretraining saw (e.g. {', '.join(map(str, what))}). Pretrain on other groups (other subjects, sites or "
+            "data sets; see its recordings.csv), or set decode.pretrain_in_fold true to pretrain inside each fold, "
+            "or pass --transductive to accept the overlap (it is recorded in metrics.json)."
+        )
+    if ctx.overlap:
+        ctx.log(f"warning: transductive setting: the pretrained backbone saw test data of {len(ctx.overlap)} fold(s) "
+                "(recorded in metrics.json pretraining_overlap)")
 
 
 def format_table(results: dict, metric_names) -> str:

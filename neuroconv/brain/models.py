@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from neuroconv.model import SequenceModel
 
-__all__ = ["BrainModel", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config"]
+__all__ = ["BrainModel", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config", "load_pretrained",
+           "make_classifier"]
 
 
 def channel_set_key(channels) -> str:
@@ -34,11 +35,17 @@ def layer_args_from(model_cfg) -> dict:
     if m.layer == "s4d":
         return dict(channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
                     kernel_args=dict(lr=m.kernel_lr))
-    return dict(
+    out = dict(
         channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
         kernel_args=dict(lam=m.lam, smooth_width=m.smooth_width, kernel_dropout=m.kernel_dropout,
                          lr=m.kernel_lr, init=m.kernel_init),
     )
+    if m.layer == "gated":  # one kernel per feature: the H3 gates take the place of channels
+        if m.channels != 1:
+            raise ValueError(f"model.layer gated has one kernel per feature; set model.channels 1 (got "
+                             f"{m.channels}).")
+        del out["channels"]
+    return out
 
 
 def backbone_config(model_cfg, l_max: int, pool: str = "mean") -> dict:
@@ -132,3 +139,49 @@ class BrainModel(nn.Module):
     @classmethod
     def from_config(cls, config: dict) -> "BrainModel":
         return cls(**config)
+
+
+def load_pretrained(run_dir, map_location: str | torch.device = "cpu") -> BrainModel:
+    """Load the exported model of a ``neuroconv pretrain`` run folder
+    (``model.safetensors`` + ``model_config.json``; nothing is unpickled); returns it in
+    eval mode."""
+    from neuroconv.engine.runner import read_export
+
+    info, state = read_export(run_dir, "Pass the folder that `neuroconv pretrain` printed at the end of its "
+                                       "run.", map_location)
+    if info.get("model") != "BrainModel":
+        raise ValueError(f"{run_dir}/model_config.json: unknown model type {info.get('model')!r}; expected "
+                         "the BrainModel that `neuroconv pretrain` exports.")
+    model = BrainModel.from_config(info["config"])
+    model.load_state_dict(state)
+    return model.to(map_location).eval()
+
+
+def make_classifier(model_cfg, channel_sets: dict, key: str, channels: list, n_out: int, l_max: int, *,
+                    pretrained=None, freeze: bool = False, pool: str = "mean"):
+    """A :class:`~neuroconv.brain.tasks.BrainClassifier`: a fresh backbone from
+    ``model_cfg`` (a :class:`~neuroconv.brain.config.ModelConfig`), or a pretrained
+    :class:`BrainModel` (a run folder or the model itself). With ``freeze``, every
+    pretrained weight is frozen and only a new channel set's encoder and the head train
+    (a linear probe)."""
+    import copy
+
+    from .tasks import BrainClassifier
+
+    if pretrained is not None and not isinstance(pretrained, BrainModel):
+        pretrained = load_pretrained(pretrained)
+    if pretrained is not None:
+        brain = copy.deepcopy(pretrained)
+        pre_l_max = brain.config["backbone"]["l_max"]
+        if l_max > pre_l_max and brain.config["backbone"]["layer"] != "attention":
+            raise ValueError(
+                f"decode samples have up to {l_max} steps but the pretrained model covers l_max={pre_l_max}. "
+                f"Lower data.max_len (or decode.tmax) to {pre_l_max}, or pretrain with a larger data.max_len."
+            )
+        brain.backbone.pool = pool
+    else:
+        brain = BrainModel(backbone_config(model_cfg, l_max, pool), channel_sets,
+                           time_embedding=model_cfg.time_embedding)
+    net = BrainClassifier(brain, n_out, freeze_backbone=freeze)
+    brain.add_channel_set(key, channels)  # after freezing: a new encoder stays trainable
+    return net

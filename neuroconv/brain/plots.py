@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels"]
+__all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels", "roughness",
+           "kernel_summary"]
 
 
 def _plt():
@@ -21,12 +22,11 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
+    from neuroconv.io import atomic_save_figure
+
+    atomic_save_figure(fig, path, dpi=110, bbox_inches="tight")
     _plt().close(fig)
-    return path
+    return Path(path)
 
 
 def read_metrics(log_dir: Path) -> pd.DataFrame:
@@ -72,9 +72,35 @@ def model_kernels(model: torch.nn.Module, L: int | None = None) -> list[tuple[st
     return out
 
 
-def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lines: int = 4) -> Path | None:
-    """Each layer's kernels as an image (features x lag) plus a few traces, to show
-    whether they are smooth."""
+def roughness(k: np.ndarray) -> float:
+    """Energy of the second difference over energy, ``sum((k[t+1] - 2k[t] + k[t-1])^2) /
+    sum(k^2)``, averaged over the kernel's rows (features). About 6 for white noise, 0 for a
+    straight line; a kernel that varies slowly over many lags is near 0."""
+    k = np.atleast_2d(np.asarray(k, dtype=np.float64))
+    d2 = np.diff(k, n=2, axis=-1)
+    energy = (k**2).sum(-1)
+    ok = energy > 0
+    return float(((d2**2).sum(-1)[ok] / energy[ok]).mean()) if ok.any() else float("nan")
+
+
+def kernel_summary(model: torch.nn.Module, L: int | None = None) -> dict | None:
+    """Roughness (:func:`roughness`) and the fraction of exactly-zero taps of every
+    long-conv layer's kernels, and their means; None for a model without long convs."""
+    return _summary(model_kernels(model, L))
+
+
+def _summary(kernels: list) -> dict | None:
+    if not kernels:
+        return None
+    layers = [{"layer": name, "roughness": roughness(k), "zero_fraction": float((k == 0).mean())}
+              for name, k in kernels]
+    return {"roughness": float(np.mean([r["roughness"] for r in layers])),
+            "zero_fraction": float(np.mean([r["zero_fraction"] for r in layers])), "layers": layers}
+
+
+def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lines: int = 4) -> dict | None:
+    """Each layer's kernels as an image (features x lag) plus a few traces, titled with
+    their roughness, to show whether they are smooth; returns :func:`kernel_summary`."""
     kernels = model_kernels(model, L)
     if not kernels:
         return None
@@ -84,14 +110,16 @@ def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lin
         lim = np.abs(k).max() or 1.0
         row[0].imshow(k, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
         row[0].set_ylabel("feature")
-        row[0].set_title(name or "kernel", fontsize=8)
+        row[0].set_title(f"{name or 'kernel'}: roughness {roughness(k):.3g} (2nd-difference energy / energy)",
+                         fontsize=8)
         for h in np.linspace(0, k.shape[0] - 1, min(n_lines, k.shape[0])).astype(int):
             row[1].plot(k[h], lw=0.8, label=f"feature {h}")
         row[1].legend(fontsize=6)
     axes[-1][0].set_xlabel("lag (steps)")
     axes[-1][1].set_xlabel("lag (steps)")
     fig.tight_layout()
-    return _save(fig, Path(path))
+    _save(fig, Path(path))
+    return _summary(kernels)
 
 
 def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") -> Path:

@@ -1,32 +1,36 @@
-"""``neuroconv pretrain``: self-supervised pretraining on sequence stores."""
+"""``neuroconv pretrain``: self-supervised pretraining on sequence stores.
+
+The run folder records what the model saw: ``recordings.csv`` lists every recording
+whose windows reached training or validation (store, id, subject, session, run, site,
+dataset, task, split), so that ``neuroconv decode`` can refuse a backbone that saw a
+test group. :func:`pretrain_backbone` is the same training without a run folder, for
+pretraining inside each fold of ``decode``.
+"""
 
 from __future__ import annotations
 
-import json
+import copy
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from .config import ExperimentConfig, to_dict
-from .data import ChannelSetBatchSampler, StoreWindows, collate, open_stores, pretrain_windows, split_windows
+from neuroconv.engine.folds import Folds
+from neuroconv.engine.runner import Run, export_model, fit
+
+from .config import ExperimentConfig
+from .data import StoreWindows, loader, open_stores, pretrain_windows, recording_table, sample_groups
 from .models import backbone_config
 from .plots import plot_kernels, plot_losses
-from .runner import export_model, find_run_dir, make_trainer, new_run_dir, write_json, write_yaml
 from .sources import prepare_sources
-from .tasks import NonFiniteLossError, PretrainTask
+from .tasks import PretrainTask
 
-__all__ = ["run_pretrain", "loaders"]
+__all__ = ["run_pretrain", "pretrain_backbone", "naive_val_loss", "RECORD_FILE"]
 
-
-def loaders(train_ds, val_ds, batch_size: int, num_workers: int, seed: int):
-    def make(ds, shuffle):
-        sampler = ChannelSetBatchSampler(ds.keys, batch_size, shuffle=shuffle, seed=seed)
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers,
-                          persistent_workers=num_workers > 0)
-
-    return make(train_ds, True), make(val_ds, False)
+#: the file in a pretrain run folder that lists the recordings pretraining saw
+RECORD_FILE = "recordings.csv"
 
 
 @torch.no_grad()
@@ -47,78 +51,94 @@ def naive_val_loss(val_dl, objective: str, loss: str) -> float:
     return total / max(count, 1.0)
 
 
-def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
-    """Run pretraining as configured; return the run folder."""
+def _split(stores, windows, cfg: ExperimentConfig):
+    """Train/validation windows, by ``data.split_by`` group (or in time, see Folds)."""
+    dc = cfg.data
+    groups = sample_groups(stores, windows, dc.split_by, "data.split_by")
+    folds = Folds(cv="none", val_fraction=dc.val_fraction, seed=cfg.pretrain.seed, stratify=False)
+    rec = windows["store"].astype(str).to_numpy() + ":" + windows["id"].astype(str).to_numpy()
+    return folds.holdout(np.zeros(len(windows)), groups, recordings=rec, starts=windows["start"].to_numpy(),
+                         stops=windows["stop"].to_numpy())
+
+
+def pretrain_backbone(cfg: ExperimentConfig, stores, windows: pd.DataFrame, *, run_dir=None, quiet=False,
+                      resume_from=None, log=print):
+    """Pretrain a :class:`~neuroconv.brain.models.BrainModel` on the windows
+    ``windows`` of ``stores`` with ``cfg.pretrain`` settings; returns
+    ``(task, fit_result, info)`` with the task holding its best validation state."""
     import lightning as L
 
     pc, dc = cfg.pretrain, cfg.data
-    t0 = time.time()
     L.seed_everything(pc.seed, workers=True, verbose=False)
-    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
-    windows = pretrain_windows(stores, dc.window_seconds, dc.stride_seconds, dc.max_len)
-    train_w, val_w = split_windows(windows, stores, dc.split_by, dc.val_fraction, pc.seed)
-    train_ds = StoreWindows(stores, train_w, dc.normalize)
-    val_ds = StoreWindows(stores, val_w, dc.normalize)
+    split = _split(stores, windows, cfg)
+    train_ds = StoreWindows(stores, windows.iloc[split.train], dc.normalize)
+    val_ds = StoreWindows(stores, windows.iloc[split.val], dc.normalize)
     longest = int((windows["stop"] - windows["start"]).max())
     # kernels cover data.max_len steps, so the backbone can later read whole recordings
     # (e.g. when decoding) that are longer than the pretraining windows
     l_max = max(int(dc.max_len), longest)
-    log(f"data: {len(stores)} store(s), {len(train_ds)} training and {len(val_ds)} validation "
-        f"windows of up to {longest} steps (split by {dc.split_by}); model l_max {l_max}")
-
-    if pc.resume:
-        run_dir = find_run_dir(pc.out, pc.name, f"{cfg.name}-pretrain")
-        ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
-        log(f"resuming {run_dir} from {ckpt_path}")
-    else:
-        run_dir = new_run_dir(pc.out, pc.name, f"{cfg.name}-pretrain")
-        ckpt_path = None
-    write_yaml(run_dir / "config.yaml", to_dict(cfg))
-
+    if log:
+        log(f"data: {len(stores)} store(s), {len(train_ds)} training and {len(val_ds)} validation windows of up "
+            f"to {longest} steps (split by {dc.split_by}, {split.by}: {split.note}); model l_max {l_max}")
     channel_sets = {**train_ds.channel_sets(), **val_ds.channel_sets()}
     model_config = dict(backbone=backbone_config(cfg.model, l_max), channel_sets=channel_sets,
-                        time_embedding=cfg.model.time_embedding)
+                        time_embedding=cfg.model.time_embedding, objective=pc.objective)
     task = PretrainTask(model_config, objective=pc.objective, loss=pc.loss, mask_ratio=pc.mask_ratio,
                         span_seconds=pc.span_seconds, lr=pc.lr, weight_decay=pc.weight_decay,
                         warmup_steps=pc.warmup_steps)
-    train_dl, val_dl = loaders(train_ds, val_ds, dc.batch_size, dc.num_workers, pc.seed)
-    trainer = make_trainer(pc, run_dir)
-    status = "completed"
-    try:
-        trainer.fit(task, train_dl, val_dl, ckpt_path=ckpt_path, weights_only=True)
-    except NonFiniteLossError as e:
-        status = f"stopped: {e}"
-        log(f"error: {e}")
-    if not trainer.is_global_zero:  # under DDP only rank 0 writes the run folder
-        return run_dir
-    ckpt_cb = trainer.checkpoint_callback
-    best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
-    if best is not None and best.is_file():
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        task.load_state_dict(state)
-    elif status != "completed":
-        write_json(run_dir / "metrics.json", {"status": status})
-        raise NonFiniteLossError(status)
-    task.model.config["objective"] = pc.objective
-    export_model(task.model, run_dir, extra={"pretrain": {"objective": pc.objective, "loss": pc.loss}})
-    plot_losses(run_dir / "logs", run_dir / "plots" / "loss.png")
-    plot_kernels(task.model, run_dir / "plots" / "kernels.png")
-    epochs, steps = trainer.current_epoch, trainer.global_step
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():  # the worker's counters (a spawned DDP run returns none of them)
-        meta = torch.load(last, map_location="cpu", weights_only=True)
-        epochs, steps = max(epochs, meta["epoch"] + 1), max(steps, meta["global_step"])
+    train_dl = loader(train_ds, pc.batch_size, True, pc.seed, pc.num_workers)
+    val_dl = loader(val_ds, pc.batch_size, False, pc.seed, pc.num_workers)
+    result = fit(task, train_dl, val_dl, pc, run_dir=run_dir, quiet=quiet, ckpt_path=resume_from, log=log)
+    info = {"split": split.describe(), "train_windows": len(train_ds), "val_windows": len(val_ds),
+            "naive_val_loss": naive_val_loss(val_dl, pc.objective, pc.loss),
+            "recordings": pd.concat([
+                recording_table(stores, windows.iloc[split.train]).assign(split="train"),
+                recording_table(stores, windows.iloc[split.val]).assign(split="val")], ignore_index=True)}
+    return task, result, info
+
+
+def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
+    """Run pretraining as configured; returns the run folder."""
+    pc, dc = cfg.pretrain, cfg.data
+    t0 = time.time()
+    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    windows = pretrain_windows(stores, dc.window_seconds, dc.stride_seconds, dc.max_len, pc.query)
+    if pc.resume:
+        run = Run.find(pc.out, pc.name, f"{cfg.name}-pretrain")
+        ckpt = str(run / "checkpoints" / "last.ckpt")
+        log(f"resuming {run.path} from {ckpt}")
+    else:
+        run, ckpt = Run.create(pc.out, pc.name, f"{cfg.name}-pretrain"), None
+    run.write_config(cfg)
+    task, result, info = pretrain_backbone(cfg, stores, windows, run_dir=run.path, resume_from=ckpt, log=log)
+    if not result.trainer.is_global_zero:  # under DDP only rank 0 writes the run folder
+        return run.path
+    from neuroconv.io import atomic_write_csv
+
+    atomic_write_csv(run / RECORD_FILE, info.pop("recordings"))
+    export_model(task.model, run.path, extra={"pretrain": {"objective": pc.objective, "loss": pc.loss}})
+    plot_losses(run / "logs", run / "plots" / "loss.png")
+    kernel_stats = plot_kernels(task.model, run / "plots" / "kernels.png")
     metrics = {
-        "status": status,
-        "best_val_loss": float(ckpt_cb.best_model_score) if ckpt_cb and ckpt_cb.best_model_score is not None else None,
-        "naive_val_loss": naive_val_loss(val_dl, pc.objective, pc.loss),
-        "epochs": epochs,
-        "steps": steps,
-        "train_windows": len(train_ds),
-        "val_windows": len(val_ds),
+        "status": result.status,
+        "best_val_loss": result.best_val_loss,
+        **info,
+        "epochs": result.epochs,
+        "steps": result.steps,
         "seconds": round(time.time() - t0, 1),
         "stores": [str(s.path) for s in stores],
+        "kernels": kernel_stats,
     }
-    write_json(run_dir / "metrics.json", metrics)
-    log(json.dumps(metrics, indent=1))
-    return run_dir
+    run.write_json("metrics.json", metrics)
+    log("\n".join(f"  {k}: {v}" for k, v in metrics.items() if k not in ("kernels", "split", "stores")))
+    return run.path
+
+
+def fold_pretrain_config(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config of pretraining inside a fold: the pretrain section with the
+    ``decode.fold_pretrain`` budget, quiet."""
+    fc = copy.deepcopy(cfg)
+    b = cfg.decode.fold_pretrain
+    fc.pretrain.max_epochs, fc.pretrain.max_steps, fc.pretrain.max_time = b.max_epochs, b.max_steps, b.max_time
+    fc.pretrain.progress = "none"
+    return fc

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import SourceConfig, _from_dict
+from neuroconv.io import atomic_write_json
+
+from .config import SourceConfig
 
 __all__ = ["prepare_sources", "PIPELINES"]
 
@@ -36,9 +38,7 @@ def _simulated(kind: str, raw_dir: Path, params: dict):
         cached = {"files": [str(p) for p in result.bold], "atlas": str(result.atlas),
                   "atlas_labels": str(result.atlas_labels)}
     raw_dir.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**record, "result": cached}))
-    tmp.replace(marker)
+    atomic_write_json(marker, {**record, "result": cached})
     return cached
 
 
@@ -72,7 +72,12 @@ def prepare_sources(sources: list, log=print, progress: bool = False) -> list[st
     """Run the pipeline of every source (resumable); return the store paths."""
     stores = []
     for i, raw in enumerate(sources):
-        src = raw if isinstance(raw, SourceConfig) else _from_dict(SourceConfig, raw, f"data.sources[{i}].")
+        if isinstance(raw, dict):
+            unknown = set(raw) - {"pipeline", "args", "store"}
+            if unknown:
+                raise ValueError(f"data.sources[{i}]: unknown key(s) {sorted(unknown)}; known: pipeline, args, store.")
+            raw = SourceConfig(**raw)
+        src = raw
         if src.pipeline not in PIPELINES:
             raise ValueError(f"data.sources[{i}].pipeline: unknown {src.pipeline!r}; choose from {PIPELINES}.")
         if not src.store:

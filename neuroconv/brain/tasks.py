@@ -1,37 +1,19 @@
-"""Lightning tasks: self-supervised pretraining and supervised decoding.
-
-Both build their optimizer from :func:`neuroconv.param_groups` (kernel parameters get
-their own learning rate and no weight decay) with a linear warm-up and cosine decay, and
-both stop on a non-finite loss with :class:`NonFiniteLossError` before any checkpoint of
-the broken state is written, so the last good checkpoint stays the last one on disk.
-"""
+"""Brain-data tasks: self-supervised pretraining (:class:`PretrainTask`) and the
+classifier that decoding trains (:class:`BrainClassifier`, with the engine's
+:class:`~neuroconv.engine.tasks.SupervisedTask`). The optimizer, schedule and NaN guard
+come from :class:`~neuroconv.engine.tasks.TrainTask`."""
 
 from __future__ import annotations
 
-import math
-
-import lightning as L
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from neuroconv.optim import param_groups
+from neuroconv.engine.tasks import TrainTask
+from neuroconv.model import masked_mean
 
 from .models import BrainModel
 
-__all__ = ["PretrainTask", "SupervisedTask", "BrainClassifier", "NonFiniteLossError", "span_mask"]
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite."""
-
-
-def _masked_mean(values: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-    where = where.to(values.dtype)
-    while where.dim() < values.dim():
-        where = where[..., None]
-    where = where.expand_as(values)
-    return (values * where).sum() / where.sum().clamp_min(1.0)
+__all__ = ["PretrainTask", "BrainClassifier", "span_mask"]
 
 
 def span_mask(valid: torch.Tensor, ratio: float, span: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -57,35 +39,7 @@ def span_mask(valid: torch.Tensor, ratio: float, span: int, generator: torch.Gen
     return hide
 
 
-class _OptimMixin:
-    """AdamW over ``param_groups`` with linear warm-up then cosine decay."""
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        opt = torch.optim.AdamW(param_groups(self, hp.lr, hp.weight_decay))
-        total = max(int(self.trainer.estimated_stepping_batches), 1) if self._trainer else 1000
-        warm = min(int(hp.warmup_steps), max(total - 1, 0))
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / (warm + 1)
-            progress = (step - warm) / max(total - warm, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at step {self.global_step}. The run "
-                "stopped; the last good checkpoint is kept in the run folder. Lower the "
-                "learning rate (--pretrain.lr / --decode.lr), keep gradient clipping on, or "
-                "check the data for extreme values."
-            )
-
-
-class PretrainTask(_OptimMixin, L.LightningModule):
+class PretrainTask(TrainTask):
     """Self-supervised pretraining of a :class:`BrainModel`.
 
     ``objective="next_step"``: a causal backbone predicts ``x[t+1]`` from ``x[:t+1]``.
@@ -120,16 +74,16 @@ class PretrainTask(_OptimMixin, L.LightningModule):
         if self.hparams.objective == "next_step":
             h = self.model.features(x[:, :-1], key, sfreq, mask[:, :-1])  # (B L-1 D)
             pred = self.model.reconstruct(h, key)  # (B L-1 C)
-            return _masked_mean(self._pointwise(pred, x[:, 1:]), mask[:, 1:] & mask[:, :-1])
+            return masked_mean(self._pointwise(pred, x[:, 1:]), mask[:, 1:] & mask[:, :-1])
         span = max(1, int(round(self.hparams.span_seconds * float(sfreq.min()))))
         hide = span_mask(mask, self.hparams.mask_ratio, span)
         h = self.model.features(x, key, sfreq, mask, hide=hide)
         pred = self.model.reconstruct(h, key)
-        return _masked_mean(self._pointwise(pred, x), hide)
+        return masked_mean(self._pointwise(pred, x), hide)
 
     def training_step(self, batch, batch_idx):
         loss = self.compute_loss(batch)
-        self._check_finite(loss)
+        self.check_finite(loss)
         self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
@@ -166,57 +120,3 @@ class BrainClassifier(nn.Module):
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.head(self.features(batch))
-
-
-class SupervisedTask(_OptimMixin, L.LightningModule):
-    """Supervised training of ``net`` (``net(batch) -> outputs``) on ``batch["y"]``.
-
-    ``kind``: ``classification`` (cross-entropy over ``(B, n_classes)`` logits; accuracy
-    is logged), ``regression`` (MSE; ``(B,)`` or ``(B, 1)`` outputs) or ``lm`` (next-token
-    cross-entropy over ``(B, L, V)`` logits against ``batch["y"] (B, L)``, ignoring
-    index -100). ``class_weights`` balances classes in the loss.
-    """
-
-    def __init__(self, net: nn.Module, kind: str = "classification", lr: float = 2e-3,
-                 weight_decay: float = 0.01, warmup_steps: int = 50,
-                 class_weights: list | None = None):
-        super().__init__()
-        if kind not in ("classification", "regression", "lm"):
-            raise ValueError(f"`kind` must be classification, regression or lm; got {kind!r}.")
-        self.save_hyperparameters(ignore=["net"])
-        self.net = net
-        cw = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
-        self.register_buffer("class_weights", cw, persistent=False)
-
-    def forward(self, batch):
-        return self.net(batch)
-
-    def compute_loss(self, batch, out=None):
-        out = self(batch) if out is None else out
-        y = batch["y"]
-        if self.hparams.kind == "classification":
-            return F.cross_entropy(out, y.long(), weight=self.class_weights), out
-        if self.hparams.kind == "lm":
-            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), ignore_index=-100), out
-        return F.mse_loss(out.reshape(y.shape).float(), y.float()), out
-
-    def _log_acc(self, name, out, batch):
-        if self.hparams.kind == "classification":
-            acc = (out.argmax(-1) == batch["y"].long()).float().mean()
-            self.log(name, acc, prog_bar=True, batch_size=out.shape[0], sync_dist=name.startswith("val"))
-
-    def training_step(self, batch, batch_idx):
-        loss, out = self.compute_loss(batch)
-        self._check_finite(loss)
-        self.log("train_loss", loss, prog_bar=True, batch_size=out.shape[0])
-        self._log_acc("train_acc", out, batch)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        loss, out = self.compute_loss(batch)
-        self.log("val_loss", loss, prog_bar=True, batch_size=out.shape[0], sync_dist=True)
-        self._log_acc("val_acc", out, batch)
-        return loss
-
-    def predict_step(self, batch, batch_idx):
-        return self(batch)

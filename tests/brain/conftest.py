@@ -1,4 +1,4 @@
-"""Tiny simulated stores shared by the training tests (built once per session)."""
+"""Tiny simulated stores shared by the brain-data tests (built once per session)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def eeg_store(tmp_path_factory):
-    """4 subjects x 20 s of simulated left/right motor-imagery EEG at 50 Hz."""
+    """6 subjects x 40 s of simulated left/right motor-imagery EEG at 50 Hz."""
     from neuroconv.pipelines import preprocess_eeg
     from neuroconv.pipelines.simulate import simulate_eeg
 
     root = tmp_path_factory.mktemp("sim_eeg")
-    files = simulate_eeg(root / "raw", n_subjects=4, n_runs=1, duration=24.0, sfreq=100.0, seed=1)
+    files = simulate_eeg(root / "raw", n_subjects=6, n_runs=1, duration=40.0, sfreq=100.0, seed=1)
     out = root / "store"
     summary = preprocess_eeg(files, out, progress=False, l_freq=1.0, h_freq=24.0, resample=50.0)
     assert summary.ok, str(summary)
@@ -33,19 +33,19 @@ def fmri_store(tmp_path_factory):
     return out
 
 
-def tiny_config(stores, tmp_path, **sections):
-    """An ExperimentConfig with a tiny model and short training, for tests."""
-    from neuroconv.brain.config import ExperimentConfig, apply_overrides
+def tiny_config(stores, tmp_path, **overrides):
+    """An ExperimentConfig with a tiny model and short training, for tests; ``overrides``
+    are dotted keys (``**{"decode.cv": "leave_group_out"}``), checked like flags."""
+    from neuroconv.brain.config import ExperimentConfig, job_parser
 
-    cfg = ExperimentConfig(name="t")
-    cfg.data.stores = [str(s) for s in stores]
-    overrides = {
-        "data.window_seconds": 2.0, "data.stride_seconds": 2.0, "data.batch_size": 8, "data.max_len": 128,
+    base = {
+        "data.stores": [str(s) for s in stores], "data.sources": [],
+        "data.window_seconds": 2.0, "data.stride_seconds": 2.0, "data.max_len": 128,
         "model.d_model": 16, "model.n_layers": 1, "model.kernel_dropout": 0.0, "model.dropout": 0.0,
         "pretrain.max_epochs": 2, "pretrain.progress": "none", "pretrain.out": str(tmp_path / "runs"),
-        "pretrain.warmup_steps": 1,
+        "pretrain.warmup_steps": 1, "pretrain.batch_size": 8,
         "decode.max_epochs": 2, "decode.progress": "none", "decode.out": str(tmp_path / "runs"),
         "decode.n_splits": 2, "decode.batch_size": 8, "decode.warmup_steps": 1,
     }
-    overrides.update(sections)
-    return apply_overrides(cfg, overrides)
+    base.update(overrides)
+    return job_parser("decode").override(ExperimentConfig(name="t"), base)

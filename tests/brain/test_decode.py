@@ -8,29 +8,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroconv.brain.decode import cv_splits, run_decode, score
+from neuroconv.brain.decode import DecodeFailed, infer_task, run_decode, score
 from neuroconv.brain.pretrain import run_pretrain
+from neuroconv.engine.folds import Folds
 
 from .conftest import tiny_config
 
 SAME_KEYS = {"accuracy", "balanced_accuracy", "roc_auc", "f1"}
 
 
+#: the fixture store has subjects 01-06: pretraining sees 01-02, decoding tests 03-06
+PRETRAIN_SUBJECTS = "subject in ['01', '02']"
+DECODE_SUBJECTS = "subject not in ['01', '02']"
+
+
 @pytest.fixture(scope="module")
 def pretrained_run(eeg_store, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pre")
-    cfg = tiny_config([eeg_store], tmp, **{"data.max_len": 256, "pretrain.name": "pre", "pretrain.max_epochs": 1})
+    cfg = tiny_config([eeg_store], tmp, **{"data.max_len": 256, "pretrain.name": "pre", "pretrain.max_epochs": 1,
+                                           "pretrain.query": PRETRAIN_SUBJECTS})
     return run_pretrain(cfg, log=lambda *_: None)
 
 
 def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp_path):
     cfg = tiny_config([eeg_store], tmp_path, **{
         "data.max_len": 256, "decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
-        "decode.tmax": 2.0, "decode.pretrained": str(pretrained_run),
+        "decode.tmax": 2.0, "decode.pretrained": str(pretrained_run), "decode.query": DECODE_SUBJECTS,
         "decode.models": ["scratch", "finetune", "probe", "attention", "csp_lda", "bandpower"]})
     run = run_decode(cfg, log=lambda *_: None)
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["classes"] == ["left", "right"] and metrics["n_folds"] == 2
+    assert metrics["classes"] == ["left", "right"] and metrics["protocol"]["n_folds"] == 2
+    assert metrics["pretraining_overlap"] is None
     assert set(metrics["models"]) == set(cfg.decode.models)
     for name, agg in metrics["models"].items():
         assert set(agg) == SAME_KEYS, name
@@ -51,16 +59,16 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
 
 def test_probe_keeps_the_pretrained_backbone_frozen(eeg_store, pretrained_run):
     from neuroconv.brain.config import ModelConfig
-    from neuroconv.brain.decode import build_net
-    from neuroconv.brain.runner import load_pretrained
+    from neuroconv.brain.models import load_pretrained, make_classifier
 
     pre = load_pretrained(pretrained_run)
     key, chans = next(iter(pre.config["channel_sets"].items()))
-    net = build_net(ModelConfig(), {key: chans}, key, chans, 2, 100, pretrained=str(pretrained_run), freeze=True)
+    net = make_classifier(ModelConfig(), {key: chans}, key, chans, 2, 100, pretrained=str(pretrained_run),
+                          freeze=True)
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     assert trainable == {"head.weight", "head.bias"}
-    net2 = build_net(ModelConfig(), {"new": ["a", "b"]}, "new", ["a", "b"], 2, 100,
-                     pretrained=str(pretrained_run), freeze=True)
+    net2 = make_classifier(ModelConfig(), {"new": ["a", "b"]}, "new", ["a", "b"], 2, 100,
+                           pretrained=str(pretrained_run), freeze=True)
     trainable2 = {n for n, p in net2.named_parameters() if p.requires_grad}
     assert trainable2 == {"head.weight", "head.bias", "brain.encoders.new.weight", "brain.encoders.new.bias",
                           "brain.recon.new.weight", "brain.recon.new.bias"}
@@ -80,6 +88,7 @@ def test_recording_level_target_and_errors(fmri_store, tmp_path):
                                             "decode.cv": "leave_group_out", "data.max_len": 64})
     run = run_decode(cfg, log=lambda *_: None)
     assert json.loads((run / "metrics.json").read_text())["n_samples"] == len(man)
+    cfg.decode.name = ""
 
     cfg.decode.target = "diagnosis"
     with pytest.raises(ValueError, match="not a column"):
@@ -93,11 +102,11 @@ def test_recording_level_target_and_errors(fmri_store, tmp_path):
         run_decode(cfg, log=lambda *_: None)
 
 
-def test_cv_splits_need_two_groups():
+def test_folds_need_two_groups():
     y = np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="at least 2 groups"):
-        cv_splits(y, np.array(["s"] * 4), "group_kfold", 5, 0, True)
-    splits = cv_splits(y, np.array(["a", "a", "b", "b"]), "leave_group_out", 5, 0, True)
+        Folds("group_kfold").split(y, np.array(["s"] * 4))
+    splits = Folds("leave_group_out").split(y, np.array(["a", "a", "b", "b"]))
     assert len(splits) == 2
 
 
@@ -112,27 +121,42 @@ def test_score_matches_sklearn():
     assert s["roc_auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"))
 
 
-def test_eegbci_real_data_baselines(shared_data, tmp_path):
-    """Real EEG: S001 imagined left/right (runs 4, 8), CSP+LDA and one tiny neural fold each."""
-    from neuroconv.brain.config import load_config
+def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path):
+    """Real EEG, S001 imagined left/right (runs 4, 8), leave-one-run-out: decode's CSP+LDA
+    predictions equal MNE's CSP + LDA fitted directly on the same folds and the same
+    (normalised) windows, and the neural model's early stopping held out time (two runs
+    leave one training group per fold)."""
+    from mne.decoding import CSP
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
 
-    cfg = load_config("eegbci")
-    src = cfg.data.sources[0]
-    src["store"] = str(tmp_path / "eegbci")
-    src["args"]["data_dir"] = str(shared_data)
-    src["args"]["runs"] = [4, 8]
-    cfg = tiny_config([], tmp_path)
-    cfg.data.sources = [src]
-    cfg.decode.target, cfg.decode.query = "events", "imagery == True"
-    cfg.decode.event_labels, cfg.decode.tmin, cfg.decode.tmax = ["left", "right"], 0.5, 2.5
-    cfg.decode.cv, cfg.decode.group_by = "leave_group_out", "run"
-    cfg.decode.models = ["scratch", "csp_lda", "bandpower"]
-    cfg.decode.max_epochs = 1
-    cfg.data.max_len = 256
+    from neuroconv.brain.data import StoreWindows, open_stores
+
+    src = {"pipeline": "eegbci", "store": str(tmp_path / "eegbci"),
+           "args": {"data_dir": str(shared_data), "subjects": [1], "runs": [4, 8], "l_freq": 1.0, "h_freq": 40.0,
+                    "resample": 80.0}}
+    cfg = tiny_config([], tmp_path, **{
+        "data.sources": [src], "data.stores": [], "decode.target": "events", "decode.query": "imagery == True",
+        "decode.event_labels": ["left", "right"], "decode.tmin": 0.5, "decode.tmax": 2.5,
+        "decode.cv": "leave_group_out", "decode.group_by": "run", "decode.models": ["scratch", "csp_lda"],
+        "decode.max_epochs": 1, "data.max_len": 256})
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
-    assert m["n_folds"] == 2 and m["n_samples"] >= 25  # about 15 trials of T1/T2 per run
-    assert set(m["models"]) == {"scratch", "csp_lda", "bandpower"}
+    assert m["protocol"]["n_folds"] == 2 and m["n_samples"] >= 25  # about 15 trials of T1/T2 per run
+    assert m["protocol"]["inner_split"] == ["time"]
+    assert all("only 1 training group" in v["note"] for v in m["inner_splits"].values())
+    preds = pd.read_csv(run / "predictions.csv")
+    ours = preds[preds.model == "csp_lda"].sort_values(["fold", "id", "start"])
+    stores = open_stores([tmp_path / "eegbci"])
+    samples = preds[preds.model == "csp_lda"][["store", "id", "start", "stop", "fold", "y_true"]]
+    for f, test in samples.groupby("fold"):
+        train = samples[(samples.fold != f)].drop_duplicates(["id", "start"])
+        Xtr = StoreWindows(stores, train).arrays()
+        Xte = StoreWindows(stores, test.sort_values(["id", "start"])).arrays()
+        direct = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis())
+        direct.fit(Xtr, train["y_true"].to_numpy())
+        got = ours[ours.fold == f]["proba_right"].to_numpy()
+        np.testing.assert_allclose(got, direct.predict_proba(Xte)[:, 1], rtol=1e-6, atol=1e-9)
 
 
 def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pretrained_run, tmp_path):
@@ -146,23 +170,151 @@ def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pr
     man.to_csv(store / "manifest.csv", index=False)
     cfg = tiny_config([store], tmp_path, **{"data.max_len": 256, "decode.target": "label",
                                             "decode.models": ["finetune"], "decode.cv": "leave_group_out",
-                                            "decode.pretrained": str(pretrained_run)})
+                                            "decode.pretrained": str(pretrained_run), "decode.transductive": True})
     run = run_decode(cfg, log=lambda *_: None)
     preds = pd.read_csv(run / "predictions.csv")
     assert (preds["stop"] - preds["start"]).max() == 256
 
 
-def test_a_failing_model_is_reported_and_the_rest_go_on(eeg_store, tmp_path, monkeypatch):
+def test_a_failing_model_is_reported_the_rest_go_on_and_the_run_fails(eeg_store, tmp_path, monkeypatch, capsys):
     import neuroconv.brain.decode as D
+    from neuroconv.cli import main
 
     def broken(name, **kw):
-        raise ValueError("simulated failure of this baseline")
+        raise TypeError("simulated bug in this baseline")  # not a RuntimeError: any failure counts
 
     monkeypatch.setattr(D, "make_baseline", broken)
     cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
                                                 "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"]})
-    run = run_decode(cfg, log=lambda *_: None)
-    m = json.loads((run / "metrics.json").read_text())["models"]
-    assert "simulated failure" in m["csp_lda"]["error"] and m["csp_lda"]["accuracy"]["mean"] is None
-    assert "error" not in m["scratch"] and m["scratch"]["accuracy"]["mean"] is not None
+    with pytest.raises(DecodeFailed, match="csp_lda") as e:
+        run_decode(cfg, log=lambda *_: None)
+    run = e.value.run_dir
+    m = json.loads((run / "metrics.json").read_text())
+    assert "simulated bug" in m["models"]["csp_lda"]["error"] and m["models"]["csp_lda"]["accuracy"]["mean"] is None
+    assert "Traceback" in m["models"]["csp_lda"]["traceback"] and m["failed"] == ["csp_lda"]
+    assert "error" not in m["models"]["scratch"] and m["models"]["scratch"]["accuracy"]["mean"] is not None
     assert set(pd.read_csv(run / "predictions.csv")["model"]) == {"scratch"}
+    # the command exits non-zero
+    import yaml
+
+    from neuroconv.engine.config import to_dict
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    assert main(["decode", "--config", str(path), "--decode.name", "cli"]) == 1
+    assert "simulated bug" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- protocol
+def test_pretraining_that_saw_a_test_group_is_refused(eeg_store, tmp_path):
+    """A backbone pretrained on every subject cannot be tested on any of them; with
+    --transductive it can, and metrics.json records what it saw."""
+    pre = run_pretrain(tiny_config([eeg_store], tmp_path, **{"pretrain.name": "all", "pretrain.max_epochs": 1}),
+                       log=lambda *_: None)
+    record = pd.read_csv(pre / "recordings.csv", dtype=str)
+    assert set(record.columns) >= {"store_path", "id", "subject", "session", "run", "site", "dataset", "split"}
+    assert sorted(record["subject"].unique()) == ["01", "02", "03", "04", "05", "06"]
+    over = {"decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["finetune"],
+            "decode.pretrained": str(pre)}
+    with pytest.raises(ValueError, match="saw test data of 2 fold.*--transductive"):
+        run_decode(tiny_config([eeg_store], tmp_path, **over), log=lambda *_: None)
+    run = run_decode(tiny_config([eeg_store], tmp_path, **{**over, "decode.transductive": True}),
+                     log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["protocol"]["transductive"] and set(m["pretraining_overlap"]) == {"0", "1"}
+    assert all(v["groups"] and v["recordings"] for v in m["pretraining_overlap"].values())
+
+
+def test_pretrain_in_fold_never_sees_the_fold_test_group(eeg_store, tmp_path, monkeypatch):
+    import neuroconv.brain.pretrain as P
+
+    seen = []
+    real = P.pretrain_backbone
+
+    def spy(cfg, stores, windows, **kw):
+        man = stores[0].manifest.set_index("id")
+        seen.append(set(man.loc[windows["id"], "subject"]))
+        return real(cfg, stores, windows, **kw)
+
+    monkeypatch.setattr(P, "pretrain_backbone", spy)
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["finetune", "probe"],
+        "decode.pretrain_in_fold": True, "decode.fold_pretrain.max_epochs": 1})
+    run = run_decode(cfg, log=lambda *_: None)
+    preds = pd.read_csv(run / "predictions.csv")
+    man = pd.read_csv(eeg_store / "manifest.csv", dtype={"subject": str}).set_index("id")
+    assert len(seen) == 2  # once per fold, shared by finetune and probe
+    for f, part in preds[preds.model == "finetune"].groupby("fold"):
+        test_subjects = set(man.loc[part["id"], "subject"])
+        assert seen[f].isdisjoint(test_subjects) and seen[f]
+    assert json.loads((run / "metrics.json").read_text())["protocol"]["pretrain_in_fold"] is True
+
+
+def test_external_test_stores_report_per_group(eeg_store, tmp_path):
+    import shutil
+
+    test_store = tmp_path / "other_site"
+    shutil.copytree(eeg_store, test_store)
+    man = pd.read_csv(test_store / "manifest.csv", dtype=str)
+    man["site"] = ["A", "A", "A", "B", "B", "B"]
+    man["dataset"] = "other"
+    man.to_csv(test_store / "manifest.csv", index=False)
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"],
+        "decode.test_stores": [str(test_store)], "decode.group_by": "site"})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["protocol"]["cv"] == "external test stores" and m["protocol"]["n_folds"] == 1
+    preds = pd.read_csv(run / "predictions.csv")
+    for name in ("scratch", "csp_lda"):
+        by = m["models"][name]["by_group"]
+        assert sorted(by) == ["other:A", "other:B"]
+        part = preds[(preds.model == name)]
+        assert sum(v["n"] for v in by.values()) == len(part) == len(part.drop_duplicates(["id", "start"]))
+        a = part[part.group == "other:A"]
+        assert by["other:A"]["accuracy"] == pytest.approx((a.y_true == a.y_pred).mean())
+        assert set(part["store"]) == {1}  # every prediction is on the test store
+
+
+def test_task_auto_states_its_choice():
+    assert infer_task(["left", "right", "left"])[0] == "classification"
+    assert infer_task([1, 2, 1, 2])[0] == "classification"
+    ages = list(np.random.default_rng(0).integers(7, 60, 100))
+    kind, reason = infer_task(ages)
+    assert kind == "regression" and "too many distinct values" in reason
+    assert infer_task([1, 2, 3] * 20)[0] == "classification"  # a 3-level rating, 20 times each
+    assert infer_task([0.5, 1.25, 3.0, 2.2])[0] == "regression"
+    assert infer_task(ages, "classification") == ("classification", "decode.task=classification")
+
+
+def test_integer_target_becomes_regression(eeg_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(eeg_store, store)
+    man = pd.read_csv(store / "manifest.csv", dtype={"subject": str})
+    man["age"] = [23, 31, 47, 58, 36, 62]
+    man.to_csv(store / "manifest.csv", index=False)
+    cfg = tiny_config([store], tmp_path, **{"decode.target": "age", "decode.models": ["scratch"],
+                                            "decode.cv": "leave_group_out", "data.max_len": 64})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["task"] == "regression" and "distinct values" in m["task_reason"]
+    assert set(m["models"]["scratch"]) == {"r2", "mae", "pearson_r"}
+
+
+def test_fmri_is_zscored_once_and_baselines_get_the_model_inputs(fmri_store):
+    from neuroconv.brain.data import StoreWindows, open_stores, store_is_standardized
+
+    stores = open_stores([fmri_store])
+    assert store_is_standardized(stores[0])
+    rid = stores[0].ids[0]
+    n = int(stores[0].manifest.set_index("id").loc[rid, "n_times"])
+    w = pd.DataFrame({"store": [0], "id": [rid], "start": [0], "stop": [n]})
+    auto = StoreWindows(stores, w, "auto")
+    raw = np.asarray(stores[0].load(rid), dtype=np.float64)
+    np.testing.assert_array_equal(auto.window(0), raw)  # the pipeline z-scored it already: no second pass
+    np.testing.assert_allclose(auto[0]["x"].numpy(), raw.astype(np.float32))
+    np.testing.assert_array_equal(auto.arrays(fixed_length=False)[0], auto.window(0))
+    forced = StoreWindows(stores, w, "recording").window(0)
+    np.testing.assert_allclose(forced, (raw - raw.mean(0)) / raw.std(0), rtol=1e-12)

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from neuroconv.brain.config import apply_overrides, builtin_configs, load_config
-from neuroconv.brain.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows, split_windows
-from neuroconv.brain.pretrain import run_pretrain
-from neuroconv.brain.runner import load_pretrained
+from neuroconv.brain.config import builtin_configs, job_parser, load_config
+from neuroconv.brain.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows
+from neuroconv.brain.models import load_pretrained
+from neuroconv.brain.pretrain import RECORD_FILE, run_pretrain
 from neuroconv.brain.tasks import PretrainTask, span_mask
+from neuroconv.engine.config import ConfigError
 
 from .conftest import tiny_config
 
@@ -21,7 +22,7 @@ from .conftest import tiny_config
 def test_pretrain_end_to_end_and_resume(eeg_store, tmp_path):
     cfg = tiny_config([eeg_store], tmp_path, **{"pretrain.name": "run1"})
     run = run_pretrain(cfg, log=lambda *_: None)
-    for f in ("config.yaml", "model.safetensors", "model_config.json", "metrics.json",
+    for f in ("config.yaml", "model.safetensors", "model_config.json", "metrics.json", RECORD_FILE,
               "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/loss.png", "plots/kernels.png",
               "logs/version_0/metrics.csv"):
         assert (run / f).is_file(), f
@@ -116,11 +117,15 @@ def test_empty_store_is_a_clear_error(tmp_path):
 
 
 def test_split_keeps_subjects_apart(eeg_store):
+    from neuroconv.brain.pretrain import _split
+
     stores = open_stores([eeg_store])
     w = pretrain_windows(stores, 2.0, 1.0, 512)
-    tr, va = split_windows(w, stores, "subject", 0.25, seed=0)
+    cfg = load_config("default", {"data.split_by": "subject", "data.val_fraction": 0.25})
+    h = _split(stores, w, cfg)
     subj = stores[0].manifest.set_index("id")["subject"]
-    assert set(subj[tr["id"]]).isdisjoint(subj[va["id"]])
+    tr, va = w.iloc[h.train], w.iloc[h.val]
+    assert h.by == "group" and set(subj[tr["id"]]).isdisjoint(subj[va["id"]])
     assert len(tr) + len(va) == len(w)
 
 
@@ -159,12 +164,12 @@ def test_builtin_configs_load_and_override():
     for name in ("default", "abide", "eegbci"):
         cfg = load_config(name)
         assert cfg.data.sources or cfg.data.stores
-    cfg = apply_overrides(load_config("default"), {"model.d_model": 8, "decode.models": ["scratch"]})
+    cfg = load_config("default", {"model.d_model": 8, "decode.models": ["scratch"]})
     assert cfg.model.d_model == 8 and cfg.decode.models == ["scratch"]
-    with pytest.raises(ValueError, match="unknown config key"):
-        apply_overrides(cfg, {"model.width": 3})
-    with pytest.raises(ValueError, match="integer"):
-        apply_overrides(cfg, {"model.d_model": "big"})
+    with pytest.raises(ConfigError, match="unknown config key `model.width`.*model.d_model"):
+        job_parser("decode").override(cfg, {"model.width": 3})
+    with pytest.raises(ConfigError, match="`model.d_model` must be an integer; got big"):
+        job_parser("decode").override(cfg, {"model.d_model": "big"})
 
 
 def test_config_file_errors(tmp_path):
@@ -177,7 +182,7 @@ def test_config_file_errors(tmp_path):
 
 
 def test_precision_auto_is_full_precision_on_cpu(monkeypatch):
-    from neuroconv.brain.runner import resolve_precision
+    from neuroconv.engine.runner import resolve_precision
 
     assert resolve_precision("16-mixed", "gpu") == "16-mixed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
