@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import platform
 import shlex
-from pathlib import Path
 
 DEFAULT_LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768, 65536]
 
@@ -232,11 +230,9 @@ def _bench_conv(args) -> int:
         memory=not args.no_memory,
     )
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps({**header, "rows": rows}, indent=2))
-        tmp.replace(path)
+        from neuroconv.io import atomic_write_json
+
+        path = atomic_write_json(args.json, {**header, "rows": rows})
         print(f"# wrote {path}")
     return 0
 

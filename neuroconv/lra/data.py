@@ -20,8 +20,10 @@ task            files
 ``text``        IMDB in the Stanford ``aclImdb`` layout (the archive ``aclImdb_v1.tar.gz``
                 that TFDS ``imdb_reviews`` is built from): ``{train,test}/{pos,neg}/*.txt``,
                 one review per file, label ``pos`` = 1, ``neg`` = 0. Byte level, 4096
-                tokens. LRA has no validation split and validates on test; ``split="val"``
-                therefore reads the test files.
+                tokens. IMDB has no validation split: ``val`` is a seeded 10% of the
+                training reviews (held out of ``train``), so no choice is made on the
+                test set; ``validation="test"`` restores the LRA release's protocol,
+                which validates on the test reviews.
 ``retrieval``   ``new_aan_pairs.{train,eval,test}.tsv`` (release folder ``tsv_data/``): no
                 header, 5 tab-separated fields ``label id1 id2 text1 text2``, label 0/1
                 (``"1.0"`` accepted). Byte level, 4000 tokens per document. ``val`` reads
@@ -226,11 +228,15 @@ class ImdbDataset(LRADataset):
 
     Parameters:
         data_dir: the ``aclImdb`` folder (with ``train/`` and ``test/``) or its parent.
-        split: ``"train"``, ``"val"`` or ``"test"``; ``"val"`` reads the test reviews
-            (LRA validates on test: IMDB has no validation split).
+        split: ``"train"``, ``"val"`` or ``"test"``.
         max_length: longest byte sequence, ``<eos>`` included (LRA "4K": 4096 as the
             authors' configs); longer reviews are truncated.
         append_eos: end every sequence with ``<eos>``.
+        validation: ``"train"`` (default): ``"val"`` is a random ``val_fraction`` of the
+            training reviews (drawn with ``seed``) and ``"train"`` is the rest;
+            ``"test"``: ``"val"`` reads the test reviews, as LRA does (IMDB has no
+            validation split), so a model chosen on it is chosen on the test set.
+        val_fraction, seed: size and seed of the held-out validation reviews.
 
     Reviews are the raw file bytes (UTF-8, ``<br />`` tags kept, as TFDS
     ``imdb_reviews``); order: ``neg`` then ``pos``, files in natural name order.
@@ -240,11 +246,18 @@ class ImdbDataset(LRADataset):
 
     task, n_classes, vocab_size = "text", 2, len(BYTE_VOCAB)
 
-    def __init__(self, data_dir, split: str = "train", *, max_length: int = 4096, append_eos: bool = True):
+    def __init__(self, data_dir, split: str = "train", *, max_length: int = 4096, append_eos: bool = True,
+                 validation: str = "train", val_fraction: float = 0.1, seed: int = 0):
         self.split = _check_split(split)
         self.max_length, self.append_eos, self.l_max = max_length, append_eos, max_length
         encode_bytes(b"", max_length=max_length, append_eos=append_eos)  # validates arguments
-        folder = "train" if split == "train" else "test"
+        if validation not in ("train", "test"):
+            raise ValueError(f"`validation` must be 'train' (held out of the training reviews) or 'test' (the LRA "
+                             f"release's protocol); got {validation!r}.")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"`val_fraction` must be in (0, 1); got {val_fraction!r}.")
+        from_train = split == "train" or (split == "val" and validation == "train")
+        folder = "train" if from_train else "test"
         root = _resolve(data_dir, self.task, ("aclImdb", "imdb/aclImdb", "imdb"), "train")
         expected = [root / s / c for s in ("train", "test") for c in ("neg", "pos")]
         dirs = [root / folder / "neg", root / folder / "pos"]
@@ -263,6 +276,13 @@ class ImdbDataset(LRADataset):
             for f in files:
                 self.texts.append(f.read_bytes()[:keep])
                 self.labels.append(label)
+        if from_train and validation == "train":
+            rng = np.random.default_rng(seed)
+            order = rng.permutation(len(self.texts))
+            n_val = max(1, int(round(val_fraction * len(order))))
+            keep_idx = np.sort(order[:n_val] if split == "val" else order[n_val:])
+            self.texts = [self.texts[i] for i in keep_idx]
+            self.labels = [self.labels[i] for i in keep_idx]
 
     def __len__(self) -> int:
         return len(self.texts)

@@ -17,7 +17,7 @@ outputs``; the loss reads ``batch["y"]``)::
   causal backbone, with tied input and output embeddings by default.
 
 Each network has ``config`` (a JSON-safe dict); :func:`net_from_config` rebuilds it, so
-:func:`neuroconv.brain.runner.export_model` and :func:`load_lra_model` round-trip.
+:func:`neuroconv.engine.runner.export_model` and :func:`load_lra_model` round-trip.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def net_from_config(config: dict) -> nn.Module:
 def load_lra_model(run_dir, map_location: str | torch.device = "cpu") -> nn.Module:
     """Load the exported network of an ``neuroconv lra`` run folder (``model.safetensors``
     + ``model_config.json``), in eval mode. Nothing is unpickled."""
-    from neuroconv.brain.runner import read_export
+    from neuroconv.engine.runner import read_export
 
     info, state = read_export(run_dir, "They are written at the end of `neuroconv lra`.", map_location)
     net = net_from_config(info["config"])

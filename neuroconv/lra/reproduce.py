@@ -40,6 +40,8 @@ import shlex
 import time
 from pathlib import Path
 
+from neuroconv.io import atomic_write_json, atomic_write_text
+
 __all__ = ["ARMS", "run_reproduction", "write_report", "machine_description", "plot_kernel_comparison",
            "kernel_stats"]
 
@@ -152,6 +154,11 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
     """
     import torch
 
+    import shutil
+
+    from neuroconv.engine.config import to_dict
+
+    from .configs import drop_none
     from .train import generate_data, lra_run_config, run_lra
 
     arms = list(arms or ARMS)
@@ -171,20 +178,24 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
     data_dir = out / "data"
     base = lra_run_config(config=CONFIG, overrides=common)
     stamp = data_dir / "generate.json"  # regenerate when the generator arguments change
+    generator = drop_none(to_dict(base.generate))
     if not (data_dir / "basic_test.tsv").is_file() or not stamp.is_file() or \
-            json.loads(stamp.read_text()) != base["generate"]:
+            json.loads(stamp.read_text()) != generator:
         generate_data(base, data_dir, log=log)
-        stamp.write_text(json.dumps(base["generate"]) + "\n")
+        atomic_write_json(stamp, generator)
 
     rows = []
     for arm in arms:
         layer, extra = ARMS[arm]
         cfg = lra_run_config(config=CONFIG, layer=layer, overrides={**common, **extra})
+        cfg.train.out, cfg.train.name = str(out / "runs"), arm
         log(f"\n=== {arm}: {layer} ===")
-        run_dir = run_lra(cfg, data_dir, out=out / "runs", name=arm, log=log,
-                          argv=shlex.split(command) if command else None)
+        if (out / "runs" / arm).exists():  # this command's own earlier run of the arm: replaced
+            log(f"replacing the earlier run {out / 'runs' / arm}")
+            shutil.rmtree(out / "runs" / arm)
+        run_dir = run_lra(cfg, data_dir, log=log, argv=shlex.split(command) if command else None)
         m = json.loads((run_dir / "metrics.json").read_text())
-        ka = cfg["model"]["layer_args"].get("kernel_args", {})
+        ka = to_dict(cfg.model.layer_args.kernel_args)
         rows.append({
             "arm": arm, "layer": layer,
             "lam": ka.get("lam") if layer == "longconv" else None,
@@ -201,13 +212,13 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
         "command": command,
         "config": CONFIG,
         "overrides": common,
-        "data": {"dir": str(data_dir), **counts, "generate": base.get("generate")},
+        "data": {"dir": str(data_dir), **counts, "generate": generator},
         "started_utc": started.isoformat(timespec="seconds"),
         "wall_seconds": round(time.time() - t0, 1),
         "machine": machine_description(),
         "arms": rows,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_json(out / "results.json", results)
     return write_report(out, log=log)
 
 
@@ -238,6 +249,7 @@ def write_report(out, log=print) -> dict:
     import yaml
     from torch.utils.data import DataLoader
 
+    from .configs import drop_none
     from .data import ListOpsDataset
     from .models import load_lra_model
     from .train import batch_to_dict
@@ -254,7 +266,7 @@ def write_report(out, log=print) -> dict:
     for row in results["arms"]:
         run_dir = Path(row["run_dir"])
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-        ds = ListOpsDataset(data_dir, "test", **cfg["data"])
+        ds = ListOpsDataset(data_dir, "test", **drop_none(cfg["data"]))
         net = nets[row["arm"]] = load_lra_model(run_dir)
         preds = []
         with torch.no_grad():
@@ -270,7 +282,7 @@ def write_report(out, log=print) -> dict:
     results["majority_baseline"] = {"class": int(majority), "test_accuracy": float(np.mean(labels == majority))}
     results["paired"] = [{"first": a, "second": b, **_mcnemar(correct[a], correct[b])}
                          for a, b in itertools.combinations(correct, 2)]
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_json(path, results)
     plot_kernel_comparison(nets, out / "kernels.png")
 
     rows, n_test = results["arms"], results["data"]["test"]
@@ -288,7 +300,7 @@ def write_report(out, log=print) -> dict:
     md += [f"| {p['first']} | {p['second']} | {p['only_first_correct']} | {p['only_second_correct']} | "
            f"{p['p_value']:.3f} |" for p in results["paired"]]
     md += ["", f"Total wall time: {results['wall_seconds']:.0f} s."]
-    (out / "results.md").write_text("\n".join(md) + "\n")
+    atomic_write_text(out / "results.md", "\n".join(md) + "\n")
     log("\n" + _table(rows))
     log(f"\nresults: {out / 'results.md'}, {out / 'results.json'}; kernels: {out / 'kernels.png'}")
     return results

@@ -111,7 +111,7 @@ def _write_imdb(root):
 
 def test_imdb_reads_aclimdb_layout_byte_level(tmp_path):
     _write_imdb(tmp_path)
-    ds = ImdbDataset(tmp_path, "train")
+    ds = ImdbDataset(tmp_path, "train", validation="test")  # every training review
     assert len(ds) == 5 and ds.vocab_size == 258 and ds.n_classes == 2
     assert [ds[i][1] for i in range(5)] == [0, 0, 0, 1, 1]  # neg then pos
     # natural file order inside a class: 0_3, 2_2, 10_1
@@ -121,9 +121,18 @@ def test_imdb_reads_aclimdb_layout_byte_level(tmp_path):
     assert BYTE_VOCAB.decode_bytes(ds[3][0]).decode() == "Très bien, naïve charm"
     long_x, _ = ds[4]
     assert len(long_x) == 4096 and long_x[-1] == BYTE_VOCAB.eos_id  # LRA 4K, <eos> included
-    val, test = ImdbDataset(tmp_path / "aclImdb", "val"), ImdbDataset(tmp_path, "test")
-    assert len(val) == len(test) == 3  # LRA validates on test
+    # the LRA release's protocol, on request: validation reads the test reviews
+    val, test = ImdbDataset(tmp_path / "aclImdb", "val", validation="test"), ImdbDataset(tmp_path, "test")
+    assert len(val) == len(test) == 3
     assert all(torch.equal(val[i][0], test[i][0]) for i in range(3))
+    # by default validation is a seeded part of the training reviews, never the test ones
+    tr, va = ImdbDataset(tmp_path, "train", val_fraction=0.4, seed=1), ImdbDataset(tmp_path, "val", val_fraction=0.4,
+                                                                                  seed=1)
+    assert (len(tr), len(va)) == (3, 2)
+    texts = lambda d: {BYTE_VOCAB.decode_bytes(d[i][0]) for i in range(len(d))}  # noqa: E731
+    assert texts(tr) | texts(va) == texts(ds) and not texts(tr) & texts(va)
+    assert not texts(va) & texts(test)
+    assert texts(ImdbDataset(tmp_path, "val", val_fraction=0.4, seed=1)) == texts(va)  # seeded
 
 
 def test_imdb_missing_layout(tmp_path):

@@ -127,7 +127,7 @@ def test_layer_args_translate_to_a_working_model(layer):
 def test_net_from_config_round_trips_including_tied_lm(tmp_path):
     from neuroconv.lra.models import load_lra_model
     from neuroconv.lra.train import LRAExport
-    from neuroconv.brain.runner import export_model
+    from neuroconv.engine.runner import export_model
 
     lm_cfg = dict(d_input=None, vocab_size=30, d_model=16, n_layers=1, layer="gated", l_max=16, head="lm",
                   layer_args={"kernel_args": {"lam": 0.0}})
