@@ -110,7 +110,10 @@ class Folds:
         k = min(self.n_splits, n_groups)
         if k < self.n_splits:
             warnings.warn(f"only {n_groups} groups: using {k} folds instead of {self.n_splits}.")
-        if self.stratify and _is_classes(y):
+        stratifiable = _is_classes(y) and np.unique(y, return_counts=True)[1].min() >= k
+        if self.stratify and _is_classes(y) and not stratifiable:
+            warnings.warn(f"a class has fewer than {k} samples: the folds are not stratified by class.")
+        if self.stratify and stratifiable:
             splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=self.seed)
         else:
             splitter = GroupKFold(n_splits=k, shuffle=True, random_state=self.seed)

@@ -1,0 +1,98 @@
+"""Run folders: unique, exclusive, resumable; fit: best state and NaN guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from neuroconv.engine.config import TrainerConfig
+from neuroconv.engine.runner import Run, fit
+from neuroconv.engine.tasks import NonFiniteLossError, SupervisedTask
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    frozen = dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return frozen
+
+    monkeypatch.setattr("neuroconv.engine.runner._dt.datetime", Clock)
+    made = []
+    threads = [threading.Thread(target=lambda: made.append(Run.create(tmp_path, "", "x").path)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8 and all(p.is_dir() for p in made)
+    assert Run.find.__doc__  # the newest one is found by start time, then by counter
+    for p in made:
+        (p / "checkpoints").mkdir()
+        (p / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert Run.find(tmp_path, "", "x").path.name == "x-20261201-120000-8"
+
+
+def test_a_named_run_is_never_overwritten(tmp_path):
+    Run.create(tmp_path, "mine", "x")
+    with pytest.raises(FileExistsError, match="exists already"):
+        Run.create(tmp_path, "mine", "x")
+    with pytest.raises(FileNotFoundError, match="last.ckpt"):
+        Run.find(tmp_path, "mine", "x")
+
+
+class _Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+        self.config = {}
+
+    def forward(self, batch):
+        return self.lin(batch["x"])
+
+
+def _loader(n=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    return DataLoader(TensorDataset(x, y), batch_size=8, collate_fn=lambda b: {
+        "x": torch.stack([t[0] for t in b]), "y": torch.stack([t[1] for t in b])})
+
+
+def test_fit_keeps_the_best_validation_state_and_stops_on_nan(monkeypatch):
+    tc = TrainerConfig(max_epochs=6, progress="none", accelerator="cpu", devices=1, patience=0, warmup_steps=1)
+    task = SupervisedTask(_Net(), lr=0.05)
+    losses = []
+    real = SupervisedTask.validation_step
+
+    def record(self, batch, i):
+        loss = real(self, batch, i)
+        losses.append(float(loss))
+        return loss
+
+    monkeypatch.setattr(SupervisedTask, "validation_step", record)
+    result = fit(task, _loader(), _loader(16, 1), tc, quiet=True)
+    per_epoch = [sum(losses[i:i + 2]) / 2 for i in range(0, len(losses), 2)]
+    assert result.status == "completed" and result.best_val_loss == pytest.approx(min(per_epoch), rel=1e-5)
+    # NaN from the third epoch on: the run stops and the state of the best finite epoch stays
+    class Flaky(SupervisedTask):
+        def compute_loss(self, batch, out=None):
+            loss, out = super().compute_loss(batch, out)
+            return (loss * float("nan") if self.training and self.current_epoch >= self.nan_from else loss), out
+
+    class NaNFrom(Flaky):
+        def __init__(self, epoch):
+            super().__init__(_Net(), lr=0.05)
+            self.nan_from = epoch
+
+    task = NaNFrom(2)
+    result = fit(task, _loader(), _loader(16, 1), tc, quiet=True)
+    assert result.status.startswith("stopped") and "nan" in result.status and result.epochs == 2
+    assert all(torch.isfinite(p).all() for p in task.parameters())
+    # NaN from the very first step: nothing good to keep
+    with pytest.raises(NonFiniteLossError):
+        fit(NaNFrom(0), _loader(), _loader(16, 1), tc, quiet=True)
