@@ -370,16 +370,13 @@ def get_extractor(spec: AtlasSpec, ref_img):
     if hit is None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if spec.kind == "maps":
-                ex = MapsExtractor(str(p)).fit(ref_img)
-                names = list(spec.names)
-            else:
-                ex = LabelsExtractor(str(p)).fit(ref_img)
-                names = [spec.label_names.get(v, f"label{v}") for v in ex.labels_]
-        msgs = [str(w.message) for w in caught]
+            ex = (MapsExtractor if spec.kind == "maps" else LabelsExtractor)(str(p)).fit(ref_img)
         if len(_CACHE) > 8:
             _CACHE.clear()
-        hit = _CACHE[key] = (ex, names, msgs)
-    for m in hit[2]:
+        hit = _CACHE[key] = (ex, [str(w.message) for w in caught])
+    ex, msgs = hit
+    # names come from this spec, not the cache: one image may be used with different label files
+    names = list(spec.names) if spec.kind == "maps" else [spec.label_names.get(v, f"label{v}") for v in ex.labels_]
+    for m in msgs:
         warnings.warn(m)
-    return hit
+    return ex, names, msgs

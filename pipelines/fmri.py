@@ -317,8 +317,10 @@ def clean_signals(signals: np.ndarray, t_r: float, path: str, confounds=None,
                          "high_pass=None/low_pass=None (--high-pass 0) or drop the file.") from e
 
 
-def _events_table(path: str, t_r: float, n_times: int, src: str) -> pd.DataFrame | None:
-    """BIDS events.tsv (seconds) -> onset/duration in samples, label = trial_type."""
+def _events_table(path: str, t_r: float, n_times: int, src: str, first: int = 0) -> pd.DataFrame | None:
+    """BIDS events.tsv (seconds from the first acquired volume) -> onset/duration in
+    samples of the stored series, whose first sample is acquired volume ``first``
+    (non-steady-state volumes removed at the start), label = trial_type."""
     if path is None:
         return None
     try:
@@ -329,14 +331,14 @@ def _events_table(path: str, t_r: float, n_times: int, src: str) -> pd.DataFrame
         raise InputError(path, "events file has no 'onset' column.", "Follow BIDS events.tsv.")
     dur = ev["duration"] if "duration" in ev.columns else 0.0
     label = ev["trial_type"] if "trial_type" in ev.columns else "event"
-    onset = np.round(ev["onset"].to_numpy(float) / t_r).astype(np.int64)
+    onset = np.round(ev["onset"].to_numpy(float) / t_r).astype(np.int64) - first
     duration = np.round(pd.to_numeric(dur, errors="coerce").fillna(0).to_numpy(float)
                         / t_r).astype(np.int64) if not np.isscalar(dur) else \
         np.zeros(len(ev), np.int64)
     outside = (onset < 0) | (onset >= n_times)
     if outside.any():
         raise InputError(src, f"{int(outside.sum())} event(s) in {Path(path).name} lie "
-                         f"outside the recording (0 to {n_times * t_r:g} s), e.g. onset "
+                         f"outside the recording ({first * t_r:g} to {(first + n_times) * t_r:g} s), e.g. onset "
                          f"{float(ev['onset'].to_numpy(float)[outside][0]):g} s.",
                          "Fix the events file or the TR.")
     return pd.DataFrame({"onset": onset, "duration": duration,
@@ -355,7 +357,7 @@ def process_nifti(inp: FmriInput, atlas, t_r=None, confounds_strategy=None,
     tr, tr_source = resolve_tr(inp, t_r, zooms[3] if len(zooms) > 3 else None, units)
     extractor, names, _ = get_extractor(atlas, img)
     signals = extractor.transform_array(data)                          # (T, R)
-    confounds, sample_mask, sources = None, None, [inp.path]
+    confounds, sample_mask, sources, first = None, None, [inp.path], 0
     if confounds_strategy:
         from nilearn.interfaces.fmriprep import load_confounds
 
@@ -367,6 +369,7 @@ def process_nifti(inp: FmriInput, atlas, t_r=None, confounds_strategy=None,
                              f"could not be loaded ({type(e).__name__}: {e}).",
                              "fMRIPrep outputs need their *_desc-confounds_timeseries.tsv "
                              "beside the BOLD file; pass confounds_strategy=None to skip.") from e
+        first = _leading_volumes_only(sample_mask, data.shape[3], inp.path, confounds_strategy)
         cpath = re.sub(r"_space-[^_]+", "", inp.path)
         cpath = re.sub(r"_desc-preproc_bold\.nii(\.gz)?$", "_desc-confounds_timeseries.tsv", cpath)
         if Path(cpath).is_file():
@@ -374,7 +377,7 @@ def process_nifti(inp: FmriInput, atlas, t_r=None, confounds_strategy=None,
     out = clean_signals(signals, tr, inp.path, confounds=confounds, sample_mask=sample_mask,
                         **clean)
     n_times = out.shape[0]
-    events = _events_table(inp.events, tr, n_times, inp.path) if inp.events else None
+    events = _events_table(inp.events, tr, n_times, inp.path, first) if inp.events else None
     if inp.events:
         sources.append(inp.events)
     if inp.sidecar:
@@ -385,7 +388,28 @@ def process_nifti(inp: FmriInput, atlas, t_r=None, confounds_strategy=None,
                      channel_units=["a.u."] * len(names),
                      details={"t_r": tr, "t_r_source": tr_source,
                               "n_volumes_in": int(data.shape[3]),
-                              "n_volumes_kept": int(n_times)})
+                              "n_volumes_kept": int(n_times), "first_volume": first,
+                              "start_seconds": first * tr})
+
+
+def _leading_volumes_only(sample_mask, n_volumes: int, path: str, strategy) -> int:
+    """How many volumes a confounds sample mask removes from the start; an error when it
+    removes any later volume (scrubbing), which would break the store's uniform time."""
+    if sample_mask is None:
+        return 0
+    kept = np.asarray(sample_mask)
+    if kept.dtype == bool:
+        kept = np.flatnonzero(kept)
+    first = int(kept[0]) if len(kept) else n_volumes
+    if len(kept) and np.array_equal(kept, np.arange(first, n_volumes)):
+        return first
+    dropped = n_volumes - len(kept) - first
+    raise InputError(
+        path, f"the confounds strategy {tuple(strategy)} censors {dropped} volume(s) inside the run (scrubbing). "
+        "A sequence store keeps time uniform: removing volumes would shift every later event and break the "
+        "sampling rate.",
+        "Use a strategy without 'scrub' (e.g. ('motion', 'wm_csf', 'high_pass')), or censor in the analysis "
+        "instead. Non-steady-state volumes at the start are removed and the events shifted.")
 
 
 def process_table(inp: FmriInput, t_r=None, names_prefix: str | None = None,
