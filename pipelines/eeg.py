@@ -224,17 +224,27 @@ def _canonical(name: str) -> str:
     return n.strip(" .").replace(" ", "")
 
 
-def _rename(raw, montage_names: list[str]) -> dict:
-    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
+def name_matcher(montage_names: list[str]):
+    """A function: channel name -> the montage's spelling of it, or None (case,
+    ``EEG``/``-REF`` prefixes and suffixes, old 10-20 names such as ``T3``)."""
     lookup = {m.lower(): m for m in montage_names}
     aliases = {k.lower(): v for k, v in ALIASES.items()}
+
+    def match(name: str) -> str | None:
+        c = _canonical(name)
+        return lookup.get(aliases.get(c.lower(), c).lower())
+
+    return match
+
+
+def _rename(raw, montage_names: list[str]) -> dict:
+    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
+    match = name_matcher(montage_names)
     mapping = {}
     for ch, kind in zip(raw.ch_names, raw.get_channel_types()):
         if kind != "eeg":
             continue
-        c = _canonical(ch)
-        c = aliases.get(c.lower(), c)
-        target = lookup.get(c.lower())
+        target = match(ch)
         if target and target != ch and target not in raw.ch_names \
                 and target not in mapping.values():
             mapping[ch] = target
@@ -526,6 +536,11 @@ def split_options(options: dict) -> tuple[dict, dict]:
     """Split keyword arguments into (EEG steps, table options); checks both."""
     from .tabular import TABLE_DEFAULTS, validate_table_options
 
+    unknown = set(options) - set(EEG_DEFAULTS) - set(TABLE_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown EEG step parameter(s) {sorted(unknown)}; allowed: the steps "
+                        f"{sorted(EEG_DEFAULTS)} and, for CSV/TSV tables, "
+                        f"{sorted(TABLE_DEFAULTS)}")
     table = {k: options.pop(k) for k in list(options) if k in TABLE_DEFAULTS}
     return _validate_steps(options), validate_table_options(table)
 

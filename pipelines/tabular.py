@@ -73,7 +73,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .eeg import ALIASES, _canonical, make_montage
+from .eeg import make_montage, name_matcher
 from .runner import InputError
 
 TABLE_EXT = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
@@ -288,14 +288,13 @@ def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
         rest = [c for c in cols if c != tc and c not in mk and not _UNUSED_RE.search(c)
                 and pd.to_numeric(df[c], errors="coerce").notna().any()]
         if montage is not None:
-            names = {n.lower(): n for n in make_montage(montage).ch_names}
-            aliases = {k.lower(): v for k, v in ALIASES.items()}
-            mapping = {}
-            for c in rest:
-                base = _canonical(_strip_unit(c)[0])
-                hit = names.get(aliases.get(base.lower(), base).lower())
-                if hit:
-                    mapping[c] = hit
+            match = name_matcher(make_montage(montage).ch_names)
+            mapping = {c: match(_strip_unit(c)[0]) for c in rest}
+            mapping = {c: name for c, name in mapping.items() if name}
+            left = [c for c in rest if c not in mapping]
+            if mapping and left:
+                warnings.warn(f"{path}: numeric columns {left} are not channels of montage "
+                              f"{montage!r}; left out (pass channels=[...] to keep them).")
             if not mapping:
                 raise InputError(path, f"no column is named like an EEG channel of montage "
                                  f"{montage!r} (candidates: {rest}). {found}",
@@ -322,12 +321,15 @@ def _device(channels: list[str]) -> str | None:
     return None
 
 
-def _unit(o: dict, columns: list[str], header_unit, device) -> tuple[str, str]:
+def _unit(o: dict, columns: list[str], header_unit, device, path) -> tuple[str, str]:
     if o["unit"] != "auto":
         return o["unit"], "option"
-    units = {u for u in (_strip_unit(c)[1] for c in columns) if u}
-    if len(units) == 1:
-        return units.pop(), "column names"
+    units = {c: u for c, u in ((c, _strip_unit(c)[1]) for c in columns) if u}
+    if len(set(units.values())) > 1:
+        raise InputError(path, f"the channel columns are in different units {units}.",
+                         "Keep the columns of one unit (channels=[...]) and pass that unit.")
+    if units:
+        return next(iter(units.values())), "column names"
     if header_unit:
         return header_unit, "header"
     if device:
@@ -471,6 +473,109 @@ def _marker_events(df: pd.DataFrame, columns: list[str]) -> list[tuple[int, int,
     return sorted(out)
 
 
+def _nominal_rate(o: dict, header: dict, device, tc, columns, path) -> tuple[float | None, str]:
+    """The nominal sampling rate and where it came from (None: estimate from timestamps)."""
+    if o["sfreq"] is not None:
+        return float(o["sfreq"]), "option"
+    if "sfreq" in header:
+        return header["sfreq"], "header"
+    if device:
+        return DEVICES[device]["sfreq"], f"device ({device})"
+    if tc is None:
+        raise InputError(path, f"no time column and no sampling rate. Columns in the file: "
+                         f"{columns}.", "Pass sfreq (--sfreq HZ), or time_column "
+                         "(--time-column NAME) if one of these columns holds the time.")
+    return None, "timestamps"
+
+
+def _timestamps(df: pd.DataFrame, tc: str, time_unit: str, path: str) -> tuple[np.ndarray, str]:
+    """The time column in seconds (missing cells interpolated) and its unit."""
+    t, _ = _numeric(df[tc])
+    ok = np.isfinite(t)
+    if ok.sum() < 2:
+        raise InputError(path, f"time column {tc!r} holds fewer than 2 numbers.",
+                         "Pass time_column=None (--time-column none) with sfreq.")
+    if not ok.all():
+        t = np.interp(np.arange(len(t)), np.flatnonzero(ok), t[ok])
+        warnings.warn(f"{path}: {int((~ok).sum())} missing timestamp(s) in {tc!r}, "
+                      "interpolated from the row order.")
+    if time_unit == "auto":
+        m = re.search(r"(ms|us)\W*$", tc, re.I)
+        time_unit = m.group(1).lower() if m else ("ms" if np.median(np.abs(t)) > 1e11 else "s")
+    return t * TIME_UNITS[time_unit], time_unit
+
+
+def _estimate_rate(t: np.ndarray, tc: str, path: str) -> float:
+    est = 1.0 / np.median(np.diff(t))
+    if np.isfinite(est) and est > 0:              # refine: intervals are often quantized
+        est = _clock_rate(_dejitter(t, est)[1], est)
+    if not np.isfinite(est) or est <= 0:
+        raise InputError(path, f"cannot estimate the sampling rate from {tc!r}.",
+                         "Pass sfreq (--sfreq HZ).")
+    sfreq = float(round(est)) if abs(est - round(est)) <= 0.005 * est else round(est, 3)
+    warnings.warn(f"{path}: sampling rate estimated from the timestamps as {sfreq:g} Hz; "
+                  "pass sfreq (--sfreq) to set it.")
+    return sfreq
+
+
+def _fill(x: np.ndarray, pos: np.ndarray, sfreq: float, max_gap, path: str, details: dict):
+    """Samples on the grid ``pos[first valid]..pos[last valid]``: NaN rows at the ends
+    dropped, missing samples inside (NaN rows, timestamp gaps) linearly interpolated."""
+    valid = np.isfinite(x).all(axis=1)
+    if not valid.any():
+        raise InputError(path, f"no row has a number in every channel column "
+                         f"({details['channels']}).", "Check the file and the channels "
+                         "option.")
+    pv = pos[valid]
+    first, last = int(pv[0]), int(pv[-1])
+    missing = np.diff(pv) - 1
+    longest = float(missing.max() / sfreq) if len(missing) else 0.0
+    n_nan = int((~valid).sum())
+    edge = int((pos < first).sum() + (pos > last).sum())
+    filled = int(last - first + 1 - valid.sum())
+    details.update(nan_rows={"count": n_nan, "trimmed_at_ends": edge}, filled_samples=filled,
+                   longest_gap_s=longest)
+    if max_gap is not None and longest > max_gap + 0.5 / sfreq:
+        after = int(np.flatnonzero(valid)[np.argmax(missing)]) + 1
+        raise InputError(path, f"{longest:.3f} s of samples are missing after data row "
+                         f"{after} (missing timestamps or NaN rows; {filled} samples missing "
+                         f"in all), longer than max_gap={max_gap:g} s.",
+                         "Split the recording at the gap, or raise max_gap (--max-gap) to "
+                         "interpolate across it.")
+    if edge:
+        warnings.warn(f"{path}: {edge} row(s) without numbers at the start or end "
+                      "(a truncated last line?) dropped.")
+    if not filled:
+        return x[valid], first, last
+    warnings.warn(f"{path}: {filled} missing sample(s) filled by linear interpolation "
+                  f"({n_nan - edge} NaN row(s), "
+                  f"{details['timing'].get('timestamp_missing_samples', 0)} from gaps in the "
+                  f"timestamps; longest {longest:.3f} s).")
+    grid = np.arange(first, last + 1)
+    return np.column_stack([np.interp(grid, pv, col) for col in x[valid].T]), first, last
+
+
+def _annotations(df, mk, pos, first, last, sfreq, path, details):
+    """Marker events -> ``mne.Annotations`` on the output grid."""
+    import mne
+
+    onsets, durations, descs, dropped = [], [], [], 0
+    for r, length, code, _col in _marker_events(df, mk):
+        p = int(pos[r]) - first
+        if p < 0 or p > last - first:
+            dropped += 1
+            continue
+        end = int(pos[min(r + length, len(pos) - 1)]) - first if length > 1 else p
+        onsets.append(p / sfreq)
+        durations.append(max(0, end - p) / sfreq)
+        descs.append(code)
+    if dropped:
+        warnings.warn(f"{path}: {dropped} marker(s) on dropped rows at the ends; left out.")
+    codes, counts = np.unique(np.asarray(descs, dtype=str), return_counts=True)
+    details["marker_counts"] = dict(zip(codes.tolist(), counts.tolist()))
+    return mne.Annotations(onsets, durations, descs)
+
+
 def read_table(path, montage: str | None = "standard_1005", **opts):
     """Read one table recording; returns ``(raw, details)``.
 
@@ -491,36 +596,22 @@ def read_table(path, montage: str | None = "standard_1005", **opts):
     df = _read_frame(path, skip, sep, fields)
     cols = _columns(df, o, montage, path)
     tc, mapping, mk = cols["time"], cols["channels"], cols["markers"]
-    names = list(mapping.values())
-    device = _device(names)
-    unit, unit_source = _unit(o, list(mapping), header.get("unit"), device)
+    device = _device(list(mapping.values()))
+    unit, unit_source = _unit(o, list(mapping), header.get("unit"), device, path)
     details: dict = {"columns": list(df.columns), "sep": sep, "comment_lines": skip,
                      "time_column": tc, "channels": mapping, "marker_columns": mk,
                      "ignored_columns": cols["ignored"], "device": device, "unit": unit,
-                     "unit_source": unit_source}
-    # the nominal rate
-    if o["sfreq"] is not None:
-        sfreq, src = float(o["sfreq"]), "option"
-    elif "sfreq" in header:
-        sfreq, src = header["sfreq"], "header"
-    elif device:
-        sfreq, src = DEVICES[device]["sfreq"], f"device ({device})"
-    elif tc is None:
-        raise InputError(path, f"no time column and no sampling rate. Columns in the file: "
-                         f"{list(df.columns)}.", "Pass sfreq (--sfreq HZ), or time_column "
-                         "(--time-column NAME) if one of these columns holds the time.")
-    else:
-        sfreq, src = None, "timestamps"
-    # full-row duplicates (a packet written twice) are dropped when timestamps exist
-    if tc is not None:
+                     "unit_source": unit_source, "clock": None}
+    sfreq, details["sfreq_source"] = _nominal_rate(o, header, device, tc, list(df.columns),
+                                                   path)
+    if tc is not None:  # a packet written twice: rows equal to an earlier one, time included
         dup = df.duplicated().to_numpy()
         if dup.any():
             warnings.warn(f"{path}: {int(dup.sum())} row(s) repeat an earlier row exactly "
                           "(timestamp included); dropped.")
             df = df.loc[~dup].reset_index(drop=True)
         details["duplicate_rows_dropped"] = int(dup.sum())
-    n = len(df)
-    x = np.empty((n, len(mapping)))
+    x = np.empty((len(df), len(mapping)))
     text_cells = {}
     for j, c in enumerate(mapping):
         x[:, j], bad = _numeric(df[c])
@@ -530,104 +621,29 @@ def read_table(path, montage: str | None = "standard_1005", **opts):
         warnings.warn(f"{path}: cells that are not numbers in {text_cells} (column: count); "
                       "treated as missing.")
     details["text_cells"] = text_cells
-    # the time axis
     if tc is not None:
-        t, bad = _numeric(df[tc])
-        ok = np.isfinite(t)
-        if ok.sum() < 2:
-            raise InputError(path, f"time column {tc!r} holds fewer than 2 numbers.",
-                             "Pass time_column=None (--time-column none) with sfreq.")
-        if not ok.all():
-            t = np.interp(np.arange(n), np.flatnonzero(ok), t[ok])
-            warnings.warn(f"{path}: {int((~ok).sum())} missing timestamp(s) in {tc!r}, "
-                          "interpolated from the row order.")
-        tu = o["time_unit"]
-        if tu == "auto":
-            m = re.search(r"(ms|us)\W*$", tc, re.I)
-            tu = m.group(1).lower() if m else ("ms" if np.nanmedian(np.abs(t)) > 1e11 else "s")
-        t = t * TIME_UNITS[tu]
-        clock = "unix" if 1e8 < t[0] < 4.2e9 else "device"
-        details.update(time_unit=tu, clock=clock)
+        t, details["time_unit"] = _timestamps(df, tc, o["time_unit"], path)
+        details["clock"] = "unix" if 1e8 < t[0] < 4.2e9 else "device"
         if sfreq is None:
-            est = 1.0 / np.median(np.diff(t)) if n > 1 else np.nan
-            if np.isfinite(est) and est > 0:     # refine: intervals are often quantized
-                est = _clock_rate(_dejitter(t, est)[1], est)
-            if not np.isfinite(est) or est <= 0:
-                raise InputError(path, f"cannot estimate the sampling rate from {tc!r}.",
-                                 "Pass sfreq (--sfreq HZ).")
-            sfreq = float(round(est)) if abs(est - round(est)) <= 0.005 * est else round(est, 3)
-            warnings.warn(f"{path}: sampling rate estimated from the timestamps as "
-                          f"{sfreq:g} Hz; pass sfreq (--sfreq) to set it.")
-        pos, timing = place_samples(t, sfreq, timing=o["timing"],
-                                    max_timing_error=o["max_timing_error"],
-                                    rate_tolerance=o["rate_tolerance"], path=path)
-        details["timing"] = timing
+            sfreq = _estimate_rate(t, tc, path)
+        pos, details["timing"] = place_samples(
+            t, sfreq, timing=o["timing"], max_timing_error=o["max_timing_error"],
+            rate_tolerance=o["rate_tolerance"], path=path)
     else:
-        t, pos = None, np.arange(n)
-        details.update(clock=None, timing={"method": "rows", "n_rows": n})
-    details["sfreq"], details["sfreq_source"] = sfreq, src
-    # NaN rows: trimmed at the ends, interpolated inside (max_gap)
-    valid = np.isfinite(x).all(axis=1)
-    if not valid.any():
-        raise InputError(path, f"no row has a number in every channel column "
-                         f"{list(mapping)}.", "Check the file and the channels option.")
-    pv = pos[valid]
-    first, last = int(pv[0]), int(pv[-1])
-    n_out = last - first + 1
-    missing = np.diff(pv) - 1
-    longest = float(missing.max() / sfreq) if len(missing) else 0.0
-    n_nan = int((~valid).sum())
-    edge = int((pos < first).sum() + (pos > last).sum())
-    details["nan_rows"] = {"count": n_nan, "trimmed_at_ends": edge}
-    details["filled_samples"] = int(n_out - valid.sum())
-    details["longest_gap_s"] = longest
-    if o["max_gap"] is not None and longest > o["max_gap"] + 0.5 / sfreq:
-        where = int(np.argmax(missing))
-        raise InputError(path, f"{longest:.3f} s of samples are missing after data row "
-                         f"{int(np.flatnonzero(valid)[where]) + 1} (missing timestamps or "
-                         f"NaN rows; {details['filled_samples']} samples missing in all), "
-                         f"longer than max_gap={o['max_gap']:g} s.",
-                         "Split the recording at the gap, or raise max_gap (--max-gap) to "
-                         "interpolate across it.")
-    if n_out == valid.sum():
-        data = x[valid]
-    else:
-        grid = np.arange(first, last + 1)
-        data = np.column_stack([np.interp(grid, pv, x[valid, j]) for j in range(x.shape[1])])
-    if n_nan - edge > 0 or details["filled_samples"]:
-        warnings.warn(f"{path}: {details['filled_samples']} missing sample(s) filled by "
-                      f"linear interpolation ({n_nan - edge} NaN row(s), "
-                      f"{details['timing'].get('timestamp_missing_samples', 0)} from gaps in "
-                      f"the timestamps; longest {longest:.3f} s).")
-    if edge:
-        warnings.warn(f"{path}: {edge} row(s) without numbers at the start or end "
-                      "(a truncated last line?) dropped.")
-    # amplitude sanity: the unit decides the scale of everything downstream
+        t, pos = None, np.arange(len(df))
+        details["timing"] = {"method": "rows", "n_rows": len(df)}
+    details["sfreq"] = sfreq
+    data, first, last = _fill(x, pos, sfreq, o["max_gap"], path, details)
     sd = float(np.median(data.std(axis=0))) * UNIT_SCALE[unit] / 1e-6       # µV
-    if data.shape[0] > 1 and (sd < 0.05 or sd > 1e4):
+    if len(data) > 1 and (sd < 0.05 or sd > 1e4):
         warnings.warn(f"{path}: the channels' median standard deviation is {sd:.3g} µV with "
                       f"unit={unit!r} ({unit_source}); EEG is usually 1-100 µV. Check "
                       "unit (--unit uV|mV|V|nV).")
-    # events
-    events = _marker_events(df, mk)
-    onsets, durations, descs, dropped = [], [], [], 0
-    by_code: dict[str, int] = {}
-    for r, length, code, _col in events:
-        p = int(pos[r]) - first
-        if p < 0 or p >= n_out:
-            dropped += 1
-            continue
-        onsets.append(p / sfreq)
-        end = int(pos[min(r + length, n - 1)]) - first if length > 1 else p
-        durations.append(max(0, end - p) / sfreq)
-        descs.append(code)
-        by_code[code] = by_code.get(code, 0) + 1
-    if dropped:
-        warnings.warn(f"{path}: {dropped} marker(s) on dropped rows at the ends; left out.")
-    details["marker_counts"] = dict(sorted(by_code.items()))
-    info = mne.create_info(names, sfreq, "eeg")
+    ann = _annotations(df, mk, pos, first, last, sfreq, path, details)
+    info = mne.create_info(list(mapping.values()), sfreq, "eeg")
     raw = mne.io.RawArray(data.T * UNIT_SCALE[unit], info, verbose="error")     # volts
-    if t is not None and details["clock"] == "unix":
-        raw.set_meas_date(datetime.fromtimestamp(float(t[valid][0]), timezone.utc))
-    raw.set_annotations(mne.Annotations(onsets, durations, descs))
+    if details["clock"] == "unix":
+        raw.set_meas_date(datetime.fromtimestamp(float(t[np.argmax(pos >= first)]),
+                                                 timezone.utc))
+    raw.set_annotations(ann)
     return raw, details

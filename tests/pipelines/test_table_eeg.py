@@ -381,3 +381,16 @@ def test_unit_option_scales_and_warns(tmp_path):
     raw_mv, d, w = _read(p, unit="mV")
     np.testing.assert_allclose(raw_mv.get_data(), raw_uv.get_data() * 1e3)
     assert any("median standard deviation" in m for m in w)        # 20 mV is not EEG
+
+
+def test_columns_left_out_and_mixed_units(tmp_path):
+    df = _table()
+    df["ECG"] = np.sin(np.arange(len(df)))
+    df.to_csv(tmp_path / "ecg.csv", index=False)
+    raw, d, w = _read(tmp_path / "ecg.csv")
+    assert raw.ch_names == MUSE and d["ignored_columns"] == ["Right AUX", "ECG"]
+    assert any("numeric columns ['ECG'] are not channels" in m for m in w)
+    df = _table().rename(columns={"TP9": "TP9 (uV)", "AF7": "AF7 (mV)"})
+    df.to_csv(tmp_path / "mixed.csv", index=False)
+    with pytest.raises(InputError, match="different units"):
+        read_table(tmp_path / "mixed.csv")
