@@ -339,6 +339,8 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
     ``table``: the options of :func:`pipelines.tabular.read_table` for a CSV/TSV/text
     recording (then ``details["table"]`` records what was read and how).
     """
+    import mne
+
     details: dict = {}
     if table is not None:
         from .tabular import read_table
@@ -409,7 +411,7 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
         details["interpolated_for_channel_set"] = _map_channel_set(
             raw, target, montage, float(steps["max_interpolated"]), path)
     ref = steps["reference"]
-    n_eeg = len(raw.copy().pick("eeg", exclude="bads").ch_names) if has_eeg else 0
+    n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude="bads"))
     if ref == "average" and 0 < n_eeg < MIN_AVERAGE_REFERENCE:
         warnings.warn(f"{path}: average reference over only {n_eeg} EEG channels: their mean "
                       "is not close to zero potential and mixes the channels' signals; "

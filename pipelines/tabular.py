@@ -65,6 +65,7 @@ store's ``meta.json``).
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from datetime import datetime, timezone
@@ -288,7 +289,7 @@ def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
         rest = [c for c in cols if c != tc and c not in mk and not _UNUSED_RE.search(c)
                 and pd.to_numeric(df[c], errors="coerce").notna().any()]
         if montage is not None:
-            match = name_matcher(make_montage(montage).ch_names)
+            match = _matcher(montage)
             mapping = {c: match(_strip_unit(c)[0]) for c in rest}
             mapping = {c: name for c, name in mapping.items() if name}
             left = [c for c in rest if c not in mapping]
@@ -312,6 +313,11 @@ def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
                          "Pass channels as a {column: name} mapping with distinct names.")
     ignored = [c for c in cols if c != tc and c not in mk and c not in mapping]
     return {"time": tc, "channels": mapping, "markers": mk, "ignored": ignored}
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(montage: str):
+    return name_matcher(make_montage(montage).ch_names)
 
 
 def _device(channels: list[str]) -> str | None:
