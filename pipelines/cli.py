@@ -299,6 +299,10 @@ def add_preprocess(sub) -> None:
     _table_args(n)
     _common(n)
     n.set_defaults(func=_cmd_eeg_notebooks, reference="none")
+    for act in n._actions:
+        if act.dest == "reference":
+            act.help = ("'none' (default here: keep the Muse's Fpz reference; an average of "
+                        "4 electrodes is not near zero potential), 'average', or names")
 
     f = ps.add_parser("fmri", help="4D NIfTI, BIDS/fMRIPrep folders, or ROI tables",
                       description="fMRI -> region signals (atlas) -> nilearn.signal.clean "

@@ -35,7 +35,7 @@ Timing (``timing="auto"``): timestamps are checked against the nominal rate.
    ``sfreq`` by more than ``rate_tolerance`` (1 %) the file is refused (wrong ``sfreq``
    or ``time_unit``).
 2. Jitter: recorders stamp samples per packet when the packet arrives, so timestamps
-   jitter while the samples themselves are regular. A running median over 0.5 s of each
+   jitter while the samples themselves are regular. A running median over 1 s of each
    timestamp's lag behind the nominal grid removes that jitter ("de-jittered
    timestamps"). If the de-jittered timestamps stay within ``max_timing_error``
    (20 ms) of a straight line (the device clock, drift allowed), the rows are taken as
@@ -43,9 +43,10 @@ Timing (``timing="auto"``): timestamps are checked against the nominal rate.
 3. Otherwise samples are missing (dropped packets) or the sampling is irregular: each
    row is placed on the nominal grid by its de-jittered timestamp (an interval of 1.5
    samples or more leaves the missing samples empty), and the check of step 2 is made
-   again on the placed rows; passing it, empty samples are filled by linear
-   interpolation (``numpy.interp``) when no stretch is longer than ``max_gap``
-   (0.2 s). Timestamps that go backwards, timing that still does not fit, or longer
+   again on the placed rows (a row less than 1.5 samples after the previous one is the
+   next sample); passing it, empty samples are filled by linear interpolation
+   (``numpy.interp``) when no stretch is longer than ``max_gap`` (0.2 s). Timing that
+   still does not fit (timestamps that jump back, extra or irregular samples) or longer
    gaps refuse the file with a message that says what to do.
 
 ``timing="rows"`` takes the rows as consecutive samples whatever the timestamps say
@@ -94,7 +95,7 @@ TABLE_DEFAULTS = dict(sfreq=None, time_column="auto", time_unit="auto", channels
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 TIMING = ("auto", "rows", "timestamps")
 #: running-median window (s) that removes per-packet timestamp jitter
-DEJITTER_WINDOW = 0.5
+DEJITTER_WINDOW = 1.0
 
 _TIME_RE = re.compile(r"^(lsl[ _]?|unix[ _]?|system[ _]?)?(time|timestamps?|t)"
                       r"([ _]?(stamps?))?([ _]*[\(\[]?\s*(s|sec|seconds|ms|us)\s*[\)\]]?)?$", re.I)
@@ -424,17 +425,6 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
                      timestamp_gaps=0, timestamp_missing_samples=0)
         return np.arange(n), stats
     step = np.diff(tau) * sfreq
-    if (step < 0.5).any():
-        i = int(np.argmax(step < 0.5))
-        what = (f"the timestamps go backwards {stats['n_backward']} time(s)"
-                if stats["n_backward"] else "irregular sampling")
-        raise InputError(path, f"{what}: {int((step < 0.5).sum())} row(s) lie less than half "
-                         f"a sample after the previous one (de-jittered; first at data row "
-                         f"{i + 2}: {t[i]:.6f} -> {t[i + 1]:.6f} s), and the rows are not "
-                         f"regular (timing error {stats['rows_timing_error_ms']:.1f} ms > "
-                         f"max_timing_error {tol * 1e3:g} ms).",
-                         "Fix the timestamps, or pass timing='rows' (--timing rows) if the "
-                         "rows are consecutive samples.")
     inc = np.where(step >= 1.5, np.rint(step), 1).astype(np.int64)
     pos = np.concatenate([[0], np.cumsum(inc)])
     err = _misfit(tau, pos.astype(np.float64), sfreq)
@@ -442,9 +432,11 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
                  timestamp_gaps=int((inc > 1).sum()),
                  timestamp_missing_samples=int((inc - 1).sum()))
     if err > tol:
+        back = (f"the timestamps go backwards {stats['n_backward']} time(s), "
+                if stats["n_backward"] else "")
         raise InputError(path, f"irregular sampling: placed on the {sfreq:g} Hz grid by their "
                          f"timestamps, samples still lie up to {err * 1e3:.1f} ms from their "
-                         f"timestamps (max_timing_error {tol * 1e3:g} ms; jitter "
+                         f"timestamps (max_timing_error {tol * 1e3:g} ms; {back}jitter "
                          f"{stats['jitter_ms']:.1f} ms, {stats['timestamp_gaps']} gaps).",
                          "Check sfreq and the time column, raise max_timing_error, or pass "
                          "timing='rows' (--timing rows) if the rows are consecutive samples.")

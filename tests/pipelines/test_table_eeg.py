@@ -133,6 +133,15 @@ def test_packet_jitter_keeps_rows(tmp_path):
     assert d["timing"]["method"] == "rows" and d["timing"]["n_backward"] > 0
     np.testing.assert_allclose(_uv(raw), df[MUSE].to_numpy(), rtol=1e-12)
     assert not w
+    # jitter and a dropped packet pair: placed by de-jittered timestamps; the jitter
+    # blurs the gap's length by a few samples (within max_timing_error)
+    df.drop(index=range(2400, 2424)).to_csv(tmp_path / "jg.csv", index=False)
+    raw, d, w = _read(tmp_path / "jg.csv")
+    assert d["timing"]["method"] == "timestamps" and d["timing"]["timestamp_gaps"] >= 1
+    assert 18 <= d["filled_samples"] <= 30 and d["timing"]["timing_error_ms"] < 20
+    # forcing timestamps on jittered rows without gaps does not invent samples
+    raw, d, w = _read(tmp_path / "j.csv", timing="timestamps")
+    assert d["filled_samples"] <= 3
 
 
 def test_dropped_samples_are_filled_and_events_stay_in_place(tmp_path):
@@ -394,3 +403,19 @@ def test_columns_left_out_and_mixed_units(tmp_path):
     df.to_csv(tmp_path / "mixed.csv", index=False)
     with pytest.raises(InputError, match="different units"):
         read_table(tmp_path / "mixed.csv")
+
+
+def test_real_jittered_file_with_a_dropped_packet_pair(shared_data, tmp_path):
+    """The real per-packet jitter of the 2017 N170 files (±23 ms) plus 24 dropped rows:
+    the gap is found and filled to within the timestamps' own uncertainty."""
+    df = pd.read_csv(shared_data / N170_JITTER)
+    gone = np.arange(15000, 15024)
+    df.drop(index=gone).to_csv(tmp_path / "drop.csv", index=False)
+    raw, d, w = _read(tmp_path / "drop.csv")
+    assert d["timing"]["method"] == "timestamps" and abs(d["filled_samples"] - 24) <= 4
+    assert raw.n_times == len(df) - 24 + d["filled_samples"]
+    ev, _ = mne.events_from_annotations(raw, verbose="error")
+    true = np.flatnonzero(df.Marker0.to_numpy())
+    true = true[~np.isin(true, gone)]
+    assert len(ev) == len(true) and np.abs(ev[:, 0] - true).max() <= 4    # ≤ 16 ms
+    np.testing.assert_array_equal(ev[true < 15000, 0], true[true < 15000])
