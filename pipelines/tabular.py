@@ -12,7 +12,9 @@ Columns (every choice can be given explicitly; auto-detection is the default):
 - ``time_column``: ``"auto"`` looks for ``timestamps``/``timestamp``/``time``/
   ``lsl_timestamp``/``time (s)``/``time_ms``...; ``None`` means there is none and
   ``sfreq`` must be given. ``time_unit``: ``"s"``, ``"ms"``, ``"us"`` or ``"auto"``
-  (``ms`` when the name says so or the values are Unix milliseconds).
+  (``ms``/``us`` when the name says so or the values are Unix milliseconds or
+  microseconds). A named time column of date-time text (``2019-03-16 15:26:23.853``)
+  is read as UTC.
 - ``channels``: ``"auto"`` keeps the numeric columns whose names are channels of the
   montage (``TP9``, ``Fp1``, ``EEG Cz-REF``...) and leaves out auxiliary ones
   (``Right AUX``, ``Accel``, ``Sample Index``...); with ``montage=None`` every numeric
@@ -22,7 +24,10 @@ Columns (every choice can be given explicitly; auto-detection is the default):
   ``Event``, ``Stim``...), a list, or ``None``.
 - ``unit``: ``"auto"`` (a unit in the column names such as ``TP9 (uV)``, else a known
   device's, else µV), ``"uV"``, ``"mV"``, ``"V"`` or ``"nV"``.
-- ``sep`` (``"auto"``: comma, tab or semicolon from the header line) and ``comment``
+- A file without a header row gets columns named ``"0"``, ``"1"``...: auto-detection
+  then fails with a message, and the options name the columns by position.
+- ``sep`` (``"auto"``: comma, tab or semicolon from the header line; semicolon files
+  with decimal commas are read as such) and ``comment``
   (``"auto"``: leading lines starting with ``%`` or ``#`` are skipped; OpenBCI's
   ``%Sample Rate = 250 Hz`` line gives the sampling rate).
 
@@ -201,7 +206,10 @@ def _sniff(path: str, sep, comment):
                              f"{header[:120]!r} (looked for comma, tab, semicolon).",
                              "Pass sep (--sep) explicitly.")
     fields = [h.strip() for h in header.split(sep)]
-    info = {}
+    info = {"decimal": "."}
+    body = lines[skip + 1] if skip + 1 < len(lines) else ""
+    if sep == ";" and re.search(r"\d,\d", body):          # 1,5;2,25: decimal commas
+        info["decimal"] = ","
     comments = "\n".join(lines[:skip])
     m = _RATE_RE.search(comments)
     if m:
@@ -219,14 +227,13 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def _read_frame(path: str, skip: int, sep: str, fields: list[str]) -> pd.DataFrame:
-    if fields and all(_is_number(f) for f in fields if f):
-        raise InputError(path, f"no header row: the first line holds numbers "
-                         f"({', '.join(fields[:6])}...), so the columns cannot be "
-                         "identified.", "Add a header line with the column names "
-                         "(time, channel names, marker).")
+def _read_frame(path: str, skip: int, sep: str, fields: list[str],
+                decimal: str = ".") -> pd.DataFrame:
+    """The table; a file without a header row gets columns named "0", "1", ..."""
+    no_header = bool(fields) and all(_is_number(f) for f in fields if f)
     try:
         df = pd.read_csv(path, sep=sep, skiprows=skip, skipinitialspace=True,
+                         header=None if no_header else "infer", decimal=decimal,
                          low_memory=False, encoding="utf-8-sig", encoding_errors="replace")
     except pd.errors.EmptyDataError as e:
         raise InputError(path, "no data rows.", "Remove it from the inputs.") from e
@@ -235,6 +242,7 @@ def _read_frame(path: str, skip: int, sep: str, fields: list[str]) -> pd.DataFra
                          f"{str(e).strip()[:300]}).", "Repair the file (every row needs "
                          "as many fields as the header) or re-export it.") from e
     df.columns = [str(c).strip() for c in df.columns]
+    df.attrs["no_header"] = no_header
     if len(df) == 0:
         raise InputError(path, f"no data rows after the header (columns "
                          f"{list(df.columns)}).", "Remove it from the inputs.")
@@ -258,7 +266,10 @@ def _strip_unit(name: str) -> tuple[str, str | None]:
 def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
     """Decide time, channel, marker and ignored columns (explicit options win)."""
     cols = list(df.columns)
-    found = f"Columns in the file: {cols}."
+    found = f"Columns in the file: {cols}." + (
+        " The file has no header row: its columns are numbered from 0; name them with "
+        "channels={'1': 'Fp1', ...}, time_column='0' or None, and sfreq."
+        if df.attrs.get("no_header") else "")
 
     def need(names, what):
         missing = [c for c in names if c not in cols]
@@ -489,6 +500,11 @@ def _nominal_rate(o: dict, header: dict, device, tc, columns, path) -> tuple[flo
 def _timestamps(df: pd.DataFrame, tc: str, time_unit: str, path: str) -> tuple[np.ndarray, str]:
     """The time column in seconds (missing cells interpolated) and its unit."""
     t, _ = _numeric(df[tc])
+    if np.isfinite(t).sum() < 2:                   # date-time text, e.g. 2019-03-16 15:26:23.853
+        stamp = pd.to_datetime(df[tc], errors="coerce", utc=True, format="mixed")
+        t = (stamp - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64,
+                                                                            na_value=np.nan)
+        time_unit = "s"
     ok = np.isfinite(t)
     if ok.sum() < 2:
         raise InputError(path, f"time column {tc!r} holds fewer than 2 numbers.",
@@ -499,7 +515,9 @@ def _timestamps(df: pd.DataFrame, tc: str, time_unit: str, path: str) -> tuple[n
                       "interpolated from the row order.")
     if time_unit == "auto":
         m = re.search(r"(ms|us)\W*$", tc, re.I)
-        time_unit = m.group(1).lower() if m else ("ms" if np.median(np.abs(t)) > 1e11 else "s")
+        big = np.median(np.abs(t))                        # Unix time in ms or µs
+        time_unit = m.group(1).lower() if m else ("us" if big > 1e14 else
+                                                  "ms" if big > 1e11 else "s")
     return t * TIME_UNITS[time_unit], time_unit
 
 
@@ -591,7 +609,7 @@ def read_table(path, montage: str | None = "standard_1005", **opts):
     if not Path(path).is_file():
         raise InputError(path, "no such file.", "Check the path.")
     skip, sep, fields, header = _sniff(path, o["sep"], o["comment"])
-    df = _read_frame(path, skip, sep, fields)
+    df = _read_frame(path, skip, sep, fields, header["decimal"])
     cols = _columns(df, o, montage, path)
     tc, mapping, mk = cols["time"], cols["channels"], cols["markers"]
     device = _device(list(mapping.values()))

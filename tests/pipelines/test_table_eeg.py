@@ -419,3 +419,32 @@ def test_real_jittered_file_with_a_dropped_packet_pair(shared_data, tmp_path):
     true = true[~np.isin(true, gone)]
     assert len(ev) == len(true) and np.abs(ev[:, 0] - true).max() <= 4    # ≤ 16 ms
     np.testing.assert_array_equal(ev[true < 15000, 0], true[true < 15000])
+
+
+def test_headerless_decimal_comma_datetime_and_us_time(tmp_path):
+    df = _table(n=1024)
+    vals = df[MUSE].to_numpy()
+    # no header row (BrainFlow-style): usable once the columns are named by position
+    df.to_csv(tmp_path / "nohead.csv", index=False, header=False)
+    with pytest.raises(InputError, match="no header row: its columns are numbered"):
+        read_table(tmp_path / "nohead.csv")
+    raw, d, _ = _read(tmp_path / "nohead.csv", time_column="0", marker_columns=["6"],
+                      channels={"1": "TP9", "2": "AF7", "3": "AF8", "4": "TP10"})
+    assert raw.ch_names == MUSE and len(raw.annotations) == len(np.flatnonzero(df.Marker0))
+    np.testing.assert_allclose(_uv(raw), vals, rtol=1e-12)
+    # European CSV: semicolons and decimal commas
+    df.to_csv(tmp_path / "eu.csv", index=False, sep=";", decimal=",")
+    raw, d, _ = _read(tmp_path / "eu.csv")
+    assert d["sep"] == ";" and raw.ch_names == MUSE
+    np.testing.assert_allclose(_uv(raw), vals, rtol=1e-12)
+    # a date-time text time column, and Unix microseconds
+    stamp = pd.Timestamp("2019-03-16 15:26:23") + pd.to_timedelta(np.arange(1024) / 256, "s")
+    df.assign(timestamps=stamp.strftime("%Y-%m-%d %H:%M:%S.%f")).to_csv(tmp_path / "dt.csv",
+                                                                         index=False)
+    raw, d, _ = _read(tmp_path / "dt.csv", time_column="timestamps")
+    assert d["clock"] == "unix" and raw.info["meas_date"].year == 2019
+    assert d["timing"]["method"] == "rows"
+    df.assign(timestamps=(1.6e9 + np.arange(1024) / 256) * 1e6).to_csv(tmp_path / "us.csv",
+                                                                        index=False)
+    raw, d, _ = _read(tmp_path / "us.csv")
+    assert d["time_unit"] == "us" and d["clock"] == "unix"
