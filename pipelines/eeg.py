@@ -484,10 +484,19 @@ def _bids_items(root: Path) -> list[tuple[str, object, dict]]:
 
 
 def _file_row(path: str) -> dict:
+    """BIDS entities of the file name; else subject/session from folders named
+    ``subject2``/``sub-02``/``session1``/``ses-1`` (else the file name is the subject)."""
     name = Path(path).name
     ents = dict(re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)", name))
+    folders = {}
+    for part in Path(path).parent.parts[-4:]:
+        m = (re.fullmatch(r"(sub|ses)(?:ject|sion)?[-_]?(\d+)", part, re.I)
+             or re.fullmatch(r"(sub|ses)-([A-Za-z0-9]+)", part))
+        if m:
+            folders[m.group(1).lower()] = m.group(2)
     stem = name.split(".")[0]
-    return {"subject": ents.get("sub") or stem, "session": ents.get("ses"),
+    return {"subject": ents.get("sub") or folders.get("sub") or stem,
+            "session": ents.get("ses") or folders.get("ses"),
             "run": ents.get("run"), "task": ents.get("task"), "dataset": "eeg"}
 
 

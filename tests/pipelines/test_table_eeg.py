@@ -63,7 +63,9 @@ def test_real_muse_csv_matches_mne(shared_data, tmp_path, rel, marker, clock):
     assert d["clock"] == clock and d["marker_columns"] == [marker]
     assert d["ignored_columns"] == ["Right AUX"] and d["unit"] == "uV"
     assert d["timing"]["method"] == "rows" and d["filled_samples"] == 0
-    assert st.manifest.sfreq[0] == 256.0
+    man = st.manifest.iloc[0]
+    assert man.sfreq == 256.0       # subject and session from the subjectN/sessionM folders
+    assert (man.subject, man.session) == (rel.split("subject")[1][0], "1")
     if clock == "device":  # the 2017 N170 file: per-packet jitter, timestamps go backwards
         assert d["timing"]["jitter_ms"] > 15 and d["timing"]["n_backward"] > 0
         assert d["timing"]["timing_error_ms"] < 20
