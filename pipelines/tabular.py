@@ -40,19 +40,22 @@ Timing (``timing="auto"``): timestamps are checked against the nominal rate.
    ``sfreq`` by more than ``rate_tolerance`` (1 %) the file is refused (wrong ``sfreq``
    or ``time_unit``).
 2. Jitter: recorders stamp samples per packet when the packet arrives, so timestamps
-   jitter while the samples themselves are regular. A running median over 1 s of each
-   timestamp's lag behind the nominal grid removes that jitter ("de-jittered
-   timestamps"). If the de-jittered timestamps stay within ``max_timing_error``
-   (20 ms) of a straight line (the device clock, drift allowed), the rows are taken as
-   consecutive samples as they are ("rows": values unchanged).
-3. Otherwise samples are missing (dropped packets) or the sampling is irregular: each
-   row is placed on the nominal grid by its de-jittered timestamp (an interval of 1.5
-   samples or more leaves the missing samples empty), and the check of step 2 is made
-   again on the placed rows (a row less than 1.5 samples after the previous one is the
-   next sample); passing it, empty samples are filled by linear interpolation
-   (``numpy.interp``) when no stretch is longer than ``max_gap`` (0.2 s). Timing that
-   still does not fit (timestamps that jump back, extra or irregular samples) or longer
-   gaps refuse the file with a message that says what to do.
+   jitter while the samples themselves are regular. The timing error of a placement of
+   the rows on the sample grid is the largest distance between each row's grid time
+   and its timestamp, after a running median over 1 s (which removes that jitter) and
+   a straight line (clock offset and drift). If the rows taken as consecutive samples
+   are within ``max_timing_error`` (20 ms), they are used as they are ("rows": values
+   unchanged).
+3. Otherwise samples are missing (dropped packets) or the sampling is irregular. A gap
+   shows as a lasting rise of the timestamps' lag behind the grid: the median lag over
+   the second after a row minus that over the second up to it. Where that rise exceeds
+   1.5 samples (or six robust standard deviations, for heavily jittered timestamps)
+   the row with the largest interval opens a gap of ``round(rise * sfreq)`` missing
+   samples ("timestamps"). If the rows so placed are within ``max_timing_error`` of
+   their timestamps, the missing samples are filled by linear interpolation
+   (``numpy.interp``) provided no stretch is longer than ``max_gap`` (0.2 s). Timing
+   that still does not fit (timestamps that jump back, extra or irregular samples) or
+   longer gaps refuse the file with a message that says what to do.
 
 ``timing="rows"`` takes the rows as consecutive samples whatever the timestamps say
 (a warning when they disagree); ``timing="timestamps"`` always places rows by their
@@ -356,15 +359,42 @@ def _unit(o: dict, columns: list[str], header_unit, device, path) -> tuple[str, 
 
 
 # ------------------------------------------------------------------------- timing
+def _window(n: int, sfreq: float) -> int:
+    """Rows in the running-median window (odd)."""
+    return int(min(n, max(1, round(DEJITTER_WINDOW * sfreq)))) | 1
+
+
 def _dejitter(t: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
     """Each timestamp's lag behind the nominal grid, raw and after a running median
     over ``DEJITTER_WINDOW`` seconds (which removes per-packet jitter, keeps steps)."""
     from scipy.ndimage import median_filter
 
-    n = len(t)
-    lag = (t - t[0]) - np.arange(n) / sfreq
-    w = int(min(n, max(1, round(DEJITTER_WINDOW * sfreq)))) | 1
-    return lag, median_filter(lag, size=w, mode="nearest")
+    lag = (t - t[0]) - np.arange(len(t)) / sfreq
+    return lag, median_filter(lag, size=_window(len(t), sfreq), mode="nearest")
+
+
+def _gap_steps(d: np.ndarray, lag_s: np.ndarray, sfreq: float) -> np.ndarray:
+    """Samples each row advances over the previous one: 1, or more after a gap.
+
+    A gap is a lasting rise of the lag: the median lag of the window after a row minus
+    that of the window up to it (``rise``, in seconds) stays at the gap's length for
+    about a window around it, whereas jitter leaves it near zero. Each run of rows
+    where ``rise`` exceeds 1.5 samples (or 6 robust standard deviations of ``rise``,
+    for heavily jittered timestamps) holds one gap: at its largest raw interval ``d``,
+    of ``round(rise * sfreq)`` missing samples.
+    """
+    n = len(lag_s)
+    h = _window(n, sfreq) // 2
+    k = np.arange(n - 1)
+    rise = lag_s[np.minimum(k + 1 + h, n - 1)] - lag_s[np.maximum(k - h, 0)]     # (n-1,)
+    mad = np.median(np.abs(rise - np.median(rise))) if n > 1 else 0.0
+    big = rise >= max(1.5 / sfreq, 6 * 1.4826 * mad)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], big.astype(np.int8), [0]])))
+    inc = np.ones(n - 1, dtype=np.int64)
+    for a, b in zip(edges[::2], edges[1::2]):               # one gap per run (few runs)
+        at = a + int(np.argmax(d[a:b]))
+        inc[at] += max(0, int(np.rint(rise[at] * sfreq)))
+    return inc
 
 
 def _clock_rate(lag_s: np.ndarray, sfreq: float) -> float:
@@ -377,12 +407,15 @@ def _clock_rate(lag_s: np.ndarray, sfreq: float) -> float:
     return float(1.0 / period) if period > 0 else float("nan")
 
 
-def _misfit(tau: np.ndarray, pos: np.ndarray, sfreq: float) -> float:
-    """Largest distance (s) between placed samples and their de-jittered timestamps,
-    after removing a straight line (clock offset and drift)."""
-    e = (tau - tau[0]) - pos / sfreq
-    if len(e) < 3:
+def _misfit(t: np.ndarray, pos: np.ndarray, sfreq: float) -> float:
+    """Largest distance (s) between rows placed at sample ``pos`` and their timestamps
+    ``t``, de-jittered (running median of the difference) and after removing a straight
+    line (clock offset and drift)."""
+    from scipy.ndimage import median_filter
+
+    if len(t) < 3:
         return 0.0
+    e = median_filter((t - t[0]) - pos / sfreq, size=_window(len(t), sfreq), mode="nearest")
     return float(np.abs(e - np.polyval(np.polyfit(pos, e, 1), pos)).max())
 
 
@@ -402,7 +435,6 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
     d = np.diff(t)
     lag, lag_s = _dejitter(t, sfreq)
     clock = _clock_rate(lag_s, sfreq)
-    tau = t[0] + k / sfreq + lag_s                                 # de-jittered times
     stats = {
         "n_rows": n, "nominal_sfreq": sfreq,
         "median_interval_ms": float(np.median(d) * 1e3) if n > 1 else None,
@@ -412,7 +444,7 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
         "clock_sfreq": clock,
         "n_backward": int((d < 0).sum()), "n_repeated_timestamps": int((d == 0).sum()),
         "jitter_ms": float(np.abs(lag - lag_s).max() * 1e3),
-        "rows_timing_error_ms": _misfit(tau, k, sfreq) * 1e3,
+        "rows_timing_error_ms": _misfit(t, k, sfreq) * 1e3,
     }
     rel = abs(clock / sfreq - 1) if np.isfinite(clock) else np.inf
     if rate_tolerance is not None and rel > rate_tolerance:
@@ -435,10 +467,9 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
         stats.update(method="rows", timing_error_ms=stats["rows_timing_error_ms"],
                      timestamp_gaps=0, timestamp_missing_samples=0)
         return np.arange(n), stats
-    step = np.diff(tau) * sfreq
-    inc = np.where(step >= 1.5, np.rint(step), 1).astype(np.int64)
+    inc = _gap_steps(d, lag_s, sfreq)
     pos = np.concatenate([[0], np.cumsum(inc)])
-    err = _misfit(tau, pos.astype(np.float64), sfreq)
+    err = _misfit(t, pos.astype(np.float64), sfreq)
     stats.update(method="timestamps", timing_error_ms=err * 1e3,
                  timestamp_gaps=int((inc > 1).sum()),
                  timestamp_missing_samples=int((inc - 1).sum()))
