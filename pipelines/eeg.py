@@ -560,6 +560,8 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
                    progress: bool = True, **options):
     """EEG/MEG files, globs, BIDS folders or CSV/TSV tables -> a store at ``out`` (µV).
 
+    A folder is read as BIDS when it has ``sub-*`` folders, else as the tables under it.
+
     ``**options`` are the step parameters of this module's docstring (``picks``,
     ``montage``, ``on_missing``, ``bads``, ``interpolate``, ``channel_set``,
     ``max_interpolated``, ``reference``, ``notch``, ``l_freq``, ``h_freq``, ``resample``,
@@ -583,7 +585,10 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
             raise FileNotFoundError(f"{f!r}: the pattern matches no file.")
         for p in paths:
             if Path(p).is_dir() and not p.endswith((".ds", ".mff")):
-                entries.extend(_bids_items(Path(p)))
+                tables = [] if any(Path(p).glob("sub-*")) else sorted(   # BIDS has .tsv too
+                    str(q) for q in Path(p).rglob("*") if is_table(q) and q.is_file())
+                entries.extend([(q, None, _file_row(q)) for q in tables] if tables
+                               else _bids_items(Path(p)))
             else:
                 entries.append((p, None, _file_row(p)))
     ids = unique_ids([_item_id(row, p) for p, _, row in entries], [e[0] for e in entries])

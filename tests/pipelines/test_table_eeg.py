@@ -110,6 +110,17 @@ def _uv(raw):
     return raw.get_data().T * 1e6
 
 
+def test_a_folder_of_tables(tmp_path):
+    for sub in (1, 2):
+        d = tmp_path / "muse" / f"subject{sub}" / "session1"
+        d.mkdir(parents=True)
+        _table(seed=sub).to_csv(d / "rec.csv", index=False)
+    s = preprocess_eeg([str(tmp_path / "muse")], tmp_path / "st", reference=None,
+                       progress=False)
+    assert s.ok and len(s.done) == 2, str(s)
+    assert sorted(SequenceStore(tmp_path / "st").manifest.subject) == ["1", "2"]
+
+
 def test_unix_ms_and_device_clock(tmp_path):
     df = _table(t0=1.6e9)
     df.to_csv(tmp_path / "unix.csv", index=False)
