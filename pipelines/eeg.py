@@ -536,8 +536,10 @@ def _steps_record(steps: dict, table: dict | None = None) -> list[dict]:
         {"name": "bandpass", "params": {"l_freq": steps["l_freq"], "h_freq": steps["h_freq"],
                                         "method": "mne fir (default)"}},
         {"name": "resample", "params": {"sfreq": steps["resample"]}},
+        # min_events only when set, so stores made before it existed keep their hash
         {"name": "events", "params": {"event_map": steps["event_map"],
-                                      "min_events": steps["min_events"]}},
+                                      **({"min_events": steps["min_events"]}
+                                         if steps["min_events"] else {})}},
         {"name": "units", "params": {"eeg": "uV", "mag": "fT", "grad": "fT/cm",
                                      "dtype": "float32"}},
     ]
