@@ -2,10 +2,12 @@
 
 Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
 
-    preprocess_eeg(files, out, **steps)
+    preprocess_eeg(files, out, **steps_and_table_options)   # EDF/FIF/BIDS/CSV/TSV...
     preprocess_fmri(files, atlas, out, **params)
     preprocess_abide(data_dir, out, **params)
     preprocess_eegbci(data_dir, out, subjects, runs, **steps)
+    preprocess_eeg_notebooks(data_dir, out, experiment="visual/P300", subjects=None, **options)
+    read_table(path, **table_options)          # one CSV/TSV recording -> mne RawArray
     neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
 
 Each ``preprocess_*`` returns a :class:`~neuroconv.pipelines.runner.Summary` with
@@ -20,6 +22,8 @@ import importlib
 _LAZY = {
     "preprocess_eeg": "eeg",
     "preprocess_eegbci": "eeg",
+    "preprocess_eeg_notebooks": "eeg_notebooks",
+    "read_table": "tabular",
     "preprocess_fmri": "fmri",
     "preprocess_abide": "abide",
     "Summary": "runner",

@@ -1,4 +1,4 @@
-"""``neuroconv preprocess {eeg,fmri,abide,eegbci}``: recordings -> sequence stores.
+"""``neuroconv preprocess {eeg,eegbci,eeg-notebooks,fmri,abide}``: recordings -> stores.
 
 Only argparse work happens here at parser-build time; the pipelines (and MNE, nilearn)
 are imported when a subcommand runs.
@@ -80,7 +80,48 @@ def _eeg_args(p: argparse.ArgumentParser) -> None:
                    help="resample to this rate (Hz)")
     g.add_argument("--event-map", default=None, metavar="MAP",
                    help="annotation -> label mapping: JSON ('{\"T1\": \"left\"}') or "
-                        "'T1=left,T2=right'; unmapped annotations are dropped")
+                        "'T1=left,T2=right' (marker codes of tables: '1=non-target,"
+                        "2=target'); unmapped annotations are dropped with a warning")
+    g.add_argument("--min-events", type=int, default=None, metavar="N",
+                   help="fail a recording with fewer than N events (default 0; "
+                        "eeg-notebooks: 20)")
+
+
+def _table_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "tables (.csv/.tsv/.txt from Muse, OpenBCI, LSL recorders; default: auto-detect)")
+    g.add_argument("--sfreq", type=float, default=None, metavar="HZ",
+                   help="nominal sampling rate (default: from the header or device, else "
+                        "estimated from the timestamps); needed without a time column")
+    g.add_argument("--time-column", default=None, metavar="NAME",
+                   help="column holding the time ('none': there is none, use --sfreq)")
+    g.add_argument("--time-unit", default=None, choices=["auto", "s", "ms", "us"],
+                   help="unit of the time column (default auto)")
+    g.add_argument("--channels", default=None, metavar="COLS",
+                   help="EEG columns, comma-separated ('TP9,AF7'), or COLUMN=NAME pairs "
+                        "that rename ('EXG Channel 0=Fp1,EXG Channel 1=Fp2')")
+    g.add_argument("--marker-columns", default=None, metavar="COLS",
+                   help="marker columns, comma-separated, or 'none'")
+    g.add_argument("--unit", default=None, choices=["auto", "uV", "µV", "mV", "V", "nV"],
+                   help="unit of the channel values (default auto: the header's, the "
+                        "device's, else uV)")
+    g.add_argument("--sep", default=None, metavar="SEP",
+                   help="column separator: ',', 'tab', ';' (default auto)")
+    g.add_argument("--comment", default=None, metavar="CHAR",
+                   help="leading lines starting with CHAR are skipped (default auto: %%, #)")
+    g.add_argument("--timing", default=None, choices=["auto", "rows", "timestamps"],
+                   help="auto (default): rows are samples when the de-jittered timestamps "
+                        "fit them, else place rows by timestamp and fill short gaps; rows: "
+                        "ignore the timestamps; timestamps: always place by timestamp")
+    g.add_argument("--max-timing-error", type=_float_or_none, default=None, metavar="SECONDS",
+                   help="largest disagreement between samples and de-jittered timestamps "
+                        "(default 0.02)")
+    g.add_argument("--max-gap", type=_float_or_none, default=None, metavar="SECONDS",
+                   help="longest stretch of missing samples or NaN rows to interpolate "
+                        "(default 0.2; 'none' = no limit); longer ones fail the file")
+    g.add_argument("--rate-tolerance", type=_float_or_none, default=None, metavar="FRACTION",
+                   help="fail a file whose timestamps run faster or slower than --sfreq by "
+                        "more than this (default 0.01)")
 
 
 def _names(v):
@@ -118,7 +159,29 @@ def _eeg_kwargs(a) -> dict:
                 on_missing=a.on_missing, bads=bads, interpolate=not a.no_interpolate,
                 channel_set=cs, max_interpolated=a.max_interpolated, reference=ref,
                 notch=a.notch, l_freq=a.l_freq, h_freq=a.h_freq, resample=a.resample,
-                event_map=_event_map(a.event_map))
+                event_map=_event_map(a.event_map),
+                **({} if a.min_events is None else {"min_events": a.min_events}))
+
+
+def _table_kwargs(a) -> dict:
+    """The table options given on the command line (the rest keep their defaults)."""
+    out = {}
+    if a.channels is not None:
+        parts = _names(a.channels)
+        out["channels"] = (dict((x.strip() for x in p.split("=", 1)) for p in parts)
+                           if all("=" in p for p in parts) else parts)
+    if a.marker_columns is not None:
+        out["marker_columns"] = None if a.marker_columns.lower() == "none" \
+            else _names(a.marker_columns)
+    if a.time_column is not None:
+        out["time_column"] = None if a.time_column.lower() == "none" else a.time_column
+    if a.sep is not None:
+        out["sep"] = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(a.sep, a.sep)
+    for key in ("sfreq", "time_unit", "unit", "comment", "timing", "max_timing_error",
+                "max_gap", "rate_tolerance"):
+        if getattr(a, key) is not None:
+            out[key] = getattr(a, key)
+    return out
 
 
 def _run(func, a, *args, **kwargs) -> int:
@@ -140,7 +203,17 @@ def _run(func, a, *args, **kwargs) -> int:
 def _cmd_eeg(a) -> int:
     from .eeg import preprocess_eeg
 
-    return _run(preprocess_eeg, a, a.files, **_eeg_kwargs(a))
+    return _run(preprocess_eeg, a, a.files, **_eeg_kwargs(a), **_table_kwargs(a))
+
+
+def _cmd_eeg_notebooks(a) -> int:
+    from .eeg_notebooks import preprocess_eeg_notebooks
+
+    kw = {**_eeg_kwargs(a), **_table_kwargs(a)}
+    if kw["event_map"] is None:
+        del kw["event_map"]                      # the experiment's marker meanings
+    return _run(preprocess_eeg_notebooks, a, a.data_dir, experiment=a.experiment,
+                subjects=a.subjects, **kw)
 
 
 def _cmd_eegbci(a) -> int:
@@ -184,10 +257,14 @@ def add_preprocess(sub) -> None:
     p.set_defaults(func=None, _parser=p)
     ps = p.add_subparsers(dest="pipeline", metavar="PIPELINE")
 
-    e = ps.add_parser("eeg", help="EEG/MEG files (any mne.io.read_raw format) or BIDS folders",
-                      description="EEG/MEG files, globs or BIDS folders -> store (EEG in µV).")
+    e = ps.add_parser("eeg", help="EEG/MEG files (any mne.io.read_raw format, CSV/TSV "
+                                  "tables) or BIDS folders",
+                      description="EEG/MEG files, globs or BIDS folders -> store (EEG in µV). "
+                                  ".csv/.tsv/.txt files are read as tables: time, channel and "
+                                  "marker columns (marker codes become events).")
     e.add_argument("files", nargs="+", metavar="FILE", help="files, globs or BIDS roots")
     _eeg_args(e)
+    _table_args(e)
     _common(e)
     e.set_defaults(func=_cmd_eeg)
 
@@ -204,6 +281,28 @@ def add_preprocess(sub) -> None:
     _eeg_args(b)
     _common(b)
     b.set_defaults(func=_cmd_eegbci)
+
+    n = ps.add_parser("eeg-notebooks", help="NeuroTechX eeg-notebooks Muse recordings "
+                                            "(visual P300, N170)",
+                      description="eeg-notebooks CSV recordings (<experiment>/subjectN/"
+                                  "sessionM/*.csv) -> store, with subject, session and run "
+                                  "from the folders and file times, and the experiment's "
+                                  "marker meanings (P300: 1 = non-target, 2 = target; N170: "
+                                  "1 = house, 2 = face). No re-referencing by default: the "
+                                  "Muse's 4 channels share the Fpz reference.")
+    n.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="the eeg-notebooks data folder (holding visual/P300 ...)")
+    n.add_argument("--experiment", default="visual/P300",
+                   help="visual/P300 (default) or visual/N170")
+    n.add_argument("--subjects", default=None, help="e.g. '2', '2-4', '2,5' (default all)")
+    _eeg_args(n)
+    _table_args(n)
+    _common(n)
+    n.set_defaults(func=_cmd_eeg_notebooks, reference="none")
+    for act in n._actions:
+        if act.dest == "reference":
+            act.help = ("'none' (default here: keep the Muse's Fpz reference; an average of "
+                        "4 electrodes is not near zero potential), 'average', or names")
 
     f = ps.add_parser("fmri", help="4D NIfTI, BIDS/fMRIPrep folders, or ROI tables",
                       description="fMRI -> region signals (atlas) -> nilearn.signal.clean "

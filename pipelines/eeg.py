@@ -1,7 +1,9 @@
 """EEG/MEG recordings -> sequence store.
 
 Inputs: anything ``mne.io.read_raw`` reads (EDF, BDF, GDF, FIF, BrainVision, EEGLAB, CNT,
-...), BIDS folders through ``mne-bids``, and the PhysioNet EEGBCI layout of
+...), BIDS folders through ``mne-bids``, CSV/TSV/text tables from headsets such as Muse,
+OpenBCI or LSL recorders (:mod:`pipelines.tabular`: time, channel and marker columns;
+the table options are listed there), and the PhysioNet EEGBCI layout of
 ``mne.datasets.eegbci`` (:func:`preprocess_eegbci`).
 
 Steps, in this order, each optional and recorded in ``meta.json``:
@@ -22,7 +24,10 @@ Steps, in this order, each optional and recorded in ``meta.json``:
 7. ``reference``: ``"average"`` (default), None, or channel name(s).
 8. ``notch`` (Hz, harmonics added), ``l_freq``/``h_freq`` band-pass, ``resample`` (Hz).
 9. ``event_map``: annotations -> events -> labels (``{"T1": "left"}``); default: every
-   annotation except ``BAD*``/``EDGE*``, label = description.
+   annotation except ``BAD*``/``EDGE*``, label = description. Annotations the map does
+   not name are dropped with a warning that names them. ``min_events``: a recording
+   with fewer events than this fails (default 0); one that should have events (an
+   ``event_map`` or marker columns) but has fewer than 10 earns a warning.
 
 Units: EEG is stored in microvolts (µV); MEG magnetometers in fT, gradiometers in fT/cm.
 """
@@ -46,13 +51,17 @@ CHANNEL_SETS = {
     "motor": ["FC3", "FCz", "FC4", "C5", "C3", "C1", "Cz", "C2", "C4", "C6", "CP3", "CPz",
               "CP4"],
 }
+#: fewer events than this, where events are expected, earn a warning
+FEW_EVENTS = 10
+#: an average reference over fewer EEG channels than this earns a warning
+MIN_AVERAGE_REFERENCE = 8
 #: old 10-20 names -> 10-10 names
 ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 
 EEG_DEFAULTS = dict(picks="eeg", montage="standard_1005", on_missing="raise", bads=None,
                     interpolate=True, channel_set=None, max_interpolated=0.5,
                     reference="average", notch=None, l_freq=None, h_freq=None,
-                    resample=None, event_map=None)
+                    resample=None, event_map=None, min_events=0)
 
 #: scale to stored units, per MNE channel type
 UNITS = {"eeg": (1e6, "uV"), "mag": (1e15, "fT"), "grad": (1e13, "fT/cm"),
@@ -129,6 +138,10 @@ def _validate_steps(steps: dict) -> dict:
     if s["event_map"] is not None and not isinstance(s["event_map"], dict):
         raise ValueError(f"event_map must be a dict {{annotation: label}}, got "
                          f"{type(s['event_map']).__name__}")
+    if s["event_map"] is not None:  # marker codes may come as numbers: 1 -> "1"
+        s["event_map"] = {str(k): str(v) for k, v in s["event_map"].items()}
+    if not (isinstance(s["min_events"], (int, np.integer)) and s["min_events"] >= 0):
+        raise ValueError(f"min_events must be an integer >= 0, got {s['min_events']!r}")
     return s
 
 
@@ -211,17 +224,27 @@ def _canonical(name: str) -> str:
     return n.strip(" .").replace(" ", "")
 
 
-def _rename(raw, montage_names: list[str]) -> dict:
-    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
+def name_matcher(montage_names: list[str]):
+    """A function: channel name -> the montage's spelling of it, or None (case,
+    ``EEG``/``-REF`` prefixes and suffixes, old 10-20 names such as ``T3``)."""
     lookup = {m.lower(): m for m in montage_names}
     aliases = {k.lower(): v for k, v in ALIASES.items()}
+
+    def match(name: str) -> str | None:
+        c = _canonical(name)
+        return lookup.get(aliases.get(c.lower(), c).lower())
+
+    return match
+
+
+def _rename(raw, montage_names: list[str]) -> dict:
+    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
+    match = name_matcher(montage_names)
     mapping = {}
     for ch, kind in zip(raw.ch_names, raw.get_channel_types()):
         if kind != "eeg":
             continue
-        c = _canonical(ch)
-        c = aliases.get(c.lower(), c)
-        target = lookup.get(c.lower())
+        target = match(ch)
         if target and target != ch and target not in raw.ch_names \
                 and target not in mapping.values():
             mapping[ch] = target
@@ -282,11 +305,13 @@ def _events(raw, event_map: dict | None, path: str) -> tuple[pd.DataFrame, int]:
     n = raw.n_times
     sf = raw.info["sfreq"]
     offset = raw.first_time if ann.orig_time is not None else 0.0
-    rows, dropped = [], 0
+    rows, dropped, unknown = [], 0, set()
     for onset, dur, desc in zip(ann.onset, ann.duration, ann.description):
         if event_map is not None:
             if desc not in event_map:
                 dropped += 1
+                if not desc.upper().startswith(("BAD", "EDGE")):
+                    unknown.add(desc)
                 continue
             label = event_map[desc]
         else:
@@ -300,15 +325,29 @@ def _events(raw, event_map: dict | None, path: str) -> tuple[pd.DataFrame, int]:
                              f"{dur:.3f} s) lies outside the recording (0 to {n / sf:.3f} s).",
                              "Fix the annotations/events file.")
         rows.append({"onset": o, "duration": d, "label": str(label), "annotation": str(desc)})
+    if unknown:
+        warnings.warn(f"{path}: annotations/marker codes {sorted(unknown)} are not in "
+                      f"event_map {event_map}; their {dropped} event(s) were dropped.")
     ev = pd.DataFrame(rows, columns=["onset", "duration", "label", "annotation"])
     return ev, dropped
 
 
 def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
-                drop_first_samples: int = 0) -> Recording:
-    """Read one recording and run the steps; returns a :class:`Recording` (µV)."""
-    raw = read_raw(path, bids_path=bids_path)
+                drop_first_samples: int = 0, table: dict | None = None) -> Recording:
+    """Read one recording and run the steps; returns a :class:`Recording` (µV).
+
+    ``table``: the options of :func:`pipelines.tabular.read_table` for a CSV/TSV/text
+    recording (then ``details["table"]`` records what was read and how).
+    """
+    import mne
+
     details: dict = {}
+    if table is not None:
+        from .tabular import read_table
+
+        raw, details["table"] = read_table(path, montage=steps["montage"], **table)
+    else:
+        raw = read_raw(path, bids_path=bids_path)
     data0 = raw.get_data()
     bad = ~np.isfinite(data0)
     if bad.any():
@@ -372,6 +411,12 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
         details["interpolated_for_channel_set"] = _map_channel_set(
             raw, target, montage, float(steps["max_interpolated"]), path)
     ref = steps["reference"]
+    n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude="bads"))
+    if ref == "average" and 0 < n_eeg < MIN_AVERAGE_REFERENCE:
+        warnings.warn(f"{path}: average reference over only {n_eeg} EEG channels: their mean "
+                      "is not close to zero potential and mixes the channels' signals; "
+                      "consider reference=None (--reference none) to keep the recording's "
+                      "own reference.")
     if ref is not None and has_eeg:
         raw.set_eeg_reference("average" if ref == "average" else ref, projection=False,
                               verbose="error")
@@ -391,6 +436,18 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
         raw.resample(steps["resample"], verbose="error")
     events, n_unmapped = _events(raw, steps["event_map"], path)
     details["unmapped_annotations"] = n_unmapped
+    if len(events) < steps["min_events"]:
+        raise InputError(path, f"only {len(events)} event(s) in {raw.times[-1]:.1f} s (by "
+                         f"label: {events.label.value_counts().to_dict()}), fewer than "
+                         f"min_events={steps['min_events']}: the markers were not recorded "
+                         "for most of the run, or the event_map does not match the codes.",
+                         "Check the marker column and event_map, or lower min_events "
+                         "(--min-events) to keep the recording.")
+    expected = steps["event_map"] is not None or bool(details.get("table", {}).get(
+        "marker_columns"))
+    if expected and len(events) < FEW_EVENTS:
+        warnings.warn(f"{path}: only {len(events)} event(s) in {raw.times[-1]:.1f} s: a run "
+                      "with almost no events.")
     types = raw.get_channel_types()
     scale = np.array([UNITS.get(t, (1.0, "SI"))[0] for t in types])
     units = [UNITS.get(t, (1.0, "SI"))[1] for t in types]
@@ -427,10 +484,19 @@ def _bids_items(root: Path) -> list[tuple[str, object, dict]]:
 
 
 def _file_row(path: str) -> dict:
+    """BIDS entities of the file name; else subject/session from folders named
+    ``subject2``/``sub-02``/``session1``/``ses-1`` (else the file name is the subject)."""
     name = Path(path).name
     ents = dict(re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)", name))
+    folders = {}
+    for part in Path(path).parent.parts[-4:]:
+        m = (re.fullmatch(r"(sub|ses)(?:ject|sion)?[-_]?(\d+)", part, re.I)
+             or re.fullmatch(r"(sub|ses)-([A-Za-z0-9]+)", part))
+        if m:
+            folders[m.group(1).lower()] = m.group(2)
     stem = name.split(".")[0]
-    return {"subject": ents.get("sub") or stem, "session": ents.get("ses"),
+    return {"subject": ents.get("sub") or folders.get("sub") or stem,
+            "session": ents.get("ses") or folders.get("ses"),
             "run": ents.get("run"), "task": ents.get("task"), "dataset": "eeg"}
 
 
@@ -441,12 +507,17 @@ def _item_id(row: dict, path: str) -> str:
                                               ("run", "run")) if row.get(v)]
         return "_".join(parts)
     name = Path(path).name
-    return re.sub(r"(_raw|_eeg|_meg)?(\.fif\.gz|\.[A-Za-z0-9+]+)$", "", name)
+    return re.sub(r"(_raw|_eeg|_meg)?((\.(csv|tsv|txt))+(\.gz)?|\.fif\.gz|\.[A-Za-z0-9+]+)$",
+                  "", name)
 
 
-def _steps_record(steps: dict) -> list[dict]:
+def _steps_record(steps: dict, table: dict | None = None) -> list[dict]:
+    read = {"reader": "mne.io.read_raw / mne_bids.read_raw_bids"}
+    if table is not None:
+        read = {"reader": read["reader"] + " / pipelines.tabular.read_table (CSV/TSV/TXT)",
+                "table": table}
     return [
-        {"name": "read", "params": {"reader": "mne.io.read_raw / mne_bids.read_raw_bids"}},
+        {"name": "read", "params": read},
         {"name": "types", "params": {"from_names": ["EOG", "ECG", "EKG", "EMG", "RESP",
                                                     "STATUS", "TRIGGER"]}},
         {"name": "picks", "params": {"picks": steps["picks"]}},
@@ -465,24 +536,48 @@ def _steps_record(steps: dict) -> list[dict]:
         {"name": "bandpass", "params": {"l_freq": steps["l_freq"], "h_freq": steps["h_freq"],
                                         "method": "mne fir (default)"}},
         {"name": "resample", "params": {"sfreq": steps["resample"]}},
-        {"name": "events", "params": {"event_map": steps["event_map"]}},
+        # min_events only when set, so stores made before it existed keep their hash
+        {"name": "events", "params": {"event_map": steps["event_map"],
+                                      **({"min_events": steps["min_events"]}
+                                         if steps["min_events"] else {})}},
         {"name": "units", "params": {"eeg": "uV", "mag": "fT", "grad": "fT/cm",
                                      "dtype": "float32"}},
     ]
 
 
-def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = False,
-                   progress: bool = True, **steps):
-    """EEG/MEG files, globs or BIDS folders -> a sequence store at ``out`` (µV).
+def split_options(options: dict) -> tuple[dict, dict]:
+    """Split keyword arguments into (EEG steps, table options); checks both."""
+    from .tabular import TABLE_DEFAULTS, validate_table_options
 
-    ``**steps`` are the step parameters of this module's docstring (``picks``,
+    unknown = set(options) - set(EEG_DEFAULTS) - set(TABLE_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown EEG step parameter(s) {sorted(unknown)}; allowed: the steps "
+                        f"{sorted(EEG_DEFAULTS)} and, for CSV/TSV tables, "
+                        f"{sorted(TABLE_DEFAULTS)}")
+    table = {k: options.pop(k) for k in list(options) if k in TABLE_DEFAULTS}
+    return _validate_steps(options), validate_table_options(table)
+
+
+def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = False,
+                   progress: bool = True, **options):
+    """EEG/MEG files, globs, BIDS folders or CSV/TSV tables -> a store at ``out`` (µV).
+
+    A folder is read as BIDS when it has ``sub-*`` folders, else as the tables under it.
+
+    ``**options`` are the step parameters of this module's docstring (``picks``,
     ``montage``, ``on_missing``, ``bads``, ``interpolate``, ``channel_set``,
     ``max_interpolated``, ``reference``, ``notch``, ``l_freq``, ``h_freq``, ``resample``,
-    ``event_map``). Returns a :class:`pipelines.runner.Summary`.
+    ``event_map``, ``min_events``) and, for ``.csv``/``.tsv``/``.txt`` files, the table
+    options of :mod:`pipelines.tabular` (``sfreq``, ``time_column``, ``time_unit``,
+    ``channels``, ``marker_columns``, ``unit``, ``sep``, ``comment``, ``timing``,
+    ``max_timing_error``, ``max_gap``, ``rate_tolerance``). Returns a
+    :class:`pipelines.runner.Summary`.
     """
     from neuroconv.data.store import StoreWriter
 
-    steps = _validate_steps(steps)
+    from .tabular import is_table
+
+    steps, table = split_options(dict(options))
     if isinstance(files, (str, Path)):
         files = [files]
     entries = []
@@ -492,14 +587,20 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
             raise FileNotFoundError(f"{f!r}: the pattern matches no file.")
         for p in paths:
             if Path(p).is_dir() and not p.endswith((".ds", ".mff")):
-                entries.extend(_bids_items(Path(p)))
+                tables = [] if any(Path(p).glob("sub-*")) else sorted(   # BIDS has .tsv too
+                    str(q) for q in Path(p).rglob("*") if is_table(q) and q.is_file())
+                entries.extend([(q, None, _file_row(q)) for q in tables] if tables
+                               else _bids_items(Path(p)))
             else:
                 entries.append((p, None, _file_row(p)))
     ids = unique_ids([_item_id(row, p) for p, _, row in entries], [e[0] for e in entries])
     items = [Item(rid, [p], process_raw,
-                  dict(path=p, steps=steps, row=row, bids_path=bp))
+                  dict(path=p, steps=steps, row=row, bids_path=bp,
+                       table=table if bp is None and is_table(p) else None))
              for rid, (p, bp, row) in zip(ids, entries)]
-    writer = StoreWriter(out, "eeg", _steps_record(steps), overwrite=overwrite)
+    has_tables = any(it.kwargs["table"] is not None for it in items)
+    writer = StoreWriter(out, "eeg", _steps_record(steps, table if has_tables else None),
+                         overwrite=overwrite)
     return run_items(items, writer, jobs=jobs, shard=shard, progress=progress,
                      description="eeg", extra_meta={"units": {"eeg": "uV", "mag": "fT",
                                                               "grad": "fT/cm"}})

@@ -12,7 +12,7 @@ from neuroconv.cli import main
 from neuroconv.data import SequenceStore
 
 
-@pytest.mark.parametrize("sub", [[], ["eeg"], ["eegbci"], ["fmri"], ["abide"]])
+@pytest.mark.parametrize("sub", [[], ["eeg"], ["eegbci"], ["eeg-notebooks"], ["fmri"], ["abide"]])
 def test_help(sub, capsys):
     with pytest.raises(SystemExit) as e:
         main(["preprocess", *sub, "--help"])
