@@ -18,7 +18,7 @@ from .config import SourceConfig
 
 __all__ = ["prepare_sources", "PIPELINES"]
 
-PIPELINES = ("simulate_eeg", "simulate_fmri", "eeg", "fmri", "abide", "eegbci")
+PIPELINES = ("simulate_eeg", "simulate_fmri", "eeg", "fmri", "abide", "eegbci", "eeg_notebooks")
 
 
 def _simulated(kind: str, raw_dir: Path, params: dict):
@@ -65,6 +65,8 @@ def _run_one(src: SourceConfig, progress: bool):
         return P.preprocess_abide(args.pop("data_dir"), store, **common, **args)
     if src.pipeline == "eegbci":
         return P.preprocess_eegbci(args.pop("data_dir"), store, **common, **args)
+    if src.pipeline == "eeg_notebooks":
+        return P.preprocess_eeg_notebooks(args.pop("data_dir"), store, **common, **args)
     raise ValueError(f"data.sources: unknown pipeline {src.pipeline!r}; choose from {PIPELINES}.")
 
 
