@@ -16,6 +16,7 @@ from typing import Literal
 from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 
 __all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
+           "CovConvConfig",
            "FoldPretrainConfig", "load_config", "builtin_configs", "config_path", "job_parser", "to_dict"]
 
 
@@ -145,6 +146,48 @@ class FoldPretrainConfig:
 
 
 @dataclass
+class CovConvConfig:
+    """The covconv decoder (:class:`neuroconv.brain.covconv.CovConvNet`): long-conv filters,
+    shrunk covariances, tangent space (or log-variance), linear head.
+
+    Args:
+        readout: tangent (connectivity, ERPs with prototypes), logvar (ShallowConvNet form,
+            band power after spatial filters), or auto: tangent for recording-level targets
+            and for event windows with erp_prototypes, else logvar.
+        n_filters: Temporal filters shared by every channel.
+        identity: Filter 0 starts as the identity (gated residual): with one filter and
+            no spatial filters the model starts as the connectivity baseline.
+        spatial: Spatial filters per temporal filter (0: the channels as they are).
+        filter_seconds: Half-length of the centred kernels, in seconds.
+        erp_prototypes: Add the training classes' mean responses as extra channels before
+            the covariance (the ERP covariances of xDAWN/Riemannian ERP pipelines).
+        init_head: Start the head at the logistic regression of the training features
+            (C = head_c), the connectivity baseline's solution.
+        head_c: Inverse L2 strength of that logistic regression.
+        crop_seconds: Train on random crops of this length and average predictions over
+            test_crops evenly spaced crops (0: whole windows).
+        test_crops: Crops averaged at test time.
+        dropout: Dropout on the standardised features.
+        lam: Squash threshold of the kernels.
+        smooth_width: Moving-average width of the kernels (odd).
+    """
+
+    readout: Literal["auto", "tangent", "logvar"] = "auto"
+    n_filters: int = 1
+    identity: bool = True
+    spatial: int = 0
+    filter_seconds: float = 0.5
+    erp_prototypes: bool = False
+    init_head: bool = True
+    head_c: float = 0.05
+    crop_seconds: float = 0.0
+    test_crops: int = 5
+    dropout: float = 0.5
+    lam: float = 0.0
+    smooth_width: int = 5
+
+
+@dataclass
 class DecodeConfig(TrainerConfig):
     """Supervised decoding with cross-validation, neural models and baselines on the same folds.
 
@@ -161,7 +204,7 @@ class DecodeConfig(TrainerConfig):
             evaluate on test_stores).
         n_splits: Folds of group_kfold.
         group_by: Manifest column whose groups the folds keep apart (subject, session, run, site).
-        models: Neural models (scratch, finetune, probe, attention, eegnet, shallow_fbcsp)
+        models: Neural models (scratch, finetune, probe, attention, covconv, eegnet, shallow_fbcsp)
             and baselines (see neuroconv.brain.baselines) compared on the same folds.
         compare: Run every neural model that applies and every baseline that fits the data.
         pretrained: A pretrain run folder for finetune/probe. Its recorded training
@@ -174,6 +217,7 @@ class DecodeConfig(TrainerConfig):
         test_stores: External test stores: train on all of data.stores/sources, evaluate
             here (another site, another data set); implies cv none.
         connectivity_kind: tangent or correlation (the connectivity baseline).
+        covconv: The covconv decoder's settings.
     """
 
     max_epochs: int = 30
@@ -195,6 +239,7 @@ class DecodeConfig(TrainerConfig):
     fold_pretrain: FoldPretrainConfig = field(default_factory=FoldPretrainConfig)
     test_stores: list[str] = field(default_factory=list)
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
+    covconv: CovConvConfig = field(default_factory=CovConvConfig)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from neuroconv.data import SequenceStore
 
 from .models import channel_set_key
 
-__all__ = ["StoreWindows", "ArrayWindows", "ChannelSetBatchSampler", "collate", "loader", "open_stores", "pretrain_windows",
+__all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores", "pretrain_windows",
            "select",
            "recording_table", "sample_groups", "store_is_standardized", "RECORD_COLUMNS"]
 
@@ -177,6 +177,46 @@ class ArrayWindows(Dataset):
     def __getitem__(self, i):
         y = self.y[i] if self.y is not None else float("nan")
         return {"x": self.X[i], "key": self.key, "sfreq": self.sfreq, "y": y, "index": i}
+
+
+class Crops(Dataset):
+    """Crops of the windows of ``ds`` (a :class:`StoreWindows` or :class:`ArrayWindows`).
+
+    ``n_crops=None`` (training): item ``i`` is a random ``crop``-step crop of window ``i``
+    (drawn from torch's global generator, so seeded runs repeat). ``n_crops=n`` (testing):
+    item ``j`` is crop ``j % n`` of window ``j // n``, at evenly spaced starts
+    (:meth:`average` folds predictions back onto the windows). Windows shorter than
+    ``crop`` are used whole.
+    """
+
+    def __init__(self, ds, crop: int, n_crops: int | None = None):
+        if isinstance(crop, bool) or not isinstance(crop, int) or crop < 2:
+            raise ValueError(f"`crop` must be an integer number of steps >= 2; got {crop!r}.")
+        if n_crops is not None and (isinstance(n_crops, bool) or not isinstance(n_crops, int) or n_crops < 1):
+            raise ValueError(f"`n_crops` must be None or an integer >= 1; got {n_crops!r}.")
+        self.ds, self.crop, self.n_crops = ds, crop, n_crops
+        self.keys = list(ds.keys) if n_crops is None else [k for k in ds.keys for _ in range(n_crops)]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, j: int) -> dict:
+        i = j if self.n_crops is None else j // self.n_crops
+        item = dict(self.ds[i])
+        L = item["x"].shape[0]
+        if L > self.crop:
+            if self.n_crops is None:
+                start = int(torch.randint(0, L - self.crop + 1, ()))
+            else:
+                start = int(round((j % self.n_crops) * (L - self.crop) / max(self.n_crops - 1, 1)))
+            item["x"] = item["x"][start: start + self.crop]
+        item["index"] = j
+        return item
+
+    def average(self, outputs: np.ndarray) -> np.ndarray:
+        """Per-crop outputs (in this dataset's order) -> the mean over each window's crops."""
+        n = self.n_crops or 1
+        return np.asarray(outputs).reshape(len(self.ds), n, *np.shape(outputs)[1:]).mean(1)
 
 
 def collate(items: list[dict]) -> dict:

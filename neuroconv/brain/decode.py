@@ -46,7 +46,7 @@ from .sources import prepare_sources
 __all__ = ["run_decode", "decode_samples", "infer_task", "score", "NEURAL_MODELS", "PRETRAINED_MODELS",
            "DecodeFailed", "check_pretraining_overlap"]
 
-NEURAL_MODELS = ("scratch", "finetune", "probe", "attention")
+NEURAL_MODELS = ("scratch", "finetune", "probe", "attention", "covconv")
 PRETRAINED_MODELS = ("finetune", "probe")
 METRICS_CLF = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
 METRICS_REG = ("r2", "mae", "pearson_r")
@@ -247,39 +247,95 @@ def _pretrain_in_fold(ctx: _Context, te: np.ndarray) -> BrainModel:
     return task.model.eval()
 
 
-def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    import copy
-
-    kc = ctx.cfg.decode
-    key, chans = _channel_set(ctx)
-    model_cfg = ctx.cfg.model
-    if name == "attention":
-        model_cfg = copy.copy(ctx.cfg.model)
-        model_cfg.layer = "attention"
-    n_out = len(ctx.classes) or 1
-    pre = _backbone(ctx, name, f, tr, te)
-    net = make_classifier(model_cfg, {key: chans}, key, chans, n_out, ctx.l_max, pretrained=pre,
-                          freeze=name == "probe", pool="mean")
-    if name == "probe":
-        return _linear_probe(ctx, net, tr, te)
+def _inner_split(ctx: _Context, f: int, tr: np.ndarray):
+    """The early-stopping split of training fold ``f`` (by group, or in time; recorded)."""
     s = ctx.samples
     rec = s["store"].astype(str).to_numpy() + ":" + s["id"].astype(str).to_numpy()
     h = ctx.folds.holdout(ctx.y[tr], ctx.groups[tr], recordings=rec[tr], starts=s["start"].to_numpy()[tr],
                           stops=s["stop"].to_numpy()[tr])
     ctx.inner.setdefault(f, h.describe())
-    cw = None
-    if ctx.kind == "classification":
-        counts = np.bincount(ctx.y[tr[h.train]].astype(int), minlength=n_out)
-        cw = (len(h.train) / (n_out * np.maximum(counts, 1))).tolist()
-    task = SupervisedTask(net, kind=ctx.kind, lr=kc.lr, weight_decay=kc.weight_decay, warmup_steps=kc.warmup_steps,
-                          class_weights=cw)
+    return tr[h.train], tr[h.val]
+
+
+def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_first: bool = False):
+    """Train ``net`` on ``train_idx`` (or the dataset ``train_ds`` built on it, e.g.
+    crops), early-stopping on ``val_idx``; returns the net holding its best state."""
     import lightning as L
 
+    kc = ctx.cfg.decode
+    n_out = len(ctx.classes) or 1
+    cw = None
+    if ctx.kind == "classification":
+        counts = np.bincount(ctx.y[train_idx].astype(int), minlength=n_out)
+        cw = (len(train_idx) / (n_out * np.maximum(counts, 1))).tolist()
+    task = SupervisedTask(net, kind=ctx.kind, lr=kc.lr, weight_decay=kc.weight_decay, warmup_steps=kc.warmup_steps,
+                          class_weights=cw)
     L.seed_everything(kc.seed, workers=True, verbose=False)
-    val = loader(ctx.ds.subset(tr[h.val]), kc.batch_size, False, kc.seed) if len(h.val) else None
-    fit(task, loader(ctx.ds.subset(tr[h.train]), kc.batch_size, True, kc.seed), val, kc, quiet=True)
-    out = predict(task.net, loader(ctx.ds.subset(te), 64, False))
+    train_ds = train_ds if train_ds is not None else ctx.ds.subset(train_idx)
+    val = loader(ctx.ds.subset(val_idx), kc.batch_size, False, kc.seed) if len(val_idx) else None
+    fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True, validate_first=validate_first)
+    return task.net
+
+
+def _outputs(ctx: _Context, out: np.ndarray) -> np.ndarray:
     return softmax(out, axis=1) if ctx.kind == "classification" else out[:, 0]
+
+
+def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    import copy
+
+    if name == "covconv":
+        return _covconv_fold(ctx, f, tr, te)
+    key, chans = _channel_set(ctx)
+    model_cfg = ctx.cfg.model
+    if name == "attention":
+        model_cfg = copy.copy(ctx.cfg.model)
+        model_cfg.layer = "attention"
+    pre = _backbone(ctx, name, f, tr, te)
+    net = make_classifier(model_cfg, {key: chans}, key, chans, len(ctx.classes) or 1, ctx.l_max, pretrained=pre,
+                          freeze=name == "probe", pool="mean")
+    if name == "probe":
+        return _linear_probe(ctx, net, tr, te)
+    net = _train(ctx, net, *_inner_split(ctx, f, tr))
+    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
+
+
+def covconv_readout(cfg: ExperimentConfig) -> str:
+    """The covconv readout ``auto`` resolves to: tangent for recording-level targets
+    (connectivity) and for ERP prototypes, logvar (band power) for other event windows."""
+    cc, kc = cfg.decode.covconv, cfg.decode
+    if cc.readout != "auto":
+        return cc.readout
+    return "tangent" if kc.target != "events" or cc.erp_prototypes else "logvar"
+
+
+def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """CovConv (:mod:`neuroconv.brain.covconv`): statistics and head fitted on the inner
+    training part, then trained end to end; the state before training competes in early
+    stopping, so a model that cannot improve on its start keeps the baseline's solution."""
+    from .covconv import CovConvNet
+    from .data import Crops
+
+    cc, kc = ctx.cfg.decode.covconv, ctx.cfg.decode
+    _, chans = _channel_set(ctx)
+    sfreq = min(ctx.ds.sfreqs())
+    net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
+                     n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
+                     readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, dropout=cc.dropout,
+                     lam=cc.lam, smooth_width=cc.smooth_width, kernel_lr=ctx.cfg.model.kernel_lr)
+    train_idx, val_idx = _inner_split(ctx, f, tr)
+    feats = net.fit_statistics(loader(ctx.ds.subset(train_idx), 64, False))
+    if cc.init_head and ctx.kind == "classification":
+        net.init_head(feats, ctx.y[train_idx], C=cc.head_c, seed=kc.seed)
+    crop = int(round(cc.crop_seconds * sfreq)) if cc.crop_seconds > 0 else 0
+    if crop and cc.erp_prototypes:
+        raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are time-locked).")
+    net = _train(ctx, net, train_idx, val_idx, train_ds=Crops(ctx.ds.subset(train_idx), crop) if crop else None,
+                 validate_first=True)
+    if crop:
+        crops = Crops(ctx.ds.subset(te), crop, cc.test_crops)
+        return _outputs(ctx, crops.average(predict(net, loader(crops, 64, False))))
+    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
 
 
 def _linear_probe(ctx: _Context, net, tr, te) -> np.ndarray:

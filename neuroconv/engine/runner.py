@@ -281,7 +281,7 @@ class FitResult:
 
 
 def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quiet: bool = False,
-        ckpt_path: str | None = None, log=None) -> FitResult:
+        ckpt_path: str | None = None, log=None, validate_first: bool = False) -> FitResult:
     """Train ``task`` (a LightningModule) and leave it holding its best state.
 
     - Early stopping and the best state follow ``val_loss`` on ``val_loader``; without a
@@ -291,6 +291,9 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
       :class:`NonFiniteLossError` is raised.
     - ``run_dir``: checkpoints and logs there (``ckpt_path`` resumes from a checkpoint;
       when the best state came before the resume, it is read back from ``best.ckpt``).
+    - ``validate_first``: the state before any training competes too (a model that
+      starts at a fitted solution, e.g. a baseline's, keeps it when training does not
+      improve the validation loss).
     """
     keeper = BestState()
     validate = val_loader is not None
@@ -298,6 +301,8 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
         trainer = make_trainer(tc, run_dir, quiet=quiet, extra_callbacks=[keeper] if validate else [],
                                validate=validate)
         status = "completed"
+        if validate_first and validate:
+            trainer.validate(task, val_loader, verbose=False)
         try:
             trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         except NonFiniteLossError as e:

@@ -1,0 +1,252 @@
+"""CovConv: long-convolution filters read out through second-order statistics.
+
+One readable model file for the decoder that starts where the trusted pipelines are and
+learns from there::
+
+    x (B, L, C) ──> F long-conv filters per channel ──> optional spatial mixing (S of C)
+                    (B, F, C, L)                         (B, F, S, L)
+        ──> shrunk covariance per filter (Ledoit-Wolf)  (B, F, S, S)
+        (erp_prototypes: the training classes' mean responses, through the same filters,
+         join as extra channels, as in Riemannian ERP pipelines)
+        ──> readout: "tangent": log of the whitened covariance, log(W C W) with W the
+                     reference's inverse square root, lower triangle  (B, F·S(S-1)/2)
+                     "logvar":  log of its diagonal (ShallowConvNet form) (B, F·S)
+        ──> standardise (training-fold mean and sd) ──> dropout ──> linear ──> logits
+
+- With one filter at identity (``identity=True``: filter 0 is ``x + g · (k * x)`` with the
+  gate ``g`` at 0) and no spatial mixing, the tangent features are nilearn's tangent
+  connectivity features (``ConnectivityMeasure(kind="tangent")``, Ledoit-Wolf
+  covariances, whitened by the reference): the model contains the connectivity
+  baseline, and :meth:`CovConvNet.init_head` fits the head by logistic regression so
+  that training starts at the baseline's solution.
+- With several filters, spatial filters and the logvar readout it is ShallowConvNet's
+  form, a learned filter-bank CSP.
+- Filters are the paper's long kernels (:class:`neuroconv.LongConvKernel`, centred, with
+  squash and smooth), convolved by :func:`neuroconv.fftconv`.
+
+The statistics (reference matrix, feature mean and sd) are fitted on training data only,
+by :meth:`CovConvNet.fit_statistics`; nothing of a test set reaches them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from neuroconv.fftconv import fftconv
+from neuroconv.kernel_gen import LongConvKernel
+
+__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function"]
+
+
+def ledoit_wolf_covariance(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Ledoit-Wolf shrunk covariance of each sequence, differentiable.
+
+    ``x (..., C, L)``, ``mask (..., L)`` (valid steps) -> ``(..., C, C)``. The same
+    estimator as :func:`sklearn.covariance.ledoit_wolf` (data centred on the valid steps,
+    covariance normalised by the number of steps, shrinkage towards ``mu I`` with the
+    Ledoit-Wolf intensity), in the dtype of ``x``.
+    """
+    if mask is None:
+        mask = torch.ones(x.shape[:-2] + x.shape[-1:], dtype=torch.bool, device=x.device)
+    m = mask.to(x.dtype).unsqueeze(-2)  # (... 1 L)
+    n = m.sum(-1, keepdim=True).clamp_min(1.0)  # (... 1 1)
+    xc = (x - (x * m).sum(-1, keepdim=True) / n) * m  # (... C L), zero where masked
+    n = n[..., 0]  # (... 1)
+    p = x.shape[-2]
+    emp = xc @ xc.transpose(-1, -2) / n[..., None]  # (... C C)
+    x2 = xc**2
+    trace = x2.sum(-1) / n  # (... C): the diagonal of emp
+    mu = trace.sum(-1, keepdim=True) / p  # (... 1)
+    beta_ = (x2 @ x2.transpose(-1, -2)).sum((-1, -2))  # (...)
+    delta_ = (emp**2).sum((-1, -2))  # == sum((X^T X)^2) / n^2
+    beta = (beta_ / n[..., 0] - delta_) / (p * n[..., 0])
+    delta = (delta_ - 2 * mu[..., 0] * trace.sum(-1) + p * mu[..., 0] ** 2) / p
+    beta = torch.minimum(beta, delta)
+    shrink = torch.where(delta > 0, beta / delta.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(delta))
+    eye = torch.eye(p, dtype=x.dtype, device=x.device)
+    return (1 - shrink)[..., None, None] * emp + (shrink * mu[..., 0])[..., None, None] * eye
+
+
+def spd_function(C: torch.Tensor, fn) -> torch.Tensor:
+    """``V fn(λ) Vᵀ`` for symmetric ``C (..., n, n)`` with eigenpairs ``(λ, V)``."""
+    vals, vecs = torch.linalg.eigh(C)
+    return (vecs * fn(vals).unsqueeze(-2)) @ vecs.transpose(-1, -2)
+
+
+def tangent_vector(C: torch.Tensor, whitener: torch.Tensor) -> torch.Tensor:
+    """nilearn's tangent connectivity features: the strict lower triangle of
+    ``log(W C W)`` (``W`` the reference's inverse square root), ``(..., n(n-1)/2)``."""
+    log = spd_function(whitener @ C @ whitener, lambda v: torch.log(v.clamp_min(torch.finfo(v.dtype).tiny)))
+    i, j = torch.tril_indices(C.shape[-1], C.shape[-1], offset=-1, device=C.device)
+    return log[..., i, j]
+
+
+class CovConvNet(nn.Module):
+    """Long-conv filters, covariance, tangent space (or log-variance), linear head.
+
+    ``forward(batch) -> (B, n_out)`` logits for the batch dict of
+    :mod:`neuroconv.brain.data` (``x (B, L, C)``, ``mask (B, L)``).
+
+    Parameters:
+        n_channels: input channels (regions, electrodes).
+        n_out: classes (or 1 for regression).
+        filter_len: kernel half-length in steps (kernels are centred, ``2 filter_len - 1`` taps).
+        n_filters: temporal filters shared by every channel.
+        identity: filter 0 starts as the identity (a gated residual long conv).
+        spatial: spatial filters per temporal filter (None: the channels as they are).
+        readout: ``"tangent"`` or ``"logvar"``.
+        erp_prototypes: join the training classes' mean responses (fitted by
+            :meth:`fit_statistics`) as extra channels before the covariance.
+        dropout: dropout on the standardised features.
+        lam, smooth_width, kernel_lr, kernel_init: the long kernels' squash, smooth,
+            learning rate and initialisation (:class:`neuroconv.LongConvKernel`).
+    """
+
+    def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
+                 identity: bool = True, spatial: int | None = None, readout: str = "tangent",
+                 erp_prototypes: bool = False, dropout: float = 0.5, lam: float = 0.0, smooth_width: int = 5,
+                 kernel_lr: float = 1e-3, kernel_init: str = "geometric"):
+        super().__init__()
+        if readout not in ("tangent", "logvar"):
+            raise ValueError(f"`readout` must be 'tangent' or 'logvar'; got {readout!r}.")
+        if spatial is not None and (isinstance(spatial, bool) or not isinstance(spatial, int) or spatial < 1):
+            raise ValueError(f"`spatial` must be None or an integer >= 1; got {spatial!r}.")
+        self.config = dict(n_channels=n_channels, n_out=n_out, filter_len=filter_len, n_filters=n_filters,
+                           identity=identity, spatial=spatial, readout=readout, erp_prototypes=erp_prototypes,
+                           dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
+                           kernel_init=kernel_init)
+        self.n_filters, self.identity, self.readout = n_filters, identity, readout
+        self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True, init=kernel_init, init_scale=0.1,
+                                     lam=lam, smooth_width=smooth_width, lr=kernel_lr)
+        self.gate = nn.Parameter(torch.zeros(1)) if identity else None
+        S = spatial or n_channels
+        self.spatial = nn.Parameter(torch.eye(n_channels)[:S].repeat(n_filters, 1, 1)
+                                    + 0.01 * torch.randn(n_filters, S, n_channels)) if spatial else None
+        self.n_prototypes = n_out if erp_prototypes else 0
+        self.register_buffer("prototypes", torch.zeros(self.n_prototypes, 0, n_channels))  # (K L C), fitted
+        S = S * (1 + self.n_prototypes)
+        n_feat = n_filters * (S * (S - 1) // 2 if readout == "tangent" else S)
+        self.register_buffer("whitener", torch.eye(S, dtype=torch.float64).repeat(n_filters, 1, 1))  # (F S S)
+        self.register_buffer("feat_mean", torch.zeros(n_feat, dtype=torch.float64))
+        self.register_buffer("feat_sd", torch.ones(n_feat, dtype=torch.float64))
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(n_feat, n_out)
+
+    # ------------------------------------------------------------------ pieces
+    def filtered(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``x (B, L, C)`` -> ``(B, F, S, L)``: temporal filters, then spatial ones."""
+        u = x.transpose(1, 2)  # (B C L)
+        if mask is not None:
+            u = u * mask[:, None, :].to(u.dtype)
+        B, C, L = u.shape
+        k = self.kernel(min(L, self.kernel.l_max))[:, 0]  # (F 2M-1), centred
+        ys = []
+        for f in range(self.n_filters):
+            y = fftconv(u, k[f].expand(C, -1).contiguous(), causal=False)  # (B C L)
+            if f == 0 and self.identity:
+                y = u + self.gate * y
+            ys.append(y)
+        y = torch.stack(ys, 1)  # (B F C L)
+        if self.spatial is not None:
+            y = torch.einsum("fsc,bfcl->bfsl", self.spatial, y)
+        return y
+
+    def covariances(self, x, mask) -> torch.Tensor:
+        """``(B, F, S', S')`` Ledoit-Wolf covariances of the filtered signals (with the
+        filtered prototypes as extra channels when there are any), float64."""
+        y = self.filtered(x, mask).double()
+        if self.n_prototypes:
+            if self.prototypes.shape[1] != y.shape[-1]:
+                raise ValueError(f"ERP prototypes have {self.prototypes.shape[1]} steps but the windows have "
+                                 f"{y.shape[-1]}: prototypes need time-locked windows of one length (no crops).")
+            P = self.filtered(self.prototypes.to(x.dtype), None).double()  # (K F S L)
+            P = P.transpose(0, 1).reshape(1, P.shape[1], -1, P.shape[-1])  # (1 F K·S L)
+            y = torch.cat([y, P.expand(y.shape[0], -1, -1, -1)], dim=2)
+        m = None if mask is None else mask[:, None, :].expand(-1, y.shape[1], -1)
+        return ledoit_wolf_covariance(y, m)
+
+    def raw_features(self, batch: dict) -> torch.Tensor:
+        """Unstandardised features ``(B, n_features)`` (float64)."""
+        C = self.covariances(batch["x"], batch.get("mask"))
+        if self.readout == "tangent":
+            f = tangent_vector(C, self.whitener)
+        else:
+            f = torch.log(torch.diagonal(C, dim1=-2, dim2=-1).clamp_min(1e-12))
+        return f.reshape(f.shape[0], -1)
+
+    def features(self, batch: dict) -> torch.Tensor:
+        return ((self.raw_features(batch) - self.feat_mean) / self.feat_sd).to(self.head.weight.dtype)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head(self.drop(self.features(batch)))
+
+    # ------------------------------------------------------------------ statistics
+    @torch.no_grad()
+    def fit_statistics(self, loader) -> np.ndarray:
+        """Fit the reference (the log-Euclidean mean of the training covariances) and the
+        feature standardisation on a training ``loader``; returns the standardised
+        training features ``(n, n_features)`` in dataset order."""
+        was = self.training
+        self.eval()
+        if self.n_prototypes:
+            self._fit_prototypes(loader)
+        covs, idx = [], []
+        for batch in loader:
+            covs.append(self.covariances(batch["x"], batch.get("mask")))
+            idx.append(batch["index"])
+        C = torch.cat(covs)[torch.argsort(torch.cat(idx))]  # (n F S S)
+        if self.readout == "tangent":
+            log_mean = spd_function(C, torch.log).mean(0)  # (F S S)
+            self.whitener.copy_(spd_function(log_mean, lambda v: torch.exp(-0.5 * v)))
+            f = tangent_vector(C, self.whitener)
+        else:
+            f = torch.log(torch.diagonal(C, dim1=-2, dim2=-1).clamp_min(1e-12))
+        f = f.reshape(f.shape[0], -1)
+        self.feat_mean.copy_(f.mean(0))
+        self.feat_sd.copy_(f.std(0).clamp_min(1e-12))
+        self.train(was)
+        return ((f - self.feat_mean) / self.feat_sd).numpy()
+
+    @torch.no_grad()
+    def _fit_prototypes(self, loader) -> None:
+        """The mean training window of each class, ``(K, L, C)`` (time-locked windows)."""
+        sums, counts = None, torch.zeros(self.n_prototypes)
+        for batch in loader:
+            x, y = batch["x"].double(), batch["y"].long()
+            if sums is None:
+                sums = torch.zeros(self.n_prototypes, *x.shape[1:], dtype=torch.float64)
+            if x.shape[1:] != sums.shape[1:]:
+                raise ValueError("ERP prototypes need windows of one length (event windows, no crops).")
+            sums.index_add_(0, y, x)
+            counts += torch.bincount(y, minlength=self.n_prototypes)
+        self.prototypes = (sums / counts.clamp_min(1)[:, None, None]).to(self.prototypes.dtype)
+
+    @torch.no_grad()
+    def init_head(self, features: np.ndarray, y: np.ndarray, C: float = 0.05, seed: int = 0) -> None:
+        """Start the head at the logistic regression (L2, ``C``) of the standardised
+        features, as the connectivity baseline fits it (classification only)."""
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(features, y)
+        W = np.zeros((self.head.out_features, features.shape[1]))
+        b = np.zeros(self.head.out_features)
+        classes = lr.classes_.astype(int)
+        if len(classes) == 2 and self.head.out_features == 2:  # binary: logit split over the two outputs
+            W[classes[1]], b[classes[1]] = lr.coef_[0] / 2, lr.intercept_[0] / 2
+            W[classes[0]], b[classes[0]] = -lr.coef_[0] / 2, -lr.intercept_[0] / 2
+        else:
+            W[classes], b[classes] = lr.coef_, lr.intercept_
+        self.head.weight.copy_(torch.as_tensor(W, dtype=self.head.weight.dtype))
+        self.head.bias.copy_(torch.as_tensor(b, dtype=self.head.bias.dtype))
+
+    def extra_repr(self) -> str:
+        return f"readout={self.readout}, n_filters={self.n_filters}, identity={self.identity}"
+
+
+def crop_starts(length: int, crop: int, n: int) -> list[int]:
+    """``n`` evenly spaced crop starts covering a sequence of ``length`` steps."""
+    if crop >= length or n <= 1:
+        return [max(0, (length - crop) // 2)] if crop < length else [0]
+    return [int(round(s)) for s in np.linspace(0, length - crop, n)]

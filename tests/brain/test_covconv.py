@@ -1,0 +1,133 @@
+"""CovConv: its pieces against sklearn and nilearn, its contracts, and tiny training runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neuroconv.brain.covconv import CovConvNet, ledoit_wolf_covariance, tangent_vector
+from neuroconv.brain.data import ArrayWindows, Crops, loader
+
+from .conftest import tiny_config
+
+
+def _padded(xs):
+    L = max(len(a) for a in xs)
+    x = torch.zeros(len(xs), L, xs[0].shape[1], dtype=torch.float64)
+    mask = torch.zeros(len(xs), L, dtype=torch.bool)
+    for i, a in enumerate(xs):
+        x[i, : len(a)] = torch.as_tensor(a)
+        mask[i, : len(a)] = True
+    return x, mask
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ledoit_wolf_matches_sklearn_on_ragged_batches(seed):
+    from sklearn.covariance import ledoit_wolf
+
+    rng = np.random.default_rng(seed)
+    C = int(rng.integers(2, 9))
+    xs = [rng.standard_normal((int(T), C)) @ rng.standard_normal((C, C)) + 3 for T in rng.integers(5, 60, 4)]
+    x, mask = _padded(xs)
+    ours = ledoit_wolf_covariance(x.transpose(1, 2), mask)
+    for i, a in enumerate(xs):
+        ref = ledoit_wolf(a)[0]
+        # float64 throughout: a few ulps of the entries' scale, times the sums' length
+        np.testing.assert_allclose(ours[i].numpy(), ref, rtol=0, atol=64 * len(a) * np.finfo(float).eps * np.abs(ref).max())
+
+
+def test_identity_filter_features_are_nilearns_tangent_connectivity():
+    """With its identity filter and nilearn's reference, the model's features are the
+    connectivity baseline's (ConnectivityMeasure, tangent, vectorised without diagonal)."""
+    from nilearn.connectome import ConnectivityMeasure
+
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((int(T), 6)) @ rng.standard_normal((6, 6)) for T in (40, 33, 57, 48)]
+    cm = ConnectivityMeasure(kind="tangent", vectorize=True, discard_diagonal=True, standardize=False)
+    ref = cm.fit_transform(xs)
+    net = CovConvNet(6, 2, filter_len=5, identity=True).double()
+    net.whitener.copy_(torch.as_tensor(cm.whitening_)[None])
+    x, mask = _padded(xs)
+    with torch.no_grad():
+        got = net.raw_features({"x": x, "mask": mask}).numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e3 * np.finfo(float).eps * np.abs(ref).max())
+    # the tangent map itself, on one matrix: log of the whitened matrix, strict lower triangle
+    C = torch.as_tensor(np.cov(xs[0].T))
+    v = tangent_vector(C, torch.eye(6, dtype=torch.float64))
+    evals, evecs = np.linalg.eigh(C.numpy())
+    log = (evecs * np.log(evals)) @ evecs.T
+    np.testing.assert_allclose(v.numpy(), log[np.tril_indices(6, -1)], atol=1e-12)
+
+
+def test_statistics_come_from_training_data_only():
+    """Whitener, feature mean and sd are functions of the training windows: changing
+    (or dropping) the test windows changes nothing the model learned from data."""
+    rng = np.random.default_rng(0)
+    train = rng.standard_normal((12, 5, 64)).astype(np.float32)
+    net = CovConvNet(5, 2, filter_len=4)
+    net.fit_statistics(loader(ArrayWindows(train, np.arange(12) % 2), 5, False))
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    test_a = ArrayWindows(rng.standard_normal((4, 5, 64)) * 10, None)
+    test_b = ArrayWindows(rng.standard_normal((7, 5, 64)), None)
+    from neuroconv.engine.runner import predict
+
+    predict(net, loader(test_a, 4, False))
+    predict(net, loader(test_b, 4, False))
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+    # and the whitener is the inverse square root of the training covariances' log-Euclidean mean
+    with torch.no_grad():
+        C = net.covariances(torch.as_tensor(train).transpose(1, 2), None)[:, 0]
+        evals, evecs = torch.linalg.eigh(C)
+        mean_log = ((evecs * torch.log(evals)[:, None, :]) @ evecs.transpose(1, 2)).mean(0)
+        e, v = torch.linalg.eigh(mean_log)
+        np.testing.assert_allclose(net.whitener[0].numpy(), ((v * torch.exp(-e / 2)) @ v.T).numpy(), atol=1e-10)
+
+
+def test_crop_averaging_is_invariant_to_crop_order():
+    rng = np.random.default_rng(1)
+    ds = ArrayWindows(rng.standard_normal((3, 4, 50)).astype(np.float32), None)
+    crops = Crops(ds, crop=20, n_crops=4)
+    assert len(crops) == 12
+    starts = [crops[j]["x"][0, 0].item() for j in range(4)]
+    assert starts[0] == ds[0]["x"][0, 0].item() and starts[-1] == ds[0]["x"][30, 0].item()  # 0 ... L - crop
+    out = rng.standard_normal((12, 2))
+    avg = crops.average(out)
+    perm = np.concatenate([np.random.default_rng(2).permutation(4) + 4 * i for i in range(3)])
+    np.testing.assert_allclose(crops.average(out[perm]), avg)  # the crops of a window, in any order
+    np.testing.assert_allclose(avg[1], out[4:8].mean(0))
+    torch.manual_seed(0)
+    train = Crops(ds, crop=20)
+    assert train[0]["x"].shape == (20, 4) and len(train) == 3
+    with pytest.raises(ValueError, match="`crop` must be"):
+        Crops(ds, crop=1)
+
+
+def test_init_head_reproduces_the_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    net = CovConvNet(3, 2, filter_len=3)  # 3 channels -> 3 tangent features
+    feats = rng.standard_normal((40, 3))
+    y = (feats[:, 0] > 0).astype(int)
+    net.init_head(feats, y, C=0.5)
+    lr = LogisticRegression(C=0.5, max_iter=2000).fit(feats, y)
+    with torch.no_grad():
+        logits = net.head(torch.as_tensor(feats, dtype=torch.float32)).numpy()
+    p1 = torch.softmax(torch.as_tensor(logits), 1)[:, 1].numpy()
+    np.testing.assert_allclose(p1, lr.predict_proba(feats)[:, 1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("readout, extra", [("logvar", {"decode.covconv.n_filters": 2, "decode.covconv.spatial": 4}),
+                                            ("tangent", {"decode.covconv.erp_prototypes": True})])
+def test_covconv_trains_in_decode(eeg_store, tmp_path, readout, extra):
+    from neuroconv.brain.decode import run_decode
+
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmin": 0.0, "decode.tmax": 2.0,
+        "decode.models": ["covconv"], "decode.covconv.readout": readout, **extra})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["models"]["covconv"]["accuracy"]["mean"] is not None and not m["failed"]
