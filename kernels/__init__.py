@@ -80,13 +80,11 @@ def fftconv_triton(u, k, D=None, *, causal=True):
     return fftconv_fn(u, k, D, causal=causal)
 
 
-@torch.compiler.assume_constant_result
 def auto_backend(device: torch.device, dtype: torch.dtype, causal: bool, gated: bool) -> str:
     """``"triton"`` or ``"torch"`` for ``backend="auto"`` on a CUDA ``device``: the cached
-    result of the one-time self-check (:func:`neuroconv.kernels.selfcheck.auto_backend`).
-
-    Under ``torch.compile`` this runs once, eagerly, while tracing, and its answer is a
-    constant of the graph (no graph break)."""
+    result of the one-time self-check (:func:`neuroconv.kernels.selfcheck.auto_backend`,
+    which ``torch.compile`` runs once, eagerly, while tracing: its answer is a constant of
+    the graph, no graph break)."""
     from .selfcheck import auto_backend as _auto
 
     return _auto(device, dtype, causal, gated)

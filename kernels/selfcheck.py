@@ -104,6 +104,7 @@ def self_check(device, dtype: torch.dtype, causal: bool, gated: bool, *, shapes=
                      seconds=round(time.perf_counter() - t0, 3))
 
 
+@torch.compiler.assume_constant_result  # traced: run once at trace time, a constant in the graph
 def auto_backend(device, dtype: torch.dtype, causal: bool, gated: bool) -> str:
     """``"triton"`` when the cached (or, the first time, fresh) self-check of this
     combination passed, ``"torch"`` otherwise; warns once on a failure."""
