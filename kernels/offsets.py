@@ -186,60 +186,28 @@ def dry_run(max_programs: int = 8):
 # ----------------------------------------------------------------------------- the launchers
 
 
-def _meta(*shape, dtype=torch.float32):
-    return torch.empty(*shape, device="meta", dtype=dtype)
-
-
 def _rows_over_limit(B: int, L: int) -> int:
     """Smallest H with B*H*L > 2^31."""
     return _LIMIT // (B * L) + 1
 
 
 def _flashbutterfly(L: int, causal: bool, gated: bool, max_onchip: int | None, dtype=torch.bfloat16):
-    from . import flashbutterfly as fb
+    from .precompile import meta_fftconv
 
     B = 2
     H = _rows_over_limit(B, L)
-    cdt = torch.float32
-    plan = fb.make_plan(L, max_onchip or fb.max_onchip_for(dtype, cdt))
-    u, dy = _meta(B, H, L, dtype=dtype), _meta(B, H, L, dtype=dtype)
-    g1 = _meta(B, H, L, dtype=dtype) if gated else None
-    g2 = _meta(B, H, L, dtype=dtype) if gated else None
-    D = _meta(H, dtype=dtype)
-    kspec = _meta(H, 2, plan.half, plan.M, dtype=cdt)
-    lke, off, _ = fb._taps(L, L if causal else 2 * L - 1, causal)
-    fb._fftconv_fwd(u, kspec, D, g1, g2, plan)
-    fb._fftconv_bwd(u, dy, kspec, D, g1, g2, plan, causal, lke, off, True, True)
-    return dict(B=B, H=H, L=L, elements=B * H * L, plan=f"N={plan.N} N1={plan.N1} N2={plan.N2} "
-                f"N3={plan.N3} {'three-pass' if plan.three_pass else 'on chip'}")
+    info = meta_fftconv(B, H, L, causal, gated=gated, dtype=dtype, max_onchip=max_onchip)
+    return dict(B=B, H=H, L=L, elements=B * H * L, **info)
 
 
 def _monarch(L: int, causal: bool, dtype=torch.bfloat16):
-    from neuroconv.butterfly import factor_size
-    from neuroconv.fftconv import fft_size
-
-    from . import monarch as mk
+    from .precompile import meta_butterfly
 
     B = 2
     H = _rows_over_limit(B, L)
-    n = fft_size(2 * L)
-    n1, n2 = factor_size(n)
-    P1, P2 = mk._p2(n1), mk._p2(n2)
-    cdt = torch.float32
-    u, dy, D = _meta(B, H, L, dtype=dtype), _meta(B, H, L, dtype=dtype), _meta(H, dtype=dtype)
-    kspec = _meta(H, 2, P1, P2, dtype=cdt)
-    tiles = (_meta(2, P1, P1), _meta(2, P1, P2), _meta(2, P2, P2), _meta(2, P1, P1), _meta(2, P1, P2),
-             _meta(2, P2, P2))
-    off = 0 if causal else L - 1
-    mk._monarch_fwd(u, kspec, D, tiles, n1, n2, off)
     # two rows per backward program (the GPU strides over many; the arithmetic is the same)
-    real = mk.device_max_programs
-    mk.device_max_programs = lambda device: max(1, B * H // 8)
-    try:
-        mk._monarch_bwd(u, dy, kspec, D, tiles, n1, n2, off)
-    finally:
-        mk.device_max_programs = real
-    return dict(B=B, H=H, L=L, elements=B * H * L, plan=f"n={n} ({n1} x {n2}), tiles {P1} x {P2}")
+    info = meta_butterfly(B, H, L, causal, dtype=dtype, bwd_rows_per_program=2)
+    return dict(B=B, H=H, L=L, elements=B * H * L, **info)
 
 
 #: (name, function, kwargs) of the dry-run cases: every launcher and code path.
