@@ -28,17 +28,15 @@ Sections, in order:
     (``tf32`` held to the float16 budget), bfloat16, float16; the learned butterfly.
 ``determinism``
     The backward run twice, every gradient compared bit for bit. FlashButterfly uses no
-    atomics: any difference fails. The learned butterfly accumulates ``dk``, ``dD`` and
-    the factor gradients with atomics: differences there are reported (``warn``) and
-    fail only beyond the error budget; ``du`` must match exactly.
+    atomics (partial sums are reduced by torch): any difference fails. The learned
+    butterfly accumulates ``dk``, ``dD`` and the factor gradients with ``atomic_add``, so
+    their last bits may differ on a GPU: reported as ``warn`` with the size, and a failure
+    only above 1e-4 of the gradient's largest magnitude (reordering noise is ~1e-6 in
+    float32); ``du`` must match exactly.
 ``offsets``
     64-bit index arithmetic past 2^31 elements: the interpreter dry run of every
     launcher (:mod:`.offsets`) and, on a GPU with the memory, real B·H·L > 2^31 runs
     (bfloat16: on chip, three-pass, learned butterfly) checked on their last rows.
-``compile``
-    Every kernel compiled offline for this device's architecture (sm_90 without a GPU),
-    shared memory, registers and spills per configuration beside
-    :data:`neuroconv.kernels.resources.OFFLINE_SM90`; on a GPU also the kernels that ran.
 ``torch_compile``
     ``opcheck`` of the four ops; the kernels (``triton_op``) or the ops (``custom_op``)
     visible in the AOT graphs; ``torch.compile(fullgraph=True)`` of a ``LongConv`` layer
@@ -49,6 +47,11 @@ Sections, in order:
     and fp32, forward and forward+backward (and gated bf16): median ms from CUDA events,
     speedup over the torch path in the same run, HBM roofline fraction with its byte
     formula, peak memory against the torch path, FlashFFTConv when importable.
+``compile``
+    Every kernel compiled offline for this device's architecture (sm_90 without a GPU),
+    shared memory, registers and spills per configuration (compiled in the
+    background meanwhile, on the CPUs the GPU sections leave idle) beside
+    :data:`neuroconv.kernels.resources.OFFLINE_SM90`; on a GPU also the kernels that ran.
 
 ``--quick`` keeps every section but fewer cases and lengths (about 5 minutes on an
 H100/H200, under a minute under the interpreter); ``--time-budget`` (seconds; default
@@ -70,8 +73,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 STATUSES = ("pass", "fail", "warn", "skip", "info")
-SECTIONS = ("environment", "precompile", "auto", "correctness", "determinism", "offsets", "compile",
-            "torch_compile", "timing")
+SECTIONS = ("environment", "precompile", "auto", "correctness", "determinism", "offsets", "torch_compile",
+            "timing", "compile")
 REPORT_COMMAND = "python -m neuroconv.kernels.check --json report.json"
 
 
@@ -268,7 +271,9 @@ def correctness_cases(gpu: bool, quick: bool) -> list[Case]:
                  C(100, True, True, prec="ieee"), C(4096, False, True, prec="ieee"),
                  C(100, False, True, prec="tf32"), C(4096, True, True, prec="tf32"),
                  C(1000, False, True, "bfloat16", k_dtype="float32"),
-                 C(100, True, kind="butterfly"), C(1000, False, dtype="bfloat16", kind="butterfly")]
+                 # learned butterfly at small tiles: its backward at 64 x 64 tiles takes
+                 # minutes to compile (resources.OFFLINE_SM90), too long for --quick
+                 C(100, True, kind="butterfly"), C(200, False, dtype="bfloat16", kind="butterfly")]
         return cases
     lengths = sorted(set([1, 2, 3, 7, 15, 16, 17, 31, 97, 127] + _edges(256, 512, 1024, 2048, 4096, 8192,
                                                                          16384, 32768) + [65535, 65536]))
@@ -496,12 +501,12 @@ def make_plan(gpu: bool, quick: bool) -> Plan:
     else:
         auto = [("bfloat16", False, True)] if quick else [("float32", True, False), ("bfloat16", False, True)]
     det = ([Case(1000, False, True, B=4, H=8), Case(20000, True, True, "bfloat16", B=2, H=4),
-            Case(1000, True, kind="butterfly", B=4, H=8)] if gpu else
+            Case(100 if quick else 1000, True, kind="butterfly", B=4, H=8)] if gpu else
            [Case(40, False, True, B=2, H=2), Case(300, True, True, B=2, H=2, max_onchip=512),
             Case(20, True, kind="butterfly", B=2, H=2)])
     # B·H·L just above 2^31, bfloat16: on chip, three-pass, learned butterfly
     big = [dict(name="on chip", kind="fftconv", L=4096, H=4), dict(name="three-pass", kind="fftconv", L=65536, H=4),
-           dict(name="learned butterfly", kind="butterfly", L=2048, H=4)]
+           dict(name="learned butterfly", kind="butterfly", L=256 if quick else 2048, H=4)]
     for b in big:
         b["B"] = (1 << 31) // (b["H"] * b["L"]) + 1
     from .bench import FULL, QUICK
@@ -552,20 +557,29 @@ def _meta_workloads(plan: Plan) -> list[Callable[[], object]]:
     return out
 
 
-def section_precompile(rep: Report, plan: Plan) -> None:
+def section_precompile(rep: Report, plan: Plan, bg: dict, device_programs: Optional[int] = None,
+                       worker=None, jobs: Optional[int] = None) -> None:
+    """GPU: compile every launch of the run first, in parallel; then start the offline
+    compile of the ``compile`` section in the background (it needs the CPUs too)."""
     if not plan.gpu:
         rep.add("precompile", "parallel precompile", "skip", "GPU only: the interpreter compiles nothing")
         return
-    import torch
-
-    from .precompile import collect, compile_all
+    from .precompile import collect, compile_all, warm_one
 
     t0 = time.time()
-    sms = torch.cuda.get_device_properties(0).multi_processor_count
-    specs, launches = collect(_meta_workloads(plan), device_programs=4 * sms)
-    jobs = max(1, min(32, (os.cpu_count() or 2) - 1))
+    if device_programs is None:
+        import torch
+
+        device_programs = 4 * torch.cuda.get_device_properties(0).multi_processor_count
+    specs, launches = collect(_meta_workloads(plan), device_programs=device_programs)
+    jobs = jobs or max(1, min(32, (os.cpu_count() or 2) - 1))
     budget = max(30.0, min(rep.time_left() - 150, 240 if plan.quick else 1800))
-    recs = compile_all(specs, jobs=jobs, timeout_s=budget)
+    try:
+        recs = compile_all(specs, jobs=jobs, timeout_s=budget, worker=worker or warm_one)
+    finally:
+        job = bg.get("resources")
+        if job is not None and job.proc is None:
+            job.start()
     bad = [r for r in recs if not r["ok"] and not str(r.get("error", "")).startswith("not compiled within")]
     late = [r for r in recs if not r["ok"] and r not in bad]
     rep.add("precompile", "every configuration compiles", "fail" if bad else "pass",
@@ -709,7 +723,7 @@ def section_determinism(rep: Report, plan: Plan) -> None:
                     + ", ".join(f"{n} by {v:.1e} (relative)" for n, v in diffs.items()), diffs=diffs)
             continue
         worst = max(diffs.values())
-        rep.add("determinism", c.name, "warn" if worst < 1e-3 else "fail",
+        rep.add("determinism", c.name, "warn" if worst <= 1e-4 else "fail",
                 "atomic_add accumulation in _monarch_bwd_kernel: last bits differ: "
                 + ", ".join(f"{n} by {v:.1e}" for n, v in diffs.items()) + " (relative; du identical)",
                 diffs=diffs)
@@ -737,14 +751,20 @@ def section_offsets(rep: Report, plan: Plan, bg: dict) -> None:
     if not plan.gpu:
         rep.add("offsets", "B·H·L > 2^31 on the GPU", "skip", "GPU only")
         return
+    import torch
+
     for b in plan.big:
         if rep.out_of_time():
             rep.add("offsets", f"B·H·L > 2^31 on the GPU: {b['name']}", "skip", "time budget")
             continue
-        _big_run(rep, b)
+        torch.cuda.empty_cache()
+        _big_run(rep, b, torch.device("cuda"), torch.cuda.mem_get_info()[0])
 
 
-def _big_run(rep: Report, b: dict) -> None:
+def _big_run(rep: Report, b: dict, dev, free: int) -> None:
+    """Run shape ``b`` (bfloat16, forward and backward) and check the last batch row's
+    output and gradients (offsets past 2^31 elements) against references computed on that
+    row alone; ``dy`` is zero elsewhere, so ``dk`` and ``dD`` come from it alone too."""
     import torch
 
     from neuroconv.butterfly import ButterflyFFTConv
@@ -756,14 +776,12 @@ def _big_run(rep: Report, b: dict) -> None:
     B, H, L = b["B"], b["H"], b["L"]
     n = B * H * L
     need = 4 * n * 2 + (1 << 30)  # u, y, dy, du in bf16, plus scratch and references
-    torch.cuda.empty_cache()
-    free, _ = torch.cuda.mem_get_info()
     if free < 1.1 * need:
         rep.add("offsets", name, "skip", f"not enough memory: needs about {need / 2**30:.0f} GiB, "
                 f"{free / 2**30:.0f} GiB free")
         return
     t0 = time.time()
-    dev = torch.device("cuda")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     u = y = dy = du = None
     try:
         g = torch.Generator(device=dev).manual_seed(0)
@@ -788,7 +806,7 @@ def _big_run(rep: Report, b: dict) -> None:
         dy = torch.zeros_like(y)
         dy[-1].normal_(generator=g)  # only the last batch row: dk and dD come from it alone
         du, dk, dD = torch.autograd.grad(y, (u, k, D), dy)
-        torch.cuda.synchronize()
+        sync()
         # references on the last row (its offsets exceed 2^31 elements)
         last = [t.detach()[-1:].clone() for t in (u, y, dy, du)]
         ul, yl, dyl, dul = last
@@ -814,7 +832,8 @@ def _big_run(rep: Report, b: dict) -> None:
         rep.add("offsets", name, "fail", _first_line(e))
     finally:
         u = y = dy = du = None
-        torch.cuda.empty_cache()
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def section_compile(rep: Report, plan: Plan, bg: dict, arch: int) -> None:
@@ -827,7 +846,7 @@ def section_compile(rep: Report, plan: Plan, bg: dict, arch: int) -> None:
         if plan.gpu:
             _ran(rep)
         return
-    if job.proc is None:  # GPU: started after the precompile
+    if job.proc is None:  # GPU: normally started after the precompile
         job.start()
     ok = job is not None and job.wait(_wait_s(rep, 900))
     if not ok:
@@ -1145,7 +1164,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             else {}
         try:
             steps = dict(environment=lambda r: section_environment(r),
-                         precompile=lambda r: section_precompile(r, plan),
+                         precompile=lambda r: section_precompile(r, plan, bg),
                          auto=lambda r: section_auto(r, plan),
                          correctness=lambda r: section_correctness(r, plan),
                          determinism=lambda r: section_determinism(r, plan),

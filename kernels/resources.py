@@ -54,6 +54,15 @@ OFFLINE_SM90 = {
     "float32 three-pass N=262144 P=128 Q=2048 outer_inv taps=False": (32768, 250, 0),
     "float32 three-pass N=262144 P=128 Q=2048 outer_inv taps=True": (32768, 255, 264),
     "float32 monarch fwd 64x64": (65536, 255, 2060),
+    "float32 monarch bwd 64x64": (65536, 255, 7828),
+    "float64 conv N=4096": (98304, 255, 344),
+    "float64 dk N=4096": (163840, 255, 1208),
+    "float64 three-pass N=262144 P=256 Q=1024 outer_fwd": (65536, 255, 1144),
+    "float64 three-pass N=262144 P=256 Q=1024 inner R=2": (49152, 255, 600),
+    "float64 three-pass N=262144 P=256 Q=1024 xcorr R=1": (81920, 255, 1680),
+    "float64 three-pass N=262144 P=256 Q=1024 outer_inv taps=False": (131072, 32, 10124),
+    "float64 three-pass N=262144 P=256 Q=1024 outer_inv taps=True": (131072, 32, 9408),
+    "float64 monarch fwd 64x64": (98304, 128, 7380),
 }
 
 _PTR = {"half": "*bf16", "float32": "*fp32", "float64": "*fp64"}

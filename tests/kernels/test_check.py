@@ -107,13 +107,44 @@ def test_gpu_plan_covers_the_issue():
         assert set(plan.timing["dtypes"]) == {"bfloat16", "float32"}
 
 
-def test_gpu_precompile_sees_every_launch_of_the_run():
-    from neuroconv.kernels.precompile import collect
+def _report():
+    return check.Report([], True, None, None, None, stream=open("/dev/null", "w"))
 
+
+def test_gpu_precompile_sees_every_launch_of_the_run():
+    """The GPU run's precompile section, with a stand-in compiler: every launch of the
+    run is collected (on meta tensors, sized for a 132-SM GPU) and reduced to Triton's
+    specialisations."""
     plan = check.make_plan(gpu=True, quick=True)
-    specs, launches = collect(check._meta_workloads(plan), device_programs=4 * 132)
-    assert launches > len(specs) > 100
-    assert {s["name"] for s in specs} >= {"_fb_conv_kernel", "_fb_dk_kernel", "_tp_xcorr_kernel",
-                                          "_monarch_bwd_kernel"}
-    precs = {s["kwargs"]["PREC"] for s in specs}
-    assert precs == {"tf32", "tf32x3", "ieee"}
+    seen = []
+    rep = _report()
+    check.section_precompile(rep, plan, {}, device_programs=4 * 132, jobs=1,
+                             worker=lambda s: seen.append(s) or dict(name=s["name"], ok=True, seconds=0.1))
+    (rec,) = rep.records
+    assert rec["status"] == "pass" and rec["launches"] > rec["kernels"] == len(seen) > 100, rec["detail"]
+    assert {s["name"] for s in seen} >= {"_fb_conv_kernel", "_fb_dk_kernel", "_tp_xcorr_kernel",
+                                         "_monarch_bwd_kernel"}
+    assert {s["kwargs"]["PREC"] for s in seen} == {"tf32", "tf32x3", "ieee"}
+
+
+@pytest.mark.parametrize("kind", ["fftconv", "butterfly"])
+def test_large_offset_run_checks_the_last_row(kind, monkeypatch):
+    """The GPU's B·H·L > 2^31 check, on a small shape here: passes on the kernels, fails
+    when the last row is wrong, skips without the memory."""
+    b = dict(name=kind, kind=kind, B=3, H=2, L=40)
+    rep = _report()
+    check._big_run(rep, b, torch.device("cpu"), free=1 << 40)
+    check._big_run(rep, b, torch.device("cpu"), free=1 << 20)
+    if kind == "fftconv":
+        real = fb._fftconv_fwd
+
+        def wrong_last_row(*a, **kw):
+            y = real(*a, **kw)
+            y[-1] += 0.5
+            return y
+
+        monkeypatch.setattr(fb, "_fftconv_fwd", wrong_last_row)
+        check._big_run(rep, b, torch.device("cpu"), free=1 << 40)
+    statuses = [r["status"] for r in rep.records]
+    assert statuses == (["pass", "skip", "fail"] if kind == "fftconv" else ["pass", "skip"]), rep.records
+    assert "not enough memory" in rep.records[1]["detail"]
