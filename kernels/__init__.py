@@ -16,6 +16,7 @@ stays cheap and works where triton does not exist):
 - :mod:`.resources`: compile every kernel offline for H100 and check its shared memory
   (``python -m neuroconv.kernels.resources``; no GPU needed).
 - :mod:`.offsets`: the large-offset dry run (64-bit index arithmetic, interpreter).
+- :mod:`.precompile`: compile a run's kernel configurations in parallel before it runs.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ __all__ = ["SelfCheck", "self_check", "auto_backend", "results", "reset", "Fallb
 
 #: ``(B, H, L, max_onchip)`` of the self-check: L = 77 on chip (N = 512), L = 300 through
 #: the three-pass path (N = 1024 > max_onchip = 512). Kernel length = L; with D.
-SHAPES = ((2, 3, 77, None), (1, 2, 300, 512))
+SHAPES = ((2, 2, 77, None), (1, 2, 300, 512))
 
 REPORT_COMMAND = "python -m neuroconv.kernels.check --json report.json"
 
