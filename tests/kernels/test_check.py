@@ -36,7 +36,7 @@ def test_quick_check_passes_under_the_interpreter(tmp_path):
     assert len(by("auto")) >= 1 and len(by("determinism")) == 3
     assert len(by("offsets")) == 5  # every launcher's dry run past 2^31 elements
     assert len(by("compile")) == 18  # every kernel compiled offline for sm_90
-    assert len(by("torch_compile")) == 6  # 4 opchecks, LongConv's graphs (CPU, triton_op), SequenceModel
+    assert len(by("torch_compile")) == 7  # 4 opchecks, LongConv (custom_op), triton_op traced, SequenceModel
     assert {r["section"] for r in rep["records"] if r["status"] == "skip"} == {
         "precompile", "offsets", "compile", "torch_compile", "timing"}  # GPU-only steps, said so
     for key in ("device", "torch", "triton", "cuda", "ops", "dot_precision_fp32"):
