@@ -37,25 +37,26 @@ Sections, in order:
     64-bit index arithmetic past 2^31 elements: the interpreter dry run of every
     launcher (:mod:`.offsets`) and, on a GPU with the memory, real B·H·L > 2^31 runs
     (bfloat16: on chip, three-pass, learned butterfly) checked on their last rows.
-``torch_compile``
-    ``opcheck`` of the four ops; the kernels (``triton_op``) or the ops (``custom_op``)
-    visible in the AOT graphs; ``torch.compile(fullgraph=True)`` of a ``LongConv`` layer
-    and a ``SequenceModel``, forward and backward, against eager (inductor on a GPU,
-    aot_eager under the interpreter).
 ``timing`` (GPU)
     :func:`neuroconv.kernels.bench.run_grid` at B = 64, H = 768, L = 256 ... 64K, bf16
     and fp32, forward and forward+backward (and gated bf16): median ms from CUDA events,
     speedup over the torch path in the same run, HBM roofline fraction with its byte
     formula, peak memory against the torch path, FlashFFTConv when importable.
+``torch_compile``
+    ``opcheck`` of the four ops; the kernels (``triton_op``) or the ops (``custom_op``)
+    visible in the AOT graphs; ``torch.compile(fullgraph=True)`` of a ``LongConv`` layer
+    and a ``SequenceModel``, forward and backward, against eager (inductor on a GPU,
+    aot_eager under the interpreter).
 ``compile``
     Every kernel compiled offline for this device's architecture (sm_90 without a GPU),
     shared memory, registers and spills per configuration (compiled in the
     background meanwhile, on the CPUs the GPU sections leave idle) beside
     :data:`neuroconv.kernels.resources.OFFLINE_SM90`; on a GPU also the kernels that ran.
 
-``--quick`` keeps every section but fewer cases and lengths (about 5 minutes on an
-H100/H200, under a minute under the interpreter); ``--time-budget`` (seconds; default
-330 with ``--quick`` on a GPU) skips, and records as skipped, what would run past it.
+``--quick`` keeps every section but fewer cases and lengths: sized for about 5 minutes
+on an H100/H200 (not yet run on one: the time budget enforces it) and under a minute
+under the interpreter. ``--time-budget`` (seconds; default 330 with ``--quick`` on a
+GPU) skips, and records as skipped, what would run past it.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 STATUSES = ("pass", "fail", "warn", "skip", "info")
-SECTIONS = ("environment", "precompile", "auto", "correctness", "determinism", "offsets", "torch_compile",
-            "timing", "compile")
+SECTIONS = ("environment", "precompile", "auto", "correctness", "determinism", "offsets", "timing",
+            "torch_compile", "compile")
 REPORT_COMMAND = "python -m neuroconv.kernels.check --json report.json"
 
 
@@ -219,7 +220,9 @@ class Case:
 
     @property
     def lk(self) -> int:
-        return self.Lk or (self.L if self.causal else 2 * self.L - 1)
+        """Kernel taps: ``Lk``, or ``L`` (causal) / ``2L - 1`` (centred); odd when centred."""
+        lk = self.Lk or (self.L if self.causal else 2 * self.L - 1)
+        return lk if self.causal or lk % 2 else lk + 1
 
     @property
     def name(self) -> str:
