@@ -936,17 +936,26 @@ def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
         rep.add("torch_compile", "LongConv: AOT graphs", "fail", _first_line(e))
     if not plan.gpu:  # the triton_op decomposition, traced without the interpreter
         job = bg.get("graphs")
-        ok = job is not None and job.wait(_wait_s(rep, 180))
+        ok = job is not None and job.wait(_wait_s(rep, 240))
         res = job.result if ok else None
+        name = "triton_op traced without a GPU: kernels in the AOT graphs"
         if res is None:
-            rep.add("torch_compile", "triton_op: kernels visible to the compiler (CPU trace)", "fail",
-                    job.error if job else "not started")
+            rep.add("torch_compile", name, "fail", job.error if job else "not started")
+        elif res["kind"] != "triton_op":
+            rep.add("torch_compile", name, "skip", f"{res['kind']} on torch {res['torch']}: no triton_op")
         else:
-            good = res["kind"] != "triton_op" or (res["forward"] and res["backward"])
-            rep.add("torch_compile", "triton_op: kernels visible to the compiler (CPU trace)",
-                    "pass" if good else "fail",
-                    f"{res['kind']} on torch {res['torch']}: forward {res['forward']}, backward {res['backward']}",
-                    **res)
+            bad = [f"{k}: {v['error'] or 'no kernel in a graph'}" for k, v in res["traces"].items()
+                   if v["error"] or not v["forward"] or not v["backward"]]
+            bad += [res["error"]] if res["error"] else []
+            bad += [f"torch's analysis of written arguments failed {res['analysis_failure_count']} times"
+                    ] if res["analysis_failure_count"] else []
+            lc = res["traces"].get("LongConv", {})
+            rep.add("torch_compile", name, "fail" if bad else "pass",
+                    "; ".join(bad) if bad else
+                    f"{len(res['traces'])} traces (LongConv; ButterflyFFTConv; gated fftconv_fn, on chip and "
+                    f"three-pass, static and dynamic shapes), written-argument analysis for an sm_90 target; "
+                    f"LongConv forward "
+                    f"{lc.get('forward')}, backward {lc.get('backward')}", traces=res["traces"])
     # 3. torch.compile(fullgraph=True) over a layer (GPU: inductor; the interpreter's
     # aot_eager run of it is step 2) and a model, forward and backward
     for what in ("LongConv", "SequenceModel") if plan.gpu else ("SequenceModel",):
@@ -962,8 +971,10 @@ def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
                     f"no graph break (fullgraph=True raises on one); max |compiled - eager| / scale over "
                     f"the output and every parameter gradient {err:.1e}; {time.time() - t0:.0f} s")
         except Exception as e:  # noqa: BLE001
+            hint = ("; rerun with NEUROCONV_FB_OPS=custom_op (`--only torch_compile`) to see whether the "
+                    "opaque registration compiles" if _common.OPS_KIND == "triton_op" else "")
             rep.add("torch_compile", f"{what} torch.compile(fullgraph=True, backend={backend!r})", "fail",
-                    _first_line(e))
+                    _first_line(e) + hint)
     if not plan.gpu:
         rep.add("torch_compile", "inductor compiling the Triton kernels", "skip",
                 "GPU only (inductor cannot compile user Triton kernels for the CPU interpreter)")
@@ -1085,27 +1096,47 @@ def section_timing(rep: Report, plan: Plan, cpu_timing: bool) -> None:
 
 
 def _trace_triton_ops(path: str) -> int:
-    """(Internal, run without the interpreter on the CPU.) Trace a LongConv layer's forward
-    and backward with ``torch.compile(fullgraph=True)`` through the ops as registered here
-    (``triton_op`` on torch >= 2.6) and list the Triton kernels in the partitioned AOT
-    forward and backward graphs; writes JSON. Nothing runs: tracing stops there."""
+    """(Internal, run without the interpreter on the CPU.) What ``torch.compile`` makes of
+    the ops as registered here (``triton_op`` on torch >= 2.6), traced without a GPU:
+
+    - Triton's active driver is a stand-in reporting an sm_90 target, so that torch's
+      analysis of which arguments each kernel writes (it compiles the kernels to TTIR)
+      runs as on a GPU; its failures are counted (``analysis_failures``).
+    - ``fullgraph=True`` over a LongConv layer, a ButterflyFFTConv, and over ``fftconv_fn`` with both gates and
+      every gradient (on chip and three-pass), with static and dynamic shapes: the Triton
+      kernels in the partitioned AOT forward and backward graphs are listed. Nothing runs:
+      tracing stops there. Writes JSON to ``path``.
+    """
     import logging
 
     import torch
+    import triton
+    from triton.backends.compiler import GPUTarget
     from torch._dynamo.backends.common import aot_autograd
     from torch._functorch.partitioners import default_partition
     from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
-
-    # without a GPU driver torch cannot tell which arguments a kernel writes; it assumes all
-    logging.getLogger("torch._higher_order_ops.triton_kernel_wrap").setLevel(logging.CRITICAL)
 
     import neuroconv.kernels as K
     from neuroconv.layers import LongConv
 
     from . import _common
+    from .flashbutterfly import fftconv_fn
 
-    res = dict(kind=_common.OPS_KIND, torch=torch.__version__, forward=[], backward=[], error=None)
+    class _Target:  # the one driver call the analysis makes
+        def get_current_target(self):
+            return GPUTarget("cuda", 90, 32)
+
+    triton.runtime.driver.set_active(_Target())
     K.triton_available = lambda device=None: True  # trace only: CPU tensors, no interpreter
+    failures = []
+
+    class _Count(logging.Handler):
+        def emit(self, record):
+            failures.append(record.getMessage()[:200])
+
+    log = logging.getLogger("torch._higher_order_ops.triton_kernel_wrap")
+    log.addHandler(_Count(level=logging.WARNING))
+    log.propagate = False
 
     class Stop(Exception):
         pass
@@ -1115,20 +1146,48 @@ def _trace_triton_ops(path: str) -> int:
                        for n in gm.graph.nodes
                        if n.op == "call_function" and "triton_kernel_wrapper" in str(n.target)})
 
-    def partition(joint, joint_inputs, **kw):
-        fw, bw = default_partition(joint, joint_inputs, **kw)
-        res["forward"], res["backward"] = kernels(fw), kernels(bw)
-        raise Stop
+    res = dict(kind=_common.OPS_KIND, torch=torch.__version__, traces={}, error=None)
+
+    def trace(name, fn, inputs, dynamic):
+        out = dict(forward=[], backward=[], error=None)
+
+        def partition(joint, joint_inputs, **kw):
+            fw, bw = default_partition(joint, joint_inputs, **kw)
+            out["forward"], out["backward"] = kernels(fw), kernels(bw)
+            raise Stop
+
+        torch._dynamo.reset()
+        compiled = torch.compile(fn, fullgraph=True, dynamic=dynamic,
+                                 backend=aot_autograd(fw_compiler=lambda gm, ex: gm, partition_fn=partition))
+        try:
+            compiled(*inputs).sum().backward()
+        except Exception as e:  # noqa: BLE001 - Stop (wrapped by dynamo) ends the trace
+            if "Stop" not in f"{type(e).__name__}: {e}" or not out["forward"]:
+                out["error"] = _first_line(e)
+        res["traces"][name] = out
 
     try:
-        compiled = torch.compile(LongConv(8, 40, backend="triton"), fullgraph=True,
-                                 backend=aot_autograd(fw_compiler=lambda gm, ex: gm, partition_fn=partition))
-        compiled(torch.randn(2, 40, 8)).sum().backward()
-    except Exception as e:  # noqa: BLE001 - Stop (wrapped by dynamo) ends the trace
-        if not res["forward"]:
-            res["error"] = _first_line(e)
+        from neuroconv.butterfly import ButterflyFFTConv
+
+        trace("LongConv", LongConv(8, 40, backend="triton"), [torch.randn(2, 40, 8)], False)
+        bf = ButterflyFFTConv(20, backend="triton")
+        trace("ButterflyFFTConv", bf, [torch.randn(2, 3, 20, requires_grad=True),
+                                       torch.randn(3, 20, requires_grad=True), torch.randn(3, requires_grad=True)],
+              False)
+        for L, mo in ((40, None), (1000, 512)):
+            ins = [torch.randn(*s, requires_grad=True) for s in ((2, 3, L), (3, 2 * L - 1), (3,), (2, 3, L),
+                                                                 (2, 3, L))]
+            for dyn in (False, True):
+                f = lambda u, k, D, g1, g2, mo=mo: fftconv_fn(u, k, D, causal=False, g1=g1, g2=g2,  # noqa: E731
+                                                              max_onchip=mo)
+                trace(f"fftconv_fn gated L={L}{' three-pass' if mo else ''}{' dynamic' if dyn else ''}",
+                      f, ins, dyn)
+    except Exception as e:  # noqa: BLE001
+        res["error"] = _first_line(e)
+    res["analysis_failures"] = failures[:5]
+    res["analysis_failure_count"] = len(failures)
     with open(path, "w") as f:
-        json.dump(res, f)
+        json.dump(res, f, indent=1)
     return 0
 
 
