@@ -72,7 +72,9 @@ def resolve_backend(backend: str, u: torch.Tensor, *, causal: bool = True, gated
       uses torch from then on. Results are cached per process
       (:func:`neuroconv.kernels.self_check_results`).
 
-    ``gated``: the call fuses the H3/Hyena gates (``GatedLongConv``'s path).
+    ``gated``: whether the call fuses the H3/Hyena gates (``fftconv_fn(..., g1=, g2=)``);
+    the self-check then runs the gated kernels. For callers of the fused gated kernel,
+    such as ``GatedLongConv``, which should resolve ``"auto"`` through this function.
     """
     if backend not in _BACKENDS:
         raise ValueError(f"fftconv: `backend` must be one of {_BACKENDS}; got {backend!r}.")
