@@ -115,7 +115,7 @@ class Report:
         t0 = time.time()
         n0 = len(self.records)
         try:
-            if self.out_of_time() and name != "environment":
+            if self.out_of_time() and name not in ("environment", "compile"):  # compile: 30 s at most
                 self.add(name, "section", "skip", "time budget spent before this section")
             else:
                 fn(self)
@@ -1086,10 +1086,16 @@ def section_timing(rep: Report, plan: Plan, cpu_timing: bool) -> None:
                 hbm = f"{r['hbm_frac']:.0%}" if r["hbm_frac"] is not None else "-"
                 detail = (f"{r['ms']:.3f} ms, {r['speedup'] or 0:.2f}x torch, HBM roofline {hbm} of "
                           f"{r['bytes_formula']} = {r['bytes'] / 1e9:.2f} GB, peak {r['peak_mb']} MB "
-                          f"({r['peak_vs_torch'] or '-'} x torch)")
+                          f"({r['peak_vs_torch'] or '-'} x torch), max |triton - torch| on the last rows "
+                          f"{r['max_err'] if r['max_err'] is not None else '-'}")
                 if not plan.gpu:
                     detail = "CPU interpreter, code path only, not a GPU number: " + detail
-                rep.add("timing", name, "info", detail, row=r)
+                # a sanity bound at this scale (the error budgets are the correctness section's)
+                loose = 1e-3 if dt == "float32" else 0.25
+                status = ("fail" if r["max_err"] is not None and not r["max_err"] < float("inf") else
+                          "warn" if r["max_err"] is not None and r["max_err"] > loose else "info")
+                rep.add("timing", name, status, detail + (f" (above {loose}: look)" if status == "warn" else ""),
+                        row=r)
 
 
 # ============================================================================ main
