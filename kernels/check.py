@@ -776,6 +776,7 @@ def _big_run(rep: Report, b: dict, dev, free: int) -> None:
     from neuroconv.butterfly import ButterflyFFTConv
 
     from .flashbutterfly import fftconv_fn, fftconv_ref
+    from .monarch import butterfly_conv_ref
     from .verify import budget
 
     name = f"B·H·L > 2^31 on the GPU: {b['name']} (B={b['B']}, H={b['H']}, L={b['L']}, bf16)"
@@ -798,8 +799,12 @@ def _big_run(rep: Report, b: dict, dev, free: int) -> None:
         if b["kind"] == "butterfly":
             m = ButterflyFFTConv(L, backend="triton").to(dev)
             fn = lambda u_, k_, D_: m(u_, k_, D_)  # noqa: E731
+            p64 = [p.detach().double() for p in (m.dft.f1, m.dft.twiddle, m.dft.f2, m.idft.f1, m.idft.twiddle,
+                                                 m.idft.f2)]
 
-            def ref(u_, k_, D_):
+            def ref(u_, k_, D_):  # the module's torch path; float64: the float64 Monarch reference
+                if u_.dtype == torch.float64:
+                    return butterfly_conv_ref(u_, k_, D_, p64[:3], p64[3:])
                 m.backend = "torch"
                 try:
                     return m(u_, k_, D_)
