@@ -7,9 +7,16 @@ stays cheap and works where triton does not exist):
   :func:`neuroconv.fftconv`, with optional fused gates) and its torch twin ``fftconv_ref``.
 - :mod:`.monarch`: ``butterfly_conv_fn``, the learned-butterfly convolution of
   :class:`neuroconv.ButterflyFFTConv` (``backend="triton"``).
+- :mod:`.check`: the validation command, every check in one run
+  (``python -m neuroconv.kernels.check --json report.json [--quick]``).
+- :mod:`.verify`: error budgets and the kernels compared with their torch twins (shared
+  by the tests, the check and the self-check).
+- :mod:`.selfcheck`: ``backend="auto"``'s one-time self-check (:func:`auto_backend`).
 - :mod:`.bench`: the GPU benchmark grid (``python -m neuroconv.kernels.bench``).
 - :mod:`.resources`: compile every kernel offline for H100 and check its shared memory
   (``python -m neuroconv.kernels.resources``; no GPU needed).
+- :mod:`.offsets`: the large-offset dry run (64-bit index arithmetic, interpreter).
+- :mod:`.precompile`: compile a run's kernel configurations in parallel before it runs.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import os
 
 import torch
 
-__all__ = ["triton_available", "require_triton", "fftconv_triton"]
+__all__ = ["triton_available", "require_triton", "fftconv_triton", "auto_backend", "self_check",
+           "self_check_results"]
 
 
 _HAS_TRITON = importlib.util.find_spec("triton") is not None  # a path lookup; no import
@@ -71,3 +79,28 @@ def fftconv_triton(u, k, D=None, *, causal=True):
     from .flashbutterfly import fftconv_fn
 
     return fftconv_fn(u, k, D, causal=causal)
+
+
+def auto_backend(device: torch.device, dtype: torch.dtype, causal: bool, gated: bool) -> str:
+    """``"triton"`` or ``"torch"`` for ``backend="auto"`` on a CUDA ``device``: the cached
+    result of the one-time self-check (:func:`neuroconv.kernels.selfcheck.auto_backend`,
+    which ``torch.compile`` runs once, eagerly, while tracing: its answer is a constant of
+    the graph, no graph break)."""
+    from .selfcheck import auto_backend as _auto
+
+    return _auto(device, dtype, causal, gated)
+
+
+def self_check(device, dtype: torch.dtype, causal: bool = True, gated: bool = False):
+    """Run ``backend="auto"``'s self-check now (not cached); see
+    :func:`neuroconv.kernels.selfcheck.self_check`."""
+    from .selfcheck import self_check as _check
+
+    return _check(device, dtype, causal, gated)
+
+
+def self_check_results() -> list[dict]:
+    """The self-checks ``backend="auto"`` ran in this process, and their outcome."""
+    from .selfcheck import results
+
+    return results()

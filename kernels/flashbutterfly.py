@@ -94,9 +94,13 @@ from ._common import (
     _ld2,
     _ld2t,
     compute_dtype,
+    define_op,
     device_max_programs,
     dot_precision,
+    launch,
+    launch_device,
     num_warps_for,
+    tracing,
 )
 
 __all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP",
@@ -622,8 +626,11 @@ def _tp_outer_inv_kernel(W, Y1, Y2, A1, A2, C1, C2, D, G, T, L, H, LKE, OFF,
 # ============================================================================ launchers
 
 
-def _tabs(plan: Plan, device, cdt):
-    t = _tables(plan, device, cdt)
+def _tabs(plan: Plan, device, cdt, like: Optional[torch.Tensor] = None):
+    """The tables, cached per (plan, device, dtype) except while torch traces ``like``
+    (under torch.compile they become graph operations instead of cached fake tensors)."""
+    build = _tables.__wrapped__ if like is not None and tracing(like) else _tables
+    t = build(plan, device, cdt)
     return t["F1"], t["T"], t["F2"], t["F3"], t["T2"], t["G"]
 
 
@@ -652,13 +659,13 @@ def _batch_chunk(B: int, H: int, plan: Plan, cdt: torch.dtype, buffers: int) -> 
 def _conv_onchip(x1, x2, y1, y2, c1, c2, kspec, D, plan: Plan, tabs, prec, conj_k):
     """Launch :func:`_fb_conv_kernel` (one program per row)."""
     B, H, L = x1.shape
-    _fb_conv_kernel[(B * H,)](
-        x1, x2 if x2 is not None else x1, y1, y2 if y2 is not None else y1,
-        c1 if c1 is not None else x1, c2 if c2 is not None else x1, kspec,
-        D if D is not None else x1, *tabs, L, H,
-        HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_X2=x2 is not None, HAS_D=D is not None,
-        HAS_C1=c1 is not None, HAS_Y2=y2 is not None, CONJ_K=conj_k, PREC=prec,
-        num_warps=num_warps_for(plan.N // 2))
+    launch(_fb_conv_kernel, (B * H,),
+           x1, x2 if x2 is not None else x1, y1, y2 if y2 is not None else y1,
+           c1 if c1 is not None else x1, c2 if c2 is not None else x1, kspec,
+           D if D is not None else x1, *tabs, L, H,
+           HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_X2=x2 is not None, HAS_D=D is not None,
+           HAS_C1=c1 is not None, HAS_Y2=y2 is not None, CONJ_K=conj_k, PREC=prec,
+           num_warps=num_warps_for(plan.N // 2))
 
 
 def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
@@ -666,7 +673,7 @@ def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
     B, H, L = u.shape
     cdt = kspec.dtype
     prec = dot_precision(u.dtype, cdt)
-    tabs = _tabs(plan, u.device, cdt)
+    tabs = _tabs(plan, u.device, cdt, like=u)
     y = torch.empty_like(u, memory_format=torch.contiguous_format)
     if B * H == 0:
         return y
@@ -685,17 +692,17 @@ def _fftconv_fwd(u, kspec, D, g1, g2, plan: Plan):
         ub = u[b0:b1]
         g1b = g1[b0:b1] if g1 is not None else ub
         g2b = g2[b0:b1] if g2 is not None else ub
-        _tp_outer_fwd_kernel[(rows, Q // BQ, half // RB)](ub, g1b, W, F1, T, L, HALF=half, Q=Q, BQ=BQ,
-                                                          RB=RB, HAS_XG=g1 is not None, PREC=prec,
-                                                          num_warps=num_warps_for(half * BQ))
-        _tp_inner_kernel[(rows, half // R)](W, kspec, F2, F3, T2, H, HALF=half, R=R, N2=plan.N2,
-                                            N3=plan.N3, CONJ_K=False, PREC=prec,
-                                            num_warps=num_warps_for(R * Q))
-        _tp_outer_inv_kernel[(rows, Q // BQ, half // RB)](
-            W, y[b0:b1], ub, ub, g1b, g2b, ub, D if D is not None else ub, G, T, L, H, 0, 0,
-            HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
-            HAS_A2=g1 is not None, HAS_C1=g2 is not None, HAS_Y2=False, PREC=prec,
-            num_warps=num_warps_for(half * BQ))
+        launch(_tp_outer_fwd_kernel, (rows, Q // BQ, half // RB), ub, g1b, W, F1, T, L, HALF=half, Q=Q, BQ=BQ,
+               RB=RB, HAS_XG=g1 is not None, PREC=prec,
+               num_warps=num_warps_for(half * BQ))
+        launch(_tp_inner_kernel, (rows, half // R), W, kspec, F2, F3, T2, H, HALF=half, R=R, N2=plan.N2,
+               N3=plan.N3, CONJ_K=False, PREC=prec,
+               num_warps=num_warps_for(R * Q))
+        launch(_tp_outer_inv_kernel, (rows, Q // BQ, half // RB),
+               W, y[b0:b1], ub, ub, g1b, g2b, ub, D if D is not None else ub, G, T, L, H, 0, 0,
+               HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+               HAS_A2=g1 is not None, HAS_C1=g2 is not None, HAS_Y2=False, PREC=prec,
+               num_warps=num_warps_for(half * BQ))
     return y
 
 
@@ -706,7 +713,7 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
     cdt = kspec.dtype
     dev = u.device
     prec = dot_precision(u.dtype, cdt)
-    F1, T, F2, F3, T2, G = _tabs(plan, dev, cdt)
+    F1, T, F2, F3, T2, G = _tabs(plan, dev, cdt, like=u)
     du = torch.empty_like(u) if need_du else u.new_empty(0)
     dg1 = torch.empty_like(g1) if (g1 is not None and need_du) else u.new_empty(0)
     dg2 = torch.empty_like(g2) if g2 is not None else u.new_empty(0)
@@ -728,12 +735,12 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
             nck = -(-B // bpc)
             dk_part = torch.empty(nck, H, lke, device=dev, dtype=cdt) if need_dk else dummy
             dD_part = torch.empty(nck, H, device=dev, dtype=cdt) if D is not None else dummy
-            _fb_dk_kernel[(H, nck)](
-                u, g1 if g1 is not None else dummy, dy, g2 if g2 is not None else dummy, dk_part,
-                dD_part, F1, T, F2, F3, T2, G, B, L, H, bpc, lke, off,
-                HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_G1=g1 is not None,
-                HAS_G2=g2 is not None, NEED_DK=need_dk, NEED_DD=D is not None, CAUSAL=causal,
-                PREC=prec, num_warps=num_warps_for(plan.N // 2))
+            launch(_fb_dk_kernel, (H, nck),
+                   u, g1 if g1 is not None else dummy, dy, g2 if g2 is not None else dummy, dk_part,
+                   dD_part, F1, T, F2, F3, T2, G, B, L, H, bpc, lke, off,
+                   HALF=plan.half, N2=plan.N2, N3=plan.N3, HAS_G1=g1 is not None,
+                   HAS_G2=g2 is not None, NEED_DK=need_dk, NEED_DD=D is not None, CAUSAL=causal,
+                   PREC=prec, num_warps=num_warps_for(plan.N // 2))
             if need_dk:
                 dk = dk_part.sum(0)
             if D is not None:
@@ -757,42 +764,42 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
         g1b = g1[b0:b1] if g1 is not None else ub
         g2b = g2[b0:b1] if g2 is not None else ub
         grid_o = (rows, Q // BQ, half // RB)
-        _tp_outer_fwd_kernel[grid_o](ub, g1b, Wv, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
-                                     HAS_XG=g1 is not None, PREC=prec, num_warps=nw_outer)
-        _tp_outer_fwd_kernel[grid_o](dyb, g2b, Wd, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
-                                     HAS_XG=g2 is not None, PREC=prec, num_warps=nw_outer)
+        launch(_tp_outer_fwd_kernel, grid_o, ub, g1b, Wv, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
+               HAS_XG=g1 is not None, PREC=prec, num_warps=nw_outer)
+        launch(_tp_outer_fwd_kernel, grid_o, dyb, g2b, Wd, F1, T, L, HALF=half, Q=Q, BQ=BQ, RB=RB,
+               HAS_XG=g2 is not None, PREC=prec, num_warps=nw_outer)
         if need_dk:
             nck = max(1, min(nbc, -(-device_max_programs(dev) // (H * (half // RX)))))
             bpc = -(-nbc // nck)
             nck = -(-nbc // bpc)
             Wk_ = Wk[: nck * H]
-            _tp_xcorr_kernel[(H, half // RX, nck)](Wv, Wd, Wk_, F2, F3, T2, nbc, H, bpc, HALF=half,
-                                                   R=RX, N2=plan.N2, N3=plan.N3, PREC=prec,
-                                                   num_warps=num_warps_for(RX * Q))
+            launch(_tp_xcorr_kernel, (H, half // RX, nck), Wv, Wd, Wk_, F2, F3, T2, nbc, H, bpc, HALF=half,
+                   R=RX, N2=plan.N2, N3=plan.N3, PREC=prec,
+                   num_warps=num_warps_for(RX * Q))
             part = torch.empty(nck * H, lke, device=dev, dtype=cdt)
-            _tp_outer_inv_kernel[(nck * H, Q // BQ, taps_rows // RBT)](
-                Wk_, part, part, ub, ub, ub, ub, ub, G, T, L, H, lke, off,
-                HALF=half, Q=Q, BQ=BQ, RB=RBT, TAPS=True, CAUSAL=causal, HAS_D=False, HAS_A2=False,
-                HAS_C1=False, HAS_Y2=False, PREC=prec, num_warps=num_warps_for(RBT * BQ))
+            launch(_tp_outer_inv_kernel, (nck * H, Q // BQ, taps_rows // RBT),
+                   Wk_, part, part, ub, ub, ub, ub, ub, G, T, L, H, lke, off,
+                   HALF=half, Q=Q, BQ=BQ, RB=RBT, TAPS=True, CAUSAL=causal, HAS_D=False, HAS_A2=False,
+                   HAS_C1=False, HAS_Y2=False, PREC=prec, num_warps=num_warps_for(RBT * BQ))
             dk += part.view(nck, H, lke).sum(0)
         if g2 is not None:  # dg2 = dy * (conv(v) + D v), recomputed from V
-            _tp_inner_kernel[(rows, half // R)](Wv, kspec, F2, F3, T2, H, HALF=half, R=R,
-                                                N2=plan.N2, N3=plan.N3, CONJ_K=False, PREC=prec,
-                                                num_warps=nw_inner)
-            _tp_outer_inv_kernel[grid_o](
-                Wv, dg2[b0:b1], ub, ub, g1b, dyb, ub, D if D is not None else ub, G, T, L, H, 0, 0,
-                HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
-                HAS_A2=g1 is not None, HAS_C1=True, HAS_Y2=False, PREC=prec, num_warps=nw_outer)
+            launch(_tp_inner_kernel, (rows, half // R), Wv, kspec, F2, F3, T2, H, HALF=half, R=R,
+                   N2=plan.N2, N3=plan.N3, CONJ_K=False, PREC=prec,
+                   num_warps=nw_inner)
+            launch(_tp_outer_inv_kernel, grid_o,
+                   Wv, dg2[b0:b1], ub, ub, g1b, dyb, ub, D if D is not None else ub, G, T, L, H, 0, 0,
+                   HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+                   HAS_A2=g1 is not None, HAS_C1=True, HAS_Y2=False, PREC=prec, num_warps=nw_outer)
         if need_du:  # dv = conv^T(dz) + D dz; du = dv g1; dg1 = dv u
-            _tp_inner_kernel[(rows, half // R)](Wd, kspec, F2, F3, T2, H, HALF=half, R=R,
-                                                N2=plan.N2, N3=plan.N3, CONJ_K=True, PREC=prec,
-                                                num_warps=nw_inner)
-            _tp_outer_inv_kernel[grid_o](
-                Wd, du[b0:b1], dg1[b0:b1] if g1 is not None else ub, dyb, g2b, g1b, ub,
-                D if D is not None else ub, G, T, L, H, 0, 0,
-                HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
-                HAS_A2=g2 is not None, HAS_C1=g1 is not None, HAS_Y2=g1 is not None,
-                PREC=prec, num_warps=nw_outer)
+            launch(_tp_inner_kernel, (rows, half // R), Wd, kspec, F2, F3, T2, H, HALF=half, R=R,
+                   N2=plan.N2, N3=plan.N3, CONJ_K=True, PREC=prec,
+                   num_warps=nw_inner)
+            launch(_tp_outer_inv_kernel, grid_o,
+                   Wd, du[b0:b1], dg1[b0:b1] if g1 is not None else ub, dyb, g2b, g1b, ub,
+                   D if D is not None else ub, G, T, L, H, 0, 0,
+                   HALF=half, Q=Q, BQ=BQ, RB=RB, TAPS=False, CAUSAL=True, HAS_D=D is not None,
+                   HAS_A2=g2 is not None, HAS_C1=g1 is not None, HAS_Y2=g1 is not None,
+                   PREC=prec, num_warps=nw_outer)
         if D is not None:
             v = ub.to(cdt) if g1 is None else ub.to(cdt) * g1b.to(cdt)
             dz = dyb.to(cdt) if g2 is None else dyb.to(cdt) * g2b.to(cdt)
@@ -803,29 +810,27 @@ def _fftconv_bwd(u, dy, kspec, D, g1, g2, plan: Plan, causal: bool, lke: int, of
 # ============================================================================ torch.library ops
 
 
-@torch.library.custom_op("neuroconv::flashbutterfly_fwd", mutates_args=())
-def _fwd_op(u: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
-            g1: Optional[torch.Tensor], g2: Optional[torch.Tensor],
-            N: int, N1: int, N2: int, N3: int, three_pass: bool) -> torch.Tensor:
-    return _fftconv_fwd(u, kspec, D, g1, g2, Plan(N, N1, N2, N3, three_pass))
+def _fwd_impl(u: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
+              g1: Optional[torch.Tensor], g2: Optional[torch.Tensor],
+              N: int, N1: int, N2: int, N3: int, three_pass: bool) -> torch.Tensor:
+    with launch_device(u.device):
+        return _fftconv_fwd(u, kspec, D, g1, g2, Plan(N, N1, N2, N3, three_pass))
 
 
-@_fwd_op.register_fake
 def _fwd_fake(u, kspec, D, g1, g2, N, N1, N2, N3, three_pass):
     return torch.empty_like(u, memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op("neuroconv::flashbutterfly_bwd", mutates_args=())
-def _bwd_op(u: torch.Tensor, dy: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
-            g1: Optional[torch.Tensor], g2: Optional[torch.Tensor],
-            N: int, N1: int, N2: int, N3: int, three_pass: bool, causal: bool, lke: int, off: int,
-            need_du: bool, need_dk: bool
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _fftconv_bwd(u, dy, kspec, D, g1, g2, Plan(N, N1, N2, N3, three_pass), causal, lke, off,
-                        need_du, need_dk)
+def _bwd_impl(u: torch.Tensor, dy: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
+              g1: Optional[torch.Tensor], g2: Optional[torch.Tensor],
+              N: int, N1: int, N2: int, N3: int, three_pass: bool, causal: bool, lke: int, off: int,
+              need_du: bool, need_dk: bool
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    with launch_device(u.device):
+        return _fftconv_bwd(u, dy, kspec, D, g1, g2, Plan(N, N1, N2, N3, three_pass), causal, lke,
+                            off, need_du, need_dk)
 
 
-@_bwd_op.register_fake
 def _bwd_fake(u, dy, kspec, D, g1, g2, N, N1, N2, N3, three_pass, causal, lke, off, need_du, need_dk):
     H = u.shape[1]
     return (torch.empty_like(u) if need_du else u.new_empty(0),
@@ -833,6 +838,22 @@ def _bwd_fake(u, dy, kspec, D, g1, g2, N, N1, N2, N3, three_pass, causal, lke, o
             kspec.new_empty(H) if D is not None else u.new_empty(0),
             torch.empty_like(g1) if (g1 is not None and need_du) else u.new_empty(0),
             torch.empty_like(g2) if g2 is not None else u.new_empty(0))
+
+
+def register_ops(namespace: str = "neuroconv", kind: Optional[str] = None):
+    """Register ``<namespace>::flashbutterfly_fwd`` and ``_bwd`` as ``triton_op`` or
+    ``custom_op`` (``kind``; default :data:`neuroconv.kernels._common.OPS_KIND`).
+
+    Done once at import for ``neuroconv``; tests register the other kind under another
+    namespace to check both."""
+    from . import _common
+
+    kind = kind or _common.OPS_KIND
+    return (define_op(f"{namespace}::flashbutterfly_fwd", _fwd_impl, _fwd_fake, kind),
+            define_op(f"{namespace}::flashbutterfly_bwd", _bwd_impl, _bwd_fake, kind))
+
+
+_fwd_op, _bwd_op = register_ops()
 
 
 # ============================================================================ autograd

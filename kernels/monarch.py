@@ -41,7 +41,8 @@ import triton.language as tl
 from neuroconv.fftconv import _check_inputs, _effective_kernel
 
 from . import require_triton
-from ._common import _cdot, _cmul, _cmul_conj, _ld2, _ld2t, device_max_programs, dot_precision, num_warps_for
+from ._common import (_cdot, _cmul, _cmul_conj, _ld2, _ld2t, define_op, device_max_programs, dot_precision,
+                      launch, launch_device, num_warps_for)
 
 __all__ = ["butterfly_conv_fn", "butterfly_conv_ref", "MAX_TILE", "supported", "tile_limit"]
 
@@ -298,9 +299,9 @@ def _monarch_fwd(u, kspec, D, tiles, n1, n2, off):
         return y
     nck, bpc = _grid(B, H, u.device)
     scr = torch.empty(nck * H, 2, P1 * P2, device=u.device, dtype=cdt)
-    _monarch_fwd_kernel[(H, nck)](u, kspec, D if D is not None else u, y, scr, F1, T, F2, G1, S, G2,
-                                  B, L, H, bpc, off, n1, n2, P1=P1, P2=P2, HAS_D=D is not None,
-                                  PREC=dot_precision(u.dtype, cdt), num_warps=num_warps_for(P1 * P2))
+    launch(_monarch_fwd_kernel, (H, nck), u, kspec, D if D is not None else u, y, scr, F1, T, F2, G1, S, G2,
+           B, L, H, bpc, off, n1, n2, P1=P1, P2=P2, HAS_D=D is not None,
+           PREC=dot_precision(u.dtype, cdt), num_warps=num_warps_for(P1 * P2))
     return y
 
 
@@ -317,39 +318,50 @@ def _monarch_bwd(u, dy, kspec, D, tiles, n1, n2, off):
         return (du, dk, dD, *dts)
     nprog = min(B * H, 4 * device_max_programs(u.device))
     scr = torch.empty(nprog, 2, P1 * P2, device=u.device, dtype=cdt)
-    _monarch_bwd_kernel[(nprog,)](u, dy, kspec, D if D is not None else u, scr, du, dk, dD, *dts,
-                                  F1, T, F2, G1, S, G2, B * H, -(-B * H // nprog), L, H, off, n1, n2,
-                                  P1=P1, P2=P2,
-                                  HAS_D=D is not None, PREC=dot_precision(u.dtype, cdt),
-                                  num_warps=num_warps_for(P1 * P2))
+    launch(_monarch_bwd_kernel, (nprog,), u, dy, kspec, D if D is not None else u, scr, du, dk, dD, *dts,
+           F1, T, F2, G1, S, G2, B * H, -(-B * H // nprog), L, H, off, n1, n2,
+           P1=P1, P2=P2,
+           HAS_D=D is not None, PREC=dot_precision(u.dtype, cdt),
+           num_warps=num_warps_for(P1 * P2))
     return (du, dk, dD, *dts)
 
 
-@torch.library.custom_op("neuroconv::monarch_conv_fwd", mutates_args=())
-def _fwd_op(u: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor], F1: torch.Tensor,
-            T: torch.Tensor, F2: torch.Tensor, G1: torch.Tensor, S: torch.Tensor, G2: torch.Tensor,
-            n1: int, n2: int, off: int) -> torch.Tensor:
-    return _monarch_fwd(u, kspec, D, (F1, T, F2, G1, S, G2), n1, n2, off)
+def _fwd_impl(u: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor], F1: torch.Tensor,
+              T: torch.Tensor, F2: torch.Tensor, G1: torch.Tensor, S: torch.Tensor, G2: torch.Tensor,
+              n1: int, n2: int, off: int) -> torch.Tensor:
+    with launch_device(u.device):
+        return _monarch_fwd(u, kspec, D, (F1, T, F2, G1, S, G2), n1, n2, off)
 
 
-@_fwd_op.register_fake
 def _fwd_fake(u, kspec, D, F1, T, F2, G1, S, G2, n1, n2, off):
     return torch.empty_like(u, memory_format=torch.contiguous_format)
 
 
-@torch.library.custom_op("neuroconv::monarch_conv_bwd", mutates_args=())
-def _bwd_op(u: torch.Tensor, dy: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
-            F1: torch.Tensor, T: torch.Tensor, F2: torch.Tensor, G1: torch.Tensor, S: torch.Tensor,
-            G2: torch.Tensor, n1: int, n2: int, off: int) -> list[torch.Tensor]:
-    return list(_monarch_bwd(u, dy, kspec, D, (F1, T, F2, G1, S, G2), n1, n2, off))
+def _bwd_impl(u: torch.Tensor, dy: torch.Tensor, kspec: torch.Tensor, D: Optional[torch.Tensor],
+              F1: torch.Tensor, T: torch.Tensor, F2: torch.Tensor, G1: torch.Tensor, S: torch.Tensor,
+              G2: torch.Tensor, n1: int, n2: int, off: int) -> list[torch.Tensor]:
+    with launch_device(u.device):
+        return list(_monarch_bwd(u, dy, kspec, D, (F1, T, F2, G1, S, G2), n1, n2, off))
 
 
-@_bwd_op.register_fake
 def _bwd_fake(u, dy, kspec, D, F1, T, F2, G1, S, G2, n1, n2, off):
     H = u.shape[1]
     return [torch.empty_like(u), torch.empty_like(kspec),
             kspec.new_empty(H) if D is not None else u.new_empty(0),
             *[torch.empty_like(t) for t in (F1, T, F2, G1, S, G2)]]
+
+
+def register_ops(namespace: str = "neuroconv", kind: Optional[str] = None):
+    """Register ``<namespace>::monarch_conv_fwd`` and ``_bwd`` (see
+    :func:`neuroconv.kernels.flashbutterfly.register_ops`)."""
+    from . import _common
+
+    kind = kind or _common.OPS_KIND
+    return (define_op(f"{namespace}::monarch_conv_fwd", _fwd_impl, _fwd_fake, kind),
+            define_op(f"{namespace}::monarch_conv_bwd", _bwd_impl, _bwd_fake, kind))
+
+
+_fwd_op, _bwd_op = register_ops()
 
 
 # ============================================================================ autograd

@@ -2,7 +2,7 @@
 
 The torch path lives here; the Triton FlashButterfly path lives in
 ``neuroconv.kernels`` and is reached through ``backend="triton"`` (or ``"auto"`` on
-CUDA tensors).
+CUDA tensors, after a one-time self-check: :func:`resolve_backend`).
 
 Shapes inside this module are ``(B, H, L)``: batch, channels ("heads"), time.
 """
@@ -10,13 +10,18 @@ Shapes inside this module are ``(B, H, L)``: batch, channels ("heads"), time.
 from __future__ import annotations
 
 import functools
+import os
 
 import torch
 from scipy.fft import next_fast_len
 
-__all__ = ["fftconv", "fftconv_ref", "available_backends", "fft_size"]
+__all__ = ["fftconv", "fftconv_ref", "available_backends", "fft_size", "resolve_backend",
+           "ENV_BACKEND"]
 
 _BACKENDS = ("auto", "torch", "triton")
+
+#: Environment variable that sets what ``backend="auto"`` means: ``torch`` or ``triton``.
+ENV_BACKEND = "NEUROCONV_FFTCONV_BACKEND"
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,6 +39,63 @@ def available_backends(device: torch.device | str | None = None) -> list[str]:
     if kernels.triton_available(device):
         out.append("triton")
     return out
+
+
+def _env_backend() -> str | None:
+    value = os.environ.get(ENV_BACKEND, "")
+    if value == "":
+        return None
+    if value not in ("torch", "triton"):
+        raise ValueError(
+            f"{ENV_BACKEND} must be 'torch' or 'triton' (or unset for the automatic choice); "
+            f"got {value!r}."
+        )
+    return value
+
+
+def resolve_backend(backend: str, u: torch.Tensor, *, causal: bool = True, gated: bool = False) -> str:
+    """The backend, ``"torch"`` or ``"triton"``, that ``backend`` means for input ``u``.
+
+    - ``"torch"`` and ``"triton"`` mean themselves. An explicit ``"triton"`` never falls
+      back: where it cannot run, the call raises an error that says how to get it.
+    - ``"auto"`` with ``NEUROCONV_FFTCONV_BACKEND`` set (``torch`` or ``triton``): that
+      backend, as if passed explicitly (``triton`` skips the self-check below).
+    - ``"auto"`` otherwise: torch for CPU tensors (the Triton interpreter is for tests),
+      for float64 (cuFFT is exact there and the kernels' float64 dots are slow), and
+      where triton is not installed. For the first CUDA call of each (device, dtype,
+      causal, gated) combination, the FlashButterfly kernels run a self-check on a small
+      shape against the torch path (:func:`neuroconv.kernels.self_check`): forward and
+      every gradient, on chip and three-pass, under the error budget of the tests. When
+      it passes, triton; when it fails (a mismatch, or a compile or launch error), one
+      warning says what failed and how to report it
+      (``python -m neuroconv.kernels.check --json report.json``), and this combination
+      uses torch from then on. Results are cached per process
+      (:func:`neuroconv.kernels.self_check_results`).
+
+    ``gated``: whether the call fuses the H3/Hyena gates (``fftconv_fn(..., g1=, g2=)``);
+    the self-check then runs the gated kernels. For callers of the fused gated kernel,
+    such as ``GatedLongConv``, which should resolve ``"auto"`` through this function.
+    """
+    if backend not in _BACKENDS:
+        raise ValueError(f"fftconv: `backend` must be one of {_BACKENDS}; got {backend!r}.")
+    if backend != "auto":
+        return backend
+    env = _env_backend()
+    if env is not None:
+        return env
+    if u.dtype == torch.float64 or not _auto_candidate(u):
+        return "torch"
+    from neuroconv import kernels
+
+    return kernels.auto_backend(u.device, u.dtype, bool(causal), bool(gated))
+
+
+def _auto_candidate(u: torch.Tensor) -> bool:
+    """Whether ``"auto"`` considers triton for ``u`` at all: CUDA tensors with triton
+    installed (tests patch this to send interpreter tensors through the self-check)."""
+    from neuroconv import kernels
+
+    return u.is_cuda and kernels.triton_available(u.device)
 
 
 def _check_inputs(u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None, causal: bool):
@@ -197,7 +259,9 @@ def fftconv(
         backend: ``"torch"`` (rfft path, any device), ``"triton"`` (FlashButterfly
             kernels, CUDA; or the Triton interpreter with ``TRITON_INTERPRET=1``), or
             ``"auto"``: triton for CUDA tensors (other than float64) when it is
-            installed, torch otherwise.
+            installed and its one-time self-check on this device and dtype passes,
+            torch otherwise; ``NEUROCONV_FFTCONV_BACKEND=torch|triton`` overrides it
+            (see :func:`resolve_backend`).
 
     Returns:
         ``y``: ``(B, H, L)`` in the dtype of ``u``. float16/bfloat16 are computed in
@@ -209,12 +273,7 @@ def fftconv(
     if backend not in _BACKENDS:
         raise ValueError(f"fftconv: `backend` must be one of {_BACKENDS}; got {backend!r}.")
     _check_inputs(u, k, D, causal)
-    if backend == "auto":
-        from neuroconv import kernels
-
-        # float64 stays on cuFFT/pocketFFT: exact there, and the kernels' fp64 dots are slow
-        use_triton = u.is_cuda and u.dtype != torch.float64 and kernels.triton_available(u.device)
-        backend = "triton" if use_triton else "torch"
+    backend = resolve_backend(backend, u, causal=causal)
     if backend == "triton":
         from neuroconv import kernels
 

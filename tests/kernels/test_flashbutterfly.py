@@ -9,56 +9,21 @@ import warnings
 
 import pytest
 import torch
-from kernel_checks import ATOL, check_budget, grads, needs_interpreter_or_cuda
+from kernel_checks import ATOL, DEV, assert_all_ok, needs_interpreter_or_cuda
+
+from neuroconv.kernels.verify import compare_fftconv
 
 pytestmark = needs_interpreter_or_cuda
 
 fb = pytest.importorskip("neuroconv.kernels.flashbutterfly")
 
-DEV = "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _case(B, H, L, Lk, causal, *, gates, with_D, dtype=torch.float32, seed=0, k_dtype=None):
-    g = torch.Generator().manual_seed(seed)
-    if not causal and Lk % 2 == 0:
-        Lk += 1
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
-    t = {
-        "u": r(B, H, L),
-        "k": r(H, Lk) / Lk**0.5,
-        "D": r(H) if with_D else None,
-        "g1": r(B, H, L) if gates else None,
-        "g2": r(B, H, L) if gates else None,
-    }
-    dts = {"k": k_dtype or dtype}
-    return {n: None if v is None else v.to(DEV, dts.get(n, dtype)).requires_grad_() for n, v in t.items()}
-
-
-def _run(fn, c, dy):
-    y = fn(c["u"], c["k"], c["D"], g1=c["g1"], g2=c["g2"])
-    ins = [v for v in c.values() if v is not None]
-    return [y, *grads(y, ins, dy)]
-
 
 def check_against_twin(B, H, L, Lk, causal, *, gates=True, with_D=True, dtype=torch.float32,
                        seed=0, max_onchip=None, k_dtype=None):
-    c = _case(B, H, L, Lk, causal, gates=gates, with_D=with_D, dtype=dtype, seed=seed, k_dtype=k_dtype)
-    c64 = {n: None if v is None else v.detach().double().requires_grad_() for n, v in c.items()}
-    dy = torch.randn(B, H, L, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64).to(DEV)
-
-    def kernel(u, k, D, **kw):
-        return fb.fftconv_fn(u, k, D, causal=causal, max_onchip=max_onchip, **kw)
-
-    def twin_fn(u, k, D, **kw):
-        return fb.fftconv_ref(u, k, D, causal=causal, **kw)
-
-    kern, twin, exact = _run(kernel, c, dy), _run(twin_fn, c, dy), _run(twin_fn, c64, dy)
-    names = ["y"] + [n for n, v in c.items() if v is not None]
-    inputs = [c["u"]] + [v for v in c.values() if v is not None]  # y has u's dtype
-    assert kern[0].dtype == dtype
-    for name, a, b, e, inp in zip(names, kern, twin, exact, inputs):
-        assert a.dtype == inp.dtype, name
-        check_budget(f"{name} (L={L}, Lk={Lk}, causal={causal})", a, b, e, dtype)
+    recs = compare_fftconv(B, H, L, Lk, causal, gates=gates, with_D=with_D, dtype=dtype, seed=seed,
+                           max_onchip=max_onchip, k_dtype=k_dtype, device=DEV)
+    assert [r["name"] for r in recs][:2] == ["y", "du"]
+    assert_all_ok(recs, f"L={L}, Lk={Lk}, causal={causal}, gates={gates}, D={with_D}, {dtype}")
 
 
 # ------------------------------------------------------------------------------ lengths

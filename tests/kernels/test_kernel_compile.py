@@ -1,6 +1,7 @@
-"""torch.library registration: fake (meta) implementations, opcheck, and torch.compile
-tracing the Triton ops in one graph (aot_eager on CPU under the interpreter; inductor on
-CUDA)."""
+"""torch.library registration: fake implementations, both registration kinds (triton_op,
+custom_op) and their selection, and torch.compile tracing the Triton ops in one graph
+(aot_eager on CPU under the interpreter; inductor on CUDA). The triton_op decomposition
+traced without a GPU is checked by the validation command (test_check.py)."""
 
 from __future__ import annotations
 
@@ -23,30 +24,9 @@ def _inputs(L=21, Lk=13, B=1, H=2):
     return r(B, H, L), r(H, Lk), r(H), r(B, H, L), r(B, H, L)
 
 
-def test_opcheck_flashbutterfly_ops():
-    u, k, D, g1, g2 = _inputs()
-    plan = fb.make_plan(u.shape[-1])
-    args = (plan.N, plan.N1, plan.N2, plan.N3, plan.three_pass)
-    kspec = fb.kernel_spectrum(k, u.shape[-1], False, plan, torch.float32)
-    tests = ("test_schema", "test_faketensor", "test_aot_dispatch_dynamic")
-    torch.library.opcheck(torch.ops.neuroconv.flashbutterfly_fwd.default,
-                          (u, kspec, D, g1, g2, *args), test_utils=tests)
-    torch.library.opcheck(torch.ops.neuroconv.flashbutterfly_bwd.default,
-                          (u, torch.randn_like(u), kspec, D, g1, g2, *args, False, 13, 6, True, True),
-                          test_utils=tests)
-
-
-def test_opcheck_monarch_ops():
-    P = 16
-    u, k, D, _, _ = _inputs(L=5)
-    H = u.shape[1]
-    kspec = torch.randn(H, 2, P, P, device=DEV)
-    tiles = [torch.randn(2, P, P, device=DEV) * 0.1 for _ in range(6)]
-    tests = ("test_schema", "test_faketensor", "test_aot_dispatch_dynamic")
-    torch.library.opcheck(torch.ops.neuroconv.monarch_conv_fwd.default, (u, kspec, D, *tiles, 10, 10, 0),
-                          test_utils=tests)
-    torch.library.opcheck(torch.ops.neuroconv.monarch_conv_bwd.default,
-                          (u, torch.randn_like(u), kspec, D, *tiles, 10, 10, 0), test_utils=tests)
+# opcheck of the four ops, the ops in the AOT graphs of a LongConv layer and
+# torch.compile(fullgraph=True) of LongConv and SequenceModel run in the validation
+# command (tests/kernels/test_check.py runs it); these cover what it does not.
 
 
 def test_fake_tensor_shapes_without_running_kernels():
@@ -59,7 +39,7 @@ def test_fake_tensor_shapes_without_running_kernels():
 
 
 @pytest.mark.parametrize("causal", [True, False])
-def test_torch_compile_traces_forward_and_backward(causal):
+def test_torch_compile_traces_gated_forward_and_backward(causal):
     u, k, D, g1, g2 = _inputs()
     ins = [t.requires_grad_() for t in (u, k, D, g1, g2)]
 
@@ -84,26 +64,39 @@ def test_torch_compile_learned_butterfly():
     torch.testing.assert_close(compiled(u, k, D), m(u, k, D), atol=1e-5, rtol=1e-5)
 
 
-def test_torch_compile_model_puts_the_custom_ops_in_the_graph():
-    """torch.compile(model) on a LongConv layer with backend="triton": the AOT forward and
-    backward graphs hold the registered ops (traced through their fake implementations)."""
-    from functorch.compile import make_boxed_func
-    from torch._dynamo.backends.common import aot_autograd
+def test_op_kind_selection():
+    """triton_op where torch has it and the kernels are compiled; custom_op on older torch
+    and under the interpreter; NEUROCONV_FB_OPS overrides, checked."""
+    from types import SimpleNamespace
 
-    from neuroconv.layers import LongConv
+    from neuroconv.kernels._common import OPS_KIND, op_kind
 
-    seen = []
+    new = SimpleNamespace(triton_op=object(), wrap_triton=object(), custom_op=object())
+    old = SimpleNamespace(custom_op=object())  # torch < 2.6
+    assert op_kind(new, interpreter=False, env="") == "triton_op"
+    assert op_kind(new, interpreter=True, env="") == "custom_op"
+    assert op_kind(old, interpreter=False, env="") == "custom_op"
+    assert op_kind(new, interpreter=False, env="custom_op") == "custom_op"
+    with pytest.raises(ValueError, match="torch >= 2.6"):
+        op_kind(old, interpreter=False, env="triton_op")
+    with pytest.raises(ValueError, match="NEUROCONV_FB_OPS must be 'custom_op', 'triton_op' or unset; got 'x'"):
+        op_kind(new, env="x")
+    assert OPS_KIND == ("custom_op" if DEV == "cpu" else op_kind())
 
-    def record(gm, example_inputs):
-        seen.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
-        return make_boxed_func(gm.forward)
 
-    model = LongConv(8, 40, backend="triton").to(DEV)
-    x = torch.randn(2, 40, 8, device=DEV)
-    torch._dynamo.reset()
-    compiled = torch.compile(model, backend=aot_autograd(fw_compiler=record, bw_compiler=record))
-    out = compiled(x)
-    out.sum().backward()
-    torch.testing.assert_close(out, model(x), atol=1e-5, rtol=1e-5)
-    assert any("flashbutterfly_fwd" in s for s in seen), seen
-    assert any("flashbutterfly_bwd" in s for s in seen), seen
+def test_the_other_registration_works_too():
+    """Both kinds register and run: the fallback kind (custom_op on a GPU, triton_op's
+    registration under the interpreter) under a test namespace, opchecked and equal."""
+    from neuroconv.kernels import _common
+
+    other = "custom_op" if _common.OPS_KIND == "triton_op" else "triton_op"
+    ns = f"nctest_{other}"
+    fb.register_ops(ns, other)
+    u, k, D, g1, g2 = _inputs()
+    p = fb.make_plan(u.shape[-1])
+    args = (u, fb.kernel_spectrum(k, u.shape[-1], True, p, torch.float32), D, g1, g2,
+            p.N, p.N1, p.N2, p.N3, p.three_pass)
+    op = getattr(torch.ops, ns).flashbutterfly_fwd.default
+    torch.testing.assert_close(op(*args), torch.ops.neuroconv.flashbutterfly_fwd(*args), rtol=0, atol=0)
+    if other == "custom_op" or DEV == "cuda":  # triton_op's fake impl traces kernels: compiled ones only
+        torch.library.opcheck(op, args, test_utils=("test_schema", "test_faketensor"))

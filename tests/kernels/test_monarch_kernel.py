@@ -8,60 +8,21 @@ import random
 
 import pytest
 import torch
-from kernel_checks import check_budget, needs_interpreter_or_cuda
+from kernel_checks import DEV, assert_all_ok, needs_interpreter_or_cuda
 
 from neuroconv.butterfly import ButterflyFFTConv
+from neuroconv.kernels.verify import compare_butterfly
 
 pytestmark = needs_interpreter_or_cuda
 
 mk = pytest.importorskip("neuroconv.kernels.monarch")
 
-DEV = "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _module(l_max, causal, perturb, seed):
-    torch.manual_seed(seed)
-    m = ButterflyFFTConv(l_max, causal=causal, backend="torch").to(DEV)
-    if perturb:  # learned factors: no longer a DFT, no symmetry left
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(0.1 * torch.randn_like(p))
-    return m
-
-
-def _params(m):
-    return [m.dft.f1, m.dft.twiddle, m.dft.f2, m.idft.f1, m.idft.twiddle, m.idft.f2]
-
-
-def _outputs(fn, params, u, k, D, dy):
-    y = fn(u, k, D)
-    ins = [t for t in (u, k, D) if t is not None] + params
-    return [y, *torch.autograd.grad(y, ins, dy.to(y.dtype))]
-
 
 def check_module(L, l_max, Lk, causal, perturb, *, with_D=True, dtype=torch.float32, seed=0, B=2):
-    if not causal and Lk % 2 == 0:
-        Lk += 1
-    m = _module(l_max, causal, perturb, seed)
-    g = torch.Generator().manual_seed(seed)
-    H = 2
-    u = torch.randn(B, H, L, generator=g, dtype=torch.float64)
-    k = torch.randn(H, Lk, generator=g, dtype=torch.float64) / Lk**0.5
-    D = torch.randn(H, generator=g, dtype=torch.float64) if with_D else None
-    dy = torch.randn(B, H, L, generator=g, dtype=torch.float64).to(DEV)
-    prep = lambda t, dt: None if t is None else t.to(DEV, dt).requires_grad_()  # noqa: E731
-
-    m.backend = "triton"
-    kern = _outputs(m, _params(m), prep(u, dtype), prep(k, dtype), prep(D, dtype), dy)
-    m.backend = "torch"
-    twin = _outputs(m, _params(m), prep(u, dtype), prep(k, dtype), prep(D, dtype), dy)
-    p64 = [p.detach().double().requires_grad_() for p in _params(m)]
-    ref = lambda u, k, D: mk.butterfly_conv_ref(u, k, D, p64[:3], p64[3:], causal=causal)  # noqa: E731
-    exact = _outputs(ref, p64, prep(u, torch.float64), prep(k, torch.float64), prep(D, torch.float64), dy)
-    names = ["y", "du", "dk"] + (["dD"] if with_D else []) + ["df1", "dtw", "df2", "dg1", "dts", "dg2"]
-    assert kern[0].dtype == dtype
-    for name, a, b, e in zip(names, kern, twin, exact):
-        check_budget(f"{name} (L={L}, n={m.n}, causal={causal}, perturbed={perturb})", a, b, e, dtype)
+    recs = compare_butterfly(L, l_max, Lk, causal, perturb=perturb, with_D=with_D, dtype=dtype,
+                             seed=seed, B=B, device=DEV)
+    assert len(recs) == 9 + with_D
+    assert_all_ok(recs, f"L={L}, l_max={l_max}, Lk={Lk}, causal={causal}, perturbed={perturb}, {dtype}")
 
 
 @pytest.mark.parametrize("L", [1, 15, 16, 100, 256, 1000])
