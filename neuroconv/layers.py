@@ -191,12 +191,12 @@ class GatedLongConv(nn.Module):
         return self.short_conv(F.pad(z, pad))
 
     def gated_conv(self, v: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """``(fftconv(v * g1, k) + D * v * g1) * g2``; all ``(B, H, L)``, ``k (H, Lk)``."""
-        backend = self.backend
-        if backend == "auto":
-            from neuroconv import kernels
+        """``(fftconv(v * g1, k) + D * v * g1) * g2``; all ``(B, H, L)``, ``k (H, Lk)``.
+        ``auto`` goes through :func:`neuroconv.fftconv.resolve_backend` (the self-checked
+        choice) for the fused gated kernel."""
+        from neuroconv.fftconv import resolve_backend
 
-            backend = "triton" if v.is_cuda and kernels.triton_available(v.device) else "torch"
+        backend = resolve_backend(self.backend, v, causal=not self.bidirectional, gated=True)
         if backend == "triton":
             from neuroconv import kernels
 
