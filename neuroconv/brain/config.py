@@ -203,7 +203,10 @@ class DecodeConfig(TrainerConfig):
         cv: group_kfold (stratified), leave_group_out, or none (train once on everything;
             evaluate on test_stores).
         n_splits: Folds of group_kfold.
-        group_by: Manifest column whose groups the folds keep apart (subject, session, run, site).
+        group_by: Manifest column whose groups the folds keep apart (subject, session, run, site,
+            or id: each recording its own group).
+        within: Cross-validate separately inside each value of this manifest column (e.g.
+            subject: within-subject decoding, one model per subject and fold); empty: pooled.
         models: Neural models (scratch, finetune, probe, attention, covconv, eegnet, shallow_fbcsp)
             and baselines (see neuroconv.brain.baselines) compared on the same folds.
         compare: Run every neural model that applies and every baseline that fits the data.
@@ -231,6 +234,7 @@ class DecodeConfig(TrainerConfig):
     cv: Literal["group_kfold", "leave_group_out", "none"] = "group_kfold"
     n_splits: int = 5
     group_by: str = "subject"
+    within: str = ""
     models: list[str] = field(default_factory=lambda: ["scratch"])
     compare: bool = False
     pretrained: str = ""

@@ -354,7 +354,7 @@ def sample_groups(stores: Sequence[SequenceStore], samples: pd.DataFrame, column
         rows = np.flatnonzero(samples["store"].to_numpy() == s)
         if not len(rows):
             continue
-        man = store.manifest.set_index("id")
+        man = store.manifest.set_index("id", drop=False)
         if column not in man.columns:
             raise ValueError(f"{where}={column!r} is not a column of {store.path}/manifest.csv; columns: "
                              f"{sorted(man.columns)}.")

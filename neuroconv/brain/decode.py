@@ -388,7 +388,7 @@ def _aggregate(fold_scores: list[dict], metric_names) -> dict:
     return agg
 
 
-def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, test_groups_col):
+def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by: str | None):
     """All folds of one model: (prediction rows, metrics)."""
     fold_scores, cms, pred_rows = [], [], []
     for f, (tr, te) in enumerate(splits):
@@ -398,7 +398,8 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, te
             out = _baseline_fold(ctx, name, f, tr, te)
         s = score(ctx.y[te], out, ctx.kind, len(ctx.classes))
         fold_scores.append(s)
-        rows = ctx.samples.iloc[te][["store", "id", "start", "stop", "label", "group"]].assign(model=name, fold=f)
+        rows = ctx.samples.iloc[te][["store", "id", "start", "stop", "label", "group", "within"]].assign(
+            model=name, fold=f)
         if ctx.kind == "classification":
             from sklearn.metrics import confusion_matrix
 
@@ -410,16 +411,16 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, te
         pred_rows.append(rows)
         ctx.log(f"  {name:<14} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
     result = _aggregate(fold_scores, metric_names)
-    if test_groups_col is not None:  # external test stores: scores per group value too
+    if by is not None:  # external test stores (per group) or within-subject folds (per subject)
         preds = pd.concat(pred_rows)
         per = {}
-        for g, part in preds.groupby(test_groups_col):
+        for g, part in preds.groupby(by):
             out = part[[c for c in part.columns if c.startswith("proba_")]].to_numpy() \
                 if ctx.kind == "classification" else part["y_pred"].to_numpy()
             per[str(g)] = {k: (None if not np.isfinite(v) else float(v))
                            for k, v in score(part["y_true"].to_numpy(), out, ctx.kind, len(ctx.classes)).items()}
             per[str(g)]["n"] = int(len(part))
-        result["by_group"] = per
+        result["by_" + ("group" if by == "group" else "within")] = per
     if cms:
         from .plots import plot_confusion
 
@@ -509,7 +510,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
         classes = []
         y = pd.to_numeric(samples["label"]).astype(float).to_numpy()
     groups = sample_groups(stores, samples, kc.group_by, "decode.group_by")
-    samples = samples.assign(y=y, group=groups)
+    within = sample_groups(stores, samples, kc.within, "decode.within") if kc.within else np.full(len(samples), "")
+    samples = samples.assign(y=y, group=groups, within=within)
     ds = StoreWindows(stores, samples, dc.normalize)
     modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
     models = _models(cfg, kind, modalities, log)
@@ -520,9 +522,9 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
             log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
         splits = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))]
     else:
-        splits = folds.split(y, groups)
         if kc.cv == "none":
             raise ValueError("decode.cv none trains once on everything and needs decode.test_stores to evaluate on.")
+        splits, skipped = _splits(folds, y, groups, within, log)
     pretrained, pre_run, record = _resolve_pretrained(cfg, models, log)
     if any(m in PRETRAINED_MODELS for m in models) and pretrained is None and not kc.pretrain_in_fold:
         log("note: finetune/probe need a pretrained backbone (decode.pretrained, decode.pretrain_in_fold true, or a "
@@ -544,7 +546,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     metric_names = METRICS_CLF if kind == "classification" else METRICS_REG
     for name in models:
         try:
-            rows, agg = _evaluate_model(ctx, name, splits, run, metric_names, "group" if external else None)
+            rows, agg = _evaluate_model(ctx, name, splits, run, metric_names,
+                                        "group" if external else ("within" if kc.within else None))
         except Exception as e:  # reported, the others go on, and the command exits non-zero
             log(f"  {name}: FAILED: {type(e).__name__}: {e}")
             failed[name] = f"{type(e).__name__}: {e}"
@@ -563,6 +566,7 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     metrics = {
         "task": kind, "task_reason": reason, "target": kc.target, "classes": classes,
         "protocol": {"cv": "external test stores" if external else kc.cv, "group_by": kc.group_by,
+                     "within": kc.within or None, "skipped_within": skipped if not external else [],
                      "n_folds": len(splits), "test_stores": list(kc.test_stores),
                      "inner_split": inner_by, "normalize": dc.normalize,
                      "pretrained": str(pre_run) if pre_run else None,
@@ -577,6 +581,26 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     if failed:
         raise DecodeFailed(run.path, failed)
     return run.path
+
+
+def _splits(folds: Folds, y, groups, within, log):
+    """Folds over all samples, or, with decode.within, separately inside each value of
+    that column (e.g. one set of folds per subject); values with too few groups to split
+    are skipped and reported."""
+    values = list(dict.fromkeys(within))
+    if len(values) == 1 and values[0] == "":
+        return folds.split(y, groups), []
+    splits, skipped = [], []
+    for v in values:
+        idx = np.flatnonzero(within == v)
+        if len(np.unique(groups[idx])) < 2:
+            skipped.append(v)
+            log(f"note: decode.within {v}: a single group; left out (nothing to cross-validate)")
+            continue
+        splits += [(idx[tr], idx[te]) for tr, te in folds.split(y[idx], groups[idx])]
+    if not splits:
+        raise ValueError("decode.within: no value of that column has 2 or more groups to cross-validate.")
+    return splits, skipped
 
 
 def _check_overlap(ctx: _Context, splits, pre_run) -> None:

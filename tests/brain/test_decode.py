@@ -318,3 +318,25 @@ def test_fmri_is_zscored_once_and_baselines_get_the_model_inputs(fmri_store):
     np.testing.assert_array_equal(auto.arrays(fixed_length=False)[0], auto.window(0))
     forced = StoreWindows(stores, w, "recording").window(0)
     np.testing.assert_allclose(forced, (raw - raw.mean(0)) / raw.std(0), rtol=1e-12)
+
+
+def test_within_subject_folds_never_mix_subjects(eeg_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "two_people"
+    shutil.copytree(eeg_store, store)
+    man = pd.read_csv(store / "manifest.csv", dtype=str)
+    man["subject"] = ["A", "A", "A", "B", "B", "C"]  # C has one recording: nothing to cross-validate
+    man.to_csv(store / "manifest.csv", index=False)
+    cfg = tiny_config([store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda"],
+        "decode.within": "subject", "decode.group_by": "id", "decode.cv": "leave_group_out"})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    preds = pd.read_csv(run / "predictions.csv", dtype={"within": str})
+    assert m["protocol"]["n_folds"] == 5 and m["protocol"]["skipped_within"] == ["eeg:C"]
+    assert set(preds["within"]) == {"eeg:A", "eeg:B"}
+    assert (preds.groupby("fold")["within"].nunique() == 1).all()  # a fold stays inside one subject
+    by = m["models"]["csp_lda"]["by_within"]
+    for w, part in preds.groupby("within"):
+        assert by[w]["n"] == len(part) and by[w]["accuracy"] == pytest.approx((part.y_true == part.y_pred).mean())
