@@ -219,6 +219,9 @@ class DecodeConfig(TrainerConfig):
         fold_pretrain: Budget of the in-fold pretraining.
         test_stores: External test stores: train on all of data.stores/sources, evaluate
             here (another site, another data set); implies cv none.
+        train_fraction: Train every model on this fraction of each training fold's groups
+            (a seeded, class-stratified subset, the same for every model), for
+            label-efficiency curves; the test folds stay whole.
         connectivity_kind: tangent or correlation (the connectivity baseline).
         covconv: The covconv decoder's settings.
     """
@@ -242,6 +245,7 @@ class DecodeConfig(TrainerConfig):
     pretrain_in_fold: bool = False
     fold_pretrain: FoldPretrainConfig = field(default_factory=FoldPretrainConfig)
     test_stores: list[str] = field(default_factory=list)
+    train_fraction: float = 1.0
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
     covconv: CovConvConfig = field(default_factory=CovConvConfig)
 

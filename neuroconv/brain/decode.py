@@ -203,6 +203,8 @@ class _Context:
     record: pd.DataFrame | None = None
     n_train_stores: int = 0
     fold_backbones: dict = field(default_factory=dict)
+    subsets: dict = field(default_factory=dict)
+    kernel_stats: dict = field(default_factory=dict)
     inner: dict = field(default_factory=dict)
     overlap: dict = field(default_factory=dict)
 
@@ -257,9 +259,39 @@ def _inner_split(ctx: _Context, f: int, tr: np.ndarray):
     return tr[h.train], tr[h.val]
 
 
-def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_first: bool = False):
+def _fraction(ctx: _Context, f: int, tr: np.ndarray) -> np.ndarray:
+    """The training fold, or with ``decode.train_fraction`` < 1 a seeded subset of its
+    groups (the same subset for every model of fold ``f``; stratified by class when the
+    groups have one class each, e.g. one label per subject)."""
+    frac = ctx.cfg.decode.train_fraction
+    if frac >= 1:
+        return tr
+    if f not in ctx.subsets:
+        from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
+        groups = ctx.groups[tr]
+        uniq, first = np.unique(groups, return_index=True)
+        n_keep = max(2, int(round(frac * len(uniq))))
+        seed = ctx.cfg.decode.seed + f
+        labels = ctx.y[tr][first] if ctx.kind == "classification" else None
+        one_label = labels is not None and all(len(set(ctx.y[tr][groups == g])) == 1 for g in uniq)
+        if n_keep >= len(uniq):
+            keep = uniq
+        elif one_label and min(np.bincount(labels.astype(int))[np.unique(labels.astype(int))]) >= 2:
+            keep_idx, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, labels))
+            keep = uniq[keep_idx]
+        else:
+            keep_idx, _ = next(GroupShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, groups=uniq))
+            keep = uniq[keep_idx]
+        ctx.subsets[f] = tr[np.isin(groups, keep)]
+    return ctx.subsets[f]
+
+
+def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_first: bool = False,
+           name: str = ""):
     """Train ``net`` on ``train_idx`` (or the dataset ``train_ds`` built on it, e.g.
-    crops), early-stopping on ``val_idx``; returns the net holding its best state."""
+    crops), early-stopping on ``val_idx``; returns the net holding its best state and
+    records the roughness of its learned kernels."""
     import lightning as L
 
     kc = ctx.cfg.decode
@@ -274,6 +306,11 @@ def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_fi
     train_ds = train_ds if train_ds is not None else ctx.ds.subset(train_idx)
     val = loader(ctx.ds.subset(val_idx), kc.batch_size, False, kc.seed) if len(val_idx) else None
     fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True, validate_first=validate_first)
+    from .plots import kernel_summary
+
+    summary = kernel_summary(task.net)
+    if summary is not None:
+        ctx.kernel_stats.setdefault(name, []).append(summary)
     return task.net
 
 
@@ -296,7 +333,7 @@ def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarra
                           freeze=name == "probe", pool="mean")
     if name == "probe":
         return _linear_probe(ctx, net, tr, te)
-    net = _train(ctx, net, *_inner_split(ctx, f, tr))
+    net = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
     return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
 
 
@@ -331,7 +368,7 @@ def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.n
     if crop and cc.erp_prototypes:
         raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are time-locked).")
     net = _train(ctx, net, train_idx, val_idx, train_ds=Crops(ctx.ds.subset(train_idx), crop) if crop else None,
-                 validate_first=True)
+                 validate_first=True, name="covconv")
     if crop:
         crops = Crops(ctx.ds.subset(te), crop, cc.test_crops)
         return _outputs(ctx, crops.average(predict(net, loader(crops, 64, False))))
@@ -392,6 +429,7 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by
     """All folds of one model: (prediction rows, metrics)."""
     fold_scores, cms, pred_rows = [], [], []
     for f, (tr, te) in enumerate(splits):
+        tr = _fraction(ctx, f, tr)
         if name in NEURAL_MODELS:
             out = _neural_fold(ctx, name, f, tr, te)
         else:
@@ -411,6 +449,10 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by
         pred_rows.append(rows)
         ctx.log(f"  {name:<14} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
     result = _aggregate(fold_scores, metric_names)
+    if ctx.kernel_stats.get(name):
+        rough = [k["roughness"] for k in ctx.kernel_stats[name]]
+        result["kernels"] = {"roughness": float(np.mean(rough)), "folds": rough,
+                             "zero_fraction": float(np.mean([k["zero_fraction"] for k in ctx.kernel_stats[name]]))}
     if by is not None:  # external test stores (per group) or within-subject folds (per subject)
         preds = pd.concat(pred_rows)
         per = {}
@@ -482,6 +524,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     """Decoding as configured; returns the run folder. Raises :class:`DecodeFailed`
     (after writing every result) when a model failed."""
     kc, dc = cfg.decode, cfg.data
+    if not 0 < kc.train_fraction <= 1:
+        raise ValueError(f"decode.train_fraction must be in (0, 1]; got {kc.train_fraction}.")
     t0 = time.time()
     train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
     samples = decode_samples(train_stores, kc, dc.max_len)
@@ -520,7 +564,7 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     if external:
         if kc.cv != "none":
             log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
-        splits = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))]
+        splits, skipped = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))], []
     else:
         if kc.cv == "none":
             raise ValueError("decode.cv none trains once on everything and needs decode.test_stores to evaluate on.")
@@ -566,7 +610,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     metrics = {
         "task": kind, "task_reason": reason, "target": kc.target, "classes": classes,
         "protocol": {"cv": "external test stores" if external else kc.cv, "group_by": kc.group_by,
-                     "within": kc.within or None, "skipped_within": skipped if not external else [],
+                     "within": kc.within or None, "skipped_within": skipped,
+                     "train_fraction": kc.train_fraction,
                      "n_folds": len(splits), "test_stores": list(kc.test_stores),
                      "inner_split": inner_by, "normalize": dc.normalize,
                      "pretrained": str(pre_run) if pre_run else None,

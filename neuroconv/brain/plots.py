@@ -57,16 +57,21 @@ def plot_losses(log_dir: Path, path: Path) -> Path | None:
 
 
 def model_kernels(model: torch.nn.Module, L: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """``(name, (H, L) array)`` of the first kernel channel of every long-conv layer."""
+    """``(name, (H, L) array)`` of the first kernel channel of every long-conv layer
+    (every channel, ``(C, L)``, of a kernel generator with a single feature, such as
+    covconv's filter bank)."""
+    from neuroconv.kernel_gen import LongConvKernel, S4DKernel
+
     out = []
     for name, mod in model.named_modules():
         kern = getattr(mod, "kernel", None)
-        if isinstance(kern, torch.nn.Module) and hasattr(kern, "forward") and hasattr(mod, "d_model"):
+        if isinstance(kern, (LongConvKernel, S4DKernel)):
             was = kern.training
             kern.eval()
             with torch.no_grad():
                 n = L or getattr(kern, "l_max", None) or 256
-                k = kern(n)[0].float().cpu().numpy()  # (H L) or (H 2L-1)
+                k = kern(n)
+                k = (k[:, 0] if k.shape[1] == 1 else k[0]).float().cpu().numpy()  # (H L) or (H 2L-1)
             kern.train(was)
             out.append((name, k))
     return out

@@ -340,3 +340,38 @@ def test_within_subject_folds_never_mix_subjects(eeg_store, tmp_path):
     by = m["models"]["csp_lda"]["by_within"]
     for w, part in preds.groupby("within"):
         assert by[w]["n"] == len(part) and by[w]["accuracy"] == pytest.approx((part.y_true == part.y_pred).mean())
+
+
+def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_store, tmp_path):
+    """A label-efficiency point: each fold trains on a seeded half of its training subjects,
+    the same half for every model; the test folds stay whole; kernels' roughness is kept."""
+    import neuroconv.brain.decode as D
+
+    seen = {}
+    real = D._baseline_fold
+
+    def spy(ctx, name, f, tr, te):
+        seen.setdefault(name, {})[f] = set(ctx.groups[tr])
+        return real(ctx, name, f, tr, te)
+
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["covconv", "csp_lda",
+                                                                                        "bandpower"],
+        "decode.cv": "leave_group_out", "decode.train_fraction": 0.5, "decode.covconv.readout": "logvar"})
+    import pytest as _pytest
+
+    mp = _pytest.MonkeyPatch()
+    mp.setattr(D, "_baseline_fold", spy)
+    try:
+        run = run_decode(cfg, log=lambda *_: None)
+    finally:
+        mp.undo()
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["protocol"]["train_fraction"] == 0.5 and m["protocol"]["n_folds"] == 6
+    for f in range(6):
+        assert seen["csp_lda"][f] == seen["bandpower"][f] and len(seen["csp_lda"][f]) == 2  # round(0.5 * 5) groups
+    preds = pd.read_csv(run / "predictions.csv")
+    assert len(preds[preds.model == "csp_lda"]) == len(preds[preds.model == "covconv"])  # whole test folds
+    assert len(m["models"]["covconv"]["kernels"]["folds"]) == 6
+    with _pytest.raises(ValueError, match="train_fraction must be in"):
+        run_decode(tiny_config([eeg_store], tmp_path, **{"decode.train_fraction": 0.0}), log=lambda *_: None)
