@@ -170,6 +170,8 @@ class CovConvConfig:
         dropout: Dropout on the standardised features.
         lam: Squash threshold of the kernels.
         smooth_width: Moving-average width of the kernels (odd).
+        kernel_init: box (filter f starts as a moving average of width 3**f: identity,
+            3, 9... steps, octave-spaced low-pass filters), geometric or random.
     """
 
     readout: Literal["auto", "tangent", "logvar"] = "auto"
@@ -185,6 +187,7 @@ class CovConvConfig:
     dropout: float = 0.5
     lam: float = 0.0
     smooth_width: int = 5
+    kernel_init: Literal["box", "geometric", "random"] = "box"
 
 
 @dataclass

@@ -101,7 +101,10 @@ class CovConvNet(nn.Module):
             :meth:`fit_statistics`) as extra channels before the covariance.
         dropout: dropout on the standardised features.
         lam, smooth_width, kernel_lr, kernel_init: the long kernels' squash, smooth,
-            learning rate and initialisation (:class:`neuroconv.LongConvKernel`).
+            learning rate and initialisation (:class:`neuroconv.LongConvKernel`);
+            ``kernel_init="box"`` starts filter ``f`` as a centred moving average of
+            width ``3**f`` (1, 3, 9, 27... steps: a bank of octave-spaced low-pass
+            filters; filter 0 is then the identity even without the gate).
     """
 
     def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
@@ -117,9 +120,23 @@ class CovConvNet(nn.Module):
                            identity=identity, spatial=spatial, readout=readout, erp_prototypes=erp_prototypes,
                            dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
                            kernel_init=kernel_init)
+        if kernel_init == "box":
+            identity = False  # filter 0 starts as the identity itself, and every tap trains
         self.n_filters, self.identity, self.readout = n_filters, identity, readout
-        self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True, init=kernel_init, init_scale=0.1,
+        if kernel_init not in ("geometric", "random", "box"):
+            raise ValueError(f"`kernel_init` must be 'geometric', 'random' or 'box'; got {kernel_init!r}.")
+        self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True,
+                                     init="random" if kernel_init == "box" else kernel_init, init_scale=0.1,
                                      lam=lam, smooth_width=smooth_width, lr=kernel_lr)
+        if kernel_init == "box":
+            with torch.no_grad():
+                w = self.kernel.weight  # (F 1 2M-1), centre at M-1
+                w.zero_()
+                for f in range(n_filters):
+                    half = min(3**f // 2, filter_len - 1)
+                    # squash(raw) = raw - lam on positive taps: start the box itself (the taps
+                    # outside it start at 0, inside the squash's dead zone when lam > 0)
+                    w[f, 0, filter_len - 1 - half: filter_len + half] = 1.0 / (2 * half + 1) + lam
         self.gate = nn.Parameter(torch.zeros(1)) if identity else None
         S = spatial or n_channels
         self.spatial = nn.Parameter(torch.eye(n_channels)[:S].repeat(n_filters, 1, 1)

@@ -359,7 +359,8 @@ def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.n
     net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
                      n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
                      readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, dropout=cc.dropout,
-                     lam=cc.lam, smooth_width=cc.smooth_width, kernel_lr=ctx.cfg.model.kernel_lr)
+                     lam=cc.lam, smooth_width=cc.smooth_width, kernel_lr=ctx.cfg.model.kernel_lr,
+                     kernel_init=cc.kernel_init)
     train_idx, val_idx = _inner_split(ctx, f, tr)
     feats = net.fit_statistics(loader(ctx.ds.subset(train_idx), 64, False))
     if cc.init_head and ctx.kind == "classification":
