@@ -161,6 +161,9 @@ class CovConvConfig:
         filter_seconds: Half-length of the centred kernels, in seconds.
         erp_prototypes: Add the training classes' mean responses as extra channels before
             the covariance (the ERP covariances of xDAWN/Riemannian ERP pipelines).
+        diagonal: Tangent features include the diagonal (log-variances; false: exactly
+            nilearn's connectivity features).
+        means: Add the filtered channels' means (first-order statistics) to the features.
         init_head: Start the head at the logistic regression of the training features
             (C = head_c), the connectivity baseline's solution.
         head_c: Inverse L2 strength of that logistic regression.
@@ -180,6 +183,8 @@ class CovConvConfig:
     spatial: int = 0
     filter_seconds: float = 0.5
     erp_prototypes: bool = False
+    diagonal: bool = True
+    means: bool = False
     init_head: bool = True
     head_c: float = 0.05
     crop_seconds: float = 0.0

@@ -75,12 +75,17 @@ def spd_function(C: torch.Tensor, fn) -> torch.Tensor:
     return (vecs * fn(vals).unsqueeze(-2)) @ vecs.transpose(-1, -2)
 
 
-def tangent_vector(C: torch.Tensor, whitener: torch.Tensor) -> torch.Tensor:
-    """nilearn's tangent connectivity features: the strict lower triangle of
-    ``log(W C W)`` (``W`` the reference's inverse square root), ``(..., n(n-1)/2)``."""
+def tangent_vector(C: torch.Tensor, whitener: torch.Tensor, diagonal: bool = False) -> torch.Tensor:
+    """nilearn's tangent connectivity features: the lower triangle of ``log(W C W)``
+    (``W`` the reference's inverse square root). ``diagonal=False``: the strict lower
+    triangle, ``(..., n(n-1)/2)``, as ``ConnectivityMeasure(discard_diagonal=True)``;
+    ``True``: with the diagonal divided by sqrt(2) (nilearn's ``sym_matrix_to_vec``),
+    ``(..., n(n+1)/2)``."""
     log = spd_function(whitener @ C @ whitener, lambda v: torch.log(v.clamp_min(torch.finfo(v.dtype).tiny)))
-    i, j = torch.tril_indices(C.shape[-1], C.shape[-1], offset=-1, device=C.device)
-    return log[..., i, j]
+    n = C.shape[-1]
+    i, j = torch.tril_indices(n, n, offset=0 if diagonal else -1, device=C.device)
+    v = log[..., i, j]
+    return v / torch.where(i == j, 2**0.5, 1.0).to(v.dtype) if diagonal else v
 
 
 class CovConvNet(nn.Module):
@@ -99,6 +104,9 @@ class CovConvNet(nn.Module):
         readout: ``"tangent"`` or ``"logvar"``.
         erp_prototypes: join the training classes' mean responses (fitted by
             :meth:`fit_statistics`) as extra channels before the covariance.
+        diagonal: tangent readout with the diagonal of the log-matrix too (log-variance
+            information; False: nilearn's connectivity features exactly).
+        means: add each filtered channel's mean (first-order statistics) to the features.
         dropout: dropout on the standardised features.
         lam, smooth_width, kernel_lr, kernel_init: the long kernels' squash, smooth,
             learning rate and initialisation (:class:`neuroconv.LongConvKernel`);
@@ -109,8 +117,8 @@ class CovConvNet(nn.Module):
 
     def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
                  identity: bool = True, spatial: int | None = None, readout: str = "tangent",
-                 erp_prototypes: bool = False, dropout: float = 0.5, lam: float = 0.0, smooth_width: int = 5,
-                 kernel_lr: float = 1e-3, kernel_init: str = "geometric"):
+                 erp_prototypes: bool = False, diagonal: bool = False, means: bool = False, dropout: float = 0.5,
+                 lam: float = 0.0, smooth_width: int = 5, kernel_lr: float = 1e-3, kernel_init: str = "geometric"):
         super().__init__()
         if readout not in ("tangent", "logvar"):
             raise ValueError(f"`readout` must be 'tangent' or 'logvar'; got {readout!r}.")
@@ -118,11 +126,12 @@ class CovConvNet(nn.Module):
             raise ValueError(f"`spatial` must be None or an integer >= 1; got {spatial!r}.")
         self.config = dict(n_channels=n_channels, n_out=n_out, filter_len=filter_len, n_filters=n_filters,
                            identity=identity, spatial=spatial, readout=readout, erp_prototypes=erp_prototypes,
-                           dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
+                           diagonal=diagonal, means=means, dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
                            kernel_init=kernel_init)
         if kernel_init == "box":
             identity = False  # filter 0 starts as the identity itself, and every tap trains
         self.n_filters, self.identity, self.readout = n_filters, identity, readout
+        self.diagonal, self.means = bool(diagonal), bool(means)
         if kernel_init not in ("geometric", "random", "box"):
             raise ValueError(f"`kernel_init` must be 'geometric', 'random' or 'box'; got {kernel_init!r}.")
         self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True,
@@ -139,12 +148,17 @@ class CovConvNet(nn.Module):
                     w[f, 0, filter_len - 1 - half: filter_len + half] = 1.0 / (2 * half + 1) + lam
         self.gate = nn.Parameter(torch.zeros(1)) if identity else None
         S = spatial or n_channels
+        n_means = n_filters * S if means else 0
         self.spatial = nn.Parameter(torch.eye(n_channels)[:S].repeat(n_filters, 1, 1)
                                     + 0.01 * torch.randn(n_filters, S, n_channels)) if spatial else None
         self.n_prototypes = n_out if erp_prototypes else 0
         self.register_buffer("prototypes", torch.zeros(self.n_prototypes, 0, n_channels))  # (K L C), fitted
         S = S * (1 + self.n_prototypes)
-        n_feat = n_filters * (S * (S - 1) // 2 if readout == "tangent" else S)
+        if readout == "tangent" and S < 2:
+            raise ValueError("readout 'tangent' needs at least 2 channels (its features are the off-diagonal "
+                             "connectivity); use readout 'logvar' for a single channel.")
+        n_feat = n_filters * ((S * (S + 1) // 2 if diagonal else S * (S - 1) // 2) if readout == "tangent" else S)
+        n_feat += n_means
         self.register_buffer("whitener", torch.eye(S, dtype=torch.float64).repeat(n_filters, 1, 1))  # (F S S)
         self.register_buffer("feat_mean", torch.zeros(n_feat, dtype=torch.float64))
         self.register_buffer("feat_sd", torch.ones(n_feat, dtype=torch.float64))
@@ -173,7 +187,17 @@ class CovConvNet(nn.Module):
     def covariances(self, x, mask) -> torch.Tensor:
         """``(B, F, S', S')`` Ledoit-Wolf covariances of the filtered signals (with the
         filtered prototypes as extra channels when there are any), float64."""
+        return self.statistics(x, mask)[0]
+
+    def statistics(self, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(covariances (B, F, S', S'), means (B, F, S))`` of the filtered signals over
+        the valid steps, float64."""
         y = self.filtered(x, mask).double()
+        if mask is None:
+            means = y.mean(-1)
+        else:
+            w = mask[:, None, None, :].to(y.dtype)
+            means = (y * w).sum(-1) / w.sum(-1).clamp_min(1.0)
         if self.n_prototypes:
             if self.prototypes.shape[1] != y.shape[-1]:
                 raise ValueError(f"ERP prototypes have {self.prototypes.shape[1]} steps but the windows have "
@@ -182,16 +206,19 @@ class CovConvNet(nn.Module):
             P = P.transpose(0, 1).reshape(1, P.shape[1], -1, P.shape[-1])  # (1 F K·S L)
             y = torch.cat([y, P.expand(y.shape[0], -1, -1, -1)], dim=2)
         m = None if mask is None else mask[:, None, :].expand(-1, y.shape[1], -1)
-        return ledoit_wolf_covariance(y, m)
+        return ledoit_wolf_covariance(y, m), means
+
+    def _features_from(self, C: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        if self.readout == "tangent":
+            f = tangent_vector(C, self.whitener, self.diagonal)
+        else:
+            f = torch.log(torch.diagonal(C, dim1=-2, dim2=-1).clamp_min(1e-12))
+        parts = [f.reshape(f.shape[0], -1)] + ([means.reshape(means.shape[0], -1)] if self.means else [])
+        return torch.cat(parts, 1)
 
     def raw_features(self, batch: dict) -> torch.Tensor:
         """Unstandardised features ``(B, n_features)`` (float64)."""
-        C = self.covariances(batch["x"], batch.get("mask"))
-        if self.readout == "tangent":
-            f = tangent_vector(C, self.whitener)
-        else:
-            f = torch.log(torch.diagonal(C, dim1=-2, dim2=-1).clamp_min(1e-12))
-        return f.reshape(f.shape[0], -1)
+        return self._features_from(*self.statistics(batch["x"], batch.get("mask")))
 
     def features(self, batch: dict) -> torch.Tensor:
         return ((self.raw_features(batch) - self.feat_mean) / self.feat_sd).to(self.head.weight.dtype)
@@ -209,20 +236,21 @@ class CovConvNet(nn.Module):
         self.eval()
         if self.n_prototypes:
             self._fit_prototypes(loader)
-        covs, idx = [], []
+        covs, means, idx = [], [], []
         for batch in loader:
-            covs.append(self.covariances(batch["x"], batch.get("mask")))
+            C, m = self.statistics(batch["x"], batch.get("mask"))
+            covs.append(C)
+            means.append(m)
             idx.append(batch["index"])
-        C = torch.cat(covs)[torch.argsort(torch.cat(idx))]  # (n F S S)
+        order = torch.argsort(torch.cat(idx))
+        C, m = torch.cat(covs)[order], torch.cat(means)[order]  # (n F S S), (n F S)
         if self.readout == "tangent":
             log_mean = spd_function(C, torch.log).mean(0)  # (F S S)
             self.whitener.copy_(spd_function(log_mean, lambda v: torch.exp(-0.5 * v)))
-            f = tangent_vector(C, self.whitener)
-        else:
-            f = torch.log(torch.diagonal(C, dim1=-2, dim2=-1).clamp_min(1e-12))
-        f = f.reshape(f.shape[0], -1)
+        f = self._features_from(C, m)
         self.feat_mean.copy_(f.mean(0))
-        self.feat_sd.copy_(f.std(0).clamp_min(1e-12))
+        sd = f.std(0)
+        self.feat_sd.copy_(torch.where(sd > 1e-8, sd, torch.ones_like(sd)))  # constant features stay unscaled
         self.train(was)
         return ((f - self.feat_mean) / self.feat_sd).numpy()
 
@@ -241,11 +269,18 @@ class CovConvNet(nn.Module):
         self.prototypes = (sums / counts.clamp_min(1)[:, None, None]).to(self.prototypes.dtype)
 
     @torch.no_grad()
-    def init_head(self, features: np.ndarray, y: np.ndarray, C: float = 0.05, seed: int = 0) -> None:
+    def init_head(self, features: np.ndarray, y: np.ndarray, C: float = 0.05, seed: int = 0,
+                  kind: str = "classification") -> None:
         """Start the head at the logistic regression (L2, ``C``) of the standardised
-        features, as the connectivity baseline fits it (classification only)."""
-        from sklearn.linear_model import LogisticRegression
+        features, as the connectivity baseline fits it; for regression at the ridge
+        regression of penalty ``1 / C``."""
+        from sklearn.linear_model import LogisticRegression, Ridge
 
+        if kind == "regression":
+            ridge = Ridge(alpha=1.0 / C).fit(features, y)
+            self.head.weight.copy_(torch.as_tensor(ridge.coef_.reshape(1, -1), dtype=self.head.weight.dtype))
+            self.head.bias.fill_(float(ridge.intercept_))
+            return
         lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(features, y)
         W = np.zeros((self.head.out_features, features.shape[1]))
         b = np.zeros(self.head.out_features)

@@ -163,12 +163,14 @@ class StoreWindows(Dataset):
 
 class ArrayWindows(Dataset):
     """In-memory ``(n, channels, times)`` arrays in the batch format of
-    :class:`StoreWindows` (one channel set, ``key``), for the scikit-learn estimators."""
+    :class:`StoreWindows` (one channel set, ``key``), for the scikit-learn estimators.
+    ``lengths`` (n,): valid steps of each sample (the rest is padding, masked in batches)."""
 
-    def __init__(self, X: np.ndarray, y=None, sfreq: float = 1.0, key: str = "input"):
+    def __init__(self, X: np.ndarray, y=None, sfreq: float = 1.0, key: str = "input", lengths=None):
         self.X = torch.as_tensor(np.asarray(X, dtype=np.float32)).transpose(1, 2).contiguous()  # (n T C)
         self.y = None if y is None else np.asarray(y)
         self.sfreq, self.key = float(sfreq), key
+        self.lengths = np.full(len(self.X), self.X.shape[1]) if lengths is None else np.asarray(lengths, dtype=int)
         self.keys = [key] * len(self.X)
 
     def __len__(self):
@@ -176,7 +178,7 @@ class ArrayWindows(Dataset):
 
     def __getitem__(self, i):
         y = self.y[i] if self.y is not None else float("nan")
-        return {"x": self.X[i], "key": self.key, "sfreq": self.sfreq, "y": y, "index": i}
+        return {"x": self.X[i, : self.lengths[i]], "key": self.key, "sfreq": self.sfreq, "y": y, "index": i}
 
 
 class Crops(Dataset):

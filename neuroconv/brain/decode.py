@@ -358,13 +358,14 @@ def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.n
     sfreq = min(ctx.ds.sfreqs())
     net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
                      n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
-                     readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, dropout=cc.dropout,
+                     readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
+                     means=cc.means, dropout=cc.dropout,
                      lam=cc.lam, smooth_width=cc.smooth_width, kernel_lr=ctx.cfg.model.kernel_lr,
                      kernel_init=cc.kernel_init)
     train_idx, val_idx = _inner_split(ctx, f, tr)
     feats = net.fit_statistics(loader(ctx.ds.subset(train_idx), 64, False))
-    if cc.init_head and ctx.kind == "classification":
-        net.init_head(feats, ctx.y[train_idx], C=cc.head_c, seed=kc.seed)
+    if cc.init_head:
+        net.init_head(feats, ctx.y[train_idx], C=cc.head_c, seed=kc.seed, kind=ctx.kind)
     crop = int(round(cc.crop_seconds * sfreq)) if cc.crop_seconds > 0 else 0
     if crop and cc.erp_prototypes:
         raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are time-locked).")
