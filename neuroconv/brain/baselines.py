@@ -169,7 +169,44 @@ def _congruence(w, mats):
     return np.matmul(np.matmul(w, mats), w)
 
 
-def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7):
+def _resolve_n_jobs(n_jobs) -> int:
+    import os
+
+    if n_jobs is None:
+        return 1
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if not (isinstance(n_jobs, (int, np.integer)) and n_jobs >= 1):
+        raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
+    return int(n_jobs)
+
+
+def _log_whitened(w, covs, n_jobs: int | None = None):
+    """``logm(w @ C @ w)`` for each ``C`` in ``covs (n, p, p)`` -> ``(n, p, p)``
+    (``logm(C)`` when ``w`` is None).
+
+    With ``n_jobs > 1`` (or -1: all CPUs) the subjects are split into chunks that run
+    in threads (LAPACK releases the GIL), each with one BLAS thread: small
+    eigendecompositions gain nothing from BLAS threads and oversubscribed BLAS threads
+    can be many times slower. The result does not depend on ``n_jobs``.
+    """
+    n_jobs = _resolve_n_jobs(n_jobs)
+
+    def log_chunk(c):
+        return _eig_map(np.log, c if w is None else _congruence(w, c))
+
+    if n_jobs == 1 or len(covs) < 2:
+        return log_chunk(covs)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    chunks = np.array_split(covs, min(n_jobs, len(covs)))
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(chunks)) as pool:
+        return np.concatenate(list(pool.map(log_chunk, chunks)))
+
+
+def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs: int | None = None):
     """The geometric (affine-invariant, Karcher) mean of SPD matrices ``covs (n, p, p)``,
     by the same iteration as ``nilearn.connectome``'s ``_geometric_mean`` (Fletcher &
     Joshi 2007, algorithm 3, as ``ConnectivityMeasure(kind="tangent")`` calls it:
@@ -179,7 +216,8 @@ def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7):
     gradient norm grows), same stop (``||grad||_F / p**2 < tol``) and the same update
     ``M <- M^1/2 expm(step * mean_i logm(M^-1/2 C_i M^-1/2)) M^1/2``. So it returns
     nilearn's matrix up to float64 rounding, including when nilearn stops at
-    ``max_iter`` before its tolerance. Returns ``(mean (p, p), n_iter, grad_norm)``.
+    ``max_iter`` before its tolerance. ``n_jobs``: see :func:`_log_whitened`.
+    Returns ``(mean (p, p), n_iter, grad_norm)``.
     """
     mean = covs.mean(axis=0)
     p = mean.shape[0]
@@ -187,7 +225,7 @@ def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7):
     for n_iter in range(1, max_iter + 1):
         vals, vecs = np.linalg.eigh(mean)
         inv_sqrt = (vecs / np.sqrt(vals)) @ vecs.T
-        logs_mean = _eig_map(np.log, _congruence(inv_sqrt, covs)).mean(axis=0)
+        logs_mean = _log_whitened(inv_sqrt, covs, n_jobs).mean(axis=0)
         if np.isnan(logs_mean).any():
             raise FloatingPointError("NaN after the matrix logarithm: a covariance is not positive definite.")
         norm = np.linalg.norm(logs_mean)
@@ -226,6 +264,8 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         so the features differ from nilearn's.
     max_iter, tol : int, float
         The geometric mean's stopping rule (nilearn's values by default).
+    n_jobs : int or None, default=None
+        Threads for the per-subject eigendecompositions (None: 1; -1: all CPUs).
 
     Attributes
     ----------
@@ -234,10 +274,12 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
     grad_norm_ : Frobenius norm of the Karcher gradient at the last iteration's start.
     """
 
-    def __init__(self, reference: str = "riemann", max_iter: int = 30, tol: float = 1e-7):
+    def __init__(self, reference: str = "riemann", max_iter: int = 30, tol: float = 1e-7,
+                 n_jobs: int | None = None):
         self.reference = reference
         self.max_iter = max_iter
         self.tol = tol
+        self.n_jobs = n_jobs
 
     @staticmethod
     def covariances(X) -> np.ndarray:
@@ -264,13 +306,14 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
 
     def _fit_covs(self, covs):
         _check_choice("reference", self.reference, ("riemann", "logeuclid"))
+        _resolve_n_jobs(self.n_jobs)
         if len(covs) < 2:
             raise ValueError(f"the tangent space needs at least 2 subjects to fit; got {len(covs)}.")
         if self.reference == "riemann":
             self.mean_, self.n_iter_, self.grad_norm_ = riemann_mean_nilearn(
-                covs, max_iter=self.max_iter, tol=self.tol)
+                covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs)
         else:
-            self.mean_ = _eig_map(np.exp, _eig_map(np.log, covs).mean(axis=0))
+            self.mean_ = _eig_map(np.exp, _log_whitened(None, covs, self.n_jobs).mean(axis=0))
             self.n_iter_, self.grad_norm_ = 0, float("nan")
         self.whitening_ = _eig_map(lambda w: 1.0 / np.sqrt(w), self.mean_)
         self.n_features_in_ = covs.shape[-1]
@@ -278,7 +321,11 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
     def _transform_covs(self, covs):
         if covs.shape[-1] != self.n_features_in_:
             raise ValueError(f"X has {covs.shape[-1]} regions; this model was fitted on {self.n_features_in_}.")
-        tangent = _eig_map(np.log, _congruence(self.whitening_, covs))  # (n p p)
+        tangent = _log_whitened(self.whitening_, covs, self.n_jobs)  # (n p p)
+        bad = np.flatnonzero(~np.isfinite(tangent).all(axis=(1, 2)))
+        if len(bad):
+            raise ValueError(f"recording {bad[0]} (of {len(covs)}) has a covariance that is not positive definite "
+                             "(a constant or empty region?); drop or repair it.")
         rows, cols = np.tril_indices(covs.shape[-1], k=-1)
         return tangent[:, rows, cols]  # (n, p (p - 1) / 2)
 
@@ -370,23 +417,27 @@ class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
     tangent_backend : {"fast", "nilearn"}
     site_centering : bool, default False
     seed : int
+    n_jobs : int or None
+        Threads for the fast tangent space (see :class:`TangentConnectivity`).
     """
 
     def __init__(self, kind: str = "tangent", C: float | None = None, reference: str = "riemann",
-                 tangent_backend: str = "fast", site_centering: bool = False, seed: int = 0):
+                 tangent_backend: str = "fast", site_centering: bool = False, seed: int = 0,
+                 n_jobs: int | None = None):
         self.kind = kind
         self.C = C
         self.reference = reference
         self.tangent_backend = tangent_backend
         self.site_centering = site_centering
         self.seed = seed
+        self.n_jobs = n_jobs
 
     def _connectivity(self):
         _check_choice("kind", self.kind, ("tangent", "correlation"))
         _check_choice("tangent_backend", self.tangent_backend, ("fast", "nilearn"))
         _check_choice("reference", self.reference, ("riemann", "logeuclid"))
         if self.kind == "tangent" and self.tangent_backend == "fast":
-            return TangentConnectivity(reference=self.reference)
+            return TangentConnectivity(reference=self.reference, n_jobs=self.n_jobs)
         if self.kind == "tangent" and self.reference != "riemann":
             raise ValueError(f"reference={self.reference!r} needs tangent_backend='fast'; nilearn only has "
                              "the geometric ('riemann') mean.")
@@ -440,7 +491,7 @@ class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
 
 _OPTIONS = {
     "connectivity": {"kind": None, "C": None, "reference": "riemann", "tangent_backend": "fast",
-                     "site_centering": False},
+                     "site_centering": False, "n_jobs": None},
     "ts_lr": {"estimator": "oas", "C": 1.0},
     "xdawn_ts": {"nfilter": 4, "estimator": "oas", "C": 1.0},
     "csp_lda": {"n_components": 4},
@@ -461,7 +512,7 @@ def make_baseline(name: str, *, sfreq: float = 160.0, seed: int = 0, connectivit
     - connectivity: ``kind`` (tangent | correlation), ``C`` (None: 0.05 tangent, 1
       correlation), ``reference`` (riemann | logeuclid), ``tangent_backend`` (fast |
       nilearn), ``site_centering`` (False; then pass ``groups=`` site labels to ``fit``
-      and ``predict_proba``).
+      and ``predict_proba``), ``n_jobs`` (None; threads of the fast tangent space).
     - ts_lr: ``estimator`` ("oas"; pyriemann covariance estimator, e.g. "lwf"), ``C`` (1).
     - xdawn_ts: ``nfilter`` (4), ``estimator`` ("oas"), ``C`` (1).
     - csp_lda: ``n_components`` (4).  erp_lda: ``target_sfreq`` (32 Hz).  bandpower: ``C`` (1).

@@ -198,6 +198,17 @@ def test_logeuclid_reference_equals_pyriemann():
     assert not np.allclose(ours.mean_, B.TangentConnectivity().fit(X[:9]).mean_, atol=1e-3)
 
 
+@pytest.mark.parametrize("reference", ["riemann", "logeuclid"])
+def test_tangent_threads_give_the_same_features(reference):
+    X = _random_series(np.random.default_rng(2), 11, 13)
+    one = B.TangentConnectivity(reference=reference).fit(X[:9])
+    two = B.TangentConnectivity(reference=reference, n_jobs=2).fit(X[:9])
+    budget = 10 * (one.n_iter_ + 1) * 11 * EPS * _whitened_cond(one, X)
+    np.testing.assert_allclose(two.transform(X), one.transform(X), rtol=0, atol=budget)
+    with pytest.raises(ValueError, match="n_jobs must be None, -1 or a positive integer; got 0"):
+        B.TangentConnectivity(n_jobs=0).fit(X)
+
+
 def test_tangent_input_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="reference must be one of .*'euclid'"):
