@@ -186,9 +186,8 @@ def _log_whitened(w, covs, n_jobs: int | None = None):
     (``logm(C)`` when ``w`` is None).
 
     With ``n_jobs > 1`` (or -1: all CPUs) the subjects are split into chunks that run
-    in threads (LAPACK releases the GIL), each with one BLAS thread: small
-    eigendecompositions gain nothing from BLAS threads and oversubscribed BLAS threads
-    can be many times slower. The result does not depend on ``n_jobs``.
+    in threads (LAPACK releases the GIL), each with one BLAS thread. The result does
+    not depend on ``n_jobs``.
     """
     n_jobs = _resolve_n_jobs(n_jobs)
 
@@ -266,6 +265,10 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         The geometric mean's stopping rule (nilearn's values by default).
     n_jobs : int or None, default=None
         Threads for the per-subject eigendecompositions (None: 1; -1: all CPUs).
+        BLAS runs single-threaded inside ``fit`` and ``transform`` whatever
+        ``n_jobs``: a 200 x 200 eigendecomposition gains little from BLAS threads, and
+        on a busy machine oversubscribed BLAS threads made it about 30 times slower
+        (2-core sandbox, OpenBLAS 0.3.31).
 
     Attributes
     ----------
@@ -309,19 +312,25 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         _resolve_n_jobs(self.n_jobs)
         if len(covs) < 2:
             raise ValueError(f"the tangent space needs at least 2 subjects to fit; got {len(covs)}.")
-        if self.reference == "riemann":
-            self.mean_, self.n_iter_, self.grad_norm_ = riemann_mean_nilearn(
-                covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs)
-        else:
-            self.mean_ = _eig_map(np.exp, _log_whitened(None, covs, self.n_jobs).mean(axis=0))
-            self.n_iter_, self.grad_norm_ = 0, float("nan")
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.reference == "riemann":
+                self.mean_, self.n_iter_, self.grad_norm_ = riemann_mean_nilearn(
+                    covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs)
+            else:
+                self.mean_ = _eig_map(np.exp, _log_whitened(None, covs, self.n_jobs).mean(axis=0))
+                self.n_iter_, self.grad_norm_ = 0, float("nan")
         self.whitening_ = _eig_map(lambda w: 1.0 / np.sqrt(w), self.mean_)
         self.n_features_in_ = covs.shape[-1]
 
     def _transform_covs(self, covs):
         if covs.shape[-1] != self.n_features_in_:
             raise ValueError(f"X has {covs.shape[-1]} regions; this model was fitted on {self.n_features_in_}.")
-        tangent = _log_whitened(self.whitening_, covs, self.n_jobs)  # (n p p)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            tangent = _log_whitened(self.whitening_, covs, self.n_jobs)  # (n p p)
         bad = np.flatnonzero(~np.isfinite(tangent).all(axis=(1, 2)))
         if len(bad):
             raise ValueError(f"recording {bad[0]} (of {len(covs)}) has a covariance that is not positive definite "
