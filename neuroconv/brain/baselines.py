@@ -13,7 +13,9 @@ name                modality  pipeline
                               correlation, vectorised without the diagonal) -> optional
                               per-site centring -> ``StandardScaler`` -> ``LogisticRegression``
                               (C = 0.05 for tangent, 1 for correlation). Tangent runs on
-                              :class:`TangentConnectivity`, equal to nilearn's but faster.
+                              :class:`TangentConnectivity`: nilearn's numbers (to float64
+                              rounding), batched, BLAS single-threaded, optionally threaded
+                              over subjects, or with a closed-form log-Euclidean reference.
 ``ts_lr``           eeg       pyriemann ``Covariances("oas")`` -> ``TangentSpace("riemann")``
                               -> ``LogisticRegression`` (MOABB's TS+LR motor-imagery pipeline)
 ``xdawn_ts``        eeg       pyriemann ``XdawnCovariances(nfilter=4, estimator="oas")`` ->
@@ -33,6 +35,11 @@ are built for its ``sfreq``. Labels are integers ``0..K-1``. Every classical bas
 is a scikit-learn classifier with ``fit``, ``predict_proba`` and ``classes_``; build it
 with :func:`make_baseline`. The neural ones are built with :func:`braindecode_net` and
 trained by the decode training loop.
+
+Site labels for the fMRI baseline's optional per-site centring go through explicit
+``groups=`` arguments: ``fit(X, y, groups=sites)``, ``predict_proba(X, groups=sites)``
+(see :class:`SiteCentering`; ``transductive_sites_`` says which test sites were centred
+on their own unlabelled samples, for the run's metrics).
 
 Heavy libraries (nilearn, MNE, pyriemann, braindecode) are imported inside functions,
 so ``import neuroconv`` stays light.
