@@ -34,6 +34,16 @@ MUSE_P300 = "eeg-notebooks/visual/P300/subject2/session1"
 ABIDE = "nilearn_data/ABIDE_pcp"
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """The library references loop over small matrices; on a busy 2-core machine
+    (CI with xdist) oversubscribed BLAS threads made nilearn's loop about 20x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # --------------------------------------------------------------------------- data
 
 
