@@ -48,6 +48,7 @@ so ``import neuroconv`` stays light.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 import torch
@@ -391,6 +392,10 @@ class SiteCentering(TransformerMixin, BaseEstimator):
                 out[rows] = X[rows] - self.means_[g]
             else:
                 unseen.append(g.item() if hasattr(g, "item") else g)
+                if rows.sum() == 1:
+                    warnings.warn(f"site {unseen[-1]!r} was not in the training data and has one sample here: "
+                                  "centring it on its own mean leaves zeros. Predict its samples together.",
+                                  stacklevel=2)
                 out[rows] = X[rows] - X[rows].mean(axis=0)
         self.transductive_groups_ = sorted(unseen)
         return out

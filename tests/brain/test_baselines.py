@@ -289,6 +289,8 @@ def test_site_centering_semantics():
     assert sc.transductive_groups_ == []
     with pytest.raises(ValueError, match="groups="):
         B.SiteCentering().fit(F)
+    with pytest.warns(UserWarning, match="site 'c' .* one sample"):
+        sc.transform(F[5:6], groups=sites[5:6])
 
 
 def test_connectivity_site_centering_leave_site_out(abide_small):
