@@ -16,7 +16,12 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)  # one thread per xdist worker: no oversubscription
+    # one thread per xdist worker, for torch and for the BLAS under numpy/scipy: two
+    # workers with two threads each oversubscribe 2 cores, which made eigh 20x slower here
+    torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 import pytest  # noqa: E402
 

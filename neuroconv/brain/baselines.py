@@ -227,7 +227,6 @@ def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs:
     Returns ``(mean (p, p), n_iter, grad_norm)``.
     """
     mean = covs.mean(axis=0)
-    p = mean.shape[0]
     norm_old, step, norm, n_iter = np.inf, 1.0, np.inf, 0
     for n_iter in range(1, max_iter + 1):
         vals, vecs = np.linalg.eigh(mean)

@@ -215,8 +215,9 @@ class DecodeConfig(TrainerConfig):
             or id: each recording its own group).
         within: Cross-validate separately inside each value of this manifest column (e.g.
             subject: within-subject decoding, one model per subject and fold); empty: pooled.
-        models: Neural models (scratch, finetune, probe, attention, covconv, eegnet, shallow_fbcsp)
-            and baselines (see neuroconv.brain.baselines) compared on the same folds.
+        models: Neural models (scratch, finetune, probe, attention, covconv) and baselines
+            (connectivity; ts_lr, xdawn_ts, csp_lda, erp_lda, bandpower; braindecode's
+            eegnet and shallow_fbcsp, trained by the same loop) on the same folds.
         compare: Run every neural model that applies and every baseline that fits the data.
         pretrained: A pretrain run folder for finetune/probe. Its recorded training
             recordings are checked against every test fold.
@@ -231,6 +232,10 @@ class DecodeConfig(TrainerConfig):
             (a seeded, class-stratified subset, the same for every model), for
             label-efficiency curves; the test folds stay whole.
         connectivity_kind: tangent or correlation (the connectivity baseline).
+        site_centering: Remove site effects from the connectivity baseline's features
+            without labels: each site centred on its training samples' mean, fitted inside
+            each fold; a test site never seen in training on its own test samples' mean
+            (recorded in metrics.json).
         covconv: The covconv decoder's settings.
     """
 
@@ -255,6 +260,7 @@ class DecodeConfig(TrainerConfig):
     test_stores: list[str] = field(default_factory=list)
     train_fraction: float = 1.0
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
+    site_centering: bool = False
     covconv: CovConvConfig = field(default_factory=CovConvConfig)
 
 

@@ -37,7 +37,7 @@ from neuroconv.engine.runner import Run, fit, predict
 from neuroconv.engine.tasks import SupervisedTask
 from neuroconv.io import atomic_write_csv
 
-from .baselines import BASELINES, make_baseline
+from .baselines import BASELINES, NEURAL_BASELINES, braindecode_net, make_baseline
 from .config import ExperimentConfig
 from .data import StoreWindows, loader, open_stores, pretrain_windows, sample_groups, select
 from .models import BrainModel, load_pretrained, make_classifier
@@ -205,6 +205,7 @@ class _Context:
     fold_backbones: dict = field(default_factory=dict)
     subsets: dict = field(default_factory=dict)
     kernel_stats: dict = field(default_factory=dict)
+    transductive: dict = field(default_factory=dict)
     inner: dict = field(default_factory=dict)
     overlap: dict = field(default_factory=dict)
 
@@ -397,22 +398,46 @@ def _linear_probe(ctx: _Context, net, tr, te) -> np.ndarray:
     return make_pipeline(StandardScaler(), RidgeCV()).fit(f_tr, y[tr]).predict(f_te)
 
 
+def _braindecode_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """braindecode's EEGNet or ShallowFBCSPNet, trained by our loop: the same inner
+    split, early stopping, class weights and inputs as every neural model."""
+    _, chans = _channel_set(ctx)
+    sfreqs = ctx.ds.sfreqs()
+    if len(sfreqs) != 1:
+        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
+    net = braindecode_net(name, n_chans=len(chans), n_outputs=len(ctx.classes) or 1, n_times=ctx.l_max,
+                          sfreq=sfreqs.pop())
+    net = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
+    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
+
+
 def _baseline_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
     kc = ctx.cfg.decode
     if ctx.kind == "regression":
         raise ValueError(f"baseline {name!r} is a classifier; drop it from decode.models for regression.")
+    if name in NEURAL_BASELINES:
+        return _braindecode_fold(ctx, name, f, tr, te)
     sfreqs = ctx.ds.sfreqs()
-    if name == "bandpower" and len(sfreqs) != 1:
-        raise ValueError(f"baseline 'bandpower' needs one sampling rate; the data have {sorted(sfreqs)}.")
-    est = make_baseline(name, sfreq=min(sfreqs), connectivity_kind=kc.connectivity_kind, seed=kc.seed)
+    if name in ("bandpower", "erp_lda", "ts_lr", "xdawn_ts", "csp_lda") and len(sfreqs) != 1:
+        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
+    options = {"site_centering": True} if name == "connectivity" and kc.site_centering else {}
+    est = make_baseline(name, sfreq=min(sfreqs), connectivity_kind=kc.connectivity_kind, seed=kc.seed, **options)
     fixed = name != "connectivity"
     Xtr, Xte = ctx.ds.subset(tr).arrays(fixed), ctx.ds.subset(te).arrays(fixed)
+    site_kw = {}
+    if options:
+        sites = sample_groups(ctx.stores, ctx.samples, "site", "decode.site_centering (the site column)")
+        site_kw = {"groups": sites[tr]}
     from mne.utils import use_log_level
 
     with use_log_level("warning"):  # CSP's per-class covariance messages
-        est.fit(Xtr, ctx.y[tr])
+        est.fit(Xtr, ctx.y[tr], **site_kw)
+    if options:
+        site_kw = {"groups": sites[te]}
     proba = np.zeros((len(te), len(ctx.classes)))
-    proba[:, est.classes_.astype(int)] = est.predict_proba(Xte)
+    proba[:, est.classes_.astype(int)] = est.predict_proba(Xte, **site_kw)
+    if options and getattr(est, "transductive_sites_", None):
+        ctx.transductive.setdefault(name, {})[str(f)] = sorted(map(str, est.transductive_sites_))
     return proba
 
 
@@ -620,6 +645,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
                      "pretrain_in_fold": kc.pretrain_in_fold, "transductive": kc.transductive},
         "inner_splits": {str(f): v for f, v in ctx.inner.items()},
         "pretraining_overlap": ctx.overlap or None,
+        "site_centering": {"enabled": kc.site_centering, "centred_on_their_own_test_samples": ctx.transductive}
+        if kc.site_centering else None,
         "n_samples": len(samples), "seconds": round(time.time() - t0, 1), "models": results,
         "failed": sorted(failed),
     }

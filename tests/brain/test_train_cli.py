@@ -44,7 +44,10 @@ def test_pretrain_then_decode_compare_from_the_cli(eeg_store, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     metrics = json.loads((tmp_path / "runs" / "d" / "metrics.json").read_text())
-    assert set(metrics["models"]) == {"scratch", "finetune", "probe", "attention", "csp_lda", "bandpower"}
+    # every neural model and every EEG baseline, braindecode's networks included
+    assert set(metrics["models"]) == {"scratch", "finetune", "probe", "attention", "covconv", "csp_lda", "bandpower",
+                                      "ts_lr", "xdawn_ts", "erp_lda", "eegnet", "shallow_fbcsp"}
+    assert not metrics["failed"]
     # the same named run again: refused, not overwritten
     rc = main(["decode", "--config", str(cfg), "--decode.name", "d"])
     assert rc == 1 and "exists already" in capsys.readouterr().err
