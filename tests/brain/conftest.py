@@ -33,6 +33,31 @@ def fmri_store(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def sites_store(tmp_path_factory):
+    """18 recordings of 8 regions at 3 sites (6 each, labels a/b), with a site offset in
+    the regions' coupling and a label effect on regions 0-1: written with StoreWriter."""
+    import numpy as np
+
+    from neuroconv.data import StoreWriter
+
+    root = tmp_path_factory.mktemp("sites") / "store"
+    writer = StoreWriter(root, "test", [{"name": "synthetic", "params": {}}])
+    rng = np.random.default_rng(0)
+    for i in range(18):
+        site, label = "ABC"[i // 6], "ab"[i % 2]
+        mix = np.eye(8) + 0.3 * rng.standard_normal((8, 8)) * 0.2
+        mix[0, 1] += 0.6 if label == "a" else -0.6
+        mix[2, 3] += {"A": 0.8, "B": 0.0, "C": -0.8}[site]
+        x = rng.standard_normal((60, 8)) @ mix
+        x = (x - x.mean(0)) / x.std(0)
+        writer.write(f"s{i:02d}", x, {"subject": f"{i:02d}", "site": site, "dataset": "synthetic",
+                                      "modality": "fmri", "sfreq": 0.5, "label": label},
+                     [f"r{k}" for k in range(8)], sources=[])
+    writer.finalize()
+    return root
+
+
 def tiny_config(stores, tmp_path, **overrides):
     """An ExperimentConfig with a tiny model and short training, for tests; ``overrides``
     are dotted keys (``**{"decode.cv": "leave_group_out"}``), checked like flags."""

@@ -375,3 +375,24 @@ def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_
     assert len(m["models"]["covconv"]["kernels"]["folds"]) == 6
     with _pytest.raises(ValueError, match="train_fraction must be in"):
         run_decode(tiny_config([eeg_store], tmp_path, **{"decode.train_fraction": 0.0}), log=lambda *_: None)
+
+
+def test_site_centering_is_fitted_inside_folds_and_recorded(sites_store, tmp_path):
+    """Leave-site-out: each test site is new, so it is centred on its own test samples
+    (without labels), and metrics.json says which site in which fold (the centring itself
+    is checked against its definition in test_baselines.py)."""
+    cfg = tiny_config([sites_store], tmp_path, **{
+        "decode.target": "label", "decode.models": ["connectivity"], "decode.cv": "leave_group_out",
+        "decode.group_by": "site", "decode.site_centering": True, "decode.connectivity_kind": "correlation",
+        "data.max_len": 64})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    sc = m["site_centering"]
+    assert sc["enabled"] and sorted(sc["centred_on_their_own_test_samples"]["connectivity"]) == ["0", "1", "2"]
+    for f, sites in sc["centred_on_their_own_test_samples"]["connectivity"].items():
+        assert len(sites) == 1  # the one held-out site of that fold
+    plain = run_decode(tiny_config([sites_store], tmp_path, **{
+        "decode.target": "label", "decode.models": ["connectivity"], "decode.cv": "leave_group_out",
+        "decode.group_by": "site", "decode.connectivity_kind": "correlation", "data.max_len": 64}),
+        log=lambda *_: None)
+    assert json.loads((plain / "metrics.json").read_text())["site_centering"] is None
