@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "preprocess": "neuroconv.pipelines.cli:add_preprocess",
     "lra": "neuroconv.lra.cli:add_lra",
     "bench": "neuroconv.bench:add_bench",
+    "plot": "neuroconv.brain.plots:add_plot",
 }
 
 

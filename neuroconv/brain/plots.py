@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 __all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels", "roughness",
-           "kernel_summary"]
+           "kernel_summary", "plot_label_efficiency", "plot_roughness"]
 
 
 def _plt():
@@ -136,3 +136,111 @@ def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") ->
     ConfusionMatrixDisplay(np.asarray(cm), display_labels=[str(x) for x in labels]).plot(ax=ax, colorbar=False)
     ax.set_title(title, fontsize=9)
     return _save(fig, Path(path))
+
+
+# --------------------------------------------------------------------------- across runs
+def _decode_runs(run_dirs) -> list[tuple[Path, dict]]:
+    import json
+
+    out = []
+    for d in run_dirs:
+        path = Path(d) / "metrics.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: pass the folders that `neuroconv decode` printed.")
+        out.append((Path(d), json.loads(path.read_text())))
+    return out
+
+
+def plot_label_efficiency(run_dirs, path: Path, metric: str = "accuracy") -> dict:
+    """Score against the fraction of training groups (``decode.train_fraction``), one
+    curve per model, mean ± sd over folds, from decode runs that differ in that fraction
+    and share their folds. Returns ``{model: {fraction: (mean, sd)}}``."""
+    table: dict = {}
+    for _, m in _decode_runs(run_dirs):
+        frac = float(m["protocol"].get("train_fraction", 1.0))
+        for name, agg in m["models"].items():
+            if "error" not in agg and agg.get(metric, {}).get("mean") is not None:
+                table.setdefault(name, {})[frac] = (agg[metric]["mean"], agg[metric]["sd"])
+    if not table:
+        raise ValueError(f"no model has a {metric!r} score in these runs.")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in sorted(table.items()):
+        fr = sorted(pts)
+        mean = np.array([pts[f][0] for f in fr])
+        sd = np.array([pts[f][1] for f in fr])
+        ax.errorbar(fr, mean, yerr=sd, marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({f for pts in table.values() for f in pts}))
+    ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("fraction of training subjects used")
+    ax.set_ylabel(f"{metric} (mean ± sd over folds)")
+    ax.legend(fontsize=8)
+    ax.set_title("label efficiency", fontsize=9)
+    _save(fig, Path(path))
+    return table
+
+
+def plot_roughness(run_dirs, path: Path, metric: str = "accuracy") -> list[dict]:
+    """Learned-kernel roughness against score, one point per model and run (the runs of a
+    squash/smooth sweep), labelled with their lam and smooth width. Returns the points."""
+    import yaml
+
+    points = []
+    for d, m in _decode_runs(run_dirs):
+        cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+        for name, agg in m["models"].items():
+            k = agg.get("kernels")
+            if k is None or agg.get(metric, {}).get("mean") is None:
+                continue
+            sec = cfg.get("decode", {}).get("covconv", {}) if name == "covconv" else cfg.get("model", {})
+            points.append({"run": str(d), "model": name, "roughness": k["roughness"], metric: agg[metric]["mean"],
+                           "sd": agg[metric]["sd"], "lam": sec.get("lam"), "smooth_width": sec.get("smooth_width")})
+    if not points:
+        raise ValueError("no run records learned kernels (decode metrics.json 'kernels').")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in sorted({p["model"] for p in points}):
+        pts = [p for p in points if p["model"] == name]
+        ax.errorbar([p["roughness"] for p in pts], [p[metric] for p in pts], yerr=[p["sd"] for p in pts],
+                    fmt="o", capsize=3, label=name)
+        for p in pts:
+            ax.annotate(f"λ={p['lam']}, w={p['smooth_width']}", (p["roughness"], p[metric]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("kernel roughness (2nd-difference energy / energy; white noise ≈ 6)")
+    ax.set_ylabel(f"{metric} (mean ± sd over folds)")
+    ax.legend(fontsize=8)
+    _save(fig, Path(path))
+    return points
+
+
+def add_plot(sub) -> None:
+    """``neuroconv plot label-efficiency|roughness RUN... --out PNG``."""
+
+    p = sub.add_parser("plot", help="plots across decode runs: label efficiency, kernel roughness vs score",
+                       description="Plots that compare decode runs (their metrics.json).")
+    cmds = p.add_subparsers(dest="plot_command", metavar="{label-efficiency,roughness}")
+    for name, fn, what in (("label-efficiency", plot_label_efficiency,
+                            "score against decode.train_fraction, one curve per model"),
+                           ("roughness", plot_roughness, "learned-kernel roughness against score")):
+        c = cmds.add_parser(name, help=what, description=what + ".")
+        c.add_argument("runs", nargs="+", metavar="RUN", help="decode run folders")
+        c.add_argument("--out", required=True, metavar="PNG", help="image to write")
+        c.add_argument("--metric", default="accuracy", help="metric (default: accuracy; roc_auc, r2, ...)")
+        c.set_defaults(func=lambda a, fn=fn: _plot_cmd(fn, a))
+    p.set_defaults(func=None, _parser=p)
+
+
+def _plot_cmd(fn, args) -> int:
+    import json
+    import sys
+
+    try:
+        result = fn(args.runs, Path(args.out), args.metric)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"neuroconv plot: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=1, default=str))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,48 @@
+"""Plots across decode runs: label efficiency and kernel roughness against score."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from neuroconv.brain.plots import plot_label_efficiency, plot_roughness, roughness
+from neuroconv.cli import main
+
+
+def _run(folder, frac, scores, lam=0.0, width=5):
+    folder.mkdir(parents=True)
+    models = {name: {"accuracy": {"mean": float(np.mean(v)), "sd": float(np.std(v)), "folds": v},
+                     "kernels": {"roughness": 0.1 * width, "folds": [0.1 * width], "zero_fraction": 0.0}}
+              for name, v in scores.items()}
+    (folder / "metrics.json").write_text(json.dumps({"protocol": {"train_fraction": frac}, "models": models}))
+    (folder / "config.yaml").write_text(yaml.safe_dump({"decode": {"covconv": {"lam": lam, "smooth_width": width}},
+                                                        "model": {"lam": lam, "smooth_width": width}}))
+    return folder
+
+
+def test_label_efficiency_table_and_plot(tmp_path, capsys):
+    runs = [_run(tmp_path / f"r{f}", f, {"covconv": [0.6 + f / 10, 0.62 + f / 10], "connectivity": [0.55, 0.57]})
+            for f in (0.1, 0.5, 1.0)]
+    table = plot_label_efficiency(runs, tmp_path / "le.png")
+    assert table["covconv"][0.5] == pytest.approx((0.66, 0.01))
+    assert sorted(table["connectivity"]) == [0.1, 0.5, 1.0] and (tmp_path / "le.png").stat().st_size > 0
+    assert main(["plot", "label-efficiency", *map(str, runs), "--out", str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "cli.png").is_file()
+    assert main(["plot", "label-efficiency", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
+    assert "metrics.json does not exist" in capsys.readouterr().err
+
+
+def test_roughness_points_carry_their_settings(tmp_path):
+    runs = [_run(tmp_path / f"w{w}", 1.0, {"covconv": [0.7, 0.72]}, lam=0.003, width=w) for w in (1, 9)]
+    pts = plot_roughness(runs, tmp_path / "r.png")
+    assert sorted((p["smooth_width"], p["roughness"]) for p in pts) == [(1, pytest.approx(0.1)), (9, pytest.approx(0.9))]
+
+
+def test_roughness_figure():
+    t = np.arange(400)
+    assert roughness(np.sin(2 * np.pi * t / 200)) < 1e-3          # slow: smooth
+    assert 5 < roughness(np.random.default_rng(0).standard_normal(4000)) < 7  # white noise: about 6
+    assert roughness(np.zeros(10)) != roughness(np.zeros(10))   # NaN for an all-zero kernel
