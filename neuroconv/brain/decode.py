@@ -634,6 +634,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     if "time" in inner_by:
         log("note: early stopping held out the end of each training recording in time in some folds (too few "
             "training groups for a group split); see metrics.json inner_splits")
+    paired = _paired(results, pd.concat(pred_rows, ignore_index=True) if pred_rows else None, kind,
+                     metric_names)
     metrics = {
         "task": kind, "task_reason": reason, "target": kc.target, "classes": classes,
         "protocol": {"cv": "external test stores" if external else kc.cv, "group_by": kc.group_by,
@@ -648,6 +650,7 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
         "site_centering": {"enabled": kc.site_centering, "centred_on_their_own_test_samples": ctx.transductive}
         if kc.site_centering else None,
         "n_samples": len(samples), "seconds": round(time.time() - t0, 1), "models": results,
+        "paired": paired,
         "failed": sorted(failed),
     }
     run.write_json("metrics.json", metrics)
@@ -655,6 +658,29 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
     if failed:
         raise DecodeFailed(run.path, failed)
     return run.path
+
+
+def _paired(results: dict, preds, kind: str, metric_names) -> list[dict]:
+    """Each neural model against each baseline, on the same folds and samples: fold-paired
+    differences of every metric (Wilcoxon signed-rank) and, for classification, the exact
+    McNemar test on the pooled per-sample correctness."""
+    from neuroconv.engine.compare import fold_paired, mcnemar
+
+    ok = [m for m in results if "error" not in results[m]]
+    neural = [m for m in ok if m in NEURAL_MODELS]
+    base = [m for m in ok if m not in NEURAL_MODELS]
+    out = []
+    for a in neural:
+        for b in base:
+            row = {"first": a, "second": b,
+                   **{k: fold_paired(results[a][k]["folds"], results[b][k]["folds"]) for k in metric_names}}
+            if kind == "classification" and preds is not None:
+                keys = ["fold", "store", "id", "start"]
+                pa = preds[preds.model == a].sort_values(keys)
+                pb = preds[preds.model == b].sort_values(keys)
+                row["mcnemar"] = mcnemar((pa.y_true == pa.y_pred).to_numpy(), (pb.y_true == pb.y_pred).to_numpy())
+            out.append(row)
+    return out
 
 
 def _splits(folds: Folds, y, groups, within, log):

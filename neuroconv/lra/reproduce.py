@@ -40,6 +40,7 @@ import shlex
 import time
 from pathlib import Path
 
+from neuroconv.engine.compare import mcnemar
 from neuroconv.io import atomic_write_json, atomic_write_text
 
 __all__ = ["ARMS", "run_reproduction", "write_report", "machine_description", "plot_kernel_comparison",
@@ -222,15 +223,6 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
     return write_report(out, log=log)
 
 
-def _mcnemar(a, b) -> dict:
-    """Exact McNemar test of two classifiers' per-example correctness (boolean arrays)."""
-    from scipy.stats import binomtest
-
-    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
-    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": float(p)}
-
-
 def write_report(out, log=print) -> dict:
     """(Re)write the report of a finished comparison in ``out`` from its run folders.
 
@@ -280,7 +272,7 @@ def write_report(out, log=print) -> dict:
                                f"{row['test_accuracy']}; the run folder does not match results.json.")
         row["kernels"] = kernel_stats(net)
     results["majority_baseline"] = {"class": int(majority), "test_accuracy": float(np.mean(labels == majority))}
-    results["paired"] = [{"first": a, "second": b, **_mcnemar(correct[a], correct[b])}
+    results["paired"] = [{"first": a, "second": b, **mcnemar(correct[a], correct[b])}
                          for a, b in itertools.combinations(correct, 2)]
     atomic_write_json(path, results)
     plot_kernel_comparison(nets, out / "kernels.png")

@@ -55,6 +55,16 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
     # fold metrics are recomputable from the saved predictions
     d = preds[(preds.model == "csp_lda") & (preds.fold == 0)]
     assert metrics["models"]["csp_lda"]["accuracy"]["folds"][0] == pytest.approx((d.y_true == d.y_pred).mean())
+    # every neural model is paired with every baseline on the same samples and folds
+    pairs = {(r["first"], r["second"]): r for r in metrics["paired"]}
+    assert set(pairs) == {(a, b) for a in ("scratch", "finetune", "probe", "attention") for b in ("csp_lda", "bandpower")}
+    r = pairs[("scratch", "csp_lda")]
+    a, b = preds[preds.model == "scratch"], preds[preds.model == "csp_lda"]
+    ok_a = (a.sort_values(["fold", "id", "start"]).pipe(lambda x: x.y_true == x.y_pred)).to_numpy()
+    ok_b = (b.sort_values(["fold", "id", "start"]).pipe(lambda x: x.y_true == x.y_pred)).to_numpy()
+    assert r["mcnemar"]["only_first_correct"] == int((ok_a & ~ok_b).sum())
+    diffs = np.subtract(metrics["models"]["scratch"]["accuracy"]["folds"], metrics["models"]["csp_lda"]["accuracy"]["folds"])
+    assert r["accuracy"]["mean_difference"] == pytest.approx(diffs.mean())
 
 
 def test_probe_keeps_the_pretrained_backbone_frozen(eeg_store, pretrained_run):
