@@ -1,1 +1,38 @@
-"""Brain-data experiments: ``neuroconv pretrain`` and ``neuroconv decode`` on sequence stores."""
+"""Brain-data experiments: ``neuroconv pretrain`` and ``neuroconv decode`` on sequence stores.
+
+Public surface:
+
+- Jobs: :func:`run_pretrain`, :func:`run_decode` (and :class:`DecodeFailed`), configured
+  by :class:`ExperimentConfig` (:func:`load_config`; built-in experiments in ``configs/``).
+- Models: :class:`BrainModel` (per-channel-set encoders + a shared
+  :class:`neuroconv.SequenceModel`), :func:`load_pretrained`, and
+  :class:`CovConvNet` (long-conv filters read out through covariances).
+- Data to model inputs: :class:`StoreWindows` (the one path from a store to what models
+  and baselines see), :func:`open_stores`.
+- Baselines from the field's libraries: :func:`make_baseline`, :data:`BASELINES`.
+
+Modules: :mod:`.config`, :mod:`.data`, :mod:`.models`, :mod:`.covconv`, :mod:`.tasks`,
+:mod:`.pretrain`, :mod:`.decode`, :mod:`.baselines`, :mod:`.sources` (pipelines run from a
+config), :mod:`.plots`, :mod:`.cli`. The training loop, run folders, folds and the config
+system come from :mod:`neuroconv.engine`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_pretrain", "run_decode", "DecodeFailed", "ExperimentConfig", "load_config", "BrainModel",
+           "load_pretrained", "CovConvNet", "StoreWindows", "open_stores", "make_baseline", "BASELINES"]
+
+_LAZY = {  # Lightning, scikit-learn and the pipelines load on first use
+    "run_pretrain": ".pretrain", "run_decode": ".decode", "DecodeFailed": ".decode",
+    "ExperimentConfig": ".config", "load_config": ".config", "BrainModel": ".models", "load_pretrained": ".models",
+    "CovConvNet": ".covconv", "StoreWindows": ".data", "open_stores": ".data", "make_baseline": ".baselines",
+    "BASELINES": ".baselines",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

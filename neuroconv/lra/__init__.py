@@ -6,12 +6,13 @@
   ``Batch(inputs (B, L_pad[, D]), lengths (B,), labels (B,))``.
 - :mod:`neuroconv.lra.listops`, :mod:`neuroconv.lra.pathfinder`: offline generators that
   write the released formats.
-- :mod:`neuroconv.lra.configs`: the shipped ``configs/lra/*.yaml`` hyperparameters.
+- :mod:`neuroconv.lra.configs`: the typed run config (:class:`LRAConfig`) and the shipped
+  ``configs/lra/*.yaml`` hyperparameters.
 
 Training side (``neuroconv lra``):
 
 - :mod:`neuroconv.lra.train`: run configs with overrides (:func:`lra_run_config`),
-  training and test evaluation through the shared :mod:`neuroconv.brain` machinery
+  training and test evaluation on the shared engine (:mod:`neuroconv.engine`)
   (:func:`run_lra`), offline data generation (:func:`generate_data`).
 - :mod:`neuroconv.lra.models`: the networks (classifier, Retrieval pair head, gated
   long-conv language model) and :func:`load_lra_model`.
