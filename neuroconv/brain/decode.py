@@ -206,6 +206,7 @@ class _Context:
     subsets: dict = field(default_factory=dict)
     kernel_stats: dict = field(default_factory=dict)
     transductive: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
     inner: dict = field(default_factory=dict)
     overlap: dict = field(default_factory=dict)
 
@@ -218,7 +219,7 @@ def _channel_set(ctx: _Context):
     return next(iter(sets.items()))
 
 
-def _backbone(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray):
+def _backbone(ctx: _Context, name: str, f: int, te: np.ndarray):
     """The pretrained backbone for fold ``f``: pretrained inside the fold, or the given
     run's (checked against the fold's test recordings and groups)."""
     kc = ctx.cfg.decode
@@ -306,7 +307,10 @@ def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_fi
     L.seed_everything(kc.seed, workers=True, verbose=False)
     train_ds = train_ds if train_ds is not None else ctx.ds.subset(train_idx)
     val = loader(ctx.ds.subset(val_idx), kc.batch_size, False, kc.seed) if len(val_idx) else None
-    fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True, validate_first=validate_first)
+    result = fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True,
+                 validate_first=validate_first)
+    ctx.training.setdefault(name, []).append({"epochs": result.epochs, "steps": result.steps,
+                                              "best_step": result.best_step, "best_val_loss": result.best_val_loss})
     from .plots import kernel_summary
 
     summary = kernel_summary(task.net)
@@ -329,7 +333,7 @@ def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarra
     if name == "attention":
         model_cfg = copy.copy(ctx.cfg.model)
         model_cfg.layer = "attention"
-    pre = _backbone(ctx, name, f, tr, te)
+    pre = _backbone(ctx, name, f, te)
     net = make_classifier(model_cfg, {key: chans}, key, chans, len(ctx.classes) or 1, ctx.l_max, pretrained=pre,
                           freeze=name == "probe", pool="mean")
     if name == "probe":
@@ -476,6 +480,8 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by
         pred_rows.append(rows)
         ctx.log(f"  {name:<14} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
     result = _aggregate(fold_scores, metric_names)
+    if ctx.training.get(name):  # per fold: steps taken, and at which step the kept state was best
+        result["training"] = ctx.training[name]
     if ctx.kernel_stats.get(name):
         rough = [k["roughness"] for k in ctx.kernel_stats[name]]
         result["kernels"] = {"roughness": float(np.mean(rough)), "folds": rough,

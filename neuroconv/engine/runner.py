@@ -260,24 +260,27 @@ class BestState(_callback_base()):
     def __init__(self):
         self.best = float("inf")
         self.state = None
+        self.step = None
 
     def on_validation_end(self, trainer, pl_module):
         v = trainer.callback_metrics.get("val_loss")
         if v is not None and torch.isfinite(v) and float(v) < self.best:
-            self.best = float(v)
+            self.best, self.step = float(v), int(trainer.global_step)
             self.state = {k: t.detach().cpu().clone() for k, t in pl_module.state_dict().items()}
 
 
 @dataclass
 class FitResult:
     """What :func:`fit` reports: ``status`` ("completed" or "stopped: <why>"), the
-    ``trainer``, the best validation loss (None without validation) and the counters."""
+    ``trainer``, the best validation loss (None without validation), the optimizer step
+    it was reached at (0: the state before training won) and the counters."""
 
     status: str
     trainer: object
     best_val_loss: float | None
     epochs: int
     steps: int
+    best_step: int | None = None
 
 
 def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quiet: bool = False,
@@ -327,7 +330,7 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
     if last is not None and last.is_file():  # a spawned DDP worker's counters
         meta = torch.load(last, map_location="cpu", weights_only=True)
         epochs, steps = max(epochs, meta["epoch"] + 1), max(steps, meta["global_step"])
-    return FitResult(status, trainer, best, epochs, steps)
+    return FitResult(status, trainer, best, epochs, steps, keeper.step)
 
 
 @torch.no_grad()

@@ -41,7 +41,7 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
     assert metrics["pretraining_overlap"] is None
     assert set(metrics["models"]) == set(cfg.decode.models)
     for name, agg in metrics["models"].items():
-        assert set(agg) - {"kernels"} == SAME_KEYS, name  # and the neural models' kernel roughness
+        assert set(agg) - {"kernels", "training"} == SAME_KEYS, name  # + neural models' kernels and training
         assert len(agg["accuracy"]["folds"]) == 2
     preds = pd.read_csv(run / "predictions.csv")
     # every model predicted every sample exactly once, on identical folds
@@ -310,7 +310,7 @@ def test_integer_target_becomes_regression(eeg_store, tmp_path):
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
     assert m["task"] == "regression" and "distinct values" in m["task_reason"]
-    assert set(m["models"]["scratch"]) - {"kernels"} == {"r2", "mae", "pearson_r"}
+    assert set(m["models"]["scratch"]) - {"kernels", "training"} == {"r2", "mae", "pearson_r"}
 
 
 def test_fmri_is_zscored_once_and_baselines_get_the_model_inputs(fmri_store):

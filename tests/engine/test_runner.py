@@ -96,3 +96,30 @@ def test_fit_keeps_the_best_validation_state_and_stops_on_nan(monkeypatch):
     # NaN from the very first step: nothing good to keep
     with pytest.raises(NonFiniteLossError):
         fit(NaNFrom(0), _loader(), _loader(16, 1), tc, quiet=True)
+
+
+def test_validate_first_lets_the_starting_state_win():
+    """A model whose training only makes the validation loss worse keeps its start
+    (and without validate_first it could not)."""
+    tc = TrainerConfig(max_epochs=2, progress="none", accelerator="cpu", devices=1, patience=0, warmup_steps=1)
+
+    class Wrecked(SupervisedTask):
+        def on_train_batch_end(self, outputs, batch, batch_idx):  # every step ruins the weights
+            with torch.no_grad():
+                self.net.lin.weight.zero_()
+
+    def good_start():
+        net = _Net()
+        with torch.no_grad():  # the label is x[:, 0] > 0
+            net.lin.weight.copy_(torch.tensor([[-3.0, 0.0], [3.0, 0.0]]))
+            net.lin.bias.zero_()
+        return net
+
+    net = good_start()
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    result = fit(Wrecked(net), _loader(), _loader(16, 1), tc, quiet=True, validate_first=True)
+    assert result.best_step == 0 and result.best_val_loss < 0.3
+    assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+    net = good_start()
+    result = fit(Wrecked(net), _loader(), _loader(16, 1), tc, quiet=True)
+    assert result.best_step > 0 and not net.lin.weight.any()
