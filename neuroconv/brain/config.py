@@ -151,12 +151,13 @@ class CovConvConfig:
     shrunk covariances, tangent space (or log-variance), linear head.
 
     Args:
-        readout: tangent (connectivity, ERPs with prototypes), logvar (ShallowConvNet form,
-            band power after spatial filters), or auto: tangent for recording-level targets
-            and for event windows with erp_prototypes, else logvar.
+        readout: tangent (the Riemannian pipelines' readout: connectivity, motor imagery,
+            ERPs with prototypes), logvar (ShallowConvNet form, band power after spatial
+            filters), or auto (tangent).
         n_filters: Temporal filters shared by every channel.
-        identity: Filter 0 starts as the identity (gated residual): with one filter and
-            no spatial filters the model starts as the connectivity baseline.
+        identity: With kernel_init geometric or random, filter 0 starts as the identity (a
+            gated residual; box starts it as the identity anyway): with one filter and no
+            spatial filters the model starts as the connectivity baseline.
         spatial: Spatial filters per temporal filter (0: the channels as they are).
         filter_seconds: Half-length of the centred kernels, in seconds.
         erp_prototypes: Add the training classes' mean responses as extra channels before
@@ -178,7 +179,7 @@ class CovConvConfig:
     """
 
     readout: Literal["auto", "tangent", "logvar"] = "auto"
-    n_filters: int = 1
+    n_filters: int = 2
     identity: bool = True
     spatial: int = 0
     filter_seconds: float = 0.5

@@ -343,12 +343,10 @@ def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarra
 
 
 def covconv_readout(cfg: ExperimentConfig) -> str:
-    """The covconv readout ``auto`` resolves to: tangent for recording-level targets
-    (connectivity) and for ERP prototypes, logvar (band power) for other event windows."""
-    cc, kc = cfg.decode.covconv, cfg.decode
-    if cc.readout != "auto":
-        return cc.readout
-    return "tangent" if kc.target != "events" or cc.erp_prototypes else "logvar"
+    """The covconv readout ``auto`` resolves to: the tangent space (the Riemannian
+    pipelines' readout, for connectivity, motor imagery and, with prototypes, ERPs)."""
+    cc = cfg.decode.covconv
+    return "tangent" if cc.readout == "auto" else cc.readout
 
 
 def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
