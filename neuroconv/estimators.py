@@ -52,8 +52,10 @@ class _LongConvBase(BaseEstimator):
         tangent/logvar: half-length of the centred filters, in steps.
     spatial : int or None, default=None
         tangent/logvar: spatial filters per temporal filter (None: the channels as given).
-    head_c : float, default=0.05
-        tangent/logvar: inverse L2 strength of the logistic regression that starts the head.
+    head_c : float or None, default=0.05
+        tangent/logvar: inverse L2 strength of the logistic regression that starts the head
+        (0.05: the tangent-connectivity baseline's setting); None chooses it by
+        cross-validation on the training part (slower on wide features).
     layer : {"longconv", "s4d", "butterfly", "gated", "attention"}, default="longconv"
         pool: sequence layer of the backbone.
     d_model : int, default=32

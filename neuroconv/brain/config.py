@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 
@@ -167,7 +167,12 @@ class CovConvConfig:
         means: Add the filtered channels' means (first-order statistics) to the features.
         init_head: Start the head at the logistic regression of the training features
             (C = head_c), the connectivity baseline's solution.
-        head_c: Inverse L2 strength of that logistic regression.
+        head_c: Inverse L2 strength of that logistic regression (ridge penalty 1/C for
+            regression); null: chosen by cross-validation inside the training part
+            (neuroconv.brain.covconv.HEAD_CS).
+        refit: After the inner split has chosen the training budget (the step of the best
+            validation loss, 0 when the start wins), rebuild the model on the whole training
+            fold and train it for that budget.
         crop_seconds: Train on random crops of this length and average predictions over
             test_crops evenly spaced crops (0: whole windows).
         test_crops: Crops averaged at test time.
@@ -187,7 +192,8 @@ class CovConvConfig:
     diagonal: bool = True
     means: bool = False
     init_head: bool = True
-    head_c: float = 0.05
+    head_c: Optional[float] = None
+    refit: bool = True
     crop_seconds: float = 0.0
     test_crops: int = 5
     dropout: float = 0.5

@@ -37,7 +37,10 @@ import torch.nn as nn
 from neuroconv.fftconv import fftconv
 from neuroconv.kernel_gen import LongConvKernel
 
-__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function"]
+__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function", "HEAD_CS"]
+
+#: the head's inverse L2 strengths that ``init_head(C=None)`` chooses from by cross-validation
+HEAD_CS = np.array([0.002, 0.005, 0.02, 0.05, 0.2, 1.0, 5.0])
 
 
 def ledoit_wolf_covariance(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -107,17 +110,24 @@ class CovConvNet(nn.Module):
         diagonal: tangent readout with the diagonal of the log-matrix too (log-variance
             information; False: nilearn's connectivity features exactly).
         means: add each filtered channel's mean (first-order statistics) to the features.
+        reference: the tangent space's reference point: ``"riemann"``, the geometric
+            (Karcher) mean of the training covariances, as nilearn's tangent connectivity
+            and pyriemann's TangentSpace take it; or ``"logeuclid"``, the closed-form
+            log-Euclidean mean (faster; worse on rank-deficient data such as
+            average-referenced EEG).
         dropout: dropout on the standardised features.
         lam, smooth_width, kernel_lr, kernel_init: the long kernels' squash, smooth,
             learning rate and initialisation (:class:`neuroconv.LongConvKernel`);
             ``kernel_init="box"`` starts filter ``f`` as a centred moving average of
             width ``3**f`` (1, 3, 9, 27... steps: a bank of octave-spaced low-pass
-            filters; filter 0 is then the identity even without the gate).
+            filters; filter 0 is then the identity even without the gate): a fixed box
+            plus a learned long kernel that starts near zero, squashed and smoothed.
     """
 
     def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
                  identity: bool = True, spatial: int | None = None, readout: str = "tangent",
-                 erp_prototypes: bool = False, diagonal: bool = False, means: bool = False, dropout: float = 0.5,
+                 erp_prototypes: bool = False, diagonal: bool = False, means: bool = False,
+                 reference: str = "riemann", dropout: float = 0.5,
                  lam: float = 0.0, smooth_width: int = 5, kernel_lr: float = 1e-3, kernel_init: str = "geometric"):
         super().__init__()
         if readout not in ("tangent", "logvar"):
@@ -126,26 +136,30 @@ class CovConvNet(nn.Module):
             raise ValueError(f"`spatial` must be None or an integer >= 1; got {spatial!r}.")
         self.config = dict(n_channels=n_channels, n_out=n_out, filter_len=filter_len, n_filters=n_filters,
                            identity=identity, spatial=spatial, readout=readout, erp_prototypes=erp_prototypes,
-                           diagonal=diagonal, means=means, dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
+                           diagonal=diagonal, means=means, reference=reference, dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
                            kernel_init=kernel_init)
         if kernel_init == "box":
-            identity = False  # filter 0 starts as the identity itself, and every tap trains
+            identity = False  # filter 0 starts as the identity itself
         self.n_filters, self.identity, self.readout = n_filters, identity, readout
         self.diagonal, self.means = bool(diagonal), bool(means)
+        if reference not in ("riemann", "logeuclid"):
+            raise ValueError(f"`reference` must be 'riemann' or 'logeuclid'; got {reference!r}.")
+        self.reference = reference
         if kernel_init not in ("geometric", "random", "box"):
             raise ValueError(f"`kernel_init` must be 'geometric', 'random' or 'box'; got {kernel_init!r}.")
+        # box: each filter is a fixed moving average plus a learned long kernel that starts
+        # near zero (alive: outside the squash's dead zone), so the filters start as the
+        # boxes exactly and what training adds is squashed and smoothed like any long kernel
         self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True,
-                                     init="random" if kernel_init == "box" else kernel_init, init_scale=0.1,
+                                     init="random" if kernel_init == "box" else kernel_init,
+                                     init_scale=1e-3 if kernel_init == "box" else 0.1,
                                      lam=lam, smooth_width=smooth_width, lr=kernel_lr)
+        base = torch.zeros(n_filters, 2 * filter_len - 1)  # (F 2M-1), centre at M-1
         if kernel_init == "box":
-            with torch.no_grad():
-                w = self.kernel.weight  # (F 1 2M-1), centre at M-1
-                w.zero_()
-                for f in range(n_filters):
-                    half = min(3**f // 2, filter_len - 1)
-                    # squash(raw) = raw - lam on positive taps: start the box itself (the taps
-                    # outside it start at 0, inside the squash's dead zone when lam > 0)
-                    w[f, 0, filter_len - 1 - half: filter_len + half] = 1.0 / (2 * half + 1) + lam
+            for f in range(n_filters):
+                half = min(3**f // 2, filter_len - 1)
+                base[f, filter_len - 1 - half: filter_len + half] = 1.0 / (2 * half + 1)
+        self.register_buffer("base", base)
         self.gate = nn.Parameter(torch.zeros(1)) if identity else None
         S = spatial or n_channels
         n_means = n_filters * S if means else 0
@@ -172,7 +186,9 @@ class CovConvNet(nn.Module):
         if mask is not None:
             u = u * mask[:, None, :].to(u.dtype)
         B, C, L = u.shape
-        k = self.kernel(min(L, self.kernel.l_max))[:, 0]  # (F 2M-1), centred
+        M = min(L, self.kernel.l_max)
+        c = self.kernel.l_max - 1
+        k = self.kernel(M)[:, 0] + self.base[:, c - (M - 1): c + M]  # (F 2M-1), centred
         ys = []
         for f in range(self.n_filters):
             y = fftconv(u, k[f].expand(C, -1).contiguous(), causal=False)  # (B C L)
@@ -229,7 +245,7 @@ class CovConvNet(nn.Module):
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()
     def fit_statistics(self, loader) -> np.ndarray:
-        """Fit the reference (the log-Euclidean mean of the training covariances) and the
+        """Fit the reference (see ``reference``) of the training covariances and the
         feature standardisation on a training ``loader``; returns the standardised
         training features ``(n, n_features)`` in dataset order."""
         was = self.training
@@ -245,8 +261,14 @@ class CovConvNet(nn.Module):
         order = torch.argsort(torch.cat(idx))
         C, m = torch.cat(covs)[order], torch.cat(means)[order]  # (n F S S), (n F S)
         if self.readout == "tangent":
-            log_mean = spd_function(C, torch.log).mean(0)  # (F S S)
-            self.whitener.copy_(spd_function(log_mean, lambda v: torch.exp(-0.5 * v)))
+            if self.reference == "logeuclid":
+                mean = spd_function(spd_function(C, torch.log).mean(0), torch.exp)  # (F S S)
+            else:
+                from .baselines import riemann_mean_nilearn
+
+                mean = torch.stack([torch.as_tensor(riemann_mean_nilearn(C[:, f].numpy())[0])
+                                    for f in range(C.shape[1])])
+            self.whitener.copy_(spd_function(mean, lambda v: v ** -0.5))
         f = self._features_from(C, m)
         self.feat_mean.copy_(f.mean(0))
         sd = f.std(0)
@@ -269,18 +291,28 @@ class CovConvNet(nn.Module):
         self.prototypes = (sums / counts.clamp_min(1)[:, None, None]).to(self.prototypes.dtype)
 
     @torch.no_grad()
-    def init_head(self, features: np.ndarray, y: np.ndarray, C: float = 0.05, seed: int = 0,
-                  kind: str = "classification") -> None:
+    def init_head(self, features: np.ndarray, y: np.ndarray, C: float | None = 0.05, seed: int = 0,
+                  kind: str = "classification") -> float:
         """Start the head at the logistic regression (L2, ``C``) of the standardised
         features, as the connectivity baseline fits it; for regression at the ridge
-        regression of penalty ``1 / C``."""
-        from sklearn.linear_model import LogisticRegression, Ridge
+        regression of penalty ``1 / C``. ``C=None`` chooses ``C`` among :data:`HEAD_CS`
+        by stratified cross-validation on these (training) features. Returns ``C``."""
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+        from sklearn.model_selection import StratifiedKFold
 
         if kind == "regression":
-            ridge = Ridge(alpha=1.0 / C).fit(features, y)
+            ridge = (RidgeCV(alphas=1.0 / HEAD_CS) if C is None else Ridge(alpha=1.0 / C)).fit(features, y)
             self.head.weight.copy_(torch.as_tensor(ridge.coef_.reshape(1, -1), dtype=self.head.weight.dtype))
             self.head.bias.fill_(float(ridge.intercept_))
-            return
+            return float(1.0 / ridge.alpha_) if C is None else float(C)
+        if C is None:
+            k = int(min(5, np.unique(y, return_counts=True)[1].min()))
+            if k >= 2:
+                cv = StratifiedKFold(k, shuffle=True, random_state=seed)
+                C = float(LogisticRegressionCV(Cs=HEAD_CS, cv=cv, max_iter=2000, random_state=seed,
+                                               scoring="neg_log_loss").fit(features, y).C_[0])
+            else:
+                C = 0.05  # too few samples of a class to cross-validate
         lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(features, y)
         W = np.zeros((self.head.out_features, features.shape[1]))
         b = np.zeros(self.head.out_features)
@@ -292,13 +324,7 @@ class CovConvNet(nn.Module):
             W[classes], b[classes] = lr.coef_, lr.intercept_
         self.head.weight.copy_(torch.as_tensor(W, dtype=self.head.weight.dtype))
         self.head.bias.copy_(torch.as_tensor(b, dtype=self.head.bias.dtype))
+        return float(C)
 
     def extra_repr(self) -> str:
         return f"readout={self.readout}, n_filters={self.n_filters}, identity={self.identity}"
-
-
-def crop_starts(length: int, crop: int, n: int) -> list[int]:
-    """``n`` evenly spaced crop starts covering a sequence of ``length`` steps."""
-    if crop >= length or n <= 1:
-        return [max(0, (length - crop) // 2)] if crop < length else [0]
-    return [int(round(s)) for s in np.linspace(0, length - crop, n)]

@@ -207,6 +207,7 @@ class _Context:
     kernel_stats: dict = field(default_factory=dict)
     transductive: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    head_c: list = field(default_factory=list)
     inner: dict = field(default_factory=dict)
     overlap: dict = field(default_factory=dict)
 
@@ -290,13 +291,19 @@ def _fraction(ctx: _Context, f: int, tr: np.ndarray) -> np.ndarray:
 
 
 def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_first: bool = False,
-           name: str = ""):
+           name: str = "", steps: int | None = None, record_kernels: bool = True):
     """Train ``net`` on ``train_idx`` (or the dataset ``train_ds`` built on it, e.g.
-    crops), early-stopping on ``val_idx``; returns the net holding its best state and
-    records the roughness of its learned kernels."""
+    crops), early-stopping on ``val_idx`` (or, with ``steps``, for exactly that many
+    optimizer steps and no validation); returns ``(net holding its kept state, fit
+    result)`` and records the training and the roughness of the learned kernels."""
+    import copy
+
     import lightning as L
 
     kc = ctx.cfg.decode
+    if steps is not None:
+        kc = copy.copy(kc)
+        kc.max_steps, kc.max_epochs = steps, -1
     n_out = len(ctx.classes) or 1
     cw = None
     if ctx.kind == "classification":
@@ -309,14 +316,21 @@ def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_fi
     val = loader(ctx.ds.subset(val_idx), kc.batch_size, False, kc.seed) if len(val_idx) else None
     result = fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True,
                  validate_first=validate_first)
-    ctx.training.setdefault(name, []).append({"epochs": result.epochs, "steps": result.steps,
-                                              "best_step": result.best_step, "best_val_loss": result.best_val_loss})
+    if steps is None:
+        ctx.training.setdefault(name, []).append({"epochs": result.epochs, "steps": result.steps,
+                                                  "best_step": result.best_step,
+                                                  "best_val_loss": result.best_val_loss})
+    if record_kernels:
+        _record_kernels(ctx, name, task.net)
+    return task.net, result
+
+
+def _record_kernels(ctx: _Context, name: str, net) -> None:
     from .plots import kernel_summary
 
-    summary = kernel_summary(task.net)
+    summary = kernel_summary(net)
     if summary is not None:
         ctx.kernel_stats.setdefault(name, []).append(summary)
-    return task.net
 
 
 def _outputs(ctx: _Context, out: np.ndarray) -> np.ndarray:
@@ -338,7 +352,7 @@ def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarra
                           freeze=name == "probe", pool="mean")
     if name == "probe":
         return _linear_probe(ctx, net, tr, te)
-    net = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
+    net, _ = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
     return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
 
 
@@ -350,30 +364,44 @@ def covconv_readout(cfg: ExperimentConfig) -> str:
 
 
 def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """CovConv (:mod:`neuroconv.brain.covconv`): statistics and head fitted on the inner
-    training part, then trained end to end; the state before training competes in early
-    stopping, so a model that cannot improve on its start keeps the baseline's solution."""
+    """CovConv (:mod:`neuroconv.brain.covconv`). On the inner split of the training fold:
+    statistics and head fitted on the inner training part, then trained end to end, the
+    state before training competing in early stopping (so a model that cannot improve on
+    its start keeps the baseline's solution). With ``decode.covconv.refit`` the model is
+    then rebuilt on the whole training fold and trained for the number of steps that the
+    inner split chose (GridSearchCV's refit): what the inner split decides is the
+    training budget, and no training sample is left out of the final model."""
     from .covconv import CovConvNet
     from .data import Crops
 
     cc, kc = ctx.cfg.decode.covconv, ctx.cfg.decode
     _, chans = _channel_set(ctx)
     sfreq = min(ctx.ds.sfreqs())
-    net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
-                     n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
-                     readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
-                     means=cc.means, dropout=cc.dropout,
-                     lam=cc.lam, smooth_width=cc.smooth_width, kernel_lr=ctx.cfg.model.kernel_lr,
-                     kernel_init=cc.kernel_init)
-    train_idx, val_idx = _inner_split(ctx, f, tr)
-    feats = net.fit_statistics(loader(ctx.ds.subset(train_idx), 64, False))
-    if cc.init_head:
-        net.init_head(feats, ctx.y[train_idx], C=cc.head_c, seed=kc.seed, kind=ctx.kind)
     crop = int(round(cc.crop_seconds * sfreq)) if cc.crop_seconds > 0 else 0
     if crop and cc.erp_prototypes:
         raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are time-locked).")
-    net = _train(ctx, net, train_idx, val_idx, train_ds=Crops(ctx.ds.subset(train_idx), crop) if crop else None,
-                 validate_first=True, name="covconv")
+
+    def build(idx):
+        net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
+                         n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
+                         readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
+                         means=cc.means, dropout=cc.dropout, lam=cc.lam, smooth_width=cc.smooth_width,
+                         kernel_lr=ctx.cfg.model.kernel_lr, kernel_init=cc.kernel_init)
+        feats = net.fit_statistics(loader(ctx.ds.subset(idx), 64, False))
+        C = net.init_head(feats, ctx.y[idx], C=cc.head_c, seed=kc.seed, kind=ctx.kind) if cc.init_head else None
+        return net, C, (Crops(ctx.ds.subset(idx), crop) if crop else None)
+
+    train_idx, val_idx = _inner_split(ctx, f, tr)
+    net, C, data = build(train_idx)
+    net, result = _train(ctx, net, train_idx, val_idx, train_ds=data, validate_first=True, name="covconv",
+                         record_kernels=False)
+    if cc.refit and len(val_idx):
+        net, C, data = build(tr)  # C chosen again on the whole fold when head_c is null
+        if result.best_step:
+            net, _ = _train(ctx, net, tr, tr[:0], train_ds=data, name="covconv", steps=result.best_step,
+                            record_kernels=False)
+    ctx.head_c.append(C)
+    _record_kernels(ctx, "covconv", net)
     if crop:
         crops = Crops(ctx.ds.subset(te), crop, cc.test_crops)
         return _outputs(ctx, crops.average(predict(net, loader(crops, 64, False))))
@@ -409,7 +437,7 @@ def _braindecode_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.n
         raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
     net = braindecode_net(name, n_chans=len(chans), n_outputs=len(ctx.classes) or 1, n_times=ctx.l_max,
                           sfreq=sfreqs.pop())
-    net = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
+    net, _ = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
     return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
 
 
@@ -480,6 +508,8 @@ def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by
     result = _aggregate(fold_scores, metric_names)
     if ctx.training.get(name):  # per fold: steps taken, and at which step the kept state was best
         result["training"] = ctx.training[name]
+    if name == "covconv" and ctx.head_c:
+        result["head_c"] = list(ctx.head_c)  # per fold: the head's L2 strength (chosen inside the fold)
     if ctx.kernel_stats.get(name):
         rough = [k["roughness"] for k in ctx.kernel_stats[name]]
         result["kernels"] = {"roughness": float(np.mean(rough)), "folds": rough,

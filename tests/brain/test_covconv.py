@@ -67,7 +67,7 @@ def test_statistics_come_from_training_data_only():
     (or dropping) the test windows changes nothing the model learned from data."""
     rng = np.random.default_rng(0)
     train = rng.standard_normal((12, 5, 64)).astype(np.float32)
-    net = CovConvNet(5, 2, filter_len=4)
+    net = CovConvNet(5, 2, filter_len=4, reference="logeuclid")
     net.fit_statistics(loader(ArrayWindows(train, np.arange(12) % 2), 5, False))
     state = {k: v.clone() for k, v in net.state_dict().items()}
     test_a = ArrayWindows(rng.standard_normal((4, 5, 64)) * 10, None)
@@ -84,6 +84,16 @@ def test_statistics_come_from_training_data_only():
         mean_log = ((evecs * torch.log(evals)[:, None, :]) @ evecs.transpose(1, 2)).mean(0)
         e, v = torch.linalg.eigh(mean_log)
         np.testing.assert_allclose(net.whitener[0].numpy(), ((v * torch.exp(-e / 2)) @ v.T).numpy(), atol=1e-10)
+    # the default reference is the geometric mean, nilearn's (and the connectivity baseline's)
+    from neuroconv.brain.baselines import riemann_mean_nilearn
+
+    net = CovConvNet(5, 2, filter_len=4)
+    net.fit_statistics(loader(ArrayWindows(train, np.arange(12) % 2), 5, False))
+    with torch.no_grad():
+        C = net.covariances(torch.as_tensor(train).transpose(1, 2), None)[:, 0].numpy()
+    M = riemann_mean_nilearn(C)[0]
+    e, v = np.linalg.eigh(M)
+    np.testing.assert_allclose(net.whitener[0].numpy(), (v / np.sqrt(e)) @ v.T, atol=1e-10)
 
 
 def test_crop_averaging_is_invariant_to_crop_order():
@@ -131,3 +141,38 @@ def test_covconv_trains_in_decode(eeg_store, tmp_path, readout, extra):
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
     assert m["models"]["covconv"]["accuracy"]["mean"] is not None and not m["failed"]
+
+
+def test_init_head_chooses_c_inside_the_training_data():
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    from neuroconv.brain.covconv import HEAD_CS
+
+    rng = np.random.default_rng(1)
+    feats = rng.standard_normal((60, 3))
+    y = (feats[:, 0] + 0.5 * rng.standard_normal(60) > 0).astype(int)
+    net = CovConvNet(3, 2, filter_len=3)
+    chosen = net.init_head(feats, y, C=None, seed=0)
+    ref = LogisticRegressionCV(Cs=HEAD_CS, cv=StratifiedKFold(5, shuffle=True, random_state=0), max_iter=2000,
+                               random_state=0, scoring="neg_log_loss").fit(feats, y)
+    assert chosen == pytest.approx(ref.C_[0]) and chosen in HEAD_CS
+
+
+def test_box_filters_start_exactly_as_boxes_whatever_the_smoothing():
+    net = CovConvNet(3, 2, filter_len=6, n_filters=3, kernel_init="box", smooth_width=5).eval()
+    x = torch.randn(2, 40, 3, dtype=torch.float64)
+    net = net.double()
+    box3 = torch.nn.functional.avg_pool1d(x.transpose(1, 2), 3, stride=1, padding=1, count_include_pad=True)
+    with torch.no_grad():
+        residual = net.kernel(6)[:, 0]  # (F 2M-1): the learned part, started near zero
+        y = net.filtered(x, None)  # (B F C L)
+        # the learned part moves each output by at most its L1 norm times the largest input
+        bound = residual.abs().sum(-1) * x.abs().max() + 1e-12
+        assert 0 < bound.max() < 0.1
+        np.testing.assert_array_less((y[:, 0] - x.transpose(1, 2)).abs().max(), bound[0])
+        np.testing.assert_array_less((y[:, 1, :, 1:-1] - box3[..., 1:-1]).abs().max(), bound[1])
+        net.kernel.weight.zero_()  # without it, the filters are the boxes (identity, 3 steps) exactly
+        y = net.filtered(x, None)
+    np.testing.assert_allclose(y[:, 0].numpy(), x.transpose(1, 2).numpy(), atol=1e-12)
+    np.testing.assert_allclose(y[:, 1, :, 1:-1].numpy(), box3[..., 1:-1].numpy(), atol=1e-12)
