@@ -98,7 +98,7 @@ class ModelConfig:
     norm: Literal["layer", "batch", "none"] = "layer"
     prenorm: bool = True
     lam: float = 0.003
-    smooth_width: int = 3
+    smooth_width: int = 9
     kernel_dropout: float = 0.1
     kernel_lr: float = 1e-3
     kernel_init: Literal["geometric", "random"] = "geometric"
