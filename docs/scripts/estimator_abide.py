@@ -7,19 +7,24 @@ ABIDE sequence store (the folds of `neuroconv decode --config abide`: Folds("gro
 
 Prints one JSON line per fold and the paired summary; writes estimator_abide.json.
 """
-import json, sys, time, warnings
-import numpy as np, pandas as pd
-warnings.simplefilter("ignore")
-from neuroconv import LongConvClassifier
-from neuroconv.data import SequenceStore
-from neuroconv.engine.folds import Folds
-from neuroconv.engine.compare import fold_paired, mcnemar
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
 from nilearn.connectome import ConnectivityMeasure
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.metrics import accuracy_score
 
+from neuroconv import LongConvClassifier
+from neuroconv.data import SequenceStore
+from neuroconv.engine.compare import fold_paired, mcnemar
+from neuroconv.engine.folds import Folds
+
+warnings.simplefilter("ignore")
 store = SequenceStore(sys.argv[1])
 man = store.manifest
 man = man[man["diagnosis"].notna()].sort_values("id")
