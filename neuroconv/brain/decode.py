@@ -428,15 +428,20 @@ def _linear_probe(ctx: _Context, net, tr, te) -> np.ndarray:
     return make_pipeline(StandardScaler(), RidgeCV()).fit(f_tr, y[tr]).predict(f_te)
 
 
+def _one_sfreq(ctx: _Context, name: str) -> float:
+    """The data's one sampling rate, which baseline ``name`` needs (an error otherwise)."""
+    sfreqs = ctx.ds.sfreqs()
+    if len(sfreqs) != 1:
+        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
+    return next(iter(sfreqs))
+
+
 def _braindecode_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
     """braindecode's EEGNet or ShallowFBCSPNet, trained by our loop: the same inner
     split, early stopping, class weights and inputs as every neural model."""
     _, chans = _channel_set(ctx)
-    sfreqs = ctx.ds.sfreqs()
-    if len(sfreqs) != 1:
-        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
     net = braindecode_net(name, n_chans=len(chans), n_outputs=len(ctx.classes) or 1, n_times=ctx.l_max,
-                          sfreq=sfreqs.pop())
+                          sfreq=_one_sfreq(ctx, name))
     net, _ = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
     return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
 
@@ -447,11 +452,10 @@ def _baseline_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndar
         raise ValueError(f"baseline {name!r} is a classifier; drop it from decode.models for regression.")
     if name in NEURAL_BASELINES:
         return _braindecode_fold(ctx, name, f, tr, te)
-    sfreqs = ctx.ds.sfreqs()
-    if name in ("bandpower", "erp_lda", "ts_lr", "xdawn_ts", "csp_lda") and len(sfreqs) != 1:
-        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
+    needs_one = name in ("bandpower", "erp_lda", "ts_lr", "xdawn_ts", "csp_lda")
+    sfreq = _one_sfreq(ctx, name) if needs_one else min(ctx.ds.sfreqs())
     options = {"site_centering": True} if name == "connectivity" and kc.site_centering else {}
-    est = make_baseline(name, sfreq=min(sfreqs), connectivity_kind=kc.connectivity_kind, seed=kc.seed, **options)
+    est = make_baseline(name, sfreq=sfreq, connectivity_kind=kc.connectivity_kind, seed=kc.seed, **options)
     fixed = name != "connectivity"
     Xtr, Xte = ctx.ds.subset(tr).arrays(fixed), ctx.ds.subset(te).arrays(fixed)
     site_kw = {}
