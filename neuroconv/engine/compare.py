@@ -1,15 +1,46 @@
-"""Paired comparisons of two models evaluated on the same examples and the same folds."""
+"""Scores and paired comparisons over independent units.
+
+Windows of one person are not independent samples, and neither are the folds of a
+cross-validation that share people. Every interval and every paired test here resamples
+or pairs **units**: the subject, the site when sites are left out, or the recording. The
+caller says which unit each prediction belongs to (``units``, one label per prediction).
+
+- Metrics (:func:`metric_rows`): accuracy, balanced accuracy, ROC AUC (binary, or
+  one-vs-rest macro), macro F1; R², MAE, Pearson r for regression. Each is computed for
+  many weightings of the same predictions at once (one row of weights per bootstrap
+  resample). With integer weights, a resample of units is exactly a weighting of the
+  predictions, so every row equals scikit-learn's metric with ``sample_weight`` (tested).
+- :func:`unit_bootstrap`: the pooled score and its percentile interval over resamples of
+  the units (a cluster bootstrap; Field & Welsh 2007).
+- :func:`paired_units`: the pooled difference of two models on the same predictions, its
+  interval (the same unit resamples for both models), a sign-flip permutation test over
+  units (each unit's predictions swapped between the models at random), and the
+  Wilcoxon signed-rank test over per-unit scores where a unit's score is defined.
+- :func:`mcnemar_units`: McNemar's test on unit-level predictions. When each unit holds
+  one class (a subject's diagnosis), its windows are aggregated by mean probability and
+  the exact test runs over units; when classes vary inside units (a subject's trials),
+  the clustered McNemar test of Durkalski et al. (2003) is used, with units as clusters.
+- :func:`fold_summary`: mean and sd (ddof=1) of per-fold scores, with the folds whose
+  score is undefined counted, not dropped.
+
+:func:`mcnemar` is the plain exact test for independent examples (the LRA test sets).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mcnemar", "fold_paired"]
+__all__ = ["mcnemar", "mcnemar_units", "metric_rows", "unit_bootstrap", "paired_units", "fold_summary",
+           "unit_weights", "CLASSIFICATION_METRICS", "REGRESSION_METRICS"]
+
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
+REGRESSION_METRICS = ("r2", "mae", "pearson_r")
 
 
+# --------------------------------------------------------------------------- McNemar
 def mcnemar(first_correct, second_correct) -> dict:
     """Exact McNemar test of two classifiers' per-example correctness (boolean arrays of
-    the same examples): a two-sided binomial test on the discordant examples."""
+    the same, independent examples): a two-sided binomial test on the discordant ones."""
     from scipy.stats import binomtest
 
     a, b = np.asarray(first_correct, bool), np.asarray(second_correct, bool)
@@ -20,21 +51,231 @@ def mcnemar(first_correct, second_correct) -> dict:
     return {"only_first_correct": only_a, "only_second_correct": only_b, "p_value": float(p)}
 
 
-def fold_paired(first, second) -> dict:
-    """Per-fold differences ``first - second`` of a score measured on the same folds:
-    their mean, sd, how many folds each side wins, and the two-sided Wilcoxon signed-rank
-    p-value (None when every difference is 0 or a fold lacks a score)."""
+def mcnemar_units(y, proba_first, proba_second, units) -> dict:
+    """McNemar's test of two classifiers over units, never over windows.
+
+    ``y (n,)`` integer classes, ``proba_* (n, K)`` class probabilities of the same
+    predictions, ``units (n,)`` the unit of each prediction.
+
+    - Each unit holds one class: a unit's prediction is the argmax of its windows' mean
+      probability, and the exact McNemar test (:func:`mcnemar`) runs over the units
+      (``method="units"``).
+    - Classes vary inside units: the clustered McNemar test (Durkalski, Palesch, Lipsitz
+      & Rust 2003, Stat. Med. 22:2417) on the windows' correctness, with ``b_k`` and
+      ``c_k`` the windows of unit ``k`` that only the first, resp. only the second model
+      gets right: ``X² = (Σ_k (b_k − c_k))² / Σ_k (b_k − c_k)²``, χ² with 1 degree of
+      freedom (``method="clustered"``).
+    """
+    from scipy.stats import chi2
+
+    y, units = np.asarray(y), np.asarray(units)
+    pa, pb = np.asarray(proba_first, float), np.asarray(proba_second, float)
+    if not (len(y) == len(units) == len(pa) == len(pb)):
+        raise ValueError("mcnemar_units: y, the two probability arrays and units must have one row per prediction; "
+                         f"got {len(y)}, {len(pa)}, {len(pb)} and {len(units)}.")
+    codes, inv = np.unique(units, return_inverse=True)
+    n_classes_per_unit = np.array([len(np.unique(y[inv == u])) for u in range(len(codes))])
+    if (n_classes_per_unit == 1).all():
+        counts = np.bincount(inv).astype(float)
+        mean_a = np.stack([np.bincount(inv, pa[:, k]) for k in range(pa.shape[1])], 1) / counts[:, None]
+        mean_b = np.stack([np.bincount(inv, pb[:, k]) for k in range(pb.shape[1])], 1) / counts[:, None]
+        y_unit = np.array([y[inv == u][0] for u in range(len(codes))])
+        out = mcnemar(mean_a.argmax(1) == y_unit, mean_b.argmax(1) == y_unit)
+        return {**out, "method": "units", "n_units": int(len(codes))}
+    ca, cb = pa.argmax(1) == y, pb.argmax(1) == y
+    d = np.bincount(inv, (ca & ~cb).astype(float)) - np.bincount(inv, (~ca & cb).astype(float))  # b_k - c_k
+    denom = float((d**2).sum())
+    stat = float(d.sum() ** 2 / denom) if denom > 0 else 0.0
+    return {"only_first_correct": int((ca & ~cb).sum()), "only_second_correct": int((~ca & cb).sum()),
+            "statistic": stat, "p_value": float(chi2.sf(stat, 1)) if denom > 0 else 1.0,
+            "method": "clustered", "n_units": int(len(codes))}
+
+
+# --------------------------------------------------------------------------- metrics
+def _weighted_auc(y_pos, score, W):
+    """Weighted binary ROC AUC (ties count one half), one value per row of ``W (R, n)``:
+    the trapezoidal area under scikit-learn's weighted ROC curve. NaN where a row has no
+    weight on one of the two classes."""
+    order = np.argsort(score, kind="mergesort")
+    s, pos = score[order], y_pos[order]
+    Ws = W[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores
+    P = np.add.reduceat(Ws * pos, starts, axis=1)  # (R G) positive weight per score group
+    N = np.add.reduceat(Ws * ~pos, starts, axis=1)
+    below = np.cumsum(N, axis=1) - N  # negative weight strictly below each group
+    num = (P * (below + 0.5 * N)).sum(1)
+    den = P.sum(1) * N.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def metric_rows(y, out, kind: str, W, n_classes: int | None = None) -> dict:
+    """Every metric of ``kind`` for each row of weights ``W (R, n)``: ``{name: (R,)}``.
+
+    ``y (n,)``: integer classes (classification) or numbers; ``out``: class probabilities
+    ``(n, K)`` or predictions ``(n,)``. A row equals scikit-learn's metric computed with
+    ``sample_weight`` = that row (NaN where scikit-learn's is undefined: a class with no
+    weight for ROC AUC, fewer than two distinct weighted values for R² and r).
+    """
+    W = np.atleast_2d(np.asarray(W, float))
+    tot = W.sum(1)
+    if kind == "regression":
+        y, p = np.asarray(y, float), np.asarray(out, float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            my, mp = (W @ y) / tot, (W @ p) / tot
+            sst = (W * (y[None] - my[:, None]) ** 2).sum(1)
+            sse = W @ (y - p) ** 2
+            cov = (W * (y[None] - my[:, None]) * (p[None] - mp[:, None])).sum(1)
+            sp = (W * (p[None] - mp[:, None]) ** 2).sum(1)
+            return {"r2": np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1), np.nan),
+                    "mae": (W @ np.abs(y - p)) / tot,
+                    "pearson_r": np.where((sst > 0) & (sp > 0), cov / np.sqrt(sst * sp), np.nan)}
+    y = np.asarray(y).astype(int)
+    proba = np.asarray(out, float)
+    K = int(n_classes or proba.shape[1])
+    pred = proba.argmax(1)
+    correct = (pred == y).astype(float)
+    onehot_y = y[:, None] == np.arange(K)[None]  # (n K)
+    onehot_p = pred[:, None] == np.arange(K)[None]
+    support = W @ onehot_y  # (R K)
+    tp = W @ (onehot_y & onehot_p)
+    fp = W @ (~onehot_y & onehot_p)
+    fn = support - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, tp / np.where(support > 0, support, 1), np.nan)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.where(2 * tp + fp + fn > 0, 2 * tp + fp + fn, 1), 0.0)
+        bal = np.nanmean(np.where(support > 0, recall, np.nan), axis=1)
+    if K == 2:
+        auc = _weighted_auc(y == 1, proba[:, 1], W)
+    else:  # one-vs-rest, macro average; undefined when a class has no weight
+        aucs = np.stack([_weighted_auc(y == k, proba[:, k], W) for k in range(K)], 1)
+        auc = np.where(np.isnan(aucs).any(1), np.nan, aucs.mean(1))
+    return {"accuracy": (W @ correct) / tot, "balanced_accuracy": bal, "roc_auc": auc, "f1": f1.mean(1)}
+
+
+def unit_weights(units, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(W (n_boot, n), codes)``: each row weights every prediction by how often its unit
+    was drawn in one resample of the units with replacement."""
+    codes, inv = np.unique(np.asarray(units), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(codes), size=(n_boot, len(codes)))
+    counts = np.stack([np.bincount(d, minlength=len(codes)) for d in draws]).astype(float)  # (B U)
+    return counts[:, inv], codes
+
+
+def _interval(values: np.ndarray, level: float = 0.95):
+    ok = values[np.isfinite(values)]
+    if len(ok) < 2:
+        return None, int(len(values) - len(ok))
+    lo, hi = np.quantile(ok, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return [float(lo), float(hi)], int(len(values) - len(ok))
+
+
+def _value(v) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def unit_bootstrap(y, out, kind: str, units, *, n_classes: int | None = None, n_boot: int = 2000,
+                   seed: int = 0, level: float = 0.95) -> dict:
+    """Pooled scores of one model and their percentile intervals over resamples of the
+    units: ``{metric: {"value", "ci95", "undefined_resamples"}}`` plus ``n_units``.
+
+    With a single unit there is nothing to resample: ``ci95`` is None."""
+    n = len(y)
+    point = {k: v[0] for k, v in metric_rows(y, out, kind, np.ones((1, n)), n_classes).items()}
+    W, codes = unit_weights(units, n_boot, seed)
+    res = {}
+    if len(codes) >= 2:
+        rows = metric_rows(y, out, kind, W, n_classes)
+    for k, v in point.items():
+        ci, bad = _interval(rows[k], level) if len(codes) >= 2 else (None, 0)
+        res[k] = {"value": _value(v), "ci95": ci, "undefined_resamples": bad}
+    res["n_units"] = int(len(codes))
+    return res
+
+
+def _per_unit(y, out, kind, inv, n_units, n_classes):
+    W = np.zeros((n_units, len(y)))
+    W[inv, np.arange(len(y))] = 1.0
+    return metric_rows(y, out, kind, W, n_classes)
+
+
+def paired_units(y, out_first, out_second, kind: str, units, *, n_classes: int | None = None,
+                 n_boot: int = 2000, n_perm: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Two models' outputs on the same predictions, compared over units.
+
+    Per metric: ``difference`` (pooled first − second), ``ci95`` (percentile interval of
+    the difference over the same unit resamples for both models), ``permutation_p``
+    (two-sided sign-flip test: in each permutation every unit's predictions are swapped
+    between the models with probability 1/2; ``(1 + #|d*| ≥ |d|) / (1 + n_perm)``), and
+    ``wilcoxon`` over the per-unit differences where each unit's score is defined
+    (``{"p_value", "n_units", "first_wins", "second_wins"}``, ``p_value`` None with fewer
+    than 2 defined non-zero differences).
+    """
     from scipy.stats import wilcoxon
 
-    a, b = np.asarray(first, float), np.asarray(second, float)
-    if a.shape != b.shape:
-        raise ValueError(f"fold_paired: the two models must share their folds; got {len(a)} and {len(b)} folds.")
-    d = a - b
-    ok = np.isfinite(d)
-    p = None
-    if ok.all() and np.any(d != 0):
-        p = float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
-    return {"mean_difference": float(np.nanmean(d)) if ok.any() else None,
-            "sd_difference": float(np.nanstd(d)) if ok.any() else None,
-            "first_wins": int((d[ok] > 0).sum()), "second_wins": int((d[ok] < 0).sum()),
-            "wilcoxon_p": p, "n_folds": int(ok.sum())}
+    y = np.asarray(y)
+    a, b = np.asarray(out_first, float), np.asarray(out_second, float)
+    if a.shape != b.shape or len(a) != len(y):
+        raise ValueError(f"paired_units: both models must be scored on the same predictions; got {a.shape} and "
+                         f"{b.shape} for {len(y)} labels.")
+    codes, inv = np.unique(np.asarray(units), return_inverse=True)
+    n = len(y)
+    ones = np.ones((1, n))
+    pa, pb = metric_rows(y, a, kind, ones, n_classes), metric_rows(y, b, kind, ones, n_classes)
+    W, _ = unit_weights(units, n_boot, seed) if len(codes) >= 2 else (None, None)
+    if W is not None:
+        ba, bb = metric_rows(y, a, kind, W, n_classes), metric_rows(y, b, kind, W, n_classes)
+    # sign-flip permutations over units, in blocks to bound memory
+    rng = np.random.default_rng(seed + 1)
+    perm = {k: [] for k in pa}
+    if len(codes) >= 2:
+        block = max(1, int(2e6 // max(n, 1)))
+        for start in range(0, n_perm, block):
+            m = min(block, n_perm - start)
+            flip = rng.random((m, len(codes))) < 0.5
+            for r in range(m):
+                f = flip[r][inv]
+                sa = np.where(f[:, None] if a.ndim == 2 else f, b, a)
+                sb = np.where(f[:, None] if a.ndim == 2 else f, a, b)
+                ra, rb = metric_rows(y, sa, kind, ones, n_classes), metric_rows(y, sb, kind, ones, n_classes)
+                for k in perm:
+                    perm[k].append(ra[k][0] - rb[k][0])
+    ua = _per_unit(y, a, kind, inv, len(codes), n_classes)
+    ub = _per_unit(y, b, kind, inv, len(codes), n_classes)
+    res = {}
+    for k in pa:
+        d = pa[k][0] - pb[k][0]
+        row = {"difference": _value(d), "ci95": None, "permutation_p": None}
+        if W is not None:
+            row["ci95"], row["undefined_resamples"] = _interval(ba[k] - bb[k], level)
+            dp = np.asarray(perm[k])
+            dp = dp[np.isfinite(dp)]
+            if np.isfinite(d) and len(dp):
+                row["permutation_p"] = float((1 + np.sum(np.abs(dp) >= abs(d) - 1e-12)) / (1 + len(dp)))
+        du = ua[k] - ub[k]
+        # per-unit scores are ratios of small counts: rounding away float noise keeps
+        # their exact ties tied (the Wilcoxon ranks depend on them)
+        du = np.round(du[np.isfinite(du)], 12)
+        sign = -1.0 if k == "mae" else 1.0  # lower is better for MAE
+        w = {"n_units": int(len(du)), "first_wins": int((sign * du > 0).sum()),
+             "second_wins": int((sign * du < 0).sum()), "p_value": None}
+        if (du != 0).sum() >= 2:
+            w["p_value"] = float(wilcoxon(du, zero_method="wilcox", alternative="two-sided").pvalue)
+        row["wilcoxon"] = w
+        res[k] = row
+    res["n_units"] = int(len(codes))
+    return res
+
+
+# --------------------------------------------------------------------------- folds
+def fold_summary(values) -> dict:
+    """Per-fold scores: ``mean``, ``sd`` (ddof=1; None with fewer than 2 defined folds),
+    ``folds`` (None where undefined) and ``n_undefined`` (folds whose score is undefined,
+    e.g. ROC AUC on a test fold holding one class: counted, not silently dropped)."""
+    v = np.asarray([np.nan if x is None else x for x in values], float)
+    ok = v[np.isfinite(v)]
+    return {"mean": float(ok.mean()) if len(ok) else None,
+            "sd": float(ok.std(ddof=1)) if len(ok) >= 2 else None,
+            "folds": [None if not np.isfinite(x) else float(x) for x in v],
+            "n_undefined": int(len(v) - len(ok))}
