@@ -178,88 +178,83 @@ class _LongConvBase(BaseEstimator):
             raise ValueError("every sample needs at least 2 valid time steps; some have fewer (NaN padding?).")
         return ((X, lengths), y) if reset else (X, lengths)
 
-    def _model_config(self):
-        from neuroconv.brain.config import ModelConfig
+    def _config(self, sfreq: float, n_channels: int):
+        """The experiment config the zoo builds the model from: the same model config and
+        decoders as ``neuroconv decode`` (one training path)."""
+        from neuroconv.brain.config import CovConvConfig, DecodeConfig, ExperimentConfig, ModelConfig
 
-        return ModelConfig(layer=self.layer, d_model=int(self.d_model), n_layers=int(self.n_layers),
-                           bidirectional=bool(self.bidirectional), dropout=self.dropout, lam=self.lam,
-                           smooth_width=int(self.smooth_width), kernel_lr=self.kernel_lr,
-                           time_embedding=self.sfreq is not None)
+        model = ModelConfig(layer=self.layer, d_model=int(self.d_model), n_layers=int(self.n_layers),
+                            bidirectional=bool(self.bidirectional), dropout=self.dropout, lam=self.lam,
+                            smooth_width=int(self.smooth_width), kernel_lr=self.kernel_lr,
+                            time_embedding=self.sfreq is not None)
+        readout = self.readout if self.readout != "pool" else "auto"
+        if n_channels == 1 and not self.spatial:  # one channel has no connectivity: its log-variance
+            readout = "logvar"
+        covconv = CovConvConfig(readout=readout,
+                                n_filters=int(self.n_filters), spatial=int(self.spatial or 0),
+                                filter_seconds=int(self.filter_len) / sfreq, diagonal=True, means=True,
+                                head_c=self.head_c, dropout=self.dropout, lam=self.lam,
+                                smooth_width=int(self.smooth_width), kernel_init="box")
+        decode = DecodeConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
+                              seed=int(self.random_state), patience=int(self.patience), progress="none",
+                              accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size),
+                              covconv=covconv)
+        return ExperimentConfig(name="estimator", model=model, decode=decode)
 
-    def _build_net(self, n_channels: int, n_times: int, n_out: int):
-        key = f"input{n_channels}"
+    def _model_name(self) -> str:
         if self.readout != "pool":
-            from neuroconv.brain.covconv import CovConvNet
+            return "covconv"
+        if self.pretrained:
+            return "probe" if self.freeze_backbone else "finetune"
+        return "scratch"
 
-            readout = "logvar" if n_channels == 1 and not self.spatial else self.readout
-            return CovConvNet(n_channels, n_out, filter_len=int(self.filter_len), n_filters=int(self.n_filters),
-                              spatial=self.spatial, readout=readout, diagonal=True, means=True,
-                              dropout=self.dropout, lam=self.lam,
-                              smooth_width=int(self.smooth_width), kernel_lr=self.kernel_lr,
-                              kernel_init="box"), key
-        from neuroconv.brain.models import make_classifier
-
-        channels = [f"ch{i}" for i in range(n_channels)]
-        return make_classifier(self._model_config(), {key: channels}, key, channels, n_out, n_times,
-                               pretrained=self.pretrained, freeze=self.freeze_backbone, pool=self.pool), key
-
-    def _trainer_config(self):
-        from neuroconv.engine.config import TrainerConfig
-
-        return TrainerConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
-                             seed=int(self.random_state), patience=int(self.patience), progress="none",
-                             accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size))
-
-    def _data(self, X, lengths, y=None, key="input"):
+    def _data(self, X, lengths, y=None, kind="classification", classes=(), groups=None):
         from neuroconv.brain.data import ArrayWindows
+        from neuroconv.brain.zoo import DecodeData
 
-        return ArrayWindows(X, y, self.sfreq or 1.0, key, lengths=lengths)
+        n = len(X)
+        windows = ArrayWindows(X, y, self.sfreq or 1.0, f"input{X.shape[1]}", lengths=lengths)
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        return DecodeData(windows, np.zeros(n) if y is None else np.asarray(y), kind, list(classes), groups,
+                          np.arange(n).astype(str), np.zeros(n, dtype=np.int64), np.asarray(lengths, dtype=np.int64))
 
-    def _fit(self, X, lengths, y_enc, kind: str, n_out: int, class_weights=None, groups=None):
-        import lightning as L
-
-        from neuroconv.brain.data import loader
-        from neuroconv.engine.folds import Folds
-        from neuroconv.engine.runner import fit
-        from neuroconv.engine.tasks import SupervisedTask
+    def _fit(self, X, lengths, y_enc, kind: str, n_out: int, class_weight="none", groups=None):
+        from neuroconv.brain import zoo
+        from neuroconv.brain.models import load_pretrained
+        from neuroconv.engine.folds import Folds, Holdout
 
         self._check_params()
-        L.seed_everything(int(self.random_state), workers=True, verbose=False)
         n, C, T = X.shape
-        net, key = self._build_net(C, int(lengths.max()), n_out)
-        tc = self._trainer_config()
-        train_idx, val_idx = np.arange(n), None
-        groups = np.arange(n) if groups is None else np.asarray(groups)
-        if len(groups) != n:
+        if groups is not None and len(groups) != n:
             raise ValueError(f"`groups` must have one value per sample ({n}); got {len(groups)}.")
-        if self.patience > 0 and self.validation_fraction > 0 and len(np.unique(groups)) >= 3:
-            h = Folds(cv="none", seed=int(self.random_state), val_fraction=self.validation_fraction,
-                      stratify=kind == "classification").holdout(y_enc, groups)
-            train_idx, val_idx = h.train, h.val
-        bs = int(self.batch_size)
-        train_ds = self._data(X[train_idx], lengths[train_idx], y_enc[train_idx], key)
-        if self.readout != "pool":  # statistics (and the head's start) from the training part only
-            feats = net.fit_statistics(loader(train_ds, 64, False))
-            net.init_head(feats, y_enc[train_idx], C=self.head_c, seed=int(self.random_state), kind=kind)
-        task = SupervisedTask(net, kind=kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
-                              class_weights=None if class_weights is None else list(map(float, class_weights)))
-        train_dl = loader(train_ds, bs, True, int(self.random_state))
-        val_dl = None if val_idx is None else loader(self._data(X[val_idx], lengths[val_idx], y_enc[val_idx], key),
-                                                     bs, False)
-        result = fit(task, train_dl, val_dl, tc, quiet=True, validate_first=self.readout != "pool")
-        self.model_ = task.net.eval()
-        self.fit_info_ = {"epochs": result.epochs, "steps": result.steps, "best_val_loss": result.best_val_loss}
-        self.key_ = key
+        classes = [str(c) for c in range(n_out)] if kind == "classification" else []
+        data = self._data(X, lengths, y_enc, kind, classes, groups)
+        inner = Holdout(np.arange(n), np.arange(0), "none", note="early stopping off")
+        if self.patience > 0 and self.validation_fraction > 0 and len(np.unique(data.groups)) >= 3:
+            inner = Folds(cv="none", seed=int(self.random_state), val_fraction=self.validation_fraction,
+                          stratify=kind == "classification").holdout(y_enc, data.groups)
+        cfg = self._config(self.sfreq or 1.0, C)
+        cfg.decode.refit = False  # the estimator keeps the model early-stopped on its validation part
+        pretrained = self.pretrained
+        part = zoo.TrainingPart(data, np.arange(n), inner, class_weight, int(self.random_state),
+                                backbone=lambda: load_pretrained(pretrained) if pretrained else None)
+        import lightning as L
+
+        L.seed_everything(int(self.random_state), workers=True, verbose=False)
+        self.decoder_ = zoo.build(self._model_name(), cfg).fit(part)
+        self.model_ = self.decoder_.net
+        self.fit_info_ = {**self.decoder_.report().get("training", {}),
+                          "hyperparameters": self.decoder_.report()["hyperparameters"]}
         self.n_times_ = T
+        self.task_ = (kind, classes)
         return self
 
     def _raw_predict(self, X):
-        from neuroconv.brain.data import loader
-        from neuroconv.engine.runner import predict
-
-        check_is_fitted(self, "model_")
+        """Probabilities ``(n, K)`` (classifier) or standardised predictions ``(n,)``."""
+        check_is_fitted(self, "decoder_")
         X, lengths = self._as_3d(X, reset=False)
-        return predict(self.model_, loader(self._data(X, lengths, None, self.key_), 64, False))
+        kind, classes = self.task_
+        return self.decoder_.predict(self._data(X, lengths, None, kind, classes), np.arange(len(X)))
 
 
 class LongConvClassifier(ClassifierMixin, _LongConvBase):
@@ -290,24 +285,24 @@ class LongConvClassifier(ClassifierMixin, _LongConvBase):
     def fit(self, X, y, groups=None):
         """Fit on ``X (n, channels, times)`` and labels ``y``; ``groups`` (one per sample,
         e.g. subjects) keep the early-stopping validation split by group."""
-        from sklearn.utils.class_weight import compute_class_weight
-
         (X, lengths), y = self._as_3d(X, reset=True, y=y)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2.")
-        if self.class_weight is not None and self.class_weight != "balanced" and not isinstance(self.class_weight, dict):
+        if self.class_weight is None:
+            cw = "none"
+        elif self.class_weight == "balanced":
+            cw = "balanced"
+        elif isinstance(self.class_weight, dict):
+            index = {c: i for i, c in enumerate(self.classes_.tolist())}
+            cw = {index[c]: float(w) for c, w in self.class_weight.items() if c in index}
+        else:
             raise ValueError(f"`class_weight` must be None, 'balanced' or a dict; got {self.class_weight!r}.")
-        cw = None
-        if self.class_weight is not None:
-            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         return self._fit(X, lengths, y_enc, "classification", len(self.classes_), cw, groups)
 
     def predict_proba(self, X):
-        from scipy.special import softmax
-
-        return softmax(self._raw_predict(X), axis=1)
+        return self._raw_predict(X)
 
     def predict(self, X):
         proba = self.predict_proba(X)  # checks that the model is fitted
@@ -325,4 +320,4 @@ class LongConvRegressor(RegressorMixin, _LongConvBase):
         return self._fit(X, lengths, (y - self.y_mean_) / self.y_scale_, "regression", 1, groups=groups)
 
     def predict(self, X):
-        return self._raw_predict(X)[:, 0] * self.y_scale_ + self.y_mean_
+        return self._raw_predict(X) * self.y_scale_ + self.y_mean_

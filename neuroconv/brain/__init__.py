@@ -9,24 +9,26 @@ Public surface:
   :class:`CovConvNet` (long-conv filters read out through covariances).
 - Data to model inputs: :class:`StoreWindows` (the one path from a store to what models
   and baselines see), :func:`open_stores`.
-- Baselines from the field's libraries: :func:`make_baseline`, :data:`BASELINES`.
+- The model zoo (:mod:`.zoo`): every decoder and baseline behind one interface
+  (``ZOO``, ``build``); baselines' pipelines from the field's libraries:
+  :func:`make_baseline`.
 
 Modules: :mod:`.config`, :mod:`.data`, :mod:`.models`, :mod:`.covconv`, :mod:`.tasks`,
-:mod:`.pretrain`, :mod:`.decode`, :mod:`.baselines`, :mod:`.sources` (pipelines run from a
-config), :mod:`.plots`, :mod:`.cli`. The training loop, run folders, folds and the config
+:mod:`.pretrain`, :mod:`.decode` (the experiment), :mod:`.zoo` (the models),
+:mod:`.baselines`, :mod:`.sources` (pipelines run from a config), :mod:`.plots`, :mod:`.cli`. The training loop, run folders, folds and the config
 system come from :mod:`neuroconv.engine`.
 """
 
 from __future__ import annotations
 
 __all__ = ["run_pretrain", "run_decode", "DecodeFailed", "ExperimentConfig", "load_config", "BrainModel",
-           "load_pretrained", "CovConvNet", "StoreWindows", "open_stores", "make_baseline", "BASELINES"]
+           "load_pretrained", "CovConvNet", "StoreWindows", "open_stores", "make_baseline", "ZOO"]
 
 _LAZY = {  # Lightning, scikit-learn and the pipelines load on first use
     "run_pretrain": ".pretrain", "run_decode": ".decode", "DecodeFailed": ".decode",
     "ExperimentConfig": ".config", "load_config": ".config", "BrainModel": ".models", "load_pretrained": ".models",
     "CovConvNet": ".covconv", "StoreWindows": ".data", "open_stores": ".data", "make_baseline": ".baselines",
-    "BASELINES": ".baselines",
+    "ZOO": ".zoo",
 }
 
 

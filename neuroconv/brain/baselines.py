@@ -1,40 +1,42 @@
-"""Baselines from the libraries the field uses, fitted on the same folds and inputs as
-the neural models.
+"""Baselines from the libraries the field uses: the building blocks and the pipelines.
 
-Registry
---------
-``BASELINES`` lists the names, ``BASELINE_MODALITY`` says which data each one takes and
-``NEURAL_BASELINES`` which ones are torch modules for the decode training loop.
+Which baselines a decode job runs, their traits and how each is fitted (its regulariser
+chosen on the inner split, its class weighting) is the model zoo's business
+(:mod:`neuroconv.brain.zoo`); this module builds the pipelines the way their libraries
+and MOABB recommend.
 
 ==================  ========  ===============================================================
-name                modality  pipeline
+name                modality  pipeline (``features`` -> ``head``, see :func:`baseline_parts`)
 ==================  ========  ===============================================================
-``connectivity``    fmri      nilearn ``ConnectivityMeasure`` (``kind`` tangent or
-                              correlation, vectorised without the diagonal) -> optional
-                              per-site centring -> ``StandardScaler`` -> ``LogisticRegression``
-                              (C = 0.05 for tangent, 1 for correlation). Tangent runs on
+``connectivity``    fmri      :class:`ConnectivityFeatures`: nilearn ``ConnectivityMeasure``
+                              (``kind`` tangent or correlation, vectorised without the
+                              diagonal) -> optional per-site centring -> ``StandardScaler``;
+                              -> ``LogisticRegression``. Tangent runs on
                               :class:`TangentConnectivity`: nilearn's numbers (to float64
                               rounding), batched, BLAS single-threaded, optionally threaded
                               over subjects, or with a closed-form log-Euclidean reference.
-``ts_lr``           eeg       pyriemann ``Covariances("oas")`` -> ``TangentSpace("riemann")``
-                              -> ``LogisticRegression`` (MOABB's TS+LR motor-imagery pipeline)
-``xdawn_ts``        eeg       pyriemann ``XdawnCovariances(nfilter=4, estimator="oas")`` ->
-                              ``TangentSpace("riemann")`` -> ``LogisticRegression`` (ERPs)
-``csp_lda``         eeg       ``mne.decoding.CSP`` (log-variance of 4 filters) -> LDA
-``erp_lda``         eeg       :class:`EpochDecimate` (anti-aliased decimation to about
-                              32 Hz) -> ``mne.decoding.Vectorizer`` -> shrinkage LDA
-                              (``solver="lsqr", shrinkage="auto"``)
+``ts_lr``           eeg       :class:`BandPass` 8-32 Hz -> pyriemann ``Covariances("oas")`` ->
+                              ``TangentSpace("riemann")`` -> ``LogisticRegression`` (MOABB's
+                              TS+LR motor-imagery pipeline)
+``xdawn_ts``        eeg       :class:`BandPass` 1-24 Hz -> pyriemann ``XdawnCovariances(
+                              nfilter=4, estimator="oas")`` -> ``TangentSpace("riemann")`` ->
+                              ``LogisticRegression`` (ERPs)
+``csp_lda``         eeg       :class:`BandPass` 8-32 Hz -> ``mne.decoding.CSP`` (log-variance
+                              of 4 filters) -> LDA
+``erp_lda``         eeg       :class:`BandPass` 1-24 Hz -> :class:`EpochDecimate` (anti-aliased
+                              decimation to about 32 Hz) -> ``mne.decoding.Vectorizer`` ->
+                              shrinkage LDA (``solver="lsqr", shrinkage="auto"``)
 ``bandpower``       eeg       log band power from MNE's Welch PSD -> standardise -> LR
-``eegnet``          eeg       braindecode ``EEGNetv4`` / ``EEGNet`` (neural)
-``shallow_fbcsp``   eeg       braindecode ``ShallowFBCSPNet`` (neural)
 ==================  ========  ===============================================================
 
-Inputs, as the decode job passes them: fMRI baselines take a list of ``(T_i, regions)``
-arrays (lengths may differ); EEG baselines take one ``(n, channels, times)`` array and
-are built for its ``sfreq``. Labels are integers ``0..K-1``. Every classical baseline
-is a scikit-learn classifier with ``fit``, ``predict_proba`` and ``classes_``; build it
-with :func:`make_baseline`. The neural ones are built with :func:`braindecode_net` and
-trained by the decode training loop.
+The bands are those of MOABB's paradigms (``MotorImagery``: 8-32 Hz, ``P300``: 1-24 Hz),
+applied inside each pipeline so that the store stays broadband. The neural baselines
+(braindecode's EEGNet and ShallowFBCSPNet) are built with :func:`braindecode_net`.
+
+Inputs: fMRI baselines take a list of ``(T_i, regions)`` arrays (lengths may differ);
+EEG baselines take one ``(n, channels, times)`` array and are built for its ``sfreq``.
+Labels are integers ``0..K-1``. Every classical baseline is a scikit-learn classifier
+with ``fit``, ``predict_proba`` and ``classes_``; build it with :func:`make_baseline`.
 
 Site labels for the fMRI baseline's optional per-site centring go through explicit
 ``groups=`` arguments: ``fit(X, y, groups=sites)``, ``predict_proba(X, groups=sites)``
@@ -59,23 +61,13 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 __all__ = [
-    "BASELINES", "BASELINE_MODALITY", "NEURAL_BASELINES", "make_baseline", "braindecode_net",
-    "BandPower", "EpochDecimate", "TangentConnectivity", "SiteCentering", "ConnectivityClassifier",
-    "BraindecodeNet",
+    "CLASSICAL_BASELINES", "REGULARISED", "BANDS_BY_BASELINE", "make_baseline", "baseline_parts", "braindecode_net",
+    "BandPower", "BandPass", "EpochDecimate", "TangentConnectivity", "SiteCentering", "ConnectivityFeatures",
+    "ConnectivityClassifier", "BraindecodeNet", "BRAINDECODE_NETS",
 ]
 
-BASELINE_MODALITY = {
-    "connectivity": "fmri",
-    "ts_lr": "eeg",
-    "xdawn_ts": "eeg",
-    "csp_lda": "eeg",
-    "erp_lda": "eeg",
-    "bandpower": "eeg",
-    "eegnet": "eeg",
-    "shallow_fbcsp": "eeg",
-}
-BASELINES = tuple(BASELINE_MODALITY)
-NEURAL_BASELINES = ("eegnet", "shallow_fbcsp")
+#: braindecode's networks that :func:`braindecode_net` builds
+BRAINDECODE_NETS = ("eegnet", "shallow_fbcsp")
 
 BANDS = {"theta": (4.0, 8.0), "mu_alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
 
@@ -213,7 +205,7 @@ def _log_whitened(w, covs, n_jobs: int | None = None):
         return np.concatenate(list(pool.map(log_chunk, chunks)))
 
 
-def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs: int | None = None):
+def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs: int | None = None, init=None):
     """The geometric (affine-invariant, Karcher) mean of SPD matrices ``covs (n, p, p)``,
     by the same iteration as ``nilearn.connectome``'s ``_geometric_mean`` (Fletcher &
     Joshi 2007, algorithm 3, as ``ConnectivityMeasure(kind="tangent")`` calls it:
@@ -224,9 +216,17 @@ def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs:
     ``M <- M^1/2 expm(step * mean_i logm(M^-1/2 C_i M^-1/2)) M^1/2``. So it returns
     nilearn's matrix up to float64 rounding, including when nilearn stops at
     ``max_iter`` before its tolerance. ``n_jobs``: see :func:`_log_whitened`.
+
+    ``init``: a warm start ``(p, p)`` instead of the arithmetic mean, e.g. the mean of a
+    subset of ``covs`` (the inner training part of a cross-validation fold when the
+    model is refitted on the whole fold). The iteration and its stopping rule are the
+    same, so it stops at the same fixed point to within the tolerance, usually after a
+    few iterations; it is no longer nilearn's matrix to float64 rounding.
     Returns ``(mean (p, p), n_iter, grad_norm)``.
     """
-    mean = covs.mean(axis=0)
+    mean = covs.mean(axis=0) if init is None else np.array(init, dtype=np.float64)
+    if mean.shape != covs.shape[1:]:
+        raise ValueError(f"init must be a ({covs.shape[1]}, {covs.shape[2]}) matrix; got shape {mean.shape}.")
     norm_old, step, norm, n_iter = np.inf, 1.0, np.inf, 0
     for n_iter in range(1, max_iter + 1):
         vals, vecs = np.linalg.eigh(mean)
@@ -270,6 +270,9 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         so the features differ from nilearn's.
     max_iter, tol : int, float
         The geometric mean's stopping rule (nilearn's values by default).
+    init_mean : (p, p) array or None, default=None
+        Warm start of the geometric mean (see :func:`riemann_mean_nilearn`); None starts
+        at the arithmetic mean, as nilearn does.
     n_jobs : int or None, default=None
         Threads for the per-subject eigendecompositions (None: 1; -1: all CPUs).
         BLAS runs single-threaded inside ``fit`` and ``transform`` whatever
@@ -285,11 +288,12 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, reference: str = "riemann", max_iter: int = 30, tol: float = 1e-7,
-                 n_jobs: int | None = None):
+                 n_jobs: int | None = None, init_mean=None):
         self.reference = reference
         self.max_iter = max_iter
         self.tol = tol
         self.n_jobs = n_jobs
+        self.init_mean = init_mean
 
     @staticmethod
     def covariances(X) -> np.ndarray:
@@ -324,7 +328,7 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         with threadpool_limits(limits=1, user_api="blas"):
             if self.reference == "riemann":
                 self.mean_, self.n_iter_, self.grad_norm_ = riemann_mean_nilearn(
-                    covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs)
+                    covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs, init=self.init_mean)
             else:
                 self.mean_ = _eig_map(np.exp, _log_whitened(None, covs, self.n_jobs).mean(axis=0))
                 self.n_iter_, self.grad_norm_ = 0, float("nan")
@@ -413,51 +417,46 @@ class SiteCentering(TransformerMixin, BaseEstimator):
         return X, groups
 
 
-class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
-    """fMRI baseline: connectivity of each whole recording -> (optional) per-site
-    centring -> ``StandardScaler`` -> ``LogisticRegression``.
+class ConnectivityFeatures(TransformerMixin, BaseEstimator):
+    """The connectivity baseline's features: connectivity of each whole recording ->
+    (optional) per-site centring -> ``StandardScaler``.
 
-    ``fit(X, y, groups=None)``, ``predict_proba(X, groups=None)``: ``X`` is a list of
+    ``fit(X, y=None, groups=None)``, ``transform(X, groups=None)``: ``X`` is a list of
     ``(T_i, regions)`` arrays; ``groups`` are site labels, needed only with
-    ``site_centering=True`` (see :class:`SiteCentering` for what happens to sites not in
-    the training data; ``transductive_sites_`` lists them after ``predict_proba``).
-    Site labels go through explicit ``groups=`` arguments rather than scikit-learn
-    metadata routing, which would need a global ``enable_metadata_routing`` switch.
+    ``site_centering=True`` (see :class:`SiteCentering`; ``transductive_sites_`` lists
+    the test sites centred on their own samples after ``transform``).
 
     Parameters
     ----------
     kind : {"tangent", "correlation"}
         ``"correlation"``: nilearn's ``ConnectivityMeasure`` itself. ``"tangent"``:
         :class:`TangentConnectivity` (or nilearn's with ``tangent_backend="nilearn"``).
-    C : float or None
-        Inverse regularisation of the logistic regression; None takes
-        ``CONNECTIVITY_C[kind]`` (0.05 tangent, 1 correlation).
     reference : {"riemann", "logeuclid"}
         The tangent reference mean (see :class:`TangentConnectivity`).
     tangent_backend : {"fast", "nilearn"}
     site_centering : bool, default False
-    seed : int
     n_jobs : int or None
         Threads for the fast tangent space (see :class:`TangentConnectivity`).
+    init_mean : (p, p) array or None
+        Warm start of the fast tangent space's geometric mean (see
+        :class:`TangentConnectivity`).
     """
 
-    def __init__(self, kind: str = "tangent", C: float | None = None, reference: str = "riemann",
-                 tangent_backend: str = "fast", site_centering: bool = False, seed: int = 0,
-                 n_jobs: int | None = None):
+    def __init__(self, kind: str = "tangent", reference: str = "riemann", tangent_backend: str = "fast",
+                 site_centering: bool = False, n_jobs: int | None = None, init_mean=None):
         self.kind = kind
-        self.C = C
         self.reference = reference
         self.tangent_backend = tangent_backend
         self.site_centering = site_centering
-        self.seed = seed
         self.n_jobs = n_jobs
+        self.init_mean = init_mean
 
     def _connectivity(self):
         _check_choice("kind", self.kind, ("tangent", "correlation"))
         _check_choice("tangent_backend", self.tangent_backend, ("fast", "nilearn"))
         _check_choice("reference", self.reference, ("riemann", "logeuclid"))
         if self.kind == "tangent" and self.tangent_backend == "fast":
-            return TangentConnectivity(reference=self.reference, n_jobs=self.n_jobs)
+            return TangentConnectivity(reference=self.reference, n_jobs=self.n_jobs, init_mean=self.init_mean)
         if self.kind == "tangent" and self.reference != "riemann":
             raise ValueError(f"reference={self.reference!r} needs tangent_backend='fast'; nilearn only has "
                              "the geometric ('riemann') mean.")
@@ -465,25 +464,85 @@ class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
 
         return ConnectivityMeasure(kind=self.kind, vectorize=True, discard_diagonal=True)
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y=None, groups=None):
+        self.fit_transform(X, y, groups)
+        return self
+
+    def fit_transform(self, X, y=None, groups=None):
         if not isinstance(self.site_centering, bool):
             raise ValueError(f"site_centering must be True or False; got {self.site_centering!r}.")
-        C = CONNECTIVITY_C.get(self.kind) if self.C is None else self.C
         self.connectivity_ = self._connectivity()
-        if not (isinstance(C, (int, float)) and C > 0):
-            raise ValueError(f"C must be a positive number or None; got {self.C!r}.")
-        X = _check_series_list(X)
-        y = np.asarray(y)
-        if len(y) != len(X):
-            raise ValueError(f"y must hold one label per recording ({len(X)}); got {len(y)}.")
-        F = self.connectivity_.fit_transform(X)
+        F = self.connectivity_.fit_transform(_check_series_list(X))
         if self.site_centering:
             self.centering_ = SiteCentering()
             F = self.centering_.fit_transform(F, groups=groups)
         self.scaler_ = StandardScaler().fit(F)
-        self.classifier_ = LogisticRegression(C=C, max_iter=5000, random_state=self.seed)
-        self.classifier_.fit(self.scaler_.transform(F), y)
+        self.transductive_sites_ = []
+        return self.scaler_.transform(F)
+
+    def transform(self, X, groups=None):
+        if not hasattr(self, "scaler_"):
+            raise ValueError("these ConnectivityFeatures are not fitted yet; call fit first.")
+        F = self.connectivity_.transform(_check_series_list(X))
+        if self.site_centering:
+            F = self.centering_.transform(F, groups=groups)
+            self.transductive_sites_ = list(self.centering_.transductive_groups_)
+        return self.scaler_.transform(F)
+
+
+class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
+    """fMRI baseline: :class:`ConnectivityFeatures` -> ``LogisticRegression``.
+
+    ``fit(X, y, groups=None)``, ``predict_proba(X, groups=None)``: ``X`` is a list of
+    ``(T_i, regions)`` arrays; ``groups`` are site labels, needed only with
+    ``site_centering=True`` (``transductive_sites_`` lists the test sites centred on
+    their own samples after ``predict_proba``). Site labels go through explicit
+    ``groups=`` arguments rather than scikit-learn metadata routing, which would need a
+    global ``enable_metadata_routing`` switch.
+
+    Parameters
+    ----------
+    kind, reference, tangent_backend, site_centering, n_jobs
+        See :class:`ConnectivityFeatures`.
+    C : float or None
+        Inverse regularisation of the logistic regression; None takes
+        ``CONNECTIVITY_C[kind]`` (0.05 tangent, 1 correlation).
+    class_weight : None, "balanced" or dict
+        The logistic regression's class weights.
+    seed : int
+    """
+
+    def __init__(self, kind: str = "tangent", C: float | None = None, reference: str = "riemann",
+                 tangent_backend: str = "fast", site_centering: bool = False, seed: int = 0,
+                 n_jobs: int | None = None, class_weight=None):
+        self.kind = kind
+        self.C = C
+        self.reference = reference
+        self.tangent_backend = tangent_backend
+        self.site_centering = site_centering
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.class_weight = class_weight
+
+    def fit(self, X, y, groups=None):
+        C = CONNECTIVITY_C.get(self.kind) if self.C is None else self.C
+        self.features_ = ConnectivityFeatures(kind=self.kind, reference=self.reference,
+                                              tangent_backend=self.tangent_backend,
+                                              site_centering=self.site_centering, n_jobs=self.n_jobs)
+        if not (isinstance(C, (int, float)) and not isinstance(C, bool) and C > 0):
+            if self.kind in CONNECTIVITY_C:
+                raise ValueError(f"C must be a positive number or None; got {self.C!r}.")
+            self.features_._connectivity()  # raises the kind error
+        X = _check_series_list(X)
+        y = np.asarray(y)
+        if len(y) != len(X):
+            raise ValueError(f"y must hold one label per recording ({len(X)}); got {len(y)}.")
+        F = self.features_.fit_transform(X, y, groups)
+        self.classifier_ = LogisticRegression(C=C, max_iter=5000, random_state=self.seed,
+                                              class_weight=self.class_weight)
+        self.classifier_.fit(F, y)
         self.classes_ = self.classifier_.classes_
+        self.connectivity_, self.scaler_ = self.features_.connectivity_, self.features_.scaler_
         self.transductive_sites_ = []
         return self
 
@@ -491,11 +550,9 @@ class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
         """The standardised features the logistic regression sees, ``(n, p (p - 1) / 2)``."""
         if not hasattr(self, "classifier_"):
             raise ValueError("this ConnectivityClassifier is not fitted yet; call fit first.")
-        F = self.connectivity_.transform(_check_series_list(X))
-        if self.site_centering:
-            F = self.centering_.transform(F, groups=groups)
-            self.transductive_sites_ = list(self.centering_.transductive_groups_)
-        return self.scaler_.transform(F)
+        F = self.features_.transform(X, groups)
+        self.transductive_sites_ = list(self.features_.transductive_sites_)
+        return F
 
     def predict_proba(self, X, groups=None):
         return self.classifier_.predict_proba(self.features(X, groups))
@@ -507,80 +564,169 @@ class ConnectivityClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X, groups).argmax(axis=1)]
 
 
+class BandPass(TransformerMixin, BaseEstimator):
+    """Band-pass filter of epochs, as MOABB's paradigms filter before their pipelines.
+
+    ``transform(X (n, channels, times)) -> (n, channels, times)``:
+    ``mne.filter.filter_data(X, sfreq, l_freq, h_freq, method="iir")``, MNE's default IIR
+    filter (4th-order Butterworth, applied forwards and backwards: zero phase), the
+    filter MOABB's motor-imagery and P300 paradigms apply with ``method="iir"``. MOABB
+    filters the continuous recording; here each epoch is filtered on its own (MNE pads
+    the edges), so the store stays broadband and the pipeline carries its own band.
+    Stateless: ``fit`` only validates. ``h_freq`` at or above Nyquist means a high-pass.
+    """
+
+    def __init__(self, sfreq: float = 160.0, l_freq: float | None = 8.0, h_freq: float | None = 32.0):
+        self.sfreq = sfreq
+        self.l_freq = l_freq
+        self.h_freq = h_freq
+
+    def fit(self, X, y=None):
+        if not (isinstance(self.sfreq, (int, float)) and self.sfreq > 0):
+            raise ValueError(f"sfreq must be a positive number of Hz; got {self.sfreq!r}.")
+        lo, hi = self.l_freq, self.h_freq
+        if hi is not None and hi >= self.sfreq / 2:
+            hi = None
+        if lo is not None and hi is not None and not 0 < lo < hi:
+            raise ValueError(f"the band must satisfy 0 < l_freq < h_freq; got {self.l_freq!r}, {self.h_freq!r}.")
+        self.band_ = (lo, hi)
+        return self
+
+    def transform(self, X):
+        from mne.filter import filter_data
+
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 3:
+            raise ValueError(f"X must be epochs of shape (n, channels, times); got shape {X.shape}.")
+        lo, hi = self.band_
+        if lo is None and hi is None:
+            return X
+        return filter_data(X, self.sfreq, lo, hi, method="iir", verbose=False)
+
+
 # --------------------------------------------------------------------------- registry
 
+#: the band each EEG baseline filters its epochs to first (MOABB's paradigm defaults:
+#: MotorImagery 8-32 Hz, P300 1-24 Hz); None: no filter of its own
+BANDS_BY_BASELINE = {"ts_lr": (8.0, 32.0), "csp_lda": (8.0, 32.0), "xdawn_ts": (1.0, 24.0), "erp_lda": (1.0, 24.0)}
+
 _OPTIONS = {
-    "connectivity": {"kind": None, "C": None, "reference": "riemann", "tangent_backend": "fast",
-                     "site_centering": False, "n_jobs": None},
-    "ts_lr": {"estimator": "oas", "C": 1.0},
-    "xdawn_ts": {"nfilter": 4, "estimator": "oas", "C": 1.0},
-    "csp_lda": {"n_components": 4},
-    "erp_lda": {"target_sfreq": 32.0},
-    "bandpower": {"C": 1.0},
+    "connectivity": {"kind": None, "reference": "riemann", "tangent_backend": "fast", "site_centering": False,
+                     "n_jobs": None, "init_mean": None},
+    "ts_lr": {"estimator": "oas", "band": BANDS_BY_BASELINE["ts_lr"]},
+    "xdawn_ts": {"nfilter": 4, "estimator": "oas", "band": BANDS_BY_BASELINE["xdawn_ts"]},
+    "csp_lda": {"n_components": 4, "band": BANDS_BY_BASELINE["csp_lda"]},
+    "erp_lda": {"target_sfreq": 32.0, "band": BANDS_BY_BASELINE["erp_lda"]},
+    "bandpower": {},
 }
+#: baselines whose head has a regulariser ``C`` (chosen on the inner split by the zoo)
+REGULARISED = ("connectivity", "ts_lr", "xdawn_ts", "bandpower")
+CLASSICAL_BASELINES = tuple(_OPTIONS)
 
 
-def make_baseline(name: str, *, sfreq: float = 160.0, seed: int = 0, connectivity_kind: str = "tangent",
-                  **options):
-    """A fresh, unfitted scikit-learn classifier for baseline ``name``.
+def _lda(class_weight, n_classes, **kw):
+    """LDA; with ``class_weight="balanced"`` its priors are uniform (the LDA analogue of
+    balanced class weights: every class counts the same in the decision)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    ``sfreq`` is the EEG sampling rate (used by ``erp_lda`` and ``bandpower``),
-    ``seed`` seeds the logistic regressions, ``connectivity_kind`` is kept for the
-    ``connectivity`` baseline (``kind=`` in ``options`` says the same). ``options``
-    are the baseline's own settings; the allowed ones and their defaults:
+    priors = None
+    if class_weight == "balanced":
+        if not n_classes:
+            raise ValueError("class_weight='balanced' for an LDA head needs n_classes (its uniform priors).")
+        priors = np.full(int(n_classes), 1.0 / int(n_classes))
+    return LinearDiscriminantAnalysis(priors=priors, **kw)
 
-    - connectivity: ``kind`` (tangent | correlation), ``C`` (None: 0.05 tangent, 1
-      correlation), ``reference`` (riemann | logeuclid), ``tangent_backend`` (fast |
-      nilearn), ``site_centering`` (False; then pass ``groups=`` site labels to ``fit``
-      and ``predict_proba``), ``n_jobs`` (None; threads of the fast tangent space).
-    - ts_lr: ``estimator`` ("oas"; pyriemann covariance estimator, e.g. "lwf"), ``C`` (1).
-    - xdawn_ts: ``nfilter`` (4), ``estimator`` ("oas"), ``C`` (1).
-    - csp_lda: ``n_components`` (4).  erp_lda: ``target_sfreq`` (32 Hz).  bandpower: ``C`` (1).
 
-    The neural baselines (``NEURAL_BASELINES``) are not scikit-learn estimators: build
-    them with :func:`braindecode_net` and train them with the decode training loop.
-    """
-    if name in NEURAL_BASELINES:
-        raise ValueError(f"baseline {name!r} is a neural network: build it with braindecode_net({name!r}, ...) "
-                         "and train it with the decode training loop; make_baseline builds only "
-                         f"{tuple(_OPTIONS)}.")
+def baseline_parts(name: str, *, sfreq: float = 160.0, seed: int = 0, C: float | None = None,
+                   class_weight=None, n_classes: int | None = None, connectivity_kind: str = "tangent",
+                   **options):
+    """``(features, head)`` of baseline ``name``: an unfitted transformer (a pipeline of
+    the steps before the classifier) and the unfitted classifier. The zoo fits the
+    features once on the inner training part and chooses the head's ``C`` on the
+    inner validation part; :func:`make_baseline` chains the two.
+
+    ``C`` (None: 1, or for connectivity ``CONNECTIVITY_C[kind]``) is the logistic
+    regressions' inverse L2 strength; ``class_weight`` (None or ``"balanced"``) weighs
+    the logistic regressions' classes and makes the LDA priors uniform (then
+    ``n_classes`` is needed). ``options`` are the baseline's own settings (see
+    :func:`make_baseline`)."""
     if name not in _OPTIONS:
-        raise ValueError(f"name must be one of {BASELINES}; got {name!r}.")
+        raise ValueError(f"name must be one of {CLASSICAL_BASELINES}; got {name!r}.")
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
         raise ValueError(f"options for baseline {name!r} must be among {sorted(_OPTIONS[name])}; got {unknown}.")
+    if class_weight not in (None, "balanced"):
+        raise ValueError(f"class_weight must be None or 'balanced'; got {class_weight!r}.")
     o = {**_OPTIONS[name], **options}
+    band = o.pop("band", None)
+    pre = [BandPass(sfreq=sfreq, l_freq=band[0], h_freq=band[1])] if band else []
     if name == "connectivity":
         kind = o.pop("kind") or connectivity_kind
-        return ConnectivityClassifier(kind=kind, seed=seed, **o)
+        C = CONNECTIVITY_C.get(kind, 1.0) if C is None else C
+        return (ConnectivityFeatures(kind=kind, **o),
+                LogisticRegression(C=C, max_iter=5000, random_state=seed, class_weight=class_weight))
+    C = 1.0 if C is None else C
+    lr = LogisticRegression(C=C, max_iter=5000, random_state=seed, class_weight=class_weight)
     if name == "ts_lr":
         from pyriemann.estimation import Covariances
         from pyriemann.tangentspace import TangentSpace
 
-        return make_pipeline(Covariances(estimator=o["estimator"]), TangentSpace(metric="riemann"),
-                             LogisticRegression(C=o["C"], max_iter=5000, random_state=seed))
+        return make_pipeline(*pre, Covariances(estimator=o["estimator"]), TangentSpace(metric="riemann")), lr
     if name == "xdawn_ts":
         from pyriemann.estimation import XdawnCovariances
         from pyriemann.tangentspace import TangentSpace
 
-        return make_pipeline(XdawnCovariances(nfilter=o["nfilter"], estimator=o["estimator"]),
-                             TangentSpace(metric="riemann"),
-                             LogisticRegression(C=o["C"], max_iter=5000, random_state=seed))
+        return make_pipeline(*pre, XdawnCovariances(nfilter=o["nfilter"], estimator=o["estimator"]),
+                             TangentSpace(metric="riemann")), lr
     if name == "csp_lda":
         from mne.decoding import CSP
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-        return make_pipeline(CSP(n_components=o["n_components"], reg="ledoit_wolf", log=True),
-                             LinearDiscriminantAnalysis())
+        return (make_pipeline(*pre, CSP(n_components=o["n_components"], reg="ledoit_wolf", log=True)),
+                _lda(class_weight, n_classes))
     if name == "erp_lda":
         from mne.decoding import Vectorizer
-        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-        return make_pipeline(EpochDecimate(sfreq=sfreq, target_sfreq=o["target_sfreq"]), Vectorizer(),
-                             LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
+        return (make_pipeline(*pre, EpochDecimate(sfreq=sfreq, target_sfreq=o["target_sfreq"]), Vectorizer()),
+                _lda(class_weight, n_classes, solver="lsqr", shrinkage="auto"))
     # bandpower
-    return make_pipeline(BandPower(sfreq=sfreq), StandardScaler(),
-                         LogisticRegression(max_iter=2000, C=o["C"], random_state=seed))
+    return make_pipeline(BandPower(sfreq=sfreq), StandardScaler()), lr
+
+
+def make_baseline(name: str, *, sfreq: float = 160.0, seed: int = 0, connectivity_kind: str = "tangent",
+                  C: float | None = None, class_weight=None, n_classes: int | None = None, **options):
+    """A fresh, unfitted scikit-learn classifier for baseline ``name``.
+
+    ``sfreq`` is the EEG sampling rate, ``seed`` seeds the logistic regressions,
+    ``connectivity_kind`` is kept for the ``connectivity`` baseline (``kind=`` in
+    ``options`` says the same), ``C`` and ``class_weight`` as in
+    :func:`baseline_parts`. ``options`` are the baseline's own settings; the allowed
+    ones and their defaults:
+
+    - connectivity: ``kind`` (tangent | correlation), ``reference`` (riemann |
+      logeuclid), ``tangent_backend`` (fast | nilearn), ``site_centering`` (False; then
+      pass ``groups=`` site labels to ``fit`` and ``predict_proba``), ``n_jobs`` (None;
+      threads of the fast tangent space), ``init_mean`` (None; warm start of its mean).
+      Returns a :class:`ConnectivityClassifier`.
+    - ts_lr: ``estimator`` ("oas"; pyriemann covariance estimator), ``band`` ((8, 32) Hz).
+    - xdawn_ts: ``nfilter`` (4), ``estimator`` ("oas"), ``band`` ((1, 24) Hz).
+    - csp_lda: ``n_components`` (4), ``band`` ((8, 32) Hz).
+    - erp_lda: ``target_sfreq`` (32 Hz), ``band`` ((1, 24) Hz).  bandpower: none.
+
+    ``band=None`` drops the baseline's own band-pass (:class:`BandPass`, MOABB's
+    paradigm filters: motor imagery 8-32 Hz, P300 1-24 Hz). The neural baselines are
+    zoo entries (:mod:`neuroconv.brain.zoo`), built with :func:`braindecode_net`.
+    """
+    if name == "connectivity":
+        unknown = sorted(set(options) - set(_OPTIONS[name]))
+        if unknown:
+            raise ValueError(f"options for baseline {name!r} must be among {sorted(_OPTIONS[name])}; got {unknown}.")
+        o = {**_OPTIONS[name], **options}
+        o.pop("init_mean")
+        kind = o.pop("kind") or connectivity_kind
+        return ConnectivityClassifier(kind=kind, C=C, seed=seed, class_weight=class_weight, **o)
+    features, head = baseline_parts(name, sfreq=sfreq, seed=seed, C=C, class_weight=class_weight,
+                                    n_classes=n_classes, connectivity_kind=connectivity_kind, **options)
+    return make_pipeline(*[step for _, step in features.steps], head)
 
 
 # --------------------------------------------------------------------------- braindecode
@@ -612,7 +758,7 @@ def braindecode_kwargs(name: str, n_chans: int, n_outputs: int, n_times: int, sf
     ``final_conv_length="auto"`` fits the classifier to ``n_times``. Raises
     ``ValueError`` when ``n_times`` is too short for the network.
     """
-    _check_choice("name", name, NEURAL_BASELINES)
+    _check_choice("name", name, BRAINDECODE_NETS)
     for arg, v in (("n_chans", n_chans), ("n_outputs", n_outputs), ("n_times", n_times)):
         if not (isinstance(v, (int, np.integer)) and v >= 1):
             raise ValueError(f"{arg} must be a positive integer; got {v!r}.")

@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal, Optional
 
+import numpy as np
+
 from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 
 __all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
@@ -168,11 +170,8 @@ class CovConvConfig:
         init_head: Start the head at the logistic regression of the training features
             (C = head_c), the connectivity baseline's solution.
         head_c: Inverse L2 strength of that logistic regression (ridge penalty 1/C for
-            regression); null: chosen by cross-validation inside the training part
-            (neuroconv.brain.covconv.HEAD_CS).
-        refit: After the inner split has chosen the training budget (the step of the best
-            validation loss, 0 when the start wins), rebuild the model on the whole training
-            fold and train it for that budget.
+            regression); null: chosen from decode.c_grid on the inner split, as every
+            model's regulariser is.
         crop_seconds: Train on random crops of this length and average predictions over
             test_crops evenly spaced crops (0: whole windows).
         test_crops: Crops averaged at test time.
@@ -193,7 +192,6 @@ class CovConvConfig:
     means: bool = False
     init_head: bool = True
     head_c: Optional[float] = None
-    refit: bool = True
     crop_seconds: float = 0.0
     test_crops: int = 5
     dropout: float = 0.5
@@ -243,6 +241,19 @@ class DecodeConfig(TrainerConfig):
             without labels: each site centred on its training samples' mean, fitted inside
             each fold; a test site never seen in training on its own test samples' mean
             (recorded in metrics.json).
+        class_weight: balanced (every class weighs the same in every model's loss: class
+            weights in losses and logistic regressions, uniform LDA priors) or none.
+        c_grid: Inverse L2 strengths every regularised model (covconv's head, probe, the
+            logistic regressions of the baselines) chooses from on the inner split, by
+            the class-weighted log loss of its validation part.
+        refit: After the inner split has made every choice (regulariser, training
+            budget), fit each model again on the whole training fold with those choices.
+        unit: The independent unit for intervals and paired tests: a manifest column,
+            or auto (site when group_by is site, else subject; the groups when a single
+            subject is tested).
+        n_boot: Bootstrap resamples of the units for the 95% intervals.
+        n_perm: Sign-flip permutations of the units for the paired tests.
+        n_jobs: Threads of the tangent spaces' geometric means (connectivity and covconv).
         covconv: The covconv decoder's settings.
     """
 
@@ -268,6 +279,13 @@ class DecodeConfig(TrainerConfig):
     train_fraction: float = 1.0
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
     site_centering: bool = False
+    class_weight: Literal["balanced", "none"] = "balanced"
+    c_grid: list[float] = field(default_factory=lambda: [float(c) for c in np.logspace(-4, 2, 13)])
+    refit: bool = True
+    unit: str = "auto"
+    n_boot: int = 2000
+    n_perm: int = 2000
+    n_jobs: int = 1
     covconv: CovConvConfig = field(default_factory=CovConvConfig)
 
 

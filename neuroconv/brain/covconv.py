@@ -37,10 +37,7 @@ import torch.nn as nn
 from neuroconv.fftconv import fftconv
 from neuroconv.kernel_gen import LongConvKernel
 
-__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function", "HEAD_CS"]
-
-#: the head's inverse L2 strengths that ``init_head(C=None)`` chooses from by cross-validation
-HEAD_CS = np.array([0.002, 0.005, 0.02, 0.05, 0.2, 1.0, 5.0])
+__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function", "head_regression"]
 
 
 def ledoit_wolf_covariance(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -89,6 +86,18 @@ def tangent_vector(C: torch.Tensor, whitener: torch.Tensor, diagonal: bool = Fal
     i, j = torch.tril_indices(n, n, offset=0 if diagonal else -1, device=C.device)
     v = log[..., i, j]
     return v / torch.where(i == j, 2**0.5, 1.0).to(v.dtype) if diagonal else v
+
+
+def head_regression(C: float, seed: int = 0, kind: str = "classification", class_weight=None):
+    """The unfitted linear model a covconv head starts at: ``LogisticRegression(C,
+    class_weight)`` for classification, ``Ridge(alpha=1/C)`` for regression."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if not (isinstance(C, (int, float)) and not isinstance(C, bool) and C > 0):
+        raise ValueError(f"C must be a positive number; got {C!r}.")
+    if kind == "regression":
+        return Ridge(alpha=1.0 / C)
+    return LogisticRegression(C=C, max_iter=2000, random_state=seed, class_weight=class_weight)
 
 
 class CovConvNet(nn.Module):
@@ -244,37 +253,58 @@ class CovConvNet(nn.Module):
 
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()
-    def fit_statistics(self, loader) -> np.ndarray:
-        """Fit the reference (see ``reference``) of the training covariances and the
-        feature standardisation on a training ``loader``; returns the standardised
-        training features ``(n, n_features)`` in dataset order."""
+    def batch_statistics(self, loader) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(covariances (n, F, S', S'), means (n, F, S))`` of every window of
+        ``loader``, in dataset order (float64), through the current filters."""
         was = self.training
         self.eval()
-        if self.n_prototypes:
-            self._fit_prototypes(loader)
         covs, means, idx = [], [], []
         for batch in loader:
             C, m = self.statistics(batch["x"], batch.get("mask"))
             covs.append(C)
             means.append(m)
             idx.append(batch["index"])
+        self.train(was)
         order = torch.argsort(torch.cat(idx))
-        C, m = torch.cat(covs)[order], torch.cat(means)[order]  # (n F S S), (n F S)
+        return torch.cat(covs)[order], torch.cat(means)[order]
+
+    @torch.no_grad()
+    def fit_statistics(self, loader, *, precomputed=None, init=None, n_jobs=None) -> np.ndarray:
+        """Fit the reference (see ``reference``) of the training covariances and the
+        feature standardisation on a training ``loader``; returns the standardised
+        training features ``(n, n_features)`` in dataset order.
+
+        ``precomputed``: the ``(covariances, means)`` of :meth:`batch_statistics` for the
+        same windows through the same filters (they are not recomputed). ``init``: a warm
+        start ``(F, S', S')`` of the geometric mean (e.g. a subset's
+        :attr:`reference_mean`). ``n_jobs``: threads of the geometric mean."""
+        if self.n_prototypes:
+            self._fit_prototypes(loader)
+            if precomputed is not None:
+                raise ValueError("precomputed statistics cannot be used with ERP prototypes (they depend on the "
+                                 "training classes' mean responses).")
+        C, m = precomputed if precomputed is not None else self.batch_statistics(loader)
         if self.readout == "tangent":
             if self.reference == "logeuclid":
                 mean = spd_function(spd_function(C, torch.log).mean(0), torch.exp)  # (F S S)
             else:
                 from .baselines import riemann_mean_nilearn
 
-                mean = torch.stack([torch.as_tensor(riemann_mean_nilearn(C[:, f].numpy())[0])
-                                    for f in range(C.shape[1])])
+                mean = torch.stack([torch.as_tensor(riemann_mean_nilearn(
+                    C[:, f].numpy(), n_jobs=n_jobs, init=None if init is None else np.asarray(init[f]))[0])
+                    for f in range(C.shape[1])])
+            self.reference_mean = mean
             self.whitener.copy_(spd_function(mean, lambda v: v ** -0.5))
         f = self._features_from(C, m)
         self.feat_mean.copy_(f.mean(0))
         sd = f.std(0)
         self.feat_sd.copy_(torch.where(sd > 1e-8, sd, torch.ones_like(sd)))  # constant features stay unscaled
-        self.train(was)
         return ((f - self.feat_mean) / self.feat_sd).numpy()
+
+    @torch.no_grad()
+    def standardized(self, C: torch.Tensor, m: torch.Tensor) -> np.ndarray:
+        """Standardised features ``(n, n_features)`` of precomputed statistics."""
+        return ((self._features_from(C, m) - self.feat_mean) / self.feat_sd).numpy()
 
     @torch.no_grad()
     def _fit_prototypes(self, loader) -> None:
@@ -291,29 +321,18 @@ class CovConvNet(nn.Module):
         self.prototypes = (sums / counts.clamp_min(1)[:, None, None]).to(self.prototypes.dtype)
 
     @torch.no_grad()
-    def init_head(self, features: np.ndarray, y: np.ndarray, C: float | None = 0.05, seed: int = 0,
-                  kind: str = "classification") -> float:
-        """Start the head at the logistic regression (L2, ``C``) of the standardised
-        features, as the connectivity baseline fits it; for regression at the ridge
-        regression of penalty ``1 / C``. ``C=None`` chooses ``C`` among :data:`HEAD_CS`
-        by stratified cross-validation on these (training) features. Returns ``C``."""
-        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
-        from sklearn.model_selection import StratifiedKFold
-
+    def init_head(self, features: np.ndarray, y: np.ndarray, C: float = 0.05, seed: int = 0,
+                  kind: str = "classification", class_weight=None) -> float:
+        """Start the head at the logistic regression (L2, ``C``, ``class_weight``) of the
+        standardised features, as the connectivity baseline fits it; for regression at
+        the ridge regression of penalty ``1 / C``. ``C`` is chosen by the caller (the
+        zoo chooses it on the inner split, :func:`head_regression`). Returns ``C``."""
+        est = head_regression(C, seed, kind, class_weight).fit(features, y)
         if kind == "regression":
-            ridge = (RidgeCV(alphas=1.0 / HEAD_CS) if C is None else Ridge(alpha=1.0 / C)).fit(features, y)
-            self.head.weight.copy_(torch.as_tensor(ridge.coef_.reshape(1, -1), dtype=self.head.weight.dtype))
-            self.head.bias.fill_(float(ridge.intercept_))
-            return float(1.0 / ridge.alpha_) if C is None else float(C)
-        if C is None:
-            k = int(min(5, np.unique(y, return_counts=True)[1].min()))
-            if k >= 2:
-                cv = StratifiedKFold(k, shuffle=True, random_state=seed)
-                C = float(LogisticRegressionCV(Cs=HEAD_CS, cv=cv, max_iter=2000, random_state=seed,
-                                               scoring="neg_log_loss").fit(features, y).C_[0])
-            else:
-                C = 0.05  # too few samples of a class to cross-validate
-        lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(features, y)
+            self.head.weight.copy_(torch.as_tensor(est.coef_.reshape(1, -1), dtype=self.head.weight.dtype))
+            self.head.bias.fill_(float(est.intercept_))
+            return float(C)
+        lr = est
         W = np.zeros((self.head.out_features, features.shape[1]))
         b = np.zeros(self.head.out_features)
         classes = lr.classes_.astype(int)

@@ -29,10 +29,13 @@ from .models import channel_set_key
 
 __all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores", "pretrain_windows",
            "select",
-           "recording_table", "sample_groups", "store_is_standardized", "RECORD_COLUMNS"]
+           "recording_table", "content_overlap", "sample_groups", "store_is_standardized", "RECORD_COLUMNS",
+           "CONTENT_COLUMNS"]
 
 #: manifest columns that identify a recording and its groups (written to pretraining's record)
 RECORD_COLUMNS = ("id", "subject", "session", "run", "site", "dataset", "task")
+#: what a recording is whatever its name: its source files' and stored array's sha256
+CONTENT_COLUMNS = ("source_sha256", "array_sha256")
 
 
 def open_stores(paths: Sequence[str]) -> list[SequenceStore]:
@@ -63,16 +66,45 @@ def store_is_standardized(store: SequenceStore) -> bool:
 
 def recording_table(stores: Sequence[SequenceStore], samples: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per recording (of ``samples``, or of every store): ``store_path``,
-    ``store``, and the identifying manifest columns :data:`RECORD_COLUMNS`."""
+    ``store``, the identifying manifest columns :data:`RECORD_COLUMNS`, and what the
+    recording is whatever its name (:data:`CONTENT_COLUMNS`, from
+    :meth:`~neuroconv.data.SequenceStore.content`)."""
     parts = []
     for s, store in enumerate(stores):
         man = store.manifest
         if samples is not None:
             man = man[man["id"].isin(set(samples.loc[samples["store"] == s, "id"].astype(str)))]
         cols = [c for c in RECORD_COLUMNS if c in man.columns]
-        parts.append(man[cols].assign(store=s, store_path=str(store.path.resolve())))
+        part = man[cols].assign(store=s, store_path=str(store.path.resolve()))
+        parts.append(part.merge(store.content(list(man["id"])), on="id", how="left"))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["store", "store_path", "id"])
-    return out[["store_path", "store"] + [c for c in RECORD_COLUMNS if c in out.columns]]
+    return out[["store_path", "store"] + [c for c in RECORD_COLUMNS + CONTENT_COLUMNS if c in out.columns]]
+
+
+def content_overlap(first: pd.DataFrame, second: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Recordings of ``second`` that are recordings of ``first`` by content: the same
+    primary source file (sha256) or the same stored array, whatever their ids, stores or
+    data-set names. Both are :func:`recording_table` frames; returns ``(second's
+    store:id, first's store:id, "source file" | "array")`` triples, one per recording of
+    ``second`` found in ``first``."""
+    def keys(table):
+        return (table["store_path"].astype(str) + ":" + table["id"].astype(str)).tolist()
+
+    def values(table, column):
+        return (table[column].fillna("").astype(str) if column in table.columns else
+                pd.Series([""] * len(table))).tolist()
+
+    hits, found = [], set()
+    for column, what in (("source_sha256", "source file"), ("array_sha256", "array")):
+        seen = {}
+        for key, v in zip(keys(first), values(first, column)):
+            if v:
+                seen.setdefault(v, key)
+        for key, v in zip(keys(second), values(second, column)):
+            if v in seen and key not in found:
+                found.add(key)
+                hits.append((key, seen[v], what))
+    return hits
 
 
 class StoreWindows(Dataset):
@@ -179,6 +211,31 @@ class ArrayWindows(Dataset):
     def __getitem__(self, i):
         y = self.y[i] if self.y is not None else float("nan")
         return {"x": self.X[i, : self.lengths[i]], "key": self.key, "sfreq": self.sfreq, "y": y, "index": i}
+
+    def subset(self, idx) -> "ArrayWindows":
+        """The samples at positions ``idx`` (as :meth:`StoreWindows.subset`)."""
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        sub = ArrayWindows.__new__(ArrayWindows)
+        sub.X, sub.y = self.X[torch.from_numpy(idx)], None if self.y is None else self.y[idx]
+        sub.sfreq, sub.key, sub.lengths = self.sfreq, self.key, self.lengths[idx]
+        sub.keys = [self.key] * len(idx)
+        return sub
+
+    def channel_sets(self) -> dict[str, list]:
+        return {self.key: [f"ch{i}" for i in range(self.X.shape[2])]}
+
+    def sfreqs(self) -> set[float]:
+        return {self.sfreq}
+
+    def arrays(self, fixed_length: bool = True):
+        """The samples as ``(n, C, T)`` float64 (``fixed_length``: every sample must be
+        whole) or a list of ``(T_i, C)`` arrays without their padding."""
+        X = self.X.numpy().astype(np.float64)
+        if not fixed_length:
+            return [x[:n] for x, n in zip(X, self.lengths)]
+        if (self.lengths != X.shape[1]).any():
+            raise ValueError("these inputs need samples of one length; some are padded (NaN at the end).")
+        return X.transpose(0, 2, 1)
 
 
 class Crops(Dataset):

@@ -1,21 +1,31 @@
-"""``neuroconv decode``: supervised decoding, neural models and baselines on the same folds
-and the same inputs.
+"""``neuroconv decode``: the experiment around the model zoo.
 
-Samples are whole recordings (``decode.target`` = a manifest column such as
-``diagnosis``; at most ``data.max_len`` steps each) or windows around events
-(``decode.target: events``). The protocol, as :class:`~neuroconv.engine.folds.Folds`
-makes it:
+This module owns what is about the experiment; how each model is fitted belongs to the
+zoo (:mod:`neuroconv.brain.zoo`), where every decoder and baseline has one interface.
 
-- folds keep ``decode.group_by`` groups (subject, session, run, site) apart;
-- each model's early stopping uses a validation split of the training fold only, by
-  group, or by time inside each training recording when the fold holds too few groups
-  (recorded per fold in ``metrics.json``);
-- normalisation statistics are per recording (never across recordings);
-- a pretrained backbone is checked against every test fold: a recording or group it saw
-  is an error unless ``decode.transductive`` is set, which records the overlap; with
-  ``decode.pretrain_in_fold`` each fold pretrains on its own training groups;
-- baselines get the same index arrays and the same normalised arrays as the models;
-- ``decode.test_stores`` trains once on all the data and evaluates on other stores.
+- **Samples and targets**: whole recordings (``decode.target`` = a manifest column such
+  as ``diagnosis``; at most ``data.max_len`` steps each) or windows around events
+  (``decode.target: events``).
+- **Folds and inner splits** (:class:`~neuroconv.engine.folds.Folds`): folds keep
+  ``decode.group_by`` groups apart; each fold's inner split (by group, or by time inside
+  each training recording when the fold holds too few groups) is made once and handed
+  to every model, which makes all its choices on it (early stopping, regularisers).
+  ``decode.train_fraction`` trains every model on the same seeded subset of each
+  fold's training groups.
+- **Overlap checks, by content**: test stores (``decode.test_stores``) and a pretrained
+  backbone's ``recordings.csv`` are compared with the training data by the sha256 of
+  each recording's source file and stored array (a renamed copy is refused), and by
+  recording and group ids; an overlap is an error that names the recordings unless
+  ``decode.transductive`` is set, which records it.
+- **The loop over folds and models**: each model is built fresh by the zoo for each
+  fold, fitted on the :class:`~neuroconv.brain.zoo.TrainingPart`, and scored on the
+  test fold; its report (choices, training, kernels, seconds) is kept per fold.
+- **Scoring and statistics** (:mod:`neuroconv.engine.compare`): per-fold scores (mean,
+  sd with ddof=1, undefined folds counted), pooled scores with 95% bootstrap intervals
+  over independent units (``decode.unit``: the subject, or the site when sites are left
+  out), and every comparison of one of ours against another model paired over units
+  (interval of the difference, sign-flip permutation test, Wilcoxon over units,
+  McNemar on unit-level predictions).
 
 A model that fails is reported in ``metrics.json`` (with its traceback) and the others go
 on; the command then exits non-zero (:class:`DecodeFailed`).
@@ -25,31 +35,30 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import softmax
 
-from neuroconv.engine.folds import Folds
-from neuroconv.engine.runner import Run, fit, predict
-from neuroconv.engine.tasks import SupervisedTask
+from neuroconv.engine.compare import (CLASSIFICATION_METRICS, REGRESSION_METRICS, fold_summary, mcnemar_units,
+                                      paired_units, unit_bootstrap)
+from neuroconv.engine.folds import Folds, Holdout
+from neuroconv.engine.runner import Run
 from neuroconv.io import atomic_write_csv
 
-from .baselines import BASELINES, NEURAL_BASELINES, braindecode_net, make_baseline
+from . import zoo
 from .config import ExperimentConfig
-from .data import StoreWindows, loader, open_stores, pretrain_windows, sample_groups, select
-from .models import BrainModel, load_pretrained, make_classifier
+from .data import (StoreWindows, content_overlap, open_stores, pretrain_windows, recording_table, sample_groups,
+                   select)
+from .models import BrainModel, load_pretrained
 from .sources import prepare_sources
 
-__all__ = ["run_decode", "decode_samples", "infer_task", "score", "NEURAL_MODELS", "PRETRAINED_MODELS",
-           "DecodeFailed", "check_pretraining_overlap"]
+__all__ = ["run_decode", "prepare", "Experiment", "Fold", "decode_samples", "infer_task", "score", "DecodeFailed",
+           "check_pretraining_overlap", "format_table", "METRICS_CLF", "METRICS_REG"]
 
-NEURAL_MODELS = ("scratch", "finetune", "probe", "attention", "covconv")
-PRETRAINED_MODELS = ("finetune", "probe")
-METRICS_CLF = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
-METRICS_REG = ("r2", "mae", "pearson_r")
+METRICS_CLF = CLASSIFICATION_METRICS
+METRICS_REG = REGRESSION_METRICS
 
 
 class DecodeFailed(RuntimeError):
@@ -157,7 +166,7 @@ def score(y_true, proba_or_pred, kind: str, n_classes: int | None = None) -> dic
     return out
 
 
-# --------------------------------------------------------------------------- pretraining record
+# --------------------------------------------------------------------------- overlap checks
 def _record_keys(table: pd.DataFrame, column: str | None) -> pd.Series:
     """Identity of each row of a recording table: ``dataset-or-store:id`` (recordings) or
     ``dataset-or-store:value`` of ``column`` (groups), as :func:`sample_groups` builds them."""
@@ -174,551 +183,132 @@ def _record_keys(table: pd.DataFrame, column: str | None) -> pd.Series:
 
 
 def check_pretraining_overlap(record: pd.DataFrame, test: pd.DataFrame, group_by: str) -> dict:
-    """What a pretrained backbone saw of one test fold: ``{"recordings": [...], "groups":
-    [...]}`` (empty lists when nothing). ``record``: the pretrain run's recordings.csv;
-    ``test``: the test fold's recording table (:func:`recording_table`)."""
+    """What a pretrained backbone saw of one test fold: ``{"recordings": [...],
+    "groups": [...], "content": [...]}`` (empty lists when nothing). ``record``: the
+    pretrain run's recordings.csv; ``test``: the test fold's recording table
+    (:func:`~neuroconv.brain.data.recording_table`). ``content`` lists test recordings
+    whose source file or stored array pretraining saw under any name. A ``group_by``
+    column that the record lacks is an error (the group check cannot be made)."""
+    if group_by != "id" and group_by not in record.columns:
+        raise ValueError(f"the pretraining record (recordings.csv) has no {group_by!r} column, so decode cannot check "
+                         f"that pretraining never saw a test {group_by}. Pretrain again with this version of "
+                         "neuroconv, or choose a decode.group_by the record has: "
+                         f"{sorted(c for c in record.columns if c not in ('store_path', 'store', 'split'))}.")
     rec_seen = set(_record_keys(record, None))
     overlap_rec = sorted(set(_record_keys(test, None)) & rec_seen)
     overlap_grp = []
-    if group_by in record.columns and group_by in test.columns:
+    if group_by != "id" and group_by in test.columns:
         overlap_grp = sorted(set(_record_keys(test, group_by)) & set(_record_keys(record, group_by)))
-    return {"recordings": overlap_rec, "groups": overlap_grp}
+    content = [f"{a} = {b} ({what})" for a, b, what in content_overlap(record, test)]
+    return {"recordings": overlap_rec, "groups": overlap_grp, "content": content}
 
 
-# --------------------------------------------------------------------------- context
-@dataclass
-class _Context:
+def _check_test_stores(train_table: pd.DataFrame, test_table: pd.DataFrame, transductive: bool, log) -> list:
+    """Refuse (or, transductive, record) external test recordings that are training ones."""
+    hits = content_overlap(train_table, test_table)
+    lines = [f"{a} is {b} (same {what})" for a, b, what in hits]
+    if hits and not transductive:
+        raise ValueError(
+            f"{len(hits)} recording(s) of decode.test_stores are training recordings by content: "
+            + "; ".join(lines[:5]) + (" ..." if len(lines) > 5 else "")
+            + ". A renamed or re-preprocessed copy of training data is not a test set: test on recordings the "
+              "training stores do not hold, or pass --transductive to accept it (recorded in metrics.json)."
+        )
+    if hits:
+        log(f"warning: transductive setting: {len(hits)} test recording(s) are training recordings by content "
+            "(recorded in metrics.json test_store_overlap)")
+    return lines
+
+
+def _check_duplicates(table: pd.DataFrame, groups_by_key: dict, transductive: bool, log) -> list:
+    """One recording stored twice under two groups would sit on both sides of a fold."""
+    lines = []
+    for column, what in (("source_sha256", "source file"), ("array_sha256", "array")):
+        if column not in table.columns:
+            continue
+        keys = table["store_path"].astype(str) + ":" + table["id"].astype(str)
+        for value, part in pd.DataFrame({"v": table[column].fillna(""), "k": keys}).groupby("v"):
+            if not value or len(part) < 2:
+                continue
+            groups = {groups_by_key.get(k) for k in part["k"]}
+            if len(groups) > 1:
+                lines.append(f"{' = '.join(part['k'])} (same {what}, groups {sorted(map(str, groups))})")
+    if lines and not transductive:
+        raise ValueError(
+            f"{len(lines)} recording(s) appear twice in the decode data under different groups, so a fold could "
+            "train on a copy of its test data: " + "; ".join(lines[:3]) + (" ..." if len(lines) > 3 else "")
+            + ". Remove the copies from the stores, or pass --transductive to accept it (recorded in metrics.json)."
+        )
+    if lines:
+        log(f"warning: {len(lines)} recording(s) appear twice under different groups (transductive)")
+    return lines
+
+
+# --------------------------------------------------------------------------- the experiment
+@dataclass(frozen=True)
+class Fold:
+    """One outer fold: ``train`` (after ``decode.train_fraction``), ``test``, and the
+    inner split of ``train`` that every model makes its choices on."""
+
+    index: int
+    train: np.ndarray
+    test: np.ndarray
+    inner: Holdout
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything a decode run decides before any model is fitted."""
+
     cfg: ExperimentConfig
     stores: list
+    n_train_stores: int
     samples: pd.DataFrame
-    ds: StoreWindows
-    y: np.ndarray
-    groups: np.ndarray
-    kind: str
-    classes: list
-    folds: Folds
-    l_max: int
-    log: object
-    pretrained: BrainModel | None = None
-    record: pd.DataFrame | None = None
-    n_train_stores: int = 0
-    fold_backbones: dict = field(default_factory=dict)
-    subsets: dict = field(default_factory=dict)
-    kernel_stats: dict = field(default_factory=dict)
-    transductive: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
-    head_c: list = field(default_factory=list)
-    inner: dict = field(default_factory=dict)
-    overlap: dict = field(default_factory=dict)
+    data: zoo.DecodeData
+    reason: str
+    folds: list
+    skipped: list
+    external: bool
+    models: list
+    units: np.ndarray
+    unit_info: dict
+    pretrained: BrainModel | None
+    pre_run: Path | None
+    overlap: dict
+
+    @property
+    def kind(self) -> str:
+        return self.data.kind
+
+    @property
+    def classes(self) -> list:
+        return self.data.classes
 
 
-def _channel_set(ctx: _Context):
-    sets = ctx.ds.channel_sets()
-    if len(sets) != 1:
-        raise ValueError("neural decoding needs one channel set across the decode stores; map the recordings onto "
-                         "a common set when preprocessing (e.g. --channel-set 10-20).")
-    return next(iter(sets.items()))
-
-
-def _backbone(ctx: _Context, name: str, f: int, te: np.ndarray):
-    """The pretrained backbone for fold ``f``: pretrained inside the fold, or the given
-    run's (checked against the fold's test recordings and groups)."""
-    kc = ctx.cfg.decode
-    if name not in PRETRAINED_MODELS:
-        return None
-    if kc.pretrain_in_fold:
-        if f not in ctx.fold_backbones:
-            ctx.fold_backbones[f] = _pretrain_in_fold(ctx, te)
-        return ctx.fold_backbones[f]
-    return ctx.pretrained
-
-
-def _pretrain_in_fold(ctx: _Context, te: np.ndarray) -> BrainModel:
-    from .pretrain import fold_pretrain_config, pretrain_backbone
-
-    cfg, dc, kc = ctx.cfg, ctx.cfg.data, ctx.cfg.decode
-    train_stores = ctx.stores[: ctx.n_train_stores]
-    windows = pretrain_windows(train_stores, dc.window_seconds, dc.stride_seconds, dc.max_len, cfg.pretrain.query)
-    wgroups = sample_groups(train_stores, windows, kc.group_by, "decode.group_by")
-    test_groups = set(ctx.groups[te])
-    keep = ~np.isin(wgroups, list(test_groups))
-    if not keep.any():
-        raise ValueError("pretraining inside the fold: every window belongs to a test group.")
-    task, result, info = pretrain_backbone(fold_pretrain_config(cfg), train_stores, windows[keep].reset_index(drop=True),
-                                           quiet=True, log=None)
-    ctx.log(f"    pretrained in fold on {info['train_windows']} windows of {len(set(wgroups[keep]))} training "
-            f"groups ({result.steps} steps, val loss {result.best_val_loss:.4f} vs naive "
-            f"{info['naive_val_loss']:.4f})")
-    return task.model.eval()
-
-
-def _inner_split(ctx: _Context, f: int, tr: np.ndarray):
-    """The early-stopping split of training fold ``f`` (by group, or in time; recorded)."""
-    s = ctx.samples
-    rec = s["store"].astype(str).to_numpy() + ":" + s["id"].astype(str).to_numpy()
-    h = ctx.folds.holdout(ctx.y[tr], ctx.groups[tr], recordings=rec[tr], starts=s["start"].to_numpy()[tr],
-                          stops=s["stop"].to_numpy()[tr])
-    ctx.inner.setdefault(f, h.describe())
-    return tr[h.train], tr[h.val]
-
-
-def _fraction(ctx: _Context, f: int, tr: np.ndarray) -> np.ndarray:
+def _fraction(cfg, kind, y, groups, f: int, tr: np.ndarray) -> np.ndarray:
     """The training fold, or with ``decode.train_fraction`` < 1 a seeded subset of its
-    groups (the same subset for every model of fold ``f``; stratified by class when the
-    groups have one class each, e.g. one label per subject)."""
-    frac = ctx.cfg.decode.train_fraction
+    groups (stratified by class when the groups have one class each, e.g. one label per
+    subject)."""
+    frac = cfg.decode.train_fraction
     if frac >= 1:
         return tr
-    if f not in ctx.subsets:
-        from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
-        groups = ctx.groups[tr]
-        uniq, first = np.unique(groups, return_index=True)
-        n_keep = max(2, int(round(frac * len(uniq))))
-        seed = ctx.cfg.decode.seed + f
-        labels = ctx.y[tr][first] if ctx.kind == "classification" else None
-        one_label = labels is not None and all(len(set(ctx.y[tr][groups == g])) == 1 for g in uniq)
-        if n_keep >= len(uniq):
-            keep = uniq
-        elif one_label and min(np.bincount(labels.astype(int))[np.unique(labels.astype(int))]) >= 2:
-            keep_idx, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, labels))
-            keep = uniq[keep_idx]
-        else:
-            keep_idx, _ = next(GroupShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, groups=uniq))
-            keep = uniq[keep_idx]
-        ctx.subsets[f] = tr[np.isin(groups, keep)]
-    return ctx.subsets[f]
-
-
-def _train(ctx: _Context, net, train_idx, val_idx, *, train_ds=None, validate_first: bool = False,
-           name: str = "", steps: int | None = None, record_kernels: bool = True):
-    """Train ``net`` on ``train_idx`` (or the dataset ``train_ds`` built on it, e.g.
-    crops), early-stopping on ``val_idx`` (or, with ``steps``, for exactly that many
-    optimizer steps and no validation); returns ``(net holding its kept state, fit
-    result)`` and records the training and the roughness of the learned kernels."""
-    import copy
-
-    import lightning as L
-
-    kc = ctx.cfg.decode
-    if steps is not None:
-        kc = copy.copy(kc)
-        kc.max_steps, kc.max_epochs = steps, -1
-    n_out = len(ctx.classes) or 1
-    cw = None
-    if ctx.kind == "classification":
-        counts = np.bincount(ctx.y[train_idx].astype(int), minlength=n_out)
-        cw = (len(train_idx) / (n_out * np.maximum(counts, 1))).tolist()
-    task = SupervisedTask(net, kind=ctx.kind, lr=kc.lr, weight_decay=kc.weight_decay, warmup_steps=kc.warmup_steps,
-                          class_weights=cw)
-    L.seed_everything(kc.seed, workers=True, verbose=False)
-    train_ds = train_ds if train_ds is not None else ctx.ds.subset(train_idx)
-    val = loader(ctx.ds.subset(val_idx), kc.batch_size, False, kc.seed) if len(val_idx) else None
-    result = fit(task, loader(train_ds, kc.batch_size, True, kc.seed), val, kc, quiet=True,
-                 validate_first=validate_first)
-    if steps is None:
-        ctx.training.setdefault(name, []).append({"epochs": result.epochs, "steps": result.steps,
-                                                  "best_step": result.best_step,
-                                                  "best_val_loss": result.best_val_loss})
-    if record_kernels:
-        _record_kernels(ctx, name, task.net)
-    return task.net, result
-
-
-def _record_kernels(ctx: _Context, name: str, net) -> None:
-    from .plots import kernel_summary
-
-    summary = kernel_summary(net)
-    if summary is not None:
-        ctx.kernel_stats.setdefault(name, []).append(summary)
-
-
-def _outputs(ctx: _Context, out: np.ndarray) -> np.ndarray:
-    return softmax(out, axis=1) if ctx.kind == "classification" else out[:, 0]
-
-
-def _neural_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    import copy
-
-    if name == "covconv":
-        return _covconv_fold(ctx, f, tr, te)
-    key, chans = _channel_set(ctx)
-    model_cfg = ctx.cfg.model
-    if name == "attention":
-        model_cfg = copy.copy(ctx.cfg.model)
-        model_cfg.layer = "attention"
-    pre = _backbone(ctx, name, f, te)
-    net = make_classifier(model_cfg, {key: chans}, key, chans, len(ctx.classes) or 1, ctx.l_max, pretrained=pre,
-                          freeze=name == "probe", pool="mean")
-    if name == "probe":
-        return _linear_probe(ctx, net, tr, te)
-    net, _ = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
-    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
-
-
-def covconv_readout(cfg: ExperimentConfig) -> str:
-    """The covconv readout ``auto`` resolves to: the tangent space (the Riemannian
-    pipelines' readout, for connectivity, motor imagery and, with prototypes, ERPs)."""
-    cc = cfg.decode.covconv
-    return "tangent" if cc.readout == "auto" else cc.readout
-
-
-def _covconv_fold(ctx: _Context, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """CovConv (:mod:`neuroconv.brain.covconv`). On the inner split of the training fold:
-    statistics and head fitted on the inner training part, then trained end to end, the
-    state before training competing in early stopping (so a model that cannot improve on
-    its start keeps the baseline's solution). With ``decode.covconv.refit`` the model is
-    then rebuilt on the whole training fold and trained for the number of steps that the
-    inner split chose (GridSearchCV's refit): what the inner split decides is the
-    training budget, and no training sample is left out of the final model."""
-    from .covconv import CovConvNet
-    from .data import Crops
-
-    cc, kc = ctx.cfg.decode.covconv, ctx.cfg.decode
-    _, chans = _channel_set(ctx)
-    sfreq = min(ctx.ds.sfreqs())
-    crop = int(round(cc.crop_seconds * sfreq)) if cc.crop_seconds > 0 else 0
-    if crop and cc.erp_prototypes:
-        raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are time-locked).")
-
-    def build(idx):
-        net = CovConvNet(len(chans), len(ctx.classes) or 1, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
-                         n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
-                         readout=covconv_readout(ctx.cfg), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
-                         means=cc.means, dropout=cc.dropout, lam=cc.lam, smooth_width=cc.smooth_width,
-                         kernel_lr=ctx.cfg.model.kernel_lr, kernel_init=cc.kernel_init)
-        feats = net.fit_statistics(loader(ctx.ds.subset(idx), 64, False))
-        C = net.init_head(feats, ctx.y[idx], C=cc.head_c, seed=kc.seed, kind=ctx.kind) if cc.init_head else None
-        return net, C, (Crops(ctx.ds.subset(idx), crop) if crop else None)
-
-    train_idx, val_idx = _inner_split(ctx, f, tr)
-    net, C, data = build(train_idx)
-    net, result = _train(ctx, net, train_idx, val_idx, train_ds=data, validate_first=True, name="covconv",
-                         record_kernels=False)
-    if cc.refit and len(val_idx):
-        net, C, data = build(tr)  # C chosen again on the whole fold when head_c is null
-        if result.best_step:
-            net, _ = _train(ctx, net, tr, tr[:0], train_ds=data, name="covconv", steps=result.best_step,
-                            record_kernels=False)
-    ctx.head_c.append(C)
-    _record_kernels(ctx, "covconv", net)
-    if crop:
-        crops = Crops(ctx.ds.subset(te), crop, cc.test_crops)
-        return _outputs(ctx, crops.average(predict(net, loader(crops, 64, False))))
-    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
-
-
-def _linear_probe(ctx: _Context, net, tr, te) -> np.ndarray:
-    """Frozen pretrained features (pooled backbone output) -> standardise -> logistic
-    (or ridge) regression, fitted on the training fold only."""
-    from sklearn.linear_model import LogisticRegression, RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    f_tr = predict(net, loader(ctx.ds.subset(tr), 64, False), method="features")  # (n D)
-    f_te = predict(net, loader(ctx.ds.subset(te), 64, False), method="features")
-    y = ctx.y
-    if ctx.kind == "classification":
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000,
-                                                                 random_state=ctx.cfg.decode.seed))
-        clf.fit(f_tr, y[tr])
-        proba = np.zeros((len(te), len(ctx.classes)))
-        proba[:, clf.classes_.astype(int)] = clf.predict_proba(f_te)
-        return proba
-    return make_pipeline(StandardScaler(), RidgeCV()).fit(f_tr, y[tr]).predict(f_te)
-
-
-def _one_sfreq(ctx: _Context, name: str) -> float:
-    """The data's one sampling rate, which baseline ``name`` needs (an error otherwise)."""
-    sfreqs = ctx.ds.sfreqs()
-    if len(sfreqs) != 1:
-        raise ValueError(f"baseline {name!r} needs one sampling rate; the data have {sorted(sfreqs)}.")
-    return next(iter(sfreqs))
-
-
-def _braindecode_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    """braindecode's EEGNet or ShallowFBCSPNet, trained by our loop: the same inner
-    split, early stopping, class weights and inputs as every neural model."""
-    _, chans = _channel_set(ctx)
-    net = braindecode_net(name, n_chans=len(chans), n_outputs=len(ctx.classes) or 1, n_times=ctx.l_max,
-                          sfreq=_one_sfreq(ctx, name))
-    net, _ = _train(ctx, net, *_inner_split(ctx, f, tr), name=name)
-    return _outputs(ctx, predict(net, loader(ctx.ds.subset(te), 64, False)))
-
-
-def _baseline_fold(ctx: _Context, name: str, f: int, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-    kc = ctx.cfg.decode
-    if ctx.kind == "regression":
-        raise ValueError(f"baseline {name!r} is a classifier; drop it from decode.models for regression.")
-    if name in NEURAL_BASELINES:
-        return _braindecode_fold(ctx, name, f, tr, te)
-    needs_one = name in ("bandpower", "erp_lda", "ts_lr", "xdawn_ts", "csp_lda")
-    sfreq = _one_sfreq(ctx, name) if needs_one else min(ctx.ds.sfreqs())
-    options = {"site_centering": True} if name == "connectivity" and kc.site_centering else {}
-    est = make_baseline(name, sfreq=sfreq, connectivity_kind=kc.connectivity_kind, seed=kc.seed, **options)
-    fixed = name != "connectivity"
-    Xtr, Xte = ctx.ds.subset(tr).arrays(fixed), ctx.ds.subset(te).arrays(fixed)
-    site_kw = {}
-    if options:
-        sites = sample_groups(ctx.stores, ctx.samples, "site", "decode.site_centering (the site column)")
-        site_kw = {"groups": sites[tr]}
-    from mne.utils import use_log_level
-
-    with use_log_level("warning"):  # CSP's per-class covariance messages
-        est.fit(Xtr, ctx.y[tr], **site_kw)
-    if options:
-        site_kw = {"groups": sites[te]}
-    proba = np.zeros((len(te), len(ctx.classes)))
-    proba[:, est.classes_.astype(int)] = est.predict_proba(Xte, **site_kw)
-    if options and getattr(est, "transductive_sites_", None):
-        ctx.transductive.setdefault(name, {})[str(f)] = sorted(map(str, est.transductive_sites_))
-    return proba
-
-
-# --------------------------------------------------------------------------- per model
-def _aggregate(fold_scores: list[dict], metric_names) -> dict:
-    agg = {}
-    for k in metric_names:
-        vals = np.array([fs[k] for fs in fold_scores], dtype=float)
-        ok = np.isfinite(vals).any()
-        agg[k] = {"mean": float(np.nanmean(vals)) if ok else None, "sd": float(np.nanstd(vals)) if ok else None,
-                  "folds": [None if not np.isfinite(v) else float(v) for v in vals]}
-    return agg
-
-
-def _evaluate_model(ctx: _Context, name: str, splits, run: Run, metric_names, by: str | None):
-    """All folds of one model: (prediction rows, metrics)."""
-    fold_scores, cms, pred_rows = [], [], []
-    for f, (tr, te) in enumerate(splits):
-        tr = _fraction(ctx, f, tr)
-        if name in NEURAL_MODELS:
-            out = _neural_fold(ctx, name, f, tr, te)
-        else:
-            out = _baseline_fold(ctx, name, f, tr, te)
-        s = score(ctx.y[te], out, ctx.kind, len(ctx.classes))
-        fold_scores.append(s)
-        rows = ctx.samples.iloc[te][["store", "id", "start", "stop", "label", "group", "within"]].assign(
-            model=name, fold=f)
-        if ctx.kind == "classification":
-            from sklearn.metrics import confusion_matrix
-
-            rows = rows.assign(y_true=ctx.y[te], y_pred=out.argmax(1),
-                               **{f"proba_{c}": out[:, i] for i, c in enumerate(ctx.classes)})
-            cms.append(confusion_matrix(ctx.y[te], out.argmax(1), labels=list(range(len(ctx.classes)))))
-        else:
-            rows = rows.assign(y_true=ctx.y[te], y_pred=out)
-        pred_rows.append(rows)
-        ctx.log(f"  {name:<14} fold {f + 1}/{len(splits)}: " + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
-    result = _aggregate(fold_scores, metric_names)
-    if ctx.training.get(name):  # per fold: steps taken, and at which step the kept state was best
-        result["training"] = ctx.training[name]
-    if name == "covconv" and ctx.head_c:
-        result["head_c"] = list(ctx.head_c)  # per fold: the head's L2 strength (chosen inside the fold)
-    if ctx.kernel_stats.get(name):
-        rough = [k["roughness"] for k in ctx.kernel_stats[name]]
-        result["kernels"] = {"roughness": float(np.mean(rough)), "folds": rough,
-                             "zero_fraction": float(np.mean([k["zero_fraction"] for k in ctx.kernel_stats[name]]))}
-    if by is not None:  # external test stores (per group) or within-subject folds (per subject)
-        preds = pd.concat(pred_rows)
-        per = {}
-        for g, part in preds.groupby(by):
-            out = part[[c for c in part.columns if c.startswith("proba_")]].to_numpy() \
-                if ctx.kind == "classification" else part["y_pred"].to_numpy()
-            per[str(g)] = {k: (None if not np.isfinite(v) else float(v))
-                           for k, v in score(part["y_true"].to_numpy(), out, ctx.kind, len(ctx.classes)).items()}
-            per[str(g)]["n"] = int(len(part))
-        result["by_" + ("group" if by == "group" else "within")] = per
-    if cms:
-        from .plots import plot_confusion
-
-        plot_confusion(np.sum(cms, 0), ctx.classes, run / "plots" / f"confusion_{name}.png",
-                       title=f"{name}: all folds")
-    return pred_rows, result
-
-
-# --------------------------------------------------------------------------- models to run
-def _models(cfg: ExperimentConfig, kind: str, modalities: set, log) -> list[str]:
-    kc = cfg.decode
-    from .baselines import BASELINE_MODALITY
-
-    models = list(kc.models)
-    if kc.compare:
-        neural = [m for m in NEURAL_MODELS if m not in PRETRAINED_MODELS or kc.pretrained or kc.pretrain_in_fold
-                  or _newest_pretrain(cfg) is not None]
-        base = [b for b in BASELINES if BASELINE_MODALITY.get(b) in modalities and kind == "classification"]
-        models = list(dict.fromkeys(neural + [m for m in models if m not in neural] + base))
-    unknown = [m for m in models if m not in NEURAL_MODELS + BASELINES]
-    if unknown:
-        raise ValueError(f"decode.models: unknown {unknown}; choose from {list(NEURAL_MODELS + BASELINES)}.")
-    return models
-
-
-def _newest_pretrain(cfg: ExperimentConfig):
-    try:
-        return Run.find(cfg.pretrain.out, "", f"{cfg.name}-pretrain", require="model.safetensors").path
-    except FileNotFoundError:
-        return None
-
-
-def _resolve_pretrained(cfg: ExperimentConfig, models, log):
-    """``(BrainModel, run folder, recordings record)`` or Nones when no model needs one."""
-    kc = cfg.decode
-    if not any(m in PRETRAINED_MODELS for m in models) or kc.pretrain_in_fold:
-        return None, None, None
-    run = Path(kc.pretrained) if kc.pretrained else _newest_pretrain(cfg)
-    if run is None:
-        return None, None, None
-    if not kc.pretrained:
-        log(f"using the newest pretrain run of config {cfg.name!r}: {run}")
-    from .pretrain import RECORD_FILE
-
-    record = run / RECORD_FILE
-    if not record.is_file():
-        if not kc.transductive:
-            raise ValueError(
-                f"{run} has no {RECORD_FILE}, so decode cannot check that its pretraining never saw a test group. "
-                "Pretrain again with this version of neuroconv, or pass --transductive to accept the risk (it is "
-                "recorded in metrics.json)."
-            )
-        return load_pretrained(run), run, None
-    return load_pretrained(run), run, pd.read_csv(record, dtype=str)
-
-
-# --------------------------------------------------------------------------- run
-def run_decode(cfg: ExperimentConfig, log=print) -> Path:
-    """Decoding as configured; returns the run folder. Raises :class:`DecodeFailed`
-    (after writing every result) when a model failed."""
-    kc, dc = cfg.decode, cfg.data
-    if not 0 < kc.train_fraction <= 1:
-        raise ValueError(f"decode.train_fraction must be in (0, 1]; got {kc.train_fraction}.")
-    t0 = time.time()
-    train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
-    samples = decode_samples(train_stores, kc, dc.max_len)
-    stores = list(train_stores)
-    external = bool(kc.test_stores)
-    if external:
-        test_stores = open_stores(kc.test_stores)
-        test = decode_samples(test_stores, kc, dc.max_len)
-        test = test.assign(store=test["store"] + len(train_stores))
-        stores += test_stores
-        samples = pd.concat([samples, test], ignore_index=True)
-        is_test = np.r_[np.zeros(len(samples) - len(test), bool), np.ones(len(test), bool)]
-    kind, reason = infer_task(samples["label"] if not external else samples["label"][~is_test], kc.task)
-    log(f"decode: {kind} ({reason})")
-    if kind == "classification":
-        train_labels = samples["label"].astype(str) if not external else samples["label"][~is_test].astype(str)
-        classes = sorted(train_labels.unique())
-        if len(classes) < 2:
-            raise ValueError(f"the decode target {kc.target!r} has a single class ({classes[0]!r}) in the data; "
-                             "decoding needs at least two.")
-        unseen = set(samples["label"].astype(str)) - set(classes)
-        if unseen:
-            raise ValueError(f"decode.test_stores hold labels the training data never show: {sorted(unseen)}.")
-        y = samples["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+    g = groups[tr]
+    uniq, first = np.unique(g, return_index=True)
+    n_keep = max(2, int(round(frac * len(uniq))))
+    seed = cfg.decode.seed + f
+    labels = y[tr][first] if kind == "classification" else None
+    one_label = labels is not None and all(len(set(y[tr][g == u])) == 1 for u in uniq)
+    if n_keep >= len(uniq):
+        keep = uniq
+    elif one_label and min(np.bincount(labels.astype(int))[np.unique(labels.astype(int))]) >= 2:
+        keep_idx, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, labels))
+        keep = uniq[keep_idx]
     else:
-        classes = []
-        y = pd.to_numeric(samples["label"]).astype(float).to_numpy()
-    groups = sample_groups(stores, samples, kc.group_by, "decode.group_by")
-    within = sample_groups(stores, samples, kc.within, "decode.within") if kc.within else np.full(len(samples), "")
-    samples = samples.assign(y=y, group=groups, within=within)
-    ds = StoreWindows(stores, samples, dc.normalize)
-    modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
-    models = _models(cfg, kind, modalities, log)
-    folds = Folds(cv="none" if external else kc.cv, n_splits=kc.n_splits, seed=kc.seed,
-                  stratify=kind == "classification", val_fraction=dc.val_fraction)
-    if external:
-        if kc.cv != "none":
-            log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
-        splits, skipped = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))], []
-    else:
-        if kc.cv == "none":
-            raise ValueError("decode.cv none trains once on everything and needs decode.test_stores to evaluate on.")
-        splits, skipped = _splits(folds, y, groups, within, log)
-    pretrained, pre_run, record = _resolve_pretrained(cfg, models, log)
-    if any(m in PRETRAINED_MODELS for m in models) and pretrained is None and not kc.pretrain_in_fold:
-        log("note: finetune/probe need a pretrained backbone (decode.pretrained, decode.pretrain_in_fold true, or a "
-            "`neuroconv pretrain` run of this config); skipping them.")
-        models = [m for m in models if m not in PRETRAINED_MODELS]
-    ctx = _Context(cfg, stores, samples, ds, y, groups, kind, classes, folds,
-                   int((samples["stop"] - samples["start"]).max()), log, pretrained, record,
-                   n_train_stores=len(train_stores))
-    if pretrained is not None:
-        _check_overlap(ctx, splits, pre_run)
-
-    run = Run.create(kc.out, kc.name, f"{cfg.name}-decode")
-    run.write_config(cfg)
-    log(f"decode: {len(samples)} samples, {len(classes) or 'continuous'} classes {classes}, {len(splits)} fold(s) "
-        f"({'external test stores' if external else f'{kc.cv} by {kc.group_by}'}), models {models}; run folder "
-        f"{run.path}")
-
-    results, pred_rows, failed = {}, [], {}
-    metric_names = METRICS_CLF if kind == "classification" else METRICS_REG
-    for name in models:
-        try:
-            rows, agg = _evaluate_model(ctx, name, splits, run, metric_names,
-                                        "group" if external else ("within" if kc.within else None))
-        except Exception as e:  # reported, the others go on, and the command exits non-zero
-            log(f"  {name}: FAILED: {type(e).__name__}: {e}")
-            failed[name] = f"{type(e).__name__}: {e}"
-            results[name] = {k: {"mean": None, "sd": None, "folds": []} for k in metric_names}
-            results[name]["error"] = failed[name]
-            results[name]["traceback"] = traceback.format_exc()
-            continue
-        results[name] = agg
-        pred_rows.extend(rows)
-    if pred_rows:
-        atomic_write_csv(run / "predictions.csv", pd.concat(pred_rows, ignore_index=True))
-    inner_by = sorted({v["by"] for v in ctx.inner.values()})
-    if "time" in inner_by:
-        log("note: early stopping held out the end of each training recording in time in some folds (too few "
-            "training groups for a group split); see metrics.json inner_splits")
-    paired = _paired(results, pd.concat(pred_rows, ignore_index=True) if pred_rows else None, kind,
-                     metric_names)
-    metrics = {
-        "task": kind, "task_reason": reason, "target": kc.target, "classes": classes,
-        "protocol": {"cv": "external test stores" if external else kc.cv, "group_by": kc.group_by,
-                     "within": kc.within or None, "skipped_within": skipped,
-                     "train_fraction": kc.train_fraction,
-                     "n_folds": len(splits), "test_stores": list(kc.test_stores),
-                     "inner_split": inner_by, "normalize": dc.normalize,
-                     "pretrained": str(pre_run) if pre_run else None,
-                     "pretrain_in_fold": kc.pretrain_in_fold, "transductive": kc.transductive},
-        "inner_splits": {str(f): v for f, v in ctx.inner.items()},
-        "pretraining_overlap": ctx.overlap or None,
-        "site_centering": {"enabled": kc.site_centering, "centred_on_their_own_test_samples": ctx.transductive}
-        if kc.site_centering else None,
-        "n_samples": len(samples), "seconds": round(time.time() - t0, 1), "models": results,
-        "paired": paired,
-        "failed": sorted(failed),
-    }
-    run.write_json("metrics.json", metrics)
-    log(format_table(results, metric_names))
-    if failed:
-        raise DecodeFailed(run.path, failed)
-    return run.path
-
-
-def _paired(results: dict, preds, kind: str, metric_names) -> list[dict]:
-    """Each neural model against each baseline, on the same folds and samples: fold-paired
-    differences of every metric (Wilcoxon signed-rank) and, for classification, the exact
-    McNemar test on the pooled per-sample correctness."""
-    from neuroconv.engine.compare import fold_paired, mcnemar
-
-    ok = [m for m in results if "error" not in results[m]]
-    neural = [m for m in ok if m in NEURAL_MODELS]
-    base = [m for m in ok if m not in NEURAL_MODELS]
-    out = []
-    for a in neural:
-        for b in base:
-            row = {"first": a, "second": b,
-                   **{k: fold_paired(results[a][k]["folds"], results[b][k]["folds"]) for k in metric_names}}
-            if kind == "classification" and preds is not None:
-                keys = ["fold", "store", "id", "start"]
-                pa = preds[preds.model == a].sort_values(keys)
-                pb = preds[preds.model == b].sort_values(keys)
-                row["mcnemar"] = mcnemar((pa.y_true == pa.y_pred).to_numpy(), (pb.y_true == pb.y_pred).to_numpy())
-            out.append(row)
-    return out
+        keep_idx, _ = next(GroupShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, groups=uniq))
+        keep = uniq[keep_idx]
+    return tr[np.isin(g, keep)]
 
 
 def _splits(folds: Folds, y, groups, within, log):
@@ -741,45 +331,459 @@ def _splits(folds: Folds, y, groups, within, log):
     return splits, skipped
 
 
-def _check_overlap(ctx: _Context, splits, pre_run) -> None:
-    """Refuse (or, with decode.transductive, record) a pretrained backbone that saw test data."""
-    from .data import recording_table
+def _units(cfg, stores, samples, groups, test_idx) -> tuple[np.ndarray, dict]:
+    """The independent unit of every sample, for intervals and paired tests
+    (``decode.unit``; auto: the site when sites are left out, else the subject)."""
+    kc = cfg.decode
+    column = kc.unit if kc.unit != "auto" else ("site" if kc.group_by == "site" else "subject")
+    note = ""
+    if column == kc.group_by:
+        units = groups
+    elif all(column in st.manifest.columns for st in stores):
+        units = sample_groups(stores, samples, column, "decode.unit")
+    elif kc.unit != "auto":
+        raise ValueError(f"decode.unit={column!r} is not a column of every store's manifest.csv.")
+    else:
+        units, note = groups, f"the stores have no {column!r} column: units are the {kc.group_by} groups"
+        column = kc.group_by
+    if len(np.unique(units[test_idx])) < 2 and column != kc.group_by and kc.unit == "auto":
+        note = (f"a single {column} is tested: intervals and paired tests resample its {kc.group_by} groups "
+                f"(within-{column} inference, not a claim about other {column}s)")
+        units, column = groups, kc.group_by
+    return np.asarray(units, dtype=object), {"column": column, "n": int(len(np.unique(units[test_idx]))),
+                                             "note": note}
 
-    kc = ctx.cfg.decode
-    if ctx.record is None:
-        ctx.overlap = {"unchecked": f"{pre_run} has no record of its pretraining recordings"}
-        ctx.log(f"warning: {ctx.overlap['unchecked']}; --transductive accepted it")
-        return
-    for f, (_, te) in enumerate(splits):
-        seen = check_pretraining_overlap(ctx.record, recording_table(ctx.stores, ctx.samples.iloc[te]), kc.group_by)
-        if seen["recordings"] or seen["groups"]:
-            ctx.overlap[str(f)] = seen
-    if ctx.overlap and not kc.transductive:
-        f, seen = next(iter(ctx.overlap.items()))
-        what = seen["groups"][:3] or seen["recordings"][:3]
+
+def _models(cfg: ExperimentConfig, kind: str, modalities: set, classes: list, backbone_possible: bool) -> list[str]:
+    kc = cfg.decode
+    models = list(kc.models)
+    if kc.compare:
+        from .zoo.ssvep import classes_are_frequencies
+
+        fits = []
+        for name, e in zoo.ZOO.items():
+            t = e.traits
+            if kind not in t.tasks or not set(t.modalities) & modalities:
+                continue
+            if t.needs_backbone and not backbone_possible:
+                continue
+            if t.paradigm == "ssvep" and not classes_are_frequencies(classes):
+                continue
+            fits.append(name)
+        ours = [m for m in fits if zoo.ZOO[m].traits.family == "ours"]
+        models = list(dict.fromkeys(ours + models + [m for m in fits if m not in ours]))
+    for m in models:
+        zoo.entry(m)  # unknown names: an error listing the zoo
+    return models
+
+
+def _newest_pretrain(cfg: ExperimentConfig):
+    try:
+        return Run.find(cfg.pretrain.out, "", f"{cfg.name}-pretrain", require="model.safetensors").path
+    except FileNotFoundError:
+        return None
+
+
+def _resolve_pretrained(cfg: ExperimentConfig, models, log):
+    """``(BrainModel, run folder, recordings record)`` or Nones when no model needs one."""
+    kc = cfg.decode
+    if not any(zoo.ZOO[m].traits.needs_backbone for m in models) or kc.pretrain_in_fold:
+        return None, None, None
+    run = Path(kc.pretrained) if kc.pretrained else _newest_pretrain(cfg)
+    if run is None:
+        return None, None, None
+    if not kc.pretrained:
+        log(f"using the newest pretrain run of config {cfg.name!r}: {run}")
+    from .pretrain import RECORD_FILE
+
+    record = run / RECORD_FILE
+    if not record.is_file():
+        if not kc.transductive:
+            raise ValueError(
+                f"{run} has no {RECORD_FILE}, so decode cannot check that its pretraining never saw a test group. "
+                "Pretrain again with this version of neuroconv, or pass --transductive to accept the risk (it is "
+                "recorded in metrics.json)."
+            )
+        return load_pretrained(run), run, None
+    return load_pretrained(run), run, pd.read_csv(record, dtype=str)
+
+
+def _check_pretrained(cfg, stores, samples, folds, pre_run, record, log) -> dict:
+    """Refuse (or, with decode.transductive, record) a pretrained backbone that saw test data."""
+    kc = cfg.decode
+    if record is None:
+        seen = {"unchecked": f"{pre_run} has no record of its pretraining recordings"}
+        log(f"warning: {seen['unchecked']}; --transductive accepted it")
+        return seen
+    if not set(("source_sha256", "array_sha256")) & set(record.columns) and not kc.transductive:
+        raise ValueError(f"{pre_run}/recordings.csv records no content checksums, so decode cannot recognise a "
+                         "test recording that pretraining saw under another name. Pretrain again with this version "
+                         "of neuroconv, or pass --transductive to accept the risk (recorded in metrics.json).")
+    overlap = {}
+    for fold in folds:
+        seen = check_pretraining_overlap(record, recording_table(stores, samples.iloc[fold.test]), kc.group_by)
+        if seen["recordings"] or seen["groups"] or seen["content"]:
+            overlap[str(fold.index)] = seen
+    if overlap and not kc.transductive:
+        f, seen = next(iter(overlap.items()))
+        what = seen["groups"][:3] or seen["recordings"][:3] or seen["content"][:3]
         raise ValueError(
-            f"the pretrained backbone in {pre_run} saw test data of {len(ctx.overlap)} fold(s): fold {f} tests "
-            f"{len(seen['recordings'])} recording(s) and {len(seen['groups'])} {kc.group_by} group(s) that "
-            f"pretraining saw (e.g. {', '.join(map(str, what))}). Pretrain on other groups (other subjects, sites or "
-            "data sets; see its recordings.csv), or set decode.pretrain_in_fold true to pretrain inside each fold, "
-            "or pass --transductive to accept the overlap (it is recorded in metrics.json)."
+            f"the pretrained backbone in {pre_run} saw test data of {len(overlap)} fold(s): fold {f} tests "
+            f"{len(seen['recordings'])} recording(s), {len(seen['groups'])} {kc.group_by} group(s) and "
+            f"{len(seen['content'])} recording(s) by content that pretraining saw (e.g. {', '.join(map(str, what))}). "
+            "Pretrain on other groups (other subjects, sites or data sets; see its recordings.csv), or set "
+            "decode.pretrain_in_fold true to pretrain inside each fold, or pass --transductive to accept the overlap "
+            "(it is recorded in metrics.json)."
         )
-    if ctx.overlap:
-        ctx.log(f"warning: transductive setting: the pretrained backbone saw test data of {len(ctx.overlap)} fold(s) "
-                "(recorded in metrics.json pretraining_overlap)")
+    if overlap:
+        log(f"warning: transductive setting: the pretrained backbone saw test data of {len(overlap)} fold(s) "
+            "(recorded in metrics.json pretraining_overlap)")
+    return overlap
+
+
+def prepare(cfg: ExperimentConfig, log=print) -> Experiment:
+    """Read the data, decide the task, the folds, the inner splits, the units and the
+    models, and run every overlap check: everything before any model is fitted."""
+    kc, dc = cfg.decode, cfg.data
+    if not 0 < kc.train_fraction <= 1:
+        raise ValueError(f"decode.train_fraction must be in (0, 1]; got {kc.train_fraction}.")
+    if kc.class_weight not in zoo.CLASS_WEIGHTS:
+        raise ValueError(f"decode.class_weight must be one of {zoo.CLASS_WEIGHTS}; got {kc.class_weight!r}.")
+    if not kc.c_grid or any(not c > 0 for c in kc.c_grid):
+        raise ValueError(f"decode.c_grid must be a list of positive numbers; got {kc.c_grid!r}.")
+    train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    samples = decode_samples(train_stores, kc, dc.max_len)
+    stores = list(train_stores)
+    external = bool(kc.test_stores)
+    overlap: dict = {}
+    if external:
+        test_stores = open_stores(kc.test_stores)
+        test = decode_samples(test_stores, kc, dc.max_len)
+        overlap["test_stores"] = _check_test_stores(recording_table(train_stores, samples),
+                                                    recording_table(test_stores, test), kc.transductive, log)
+        test = test.assign(store=test["store"] + len(train_stores))
+        stores += test_stores
+        samples = pd.concat([samples, test], ignore_index=True)
+        is_test = np.r_[np.zeros(len(samples) - len(test), bool), np.ones(len(test), bool)]
+    else:
+        is_test = np.zeros(len(samples), bool)
+    train_labels = samples["label"][~is_test]
+    kind, reason = infer_task(train_labels, kc.task)
+    log(f"decode: {kind} ({reason})")
+    if kind == "classification":
+        classes = sorted(train_labels.astype(str).unique())
+        if len(classes) < 2:
+            raise ValueError(f"the decode target {kc.target!r} has a single class ({classes[0]!r}) in the data; "
+                             "decoding needs at least two.")
+        unseen = set(samples["label"].astype(str)) - set(classes)
+        if unseen:
+            raise ValueError(f"decode.test_stores hold labels the training data never show: {sorted(unseen)}.")
+        y = samples["label"].astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy()
+    else:
+        classes = []
+        y = pd.to_numeric(samples["label"]).astype(float).to_numpy()
+    groups = sample_groups(stores, samples, kc.group_by, "decode.group_by")
+    within = sample_groups(stores, samples, kc.within, "decode.within") if kc.within else np.full(len(samples), "")
+    if not external:
+        table = recording_table(stores, samples)
+        keys = samples["store"].map(lambda s: str(stores[s].path.resolve())) + ":" + samples["id"].astype(str)
+        overlap["duplicates"] = _check_duplicates(table, dict(zip(keys, groups)), kc.transductive, log)
+    folds_cfg = Folds(cv="none" if external else kc.cv, n_splits=kc.n_splits, seed=kc.seed,
+                      stratify=kind == "classification", val_fraction=dc.val_fraction)
+    if external:
+        if kc.cv != "none":
+            log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
+        splits, skipped = [(np.flatnonzero(~is_test), np.flatnonzero(is_test))], []
+    else:
+        if kc.cv == "none":
+            raise ValueError("decode.cv none trains once on everything and needs decode.test_stores to evaluate on.")
+        splits, skipped = _splits(folds_cfg, y, groups, within, log)
+    rec = samples["store"].astype(str).to_numpy() + ":" + samples["id"].astype(str).to_numpy()
+    starts, stops = samples["start"].to_numpy(), samples["stop"].to_numpy()
+    folds = []
+    for f, (tr, te) in enumerate(splits):
+        tr = _fraction(cfg, kind, y, groups, f, tr)
+        h = folds_cfg.holdout(y[tr], groups[tr], recordings=rec[tr], starts=starts[tr], stops=stops[tr])
+        inner = Holdout(tr[h.train], tr[h.val], h.by, h.dropped, h.note)
+        folds.append(Fold(f, tr, te, inner))
+    sites = None
+    if kc.site_centering:
+        sites = sample_groups(stores, samples, "site", "decode.site_centering (the site column)")
+    samples = samples.assign(y=y, group=groups, within=within)
+    data = zoo.DecodeData(StoreWindows(stores, samples, dc.normalize), y, kind, classes, groups, rec, starts, stops,
+                          sites)
+    modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
+    backbone_possible = bool(kc.pretrained or kc.pretrain_in_fold or _newest_pretrain(cfg) is not None)
+    models = _models(cfg, kind, modalities, classes, backbone_possible)
+    pretrained, pre_run, record = _resolve_pretrained(cfg, models, log)
+    if any(zoo.ZOO[m].traits.needs_backbone for m in models) and pretrained is None and not kc.pretrain_in_fold:
+        log("note: finetune/probe need a pretrained backbone (decode.pretrained, decode.pretrain_in_fold true, or a "
+            "`neuroconv pretrain` run of this config); skipping them.")
+        models = [m for m in models if not zoo.ZOO[m].traits.needs_backbone]
+    if pre_run is not None:
+        overlap["pretraining"] = _check_pretrained(cfg, stores, samples, folds, pre_run, record, log)
+    test_idx = np.concatenate([f.test for f in folds])
+    units, unit_info = _units(cfg, stores, samples, groups, test_idx)
+    return Experiment(cfg, stores, len(train_stores), samples.assign(unit=units), data, reason, folds, skipped,
+                      external, models, units, unit_info, pretrained, pre_run, overlap)
+
+
+# --------------------------------------------------------------------------- backbones
+class Backbones:
+    """The pretrained backbone of each fold: the given run's, or, with
+    ``decode.pretrain_in_fold``, one pretrained on the fold's training groups (once per
+    fold, shared by finetune and probe)."""
+
+    def __init__(self, exp: Experiment, log):
+        self.exp, self.log, self._cache = exp, log, {}
+
+    def get(self, fold: Fold) -> BrainModel | None:
+        exp = self.exp
+        if not exp.cfg.decode.pretrain_in_fold:
+            return exp.pretrained
+        if fold.index not in self._cache:
+            self._cache[fold.index] = self._pretrain(fold)
+        return self._cache[fold.index]
+
+    def _pretrain(self, fold: Fold) -> BrainModel:
+        from .pretrain import fold_pretrain_config, pretrain_backbone
+
+        exp = self.exp
+        cfg, dc, kc = exp.cfg, exp.cfg.data, exp.cfg.decode
+        train_stores = exp.stores[: exp.n_train_stores]
+        windows = pretrain_windows(train_stores, dc.window_seconds, dc.stride_seconds, dc.max_len, cfg.pretrain.query)
+        wgroups = sample_groups(train_stores, windows, kc.group_by, "decode.group_by")
+        keep = ~np.isin(wgroups, list(set(exp.data.groups[fold.test])))
+        if not keep.any():
+            raise ValueError("pretraining inside the fold: every window belongs to a test group.")
+        task, result, info = pretrain_backbone(fold_pretrain_config(cfg), train_stores,
+                                               windows[keep].reset_index(drop=True), quiet=True, log=None)
+        self.log(f"    pretrained in fold on {info['train_windows']} windows of {len(set(wgroups[keep]))} training "
+                 f"groups ({result.steps} steps, val loss {result.best_val_loss:.4f} vs naive "
+                 f"{info['naive_val_loss']:.4f})")
+        return task.model.eval()
+
+
+# --------------------------------------------------------------------------- per model
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def evaluate(exp: Experiment, name: str, backbones: Backbones, log=print) -> tuple[pd.DataFrame, dict]:
+    """Every fold of model ``name``: its predictions and its per-fold results."""
+    cfg, data = exp.cfg, exp.data
+    metric_names = METRICS_CLF if exp.kind == "classification" else METRICS_REG
+    fold_scores, reports, rows = [], [], []
+    for fold in exp.folds:
+        part = zoo.TrainingPart(data, fold.train, fold.inner, cfg.decode.class_weight, cfg.decode.seed, fold.index,
+                                backbone=lambda fold=fold: backbones.get(fold), log=log)
+        t0 = time.perf_counter()
+        decoder = zoo.build(name, cfg).fit(part)
+        out = decoder.predict(data, fold.test)
+        seconds = time.perf_counter() - t0
+        report = {**decoder.report(), "seconds": round(seconds, 3)}
+        reports.append(report)
+        s = score(data.y[fold.test], out, exp.kind, len(exp.classes))
+        fold_scores.append(s)
+        part_rows = exp.samples.iloc[fold.test][["store", "id", "start", "stop", "label", "group", "within",
+                                                  "unit"]].assign(model=name, fold=fold.index)
+        if exp.kind == "classification":
+            part_rows = part_rows.assign(y_true=data.y[fold.test], y_pred=out.argmax(1),
+                                         **{f"proba_{c}": out[:, i] for i, c in enumerate(exp.classes)})
+        else:
+            part_rows = part_rows.assign(y_true=data.y[fold.test], y_pred=out)
+        rows.append(part_rows)
+        hp = report.get("hyperparameters", {})
+        chosen = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hp.items()
+                           if k in ("C", "best_step"))
+        log(f"  {name:<14} fold {fold.index + 1}/{len(exp.folds)}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in s.items()) + (f" ({chosen})" if chosen else "")
+            + f", {seconds:.1f} s")
+    result = {k: fold_summary([fs[k] for fs in fold_scores]) for k in metric_names}
+    result["folds"] = _jsonable(reports)
+    result["hyperparameters"] = [r.get("hyperparameters", {}) for r in result["folds"]]
+    result["seconds"] = [r["seconds"] for r in reports]
+    warnings_ = sorted({w for r in reports for w in r.get("warnings", [])})
+    if warnings_:
+        result["warnings"] = warnings_
+    if any("training" in r for r in reports):
+        result["training"] = [r.get("training") for r in result["folds"]]
+    kern = [r["kernels"] for r in result["folds"] if r.get("kernels")]
+    if kern:
+        result["kernels"] = {"roughness": float(np.mean([k["roughness"] for k in kern])),
+                             "folds": [k["roughness"] for k in kern],
+                             "zero_fraction": float(np.mean([k["zero_fraction"] for k in kern]))}
+    return pd.concat(rows, ignore_index=True), result
+
+
+def _outputs(preds: pd.DataFrame, kind: str, classes: list) -> np.ndarray:
+    if kind == "classification":
+        return preds[[f"proba_{c}" for c in classes]].to_numpy(float)
+    return preds["y_pred"].to_numpy(float)
+
+
+def _by(preds: pd.DataFrame, by: str, kind: str, classes: list) -> dict:
+    """Scores per value of ``by`` (external test groups, or within-subject values)."""
+    per = {}
+    for g, part in preds.groupby(by):
+        s = score(part["y_true"].to_numpy(), _outputs(part, kind, classes), kind, len(classes))
+        per[str(g)] = {k: (None if not np.isfinite(v) else float(v)) for k, v in s.items()}
+        per[str(g)]["n"] = int(len(part))
+    return per
+
+
+def _statistics(exp: Experiment, preds: pd.DataFrame, results: dict, log) -> list[dict]:
+    """Pooled scores with unit intervals for every model, and paired comparisons over
+    units of each of ours against every other model, on the same predictions."""
+    kc = exp.cfg.decode
+    K = len(exp.classes) or None
+    key = ["fold", "store", "id", "start"]
+    ok = [m for m in results if "error" not in results[m]]
+    ordered = {}
+    for m in ok:
+        p = preds[preds.model == m].sort_values(key, kind="stable").reset_index(drop=True)
+        ordered[m] = p
+        boot = unit_bootstrap(p["y_true"].to_numpy(), _outputs(p, exp.kind, exp.classes), exp.kind,
+                              p["unit"].astype(str).to_numpy(), n_classes=K, n_boot=kc.n_boot, seed=kc.seed)
+        for metric, v in boot.items():
+            if metric != "n_units":
+                results[m][metric].update({"pooled": v["value"], "ci95": v["ci95"]})
+        results[m]["n_units"] = boot["n_units"]
+    ours = [m for m in ok if zoo.ZOO[m].traits.family == "ours"]
+    paired = []
+    for i, a in enumerate(ours):
+        for b in [m for m in ok if m != a and (m not in ours or ours.index(m) > i)]:
+            pa, pb = ordered[a], ordered[b]
+            if not pa[key].equals(pb[key]):
+                raise AssertionError(f"{a} and {b} were not scored on the same samples")
+            units = pa["unit"].astype(str).to_numpy()
+            row = {"first": a, "second": b,
+                   **paired_units(pa["y_true"].to_numpy(), _outputs(pa, exp.kind, exp.classes),
+                                  _outputs(pb, exp.kind, exp.classes), exp.kind, units, n_classes=K,
+                                  n_boot=kc.n_boot, n_perm=kc.n_perm, seed=kc.seed)}
+            if exp.kind == "classification":
+                row["mcnemar"] = mcnemar_units(pa["y_true"].to_numpy(), _outputs(pa, exp.kind, exp.classes),
+                                               _outputs(pb, exp.kind, exp.classes), units)
+            paired.append(_jsonable(row))
+    return paired
+
+
+def run_decode(cfg: ExperimentConfig, log=print) -> Path:
+    """Decoding as configured; returns the run folder. Raises :class:`DecodeFailed`
+    (after writing every result) when a model failed."""
+    kc = cfg.decode
+    t0 = time.time()
+    exp = prepare(cfg, log)
+    run = Run.create(kc.out, kc.name, f"{cfg.name}-decode")
+    run.write_config(cfg)
+    log(f"decode: {len(exp.samples)} samples, {len(exp.classes) or 'continuous'} classes {exp.classes}, "
+        f"{len(exp.folds)} fold(s) ({'external test stores' if exp.external else f'{kc.cv} by {kc.group_by}'}), "
+        f"models {exp.models}; units for intervals: {exp.unit_info['column']} ({exp.unit_info['n']}); run folder "
+        f"{run.path}")
+    if exp.unit_info["note"]:
+        log(f"note: {exp.unit_info['note']}")
+    metric_names = METRICS_CLF if exp.kind == "classification" else METRICS_REG
+    backbones = Backbones(exp, log)
+    results, pred_parts, failed = {}, [], {}
+    for name in exp.models:
+        try:
+            preds, result = evaluate(exp, name, backbones, log)
+        except Exception as e:  # reported, the others go on, and the command exits non-zero
+            log(f"  {name}: FAILED: {type(e).__name__}: {e}")
+            failed[name] = f"{type(e).__name__}: {e}"
+            results[name] = {k: fold_summary([]) for k in metric_names}
+            results[name].update(error=failed[name], traceback=traceback.format_exc())
+            continue
+        results[name] = result
+        pred_parts.append(preds)
+        for w in result.get("warnings", []):
+            log(f"warning: {w}")
+    preds = pd.concat(pred_parts, ignore_index=True) if pred_parts else None
+    if preds is not None:
+        atomic_write_csv(run / "predictions.csv", preds)
+        by = "group" if exp.external else ("within" if kc.within else None)
+        for name in results:
+            if "error" not in results[name] and by is not None:
+                results[name]["by_" + by] = _by(preds[preds.model == name], by, exp.kind, exp.classes)
+        _confusion(exp, preds, run)
+    paired = _statistics(exp, preds, results, log) if preds is not None else []
+    inner_by = sorted({f.inner.by for f in exp.folds})
+    if "time" in inner_by:
+        log("note: the inner split held out the end of each training recording in time in some folds (too few "
+            "training groups for a group split); see metrics.json inner_splits")
+    site = {}
+    for name, r in results.items():
+        fold_sites = {str(i): f["centred_on_their_own_test_samples"] for i, f in enumerate(r.get("folds", []))
+                      if f.get("centred_on_their_own_test_samples")}
+        if fold_sites:
+            site[name] = fold_sites
+    metrics = {
+        "task": exp.kind, "task_reason": exp.reason, "target": kc.target, "classes": exp.classes,
+        "protocol": {"cv": "external test stores" if exp.external else kc.cv, "group_by": kc.group_by,
+                     "within": kc.within or None, "skipped_within": exp.skipped,
+                     "train_fraction": kc.train_fraction, "n_folds": len(exp.folds),
+                     "test_stores": list(kc.test_stores), "inner_split": inner_by, "normalize": cfg.data.normalize,
+                     "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,
+                     "selection": "class-weighted log loss on the inner validation part (MSE for regression)",
+                     "pretrained": str(exp.pre_run) if exp.pre_run else None,
+                     "pretrain_in_fold": kc.pretrain_in_fold, "transductive": kc.transductive},
+        "units": {**exp.unit_info, "n_boot": kc.n_boot, "n_perm": kc.n_perm},
+        "inner_splits": {str(f.index): f.inner.describe() for f in exp.folds},
+        "pretraining_overlap": exp.overlap.get("pretraining") or None,
+        "test_store_overlap": exp.overlap.get("test_stores") or None,
+        "duplicate_recordings": exp.overlap.get("duplicates") or None,
+        "site_centering": {"enabled": kc.site_centering, "centred_on_their_own_test_samples": site}
+        if kc.site_centering else None,
+        "n_samples": len(exp.samples), "seconds": round(time.time() - t0, 1), "models": _jsonable(results),
+        "paired": paired,
+        "failed": sorted(failed),
+    }
+    run.write_json("metrics.json", metrics)
+    log(format_table(metrics["models"], metric_names))
+    if failed:
+        raise DecodeFailed(run.path, failed)
+    return run.path
+
+
+def _confusion(exp: Experiment, preds: pd.DataFrame, run: Run) -> None:
+    if exp.kind != "classification":
+        return
+    from sklearn.metrics import confusion_matrix
+
+    from .plots import plot_confusion
+
+    for name, part in preds.groupby("model"):
+        cm = confusion_matrix(part["y_true"], part["y_pred"], labels=list(range(len(exp.classes))))
+        plot_confusion(cm, exp.classes, run / "plots" / f"confusion_{name}.png", title=f"{name}: all folds")
 
 
 def format_table(results: dict, metric_names) -> str:
-    """Markdown table: one row per model, ``mean ± sd`` per metric."""
-    head = "| model | " + " | ".join(metric_names) + " |"
-    lines = [head, "|" + "---|" * (len(metric_names) + 1)]
+    """Markdown table: one row per model, the pooled score and its 95% interval over
+    units per metric, then the mean ± sd over folds of the first metric."""
+    head = "| model | " + " | ".join(f"{m} [95% CI]" for m in metric_names) + f" | {metric_names[0]} by fold |"
+    lines = [head, "|" + "---|" * (len(metric_names) + 2)]
     for name, agg in results.items():
         if "error" in agg:
-            lines.append(f"| {name} | failed: {agg['error']} |" + " |" * (len(metric_names) - 1))
+            lines.append(f"| {name} | failed: {agg['error']} |" + " |" * len(metric_names))
             continue
         cells = []
         for k in metric_names:
             m = agg[k]
-            cells.append("n/a" if m["mean"] is None else f"{m['mean']:.3f} ± {m['sd']:.3f}")
+            if m.get("pooled") is None:
+                cells.append("n/a")
+                continue
+            ci = m.get("ci95")
+            cells.append(f"{m['pooled']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+        m0 = agg[metric_names[0]]
+        sd = f" ± {m0['sd']:.3f}" if m0.get("sd") is not None else ""
+        cells.append("n/a" if m0["mean"] is None else f"{m0['mean']:.3f}{sd}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

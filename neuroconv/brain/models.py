@@ -17,8 +17,8 @@ import torch.nn as nn
 
 from neuroconv.model import SequenceModel
 
-__all__ = ["BrainModel", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config", "load_pretrained",
-           "make_classifier"]
+__all__ = ["BrainModel", "BrainClassifier", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config",
+           "load_pretrained", "make_classifier"]
 
 
 def channel_set_key(channels) -> str:
@@ -141,6 +141,35 @@ class BrainModel(nn.Module):
         return cls(**config)
 
 
+class BrainClassifier(nn.Module):
+    """A :class:`BrainModel` backbone with a linear head on mask-aware pooled features.
+
+    ``forward(batch) -> (B, n_out)``. ``freeze_backbone=True`` trains the head only (a
+    linear probe); the backbone then also stays in eval mode.
+    """
+
+    def __init__(self, brain: BrainModel, n_out: int, freeze_backbone: bool = False):
+        super().__init__()
+        self.brain, self.freeze_backbone = brain, freeze_backbone
+        self.head = nn.Linear(brain.d_model, n_out)
+        if freeze_backbone:
+            for p in self.brain.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_backbone:
+            self.brain.eval()
+        return self
+
+    def features(self, batch: dict) -> torch.Tensor:
+        h = self.brain.features(batch["x"], batch["key"], batch["sfreq"], batch["mask"])
+        return self.brain.backbone.pooled(h, batch["mask"])  # (B D)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.head(self.features(batch))
+
+
 def load_pretrained(run_dir, map_location: str | torch.device = "cpu") -> BrainModel:
     """Load the exported model of a ``neuroconv pretrain`` run folder
     (``model.safetensors`` + ``model_config.json``; nothing is unpickled); returns it in
@@ -159,14 +188,12 @@ def load_pretrained(run_dir, map_location: str | torch.device = "cpu") -> BrainM
 
 def make_classifier(model_cfg, channel_sets: dict, key: str, channels: list, n_out: int, l_max: int, *,
                     pretrained=None, freeze: bool = False, pool: str = "mean"):
-    """A :class:`~neuroconv.brain.tasks.BrainClassifier`: a fresh backbone from
+    """A :class:`BrainClassifier`: a fresh backbone from
     ``model_cfg`` (a :class:`~neuroconv.brain.config.ModelConfig`), or a pretrained
     :class:`BrainModel` (a run folder or the model itself). With ``freeze``, every
     pretrained weight is frozen and only a new channel set's encoder and the head train
     (a linear probe)."""
     import copy
-
-    from .tasks import BrainClassifier
 
     if pretrained is not None and not isinstance(pretrained, BrainModel):
         pretrained = load_pretrained(pretrained)

@@ -1,19 +1,17 @@
-"""Brain-data tasks: self-supervised pretraining (:class:`PretrainTask`) and the
-classifier that decoding trains (:class:`BrainClassifier`, with the engine's
-:class:`~neuroconv.engine.tasks.SupervisedTask`). The optimizer, schedule and NaN guard
-come from :class:`~neuroconv.engine.tasks.TrainTask`."""
+"""Brain-data tasks: self-supervised pretraining (:class:`PretrainTask`). Decoding trains
+its models with the engine's :class:`~neuroconv.engine.tasks.SupervisedTask`. The
+optimizer, schedule and NaN guard come from :class:`~neuroconv.engine.tasks.TrainTask`."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
 from neuroconv.engine.tasks import TrainTask
 from neuroconv.model import masked_mean
 
 from .models import BrainModel
 
-__all__ = ["PretrainTask", "BrainClassifier", "span_mask"]
+__all__ = ["PretrainTask", "span_mask"]
 
 
 def span_mask(valid: torch.Tensor, ratio: float, span: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -91,32 +89,3 @@ class PretrainTask(TrainTask):
         loss = self.compute_loss(batch)
         self.log("val_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0], sync_dist=True)
         return loss
-
-
-class BrainClassifier(nn.Module):
-    """A :class:`BrainModel` backbone with a linear head on mask-aware pooled features.
-
-    ``forward(batch) -> (B, n_out)``. ``freeze_backbone=True`` trains the head only (a
-    linear probe); the backbone then also stays in eval mode.
-    """
-
-    def __init__(self, brain: BrainModel, n_out: int, freeze_backbone: bool = False):
-        super().__init__()
-        self.brain, self.freeze_backbone = brain, freeze_backbone
-        self.head = nn.Linear(brain.d_model, n_out)
-        if freeze_backbone:
-            for p in self.brain.parameters():
-                p.requires_grad_(False)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self.freeze_backbone:
-            self.brain.eval()
-        return self
-
-    def features(self, batch: dict) -> torch.Tensor:
-        h = self.brain.features(batch["x"], batch["key"], batch["sfreq"], batch["mask"])
-        return self.brain.backbone.pooled(h, batch["mask"])  # (B D)
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        return self.head(self.features(batch))

@@ -67,6 +67,15 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def array_sha256(data: np.ndarray) -> str:
+    """sha256 of a recording's stored values: its dtype, shape and bytes (C order), so a
+    copy of a recording is recognised whatever its file or id."""
+    data = np.ascontiguousarray(data)
+    h = hashlib.sha256(f"{data.dtype.str}{data.shape}".encode())
+    h.update(memoryview(data).cast("B"))
+    return h.hexdigest()
+
+
 def params_hash(obj: Any) -> str:
     """A stable hash of JSON-serialisable parameters (key order does not matter)."""
     text = json.dumps(obj, sort_keys=True, default=json_default)
@@ -227,7 +236,7 @@ class StoreWriter:
             srcs.append(fp)
         atomic_save_npy(self.array_path(rid), data)
         record = {
-            "id": rid, "params_hash": self.params_hash, "row": row,
+            "id": rid, "params_hash": self.params_hash, "row": row, "array_sha256": array_sha256(data),
             "channels": list(map(str, channels)),
             "channel_units": list(channel_units) if channel_units is not None else None,
             "events": ev, "sources": srcs, "details": details or {},
@@ -291,6 +300,7 @@ def consolidate(path, extra_meta: dict | None = None) -> Path:
     meta["channel_units"] = list(next(iter(uniq_units))) if same_units else None
     meta["channel_units_by_id"] = {} if same_units else unit_lists
     meta["sources"] = {r["id"]: r["sources"] for r in records}
+    meta["array_sha256"] = {r["id"]: r["array_sha256"] for r in records if r.get("array_sha256")}
     meta["details"] = {r["id"]: r.get("details", {}) for r in records}
     meta["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(meta_path, meta)
@@ -342,6 +352,7 @@ class SequenceStore:
         meta_path = self.path / "meta.json"
         self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         self._index = {rid: i for i, rid in enumerate(self.manifest["id"])}
+        self._hashes: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self.manifest)
@@ -375,6 +386,24 @@ class SequenceStore:
 
     def sfreq(self, rid: str) -> float:
         return float(self._row(rid)["sfreq"])
+
+    def content(self, ids=None) -> pd.DataFrame:
+        """What each recording is, whatever it is called: ``id``, ``source_sha256`` (the
+        sha256 of its primary source file, the first the pipeline read: the recording
+        itself, not a sidecar that several recordings may share; empty when it had none)
+        and ``array_sha256`` (:func:`array_sha256` of the stored array: recorded by the
+        writer, computed here for stores written before it was)."""
+        sources = self.meta.get("sources") or {}
+        arrays = self.meta.get("array_sha256") or {}
+        rows = []
+        for rid in self._select(ids)["id"]:
+            srcs = sources.get(rid) or []
+            digest = arrays.get(rid)
+            if digest is None:
+                digest = self._hashes.get(rid) or self._hashes.setdefault(rid, array_sha256(self.load(rid)))
+            rows.append({"id": rid, "source_sha256": (srcs[0].get("sha256") or "") if srcs else "",
+                         "array_sha256": digest})
+        return pd.DataFrame(rows, columns=["id", "source_sha256", "array_sha256"])
 
     def _select(self, ids) -> pd.DataFrame:
         if ids is None:

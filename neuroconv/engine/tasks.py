@@ -25,19 +25,33 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
+
+
 class TrainTask(L.LightningModule):
     """Base of every task: ``configure_optimizers`` from ``hparams.lr``,
-    ``hparams.weight_decay`` and ``hparams.warmup_steps``, and :meth:`check_finite`."""
+    ``hparams.weight_decay``, ``hparams.warmup_steps`` and, when given,
+    ``hparams.optimizer`` (``"adamw"``, the default, or ``"adam"``) and
+    ``hparams.schedule`` (``"cosine"`` decay over the run, the default, or
+    ``"constant"``), and :meth:`check_finite`."""
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.AdamW(param_groups(self, hp.lr, hp.weight_decay))
+        name, schedule = hp.get("optimizer", "adamw"), hp.get("schedule", "cosine")
+        if name not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}; got {name!r}.")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {SCHEDULES}; got {schedule!r}.")
+        opt = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[name](param_groups(self, hp.lr, hp.weight_decay))
         total = max(int(self.trainer.estimated_stepping_batches), 1) if self._trainer else 1000
         warm = min(int(hp.warmup_steps), max(total - 1, 0))
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / (warm + 1)
+            if schedule == "constant":
+                return 1.0
             progress = (step - warm) / max(total - warm, 1)
             return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -60,12 +74,13 @@ class SupervisedTask(TrainTask):
     ``kind``: ``classification`` (cross-entropy over ``(B, n_classes)`` logits; accuracy
     is logged), ``regression`` (MSE; ``(B,)`` or ``(B, 1)`` outputs) or ``lm`` (next-token
     cross-entropy over ``(B, L, V)`` logits against ``batch["y"] (B, L)``, ignoring
-    index -100). ``class_weights`` balances classes in the loss.
+    index -100). ``class_weights`` balances classes in the loss. ``optimizer`` and
+    ``schedule``: see :class:`TrainTask`.
     """
 
     def __init__(self, net: nn.Module, kind: str = "classification", lr: float = 2e-3,
                  weight_decay: float = 0.01, warmup_steps: int = 50,
-                 class_weights: list | None = None):
+                 class_weights: list | None = None, optimizer: str = "adamw", schedule: str = "cosine"):
         super().__init__()
         if kind not in ("classification", "regression", "lm"):
             raise ValueError(f"`kind` must be classification, regression or lm; got {kind!r}.")

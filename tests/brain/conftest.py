@@ -20,6 +20,26 @@ def eeg_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def eeg_store_other(tmp_path_factory):
+    """2 other subjects of simulated motor-imagery EEG (another seed, data set "other"):
+    recordings the eeg_store never holds, for external test stores."""
+    import pandas as pd
+
+    from neuroconv.pipelines import preprocess_eeg
+    from neuroconv.pipelines.simulate import simulate_eeg
+
+    root = tmp_path_factory.mktemp("sim_eeg_other")
+    files = simulate_eeg(root / "raw", n_subjects=2, n_runs=1, duration=40.0, sfreq=100.0, seed=7)
+    out = root / "store"
+    summary = preprocess_eeg(files, out, progress=False, l_freq=1.0, h_freq=24.0, resample=50.0)
+    assert summary.ok, str(summary)
+    man = pd.read_csv(out / "manifest.csv", dtype=str)
+    man["dataset"] = "other"
+    man.to_csv(out / "manifest.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def fmri_store(tmp_path_factory):
     """3 subjects of simulated fMRI, 16 regions, TR 2 s."""
     from neuroconv.pipelines import preprocess_fmri
@@ -71,6 +91,7 @@ def tiny_config(stores, tmp_path, **overrides):
         "pretrain.warmup_steps": 1, "pretrain.batch_size": 8,
         "decode.max_epochs": 2, "decode.progress": "none", "decode.out": str(tmp_path / "runs"),
         "decode.n_splits": 2, "decode.batch_size": 8, "decode.warmup_steps": 1,
+        "decode.n_boot": 200, "decode.n_perm": 200,
     }
     base.update(overrides)
     return job_parser("decode").override(ExperimentConfig(name="t"), base)

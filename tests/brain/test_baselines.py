@@ -185,6 +185,27 @@ def test_riemann_reference_is_the_karcher_mean():
     assert grad_norm(ours.mean_) <= ours.tol * 81  # nilearn's own stopping rule, on the returned mean
 
 
+def test_warm_started_mean_reaches_the_same_minimiser():
+    """A warm start (the mean of a subset, as the refit on a whole training fold gets from
+    its inner part) stops at the same Karcher mean within the two gradient norms (the
+    same 1-strong-convexity bound as above), in no more iterations."""
+    try:
+        from pyriemann.geometry.distance import distance_riemann
+    except ImportError:
+        from pyriemann.utils.distance import distance_riemann
+
+    X = _random_series(np.random.default_rng(6), 12, 30)  # 12 regions, 30 subjects
+    covs = B.TangentConnectivity.covariances(X)
+    cold = B.TangentConnectivity().fit(X)
+    part = B.TangentConnectivity().fit(X[:24])
+    warm = B.TangentConnectivity(init_mean=part.mean_).fit(X)
+    assert warm.n_iter_ <= cold.n_iter_
+    bound = cold.grad_norm_ + warm.grad_norm_ + 10 * 12 * EPS * np.linalg.cond(cold.mean_)
+    assert distance_riemann(cold.mean_, warm.mean_) <= bound
+    with pytest.raises(ValueError, match="init must be a \\(12, 12\\) matrix"):
+        B.riemann_mean_nilearn(covs, init=np.eye(3))
+
+
 def test_logeuclid_reference_equals_pyriemann():
     """reference="logeuclid": pyriemann's log-Euclidean mean, then its affine-invariant
     log map; pyriemann vectorises the upper triangle with sqrt(2) off the diagonal."""
@@ -268,7 +289,7 @@ def test_tangent_wrapper_equals_nilearn_pipeline():
 
 def test_make_baseline_keeps_the_old_call():
     est = B.make_baseline("connectivity", sfreq=160.0, connectivity_kind="correlation", seed=3)
-    assert (est.kind, est.C, est.seed, est.site_centering) == ("correlation", None, 3, False)
+    assert (est.kind, est.C, est.seed, est.site_centering, est.class_weight) == ("correlation", None, 3, False, None)
     assert B.make_baseline("connectivity", sfreq=160.0, seed=0).kind == "tangent"
 
 
@@ -340,6 +361,38 @@ def _fit_proba(est, X, y, tr, te):
         return est.fit(X[tr], y[tr]).predict_proba(X[te])
 
 
+def _band(sfreq, lo, hi):
+    """MOABB's paradigm filter, written with MNE directly: IIR (4th-order Butterworth,
+    forwards and backwards) band-pass of every epoch."""
+    from mne.filter import filter_data
+    from sklearn.preprocessing import FunctionTransformer
+
+    return FunctionTransformer(lambda X: filter_data(np.asarray(X, float), sfreq, lo, hi, method="iir",
+                                                     verbose=False))
+
+
+def test_band_pass_is_mne_iir_filter_and_passes_the_band():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3, 2, 481))
+    bp = B.BandPass(sfreq=160.0, l_freq=8.0, h_freq=32.0).fit(X)
+    np.testing.assert_array_equal(bp.transform(X), _band(160.0, 8.0, 32.0).fit_transform(X))
+    # a 16 Hz sine passes (middle of the band), 2 Hz and 60 Hz are attenuated (4th order
+    # Butterworth, forwards and backwards: more than 20 dB two octaves away)
+    t = np.arange(481) / 160.0
+    mid = slice(120, 361)  # away from the padded edges
+
+    def gain(f):
+        s = np.sin(2 * np.pi * f * t)[None, None]
+        return np.abs(bp.transform(s)[..., mid]).max() / np.abs(s[..., mid]).max()
+
+    assert gain(16.0) == pytest.approx(1.0, abs=0.05) and gain(2.0) < 0.1 and gain(60.0) < 0.1
+    assert B.BandPass(sfreq=50.0, l_freq=1.0, h_freq=30.0).fit(X).band_ == (1.0, None)  # above Nyquist
+    with pytest.raises(ValueError, match="0 < l_freq < h_freq"):
+        B.BandPass(l_freq=30.0, h_freq=8.0).fit(X)
+    with pytest.raises(ValueError, match="shape \\(n, channels, times\\)"):
+        bp.transform(X[0])
+
+
 def test_ts_lr_and_csp_lda_equal_their_libraries(eegbci_epochs):
     from mne.decoding import CSP
     from pyriemann.estimation import Covariances
@@ -350,13 +403,18 @@ def test_ts_lr_and_csp_lda_equal_their_libraries(eegbci_epochs):
 
     X, y = eegbci_epochs
     tr, te = _half_split(y)
-    ref = make_pipeline(Covariances(estimator="oas"), TangentSpace(metric="riemann"),
-                        LogisticRegression(C=1.0, max_iter=5000, random_state=0))
-    np.testing.assert_array_equal(_fit_proba(B.make_baseline("ts_lr", sfreq=160.0, seed=0), X, y, tr, te),
-                                  _fit_proba(ref, X, y, tr, te))
+    ref = make_pipeline(_band(160.0, 8.0, 32.0), Covariances(estimator="oas"), TangentSpace(metric="riemann"),
+                        LogisticRegression(C=0.3, max_iter=5000, random_state=0, class_weight="balanced"))
+    est = B.make_baseline("ts_lr", sfreq=160.0, seed=0, C=0.3, class_weight="balanced")
+    np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
+    ref = make_pipeline(_band(160.0, 8.0, 32.0), CSP(n_components=4, reg="ledoit_wolf", log=True),
+                        LinearDiscriminantAnalysis(priors=[0.5, 0.5]))
+    est = B.make_baseline("csp_lda", sfreq=160.0, seed=0, class_weight="balanced", n_classes=2)
+    np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
+    # without its band (band=None) it is the broadband pipeline
     ref = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis())
-    np.testing.assert_array_equal(_fit_proba(B.make_baseline("csp_lda", sfreq=160.0, seed=0), X, y, tr, te),
-                                  _fit_proba(ref, X, y, tr, te))
+    est = B.make_baseline("csp_lda", sfreq=160.0, seed=0, band=None)
+    np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
 
 
 def test_xdawn_ts_and_erp_lda_equal_their_libraries(muse_p300):
@@ -370,24 +428,29 @@ def test_xdawn_ts_and_erp_lda_equal_their_libraries(muse_p300):
 
     X, y = muse_p300
     tr, te = _half_split(y)
-    ref = make_pipeline(XdawnCovariances(nfilter=4, estimator="oas"), TangentSpace(metric="riemann"),
-                        LogisticRegression(C=1.0, max_iter=5000, random_state=0))
+    ref = make_pipeline(_band(256.0, 1.0, 24.0), XdawnCovariances(nfilter=4, estimator="oas"),
+                        TangentSpace(metric="riemann"), LogisticRegression(C=1.0, max_iter=5000, random_state=0))
     np.testing.assert_array_equal(_fit_proba(B.make_baseline("xdawn_ts", sfreq=256.0, seed=0), X, y, tr, te),
                                   _fit_proba(ref, X, y, tr, te))
-    # erp_lda: decimate 256 Hz by 8 (to 32 Hz), then MNE's Vectorizer and shrinkage LDA
-    Xd = decimate(X, 8, ftype="fir", zero_phase=True, axis=-1)
+    # erp_lda: 1-24 Hz, decimate 256 Hz by 8 (to 32 Hz), then MNE's Vectorizer and shrinkage LDA
+    Xf = _band(256.0, 1.0, 24.0).fit_transform(X)
+    Xd = decimate(Xf, 8, ftype="fir", zero_phase=True, axis=-1)
     assert Xd.shape[1:] == (4, 29)
     ref = make_pipeline(Vectorizer(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
     est = B.make_baseline("erp_lda", sfreq=256.0, seed=0)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, Xd, y, tr, te))
-    assert est[0].factor_ == 8
+    assert est[1].factor_ == 8
 
 
 def test_epoch_decimate_factor():
+    from scipy.signal import decimate
+
     X = np.random.default_rng(0).standard_normal((2, 3, 100))
-    assert B.EpochDecimate(sfreq=50.0, target_sfreq=32.0).fit(X).transform(X) is not None
+    np.testing.assert_array_equal(B.EpochDecimate(sfreq=50.0, target_sfreq=32.0).fit(X).transform(X), X)  # q = 1
     np.testing.assert_array_equal(B.EpochDecimate(sfreq=50.0).fit(X).transform(X), X)  # q = 1
-    assert B.EpochDecimate(sfreq=160.0).fit(X).transform(X).shape == (2, 3, 20)  # q = 5
+    np.testing.assert_array_equal(B.EpochDecimate(sfreq=160.0).fit(X).transform(X),  # q = 5
+                                  decimate(X, 5, ftype="fir", zero_phase=True, axis=-1))
+    assert B.EpochDecimate(sfreq=160.0).fit(X).transform(X).shape == (2, 3, 20)
     with pytest.raises(ValueError, match="target_sfreq must be a positive"):
         B.EpochDecimate(target_sfreq=0).fit(X)
 
@@ -396,18 +459,29 @@ def test_epoch_decimate_factor():
 
 
 def test_registry_and_errors():
-    assert set(B.BASELINE_MODALITY) == set(B.BASELINES)
-    assert set(B.NEURAL_BASELINES) <= set(B.BASELINES)
-    assert {B.BASELINE_MODALITY[n] for n in B.BASELINES} == {"fmri", "eeg"}
-    for name in set(B.BASELINES) - set(B.NEURAL_BASELINES):
+    from neuroconv.brain import zoo
+
+    assert set(B.CLASSICAL_BASELINES) <= set(zoo.ZOO)
+    assert set(B.REGULARISED) <= set(B.CLASSICAL_BASELINES)
+    for name in B.CLASSICAL_BASELINES:
         est = B.make_baseline(name, sfreq=128.0, seed=0)
         assert hasattr(est, "fit") and hasattr(est, "predict_proba")
+        features, head = B.baseline_parts(name, sfreq=128.0, seed=0, C=0.5, class_weight="balanced", n_classes=2)
+        assert hasattr(features, "transform")
+        if name in B.REGULARISED:
+            assert (head.C, head.class_weight) == (0.5, "balanced")
+        else:
+            np.testing.assert_array_equal(head.priors, [0.5, 0.5])
     with pytest.raises(ValueError, match="name must be one of .*got 'svm'"):
         B.make_baseline("svm", sfreq=128.0, seed=0)
-    with pytest.raises(ValueError, match="braindecode_net"):
+    with pytest.raises(ValueError, match="name must be one of"):
         B.make_baseline("eegnet", sfreq=128.0, seed=0)
-    with pytest.raises(ValueError, match=r"among \['C', 'estimator'\]; got \['nfilter'\]"):
+    with pytest.raises(ValueError, match=r"among \['band', 'estimator'\]; got \['nfilter'\]"):
         B.make_baseline("ts_lr", sfreq=128.0, seed=0, nfilter=2)
+    with pytest.raises(ValueError, match="needs n_classes"):
+        B.make_baseline("csp_lda", sfreq=128.0, seed=0, class_weight="balanced")
+    with pytest.raises(ValueError, match="class_weight must be None or 'balanced'"):
+        B.make_baseline("ts_lr", sfreq=128.0, seed=0, class_weight="auto")
 
 
 def test_import_stays_light():

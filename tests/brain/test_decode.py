@@ -31,19 +31,35 @@ def pretrained_run(eeg_store, tmp_path_factory):
 
 
 def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp_path):
+    from scipy.stats import chi2
+    from sklearn.metrics import accuracy_score
+
+    ours = ("scratch", "finetune", "probe", "attention")
     cfg = tiny_config([eeg_store], tmp_path, **{
         "data.max_len": 256, "decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
         "decode.tmax": 2.0, "decode.pretrained": str(pretrained_run), "decode.query": DECODE_SUBJECTS,
-        "decode.models": ["scratch", "finetune", "probe", "attention", "csp_lda", "bandpower"]})
+        "decode.models": [*ours, "csp_lda", "bandpower"]})
     run = run_decode(cfg, log=lambda *_: None)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["classes"] == ["left", "right"] and metrics["protocol"]["n_folds"] == 2
     assert metrics["pretraining_overlap"] is None
+    assert metrics["units"]["column"] == "subject" and metrics["units"]["n"] == 4
     assert set(metrics["models"]) == set(cfg.decode.models)
-    for name, agg in metrics["models"].items():
-        assert set(agg) - {"kernels", "training"} == SAME_KEYS, name  # + neural models' kernels and training
-        assert len(agg["accuracy"]["folds"]) == 2
     preds = pd.read_csv(run / "predictions.csv")
+    for name, agg in metrics["models"].items():
+        assert SAME_KEYS <= set(agg), name
+        assert len(agg["accuracy"]["folds"]) == 2 and len(agg["hyperparameters"]) == 2 and len(agg["seconds"]) == 2
+        # sd over folds with ddof=1; the pooled score is that of all predictions
+        folds = agg["accuracy"]["folds"]
+        assert agg["accuracy"]["sd"] == pytest.approx(np.std(folds, ddof=1))
+        p = preds[preds.model == name]
+        assert agg["accuracy"]["pooled"] == pytest.approx(accuracy_score(p.y_true, p.y_pred))
+        lo, hi = agg["accuracy"]["ci95"]
+        assert lo <= agg["accuracy"]["pooled"] <= hi and agg["n_units"] == 4
+    # the chosen regularisers and training budgets are recorded per fold
+    assert all(h["C"] in cfg.decode.c_grid for h in metrics["models"]["bandpower"]["hyperparameters"])
+    assert all("best_step" in h for h in metrics["models"]["scratch"]["hyperparameters"])
+    assert all(h["C"] in cfg.decode.c_grid for h in metrics["models"]["probe"]["hyperparameters"])
     # every model predicted every sample exactly once, on identical folds
     per_model = preds.groupby("model").apply(lambda d: sorted(zip(d["fold"], d["id"], d["start"])))
     assert all(v == per_model.iloc[0] for v in per_model)
@@ -55,16 +71,23 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
     # fold metrics are recomputable from the saved predictions
     d = preds[(preds.model == "csp_lda") & (preds.fold == 0)]
     assert metrics["models"]["csp_lda"]["accuracy"]["folds"][0] == pytest.approx((d.y_true == d.y_pred).mean())
-    # every neural model is paired with every baseline on the same samples and folds
+    # each of ours is paired with every other model, on the same samples, over units
     pairs = {(r["first"], r["second"]): r for r in metrics["paired"]}
-    assert set(pairs) == {(a, b) for a in ("scratch", "finetune", "probe", "attention") for b in ("csp_lda", "bandpower")}
+    want = {(a, b) for a in ours for b in ("csp_lda", "bandpower")}
+    want |= {(a, b) for i, a in enumerate(ours) for b in ours[i + 1:]}
+    assert set(pairs) == want
     r = pairs[("scratch", "csp_lda")]
-    a, b = preds[preds.model == "scratch"], preds[preds.model == "csp_lda"]
-    ok_a = (a.sort_values(["fold", "id", "start"]).pipe(lambda x: x.y_true == x.y_pred)).to_numpy()
-    ok_b = (b.sort_values(["fold", "id", "start"]).pipe(lambda x: x.y_true == x.y_pred)).to_numpy()
-    assert r["mcnemar"]["only_first_correct"] == int((ok_a & ~ok_b).sum())
-    diffs = np.subtract(metrics["models"]["scratch"]["accuracy"]["folds"], metrics["models"]["csp_lda"]["accuracy"]["folds"])
-    assert r["accuracy"]["mean_difference"] == pytest.approx(diffs.mean())
+    a = preds[preds.model == "scratch"].sort_values(["fold", "id", "start"])
+    b = preds[preds.model == "csp_lda"].sort_values(["fold", "id", "start"])
+    ok_a, ok_b = (a.y_true == a.y_pred).to_numpy(), (b.y_true == b.y_pred).to_numpy()
+    # left and right trials in every subject: the clustered McNemar test over subjects
+    dk = pd.Series((ok_a & ~ok_b).astype(int) - (~ok_a & ok_b).astype(int)).groupby(a["unit"].to_numpy()).sum()
+    stat = dk.sum() ** 2 / (dk**2).sum() if (dk**2).sum() else 0.0
+    assert r["mcnemar"]["method"] == "clustered" and r["mcnemar"]["n_units"] == 4
+    assert r["mcnemar"]["p_value"] == pytest.approx(chi2.sf(stat, 1) if (dk**2).sum() else 1.0)
+    assert r["accuracy"]["difference"] == pytest.approx(ok_a.mean() - ok_b.mean())
+    assert r["accuracy"]["ci95"] is not None and 0 < r["accuracy"]["permutation_p"] <= 1
+    assert r["accuracy"]["wilcoxon"]["n_units"] == 4
 
 
 def test_probe_keeps_the_pretrained_backbone_frozen(eeg_store, pretrained_run):
@@ -137,8 +160,10 @@ def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path)
     (normalised) windows, and the neural model's early stopping held out time (two runs
     leave one training group per fold)."""
     from mne.decoding import CSP
+    from mne.filter import filter_data
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
 
     from neuroconv.brain.data import StoreWindows, open_stores
 
@@ -163,7 +188,10 @@ def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path)
         train = samples[(samples.fold != f)].drop_duplicates(["id", "start"])
         Xtr = StoreWindows(stores, train).arrays()
         Xte = StoreWindows(stores, test.sort_values(["id", "start"])).arrays()
-        direct = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis())
+        # MOABB's motor-imagery recipe: 8-32 Hz IIR band-pass first; balanced classes: uniform LDA priors
+        band = FunctionTransformer(lambda X: filter_data(X, 80.0, 8.0, 32.0, method="iir", verbose=False))
+        direct = make_pipeline(band, CSP(n_components=4, reg="ledoit_wolf", log=True),
+                               LinearDiscriminantAnalysis(priors=[0.5, 0.5]))
         direct.fit(Xtr, train["y_true"].to_numpy())
         got = ours[ours.fold == f]["proba_right"].to_numpy()
         np.testing.assert_allclose(got, direct.predict_proba(Xte)[:, 1], rtol=1e-6, atol=1e-9)
@@ -187,13 +215,15 @@ def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pr
 
 
 def test_a_failing_model_is_reported_the_rest_go_on_and_the_run_fails(eeg_store, tmp_path, monkeypatch, capsys):
-    import neuroconv.brain.decode as D
+    import dataclasses
+
+    from neuroconv.brain import zoo
     from neuroconv.cli import main
 
-    def broken(name, **kw):
+    def broken(cfg):
         raise TypeError("simulated bug in this baseline")  # not a RuntimeError: any failure counts
 
-    monkeypatch.setattr(D, "make_baseline", broken)
+    monkeypatch.setitem(zoo.ZOO, "csp_lda", dataclasses.replace(zoo.ZOO["csp_lda"], build=broken))
     cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
                                                 "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"]})
     with pytest.raises(DecodeFailed, match="csp_lda") as e:
@@ -202,8 +232,9 @@ def test_a_failing_model_is_reported_the_rest_go_on_and_the_run_fails(eeg_store,
     m = json.loads((run / "metrics.json").read_text())
     assert "simulated bug" in m["models"]["csp_lda"]["error"] and m["models"]["csp_lda"]["accuracy"]["mean"] is None
     assert "Traceback" in m["models"]["csp_lda"]["traceback"] and m["failed"] == ["csp_lda"]
-    assert "error" not in m["models"]["scratch"] and m["models"]["scratch"]["accuracy"]["mean"] is not None
-    assert set(pd.read_csv(run / "predictions.csv")["model"]) == {"scratch"}
+    preds = pd.read_csv(run / "predictions.csv")
+    assert set(preds["model"]) == {"scratch"} and "error" not in m["models"]["scratch"]
+    assert m["models"]["scratch"]["accuracy"]["pooled"] == pytest.approx((preds.y_true == preds.y_pred).mean())
     # the command exits non-zero
     import yaml
 
@@ -260,14 +291,13 @@ def test_pretrain_in_fold_never_sees_the_fold_test_group(eeg_store, tmp_path, mo
     assert json.loads((run / "metrics.json").read_text())["protocol"]["pretrain_in_fold"] is True
 
 
-def test_external_test_stores_report_per_group(eeg_store, tmp_path):
+def test_external_test_stores_report_per_group(eeg_store, eeg_store_other, tmp_path):
     import shutil
 
     test_store = tmp_path / "other_site"
-    shutil.copytree(eeg_store, test_store)
+    shutil.copytree(eeg_store_other, test_store)
     man = pd.read_csv(test_store / "manifest.csv", dtype=str)
-    man["site"] = ["A", "A", "A", "B", "B", "B"]
-    man["dataset"] = "other"
+    man["site"] = ["A", "B"]
     man.to_csv(test_store / "manifest.csv", index=False)
     cfg = tiny_config([eeg_store], tmp_path, **{
         "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"],
@@ -275,6 +305,7 @@ def test_external_test_stores_report_per_group(eeg_store, tmp_path):
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
     assert m["protocol"]["cv"] == "external test stores" and m["protocol"]["n_folds"] == 1
+    assert m["test_store_overlap"] is None and m["units"]["column"] == "site"
     preds = pd.read_csv(run / "predictions.csv")
     for name in ("scratch", "csp_lda"):
         by = m["models"][name]["by_group"]
@@ -284,6 +315,72 @@ def test_external_test_stores_report_per_group(eeg_store, tmp_path):
         a = part[part.group == "other:A"]
         assert by["other:A"]["accuracy"] == pytest.approx((a.y_true == a.y_pred).mean())
         assert set(part["store"]) == {1}  # every prediction is on the test store
+
+
+def _renamed_copy(store, dest, rename_ids: bool):
+    """A copy of ``store`` under another data-set name (and, with ``rename_ids``, other
+    recording ids and subjects): the same recordings by content."""
+    import shutil
+
+    shutil.copytree(store, dest)
+    man = pd.read_csv(dest / "manifest.csv", dtype=str)
+    man["dataset"], man["site"] = "renamed", "elsewhere"
+    if rename_ids:
+        ids = {i: f"x{k:02d}" for k, i in enumerate(man["id"])}
+        man["id"] = man["id"].map(ids)
+        man["subject"] = [f"p{k}" for k in range(len(man))]
+        ev = pd.read_csv(dest / "events.csv", dtype={"id": str})
+        ev["id"] = ev["id"].map(ids)
+        ev.to_csv(dest / "events.csv", index=False)
+    man.to_csv(dest / "manifest.csv", index=False)
+    return dest
+
+
+@pytest.mark.parametrize("rename_ids", [False, True])
+def test_a_renamed_copy_of_a_training_store_is_not_a_test_set(eeg_store, tmp_path, rename_ids):
+    """Test stores are recognised by content: the same source files (sha256) or, when the
+    ids no longer lead to the recorded sources, the same stored arrays."""
+    copy = _renamed_copy(eeg_store, tmp_path / "copy", rename_ids)
+    over = {"decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda"],
+            "decode.test_stores": [str(copy)]}
+    what = "same array" if rename_ids else "same source file"
+    with pytest.raises(ValueError, match=f"6 recording\\(s\\) of decode.test_stores are training recordings by "
+                                         f"content: .*{what}.*--transductive"):
+        run_decode(tiny_config([eeg_store], tmp_path, **over), log=lambda *_: None)
+    run = run_decode(tiny_config([eeg_store], tmp_path, **{**over, "decode.transductive": True}),
+                     log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert len(m["test_store_overlap"]) == 6 and m["protocol"]["transductive"]
+
+
+def test_a_recording_stored_twice_under_two_groups_is_refused(eeg_store, tmp_path):
+    copy = _renamed_copy(eeg_store, tmp_path / "copy", rename_ids=True)
+    over = {"decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda"]}
+    with pytest.raises(ValueError, match="appear twice in the decode data under different groups"):
+        run_decode(tiny_config([eeg_store, copy], tmp_path, **over), log=lambda *_: None)
+
+
+def test_pretraining_is_checked_by_content_not_names(eeg_store, pretrained_run, tmp_path):
+    """The backbone saw subjects 01-02; the same recordings renamed (other ids, subjects and
+    data set) are still recognised, through the checksums recordings.csv keeps."""
+    record = pd.read_csv(pretrained_run / "recordings.csv", dtype=str)
+    assert record["source_sha256"].str.len().eq(64).all() and record["array_sha256"].str.len().eq(64).all()
+    copy = _renamed_copy(eeg_store, tmp_path / "copy", rename_ids=True)
+    over = {"data.max_len": 256, "decode.event_labels": ["left", "right"], "decode.tmax": 2.0,
+            "decode.models": ["finetune"], "decode.pretrained": str(pretrained_run)}
+    with pytest.raises(ValueError, match=r"saw test data of 2 fold\(s\).* 0 recording\(s\), 0 subject group\(s\) "
+                                         r"and 1 recording\(s\) by content.*\(array\)"):
+        run_decode(tiny_config([copy], tmp_path, **over), log=lambda *_: None)
+    # a group_by column that the record lacks is an error, not a silent skip
+    bare = tmp_path / "bare"
+    import shutil
+
+    shutil.copytree(pretrained_run, bare)
+    record.drop(columns=["session"]).to_csv(bare / "recordings.csv", index=False)
+    with pytest.raises(ValueError, match="has no 'session' column"):
+        run_decode(tiny_config([eeg_store], tmp_path, **{**over, "decode.pretrained": str(bare),
+                                                         "decode.query": DECODE_SUBJECTS,
+                                                         "decode.group_by": "session"}), log=lambda *_: None)
 
 
 def test_task_auto_states_its_choice():
@@ -310,7 +407,8 @@ def test_integer_target_becomes_regression(eeg_store, tmp_path):
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
     assert m["task"] == "regression" and "distinct values" in m["task_reason"]
-    assert set(m["models"]["scratch"]) - {"kernels", "training"} == {"r2", "mae", "pearson_r"}
+    assert {"r2", "mae", "pearson_r"} <= set(m["models"]["scratch"])
+    assert not {"accuracy", "roc_auc"} & set(m["models"]["scratch"])
 
 
 def test_fmri_is_zscored_once_and_baselines_get_the_model_inputs(fmri_store):
@@ -355,14 +453,21 @@ def test_within_subject_folds_never_mix_subjects(eeg_store, tmp_path):
 def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_store, tmp_path):
     """A label-efficiency point: each fold trains on a seeded half of its training subjects,
     the same half for every model; the test folds stay whole; kernels' roughness is kept."""
-    import neuroconv.brain.decode as D
+    from neuroconv.brain import zoo
 
     seen = {}
-    real = D._baseline_fold
+    real = zoo.build
 
-    def spy(ctx, name, f, tr, te):
-        seen.setdefault(name, {})[f] = set(ctx.groups[tr])
-        return real(ctx, name, f, tr, te)
+    def spy(name, cfg):
+        decoder = real(name, cfg)
+        fit = decoder.fit
+
+        def recording_fit(part):
+            seen.setdefault(name, {})[part.fold] = set(part.data.groups[part.train])
+            return fit(part)
+
+        decoder.fit = recording_fit
+        return decoder
 
     cfg = tiny_config([eeg_store], tmp_path, **{
         "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["covconv", "csp_lda",
@@ -371,7 +476,7 @@ def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_
     import pytest as _pytest
 
     mp = _pytest.MonkeyPatch()
-    mp.setattr(D, "_baseline_fold", spy)
+    mp.setattr(zoo, "build", spy)
     try:
         run = run_decode(cfg, log=lambda *_: None)
     finally:
@@ -379,7 +484,8 @@ def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_
     m = json.loads((run / "metrics.json").read_text())
     assert m["protocol"]["train_fraction"] == 0.5 and m["protocol"]["n_folds"] == 6
     for f in range(6):
-        assert seen["csp_lda"][f] == seen["bandpower"][f] and len(seen["csp_lda"][f]) == 2  # round(0.5 * 5) groups
+        assert seen["csp_lda"][f] == seen["bandpower"][f] == seen["covconv"][f]
+        assert len(seen["csp_lda"][f]) == 2  # round(0.5 * 5) groups
     preds = pd.read_csv(run / "predictions.csv")
     assert len(preds[preds.model == "csp_lda"]) == len(preds[preds.model == "covconv"])  # whole test folds
     assert len(m["models"]["covconv"]["kernels"]["folds"]) == 6

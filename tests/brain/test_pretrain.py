@@ -63,8 +63,12 @@ def test_gated_layer_runs_in_the_brain_jobs(eeg_store, tmp_path):
                                                 "decode.models": ["scratch"], "decode.max_epochs": 1,
                                                 "decode.event_labels": ["left", "right"], "decode.tmax": 2.0})
     assert load_pretrained(run_pretrain(cfg, log=lambda *_: None)).config["backbone"]["layer"] == "gated"
-    m = json.loads((run_decode(cfg, log=lambda *_: None) / "metrics.json").read_text())
-    assert m["models"]["scratch"]["accuracy"]["mean"] is not None
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    preds = pd.read_csv(run / "predictions.csv")
+    assert not m["failed"] and len(preds) == m["n_samples"]  # every sample predicted once
+    assert m["models"]["scratch"]["accuracy"]["pooled"] == pytest.approx((preds.y_true == preds.y_pred).mean())
+    assert m["models"]["scratch"]["kernels"]["folds"]  # the gated layers' long kernels were read out
     with pytest.raises(ConfigError, match="model.layer"):
         tiny_config([eeg_store], tmp_path, **{"model.layer": "gru"})
 

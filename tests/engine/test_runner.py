@@ -30,11 +30,19 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeyp
     for t in threads:
         t.join()
     assert len(set(made)) == 8 and all(p.is_dir() for p in made)
-    assert Run.find.__doc__  # the newest one is found by start time, then by counter
+    assert sorted(p.name for p in made) == sorted(["x-20261201-120000"] +
+                                                  [f"x-20261201-120000-{k}" for k in range(2, 9)])
     for p in made:
         (p / "checkpoints").mkdir()
         (p / "checkpoints" / "last.ckpt").write_bytes(b"")
+    # the newest is found by start time, then by counter (-8 after -2..-7, not by text order)
     assert Run.find(tmp_path, "", "x").path.name == "x-20261201-120000-8"
+    later = tmp_path / "x-20261201-120001"
+    (later / "checkpoints").mkdir(parents=True)
+    (later / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert Run.find(tmp_path, "", "x").path == later
+    (tmp_path / "x-20261201-120000-9").mkdir()  # newer counter, but nothing to resume: skipped
+    assert Run.find(tmp_path, "", "x").path == later
 
 
 def test_a_named_run_is_never_overwritten(tmp_path):

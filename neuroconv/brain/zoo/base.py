@@ -1,0 +1,284 @@
+"""The zoo's contract: what a model sees, what it must do, and what it reports.
+
+Every decoder and every baseline is a :class:`Decoder` built by one function from the
+experiment config. The decode job (and the scikit-learn estimators) hand it a
+:class:`TrainingPart`: the training samples of one fold, the fold's inner split (the
+group-aware :class:`~neuroconv.engine.folds.Holdout` on which *every* choice is made:
+early stopping, regularisers, the head's C), the class weighting and the seed. The
+decoder fits, then predicts any samples of the same :class:`DecodeData`, then reports
+what it chose (:meth:`Decoder.report`).
+
+The same chance for every model is built in here, not left to each model:
+
+- one grid of regularisers (:data:`C_GRID`, ``decode.c_grid``) and one criterion to
+  choose from it (:func:`selection_loss`: the class-weighted log loss on the inner
+  validation part, the very loss on which the neural models early-stop);
+- one class weighting (:meth:`TrainingPart.class_weights`, ``decode.class_weight``);
+- one refit rule: after the inner split has chosen, the model is fitted again on the
+  whole training part with that choice (scikit-learn's ``GridSearchCV(refit=True)``).
+
+A choice at the edge of the grid is reported as a warning (the grid may be too narrow).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from neuroconv.engine.folds import Holdout
+
+__all__ = ["Traits", "Entry", "Decoder", "DecodeData", "TrainingPart", "register", "ZOO", "C_GRID",
+           "selection_loss", "choose_on_holdout", "edge_warning", "CLASS_WEIGHTS", "class_weights"]
+
+#: inverse L2 strengths every regularised model chooses from (log-spaced, 1e-4 .. 1e2)
+C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))
+CLASS_WEIGHTS = ("balanced", "none")
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a model is and what it needs.
+
+    Attributes:
+        family: ``"ours"`` (neuroconv's models) or ``"baseline"`` (the field's pipelines).
+            Paired comparisons run ours against every baseline.
+        kind: ``"neural"`` (trained by the engine's fit loop) or ``"classical"``
+            (a scikit-learn pipeline).
+        modalities: the data it applies to (``"eeg"``, ``"meg"``, ``"fmri"``).
+        tasks: ``"classification"`` and/or ``"regression"``.
+        needs_backbone: needs a pretrained backbone (finetune, probe).
+        one_sfreq: needs one sampling rate across the samples.
+        fixed_length: needs windows of one length (EEG epochs), not ragged recordings.
+        site_groups: reads site labels (site centring).
+        library: whose implementation it is (neuroconv, nilearn, pyriemann, mne,
+            braindecode, moabb).
+        paradigm: what it was designed for (``"any"``, ``"connectivity"``,
+            ``"motor imagery"``, ``"erp"``, ``"ssvep"``), for ``--compare``'s choice.
+    """
+
+    family: str
+    kind: str
+    modalities: tuple[str, ...]
+    tasks: tuple[str, ...] = ("classification",)
+    needs_backbone: bool = False
+    one_sfreq: bool = False
+    fixed_length: bool = False
+    site_groups: bool = False
+    library: str = "neuroconv"
+    paradigm: str = "any"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A zoo entry: ``build(cfg) -> Decoder`` for an :class:`~neuroconv.brain.config.ExperimentConfig`."""
+
+    name: str
+    traits: Traits
+    build: Callable
+    summary: str
+
+
+#: name -> :class:`Entry`; filled by the modules of :mod:`neuroconv.brain.zoo`
+ZOO: dict[str, Entry] = {}
+
+
+def register(name: str, traits: Traits, summary: str):
+    """Decorator: register ``build(cfg) -> Decoder`` under ``name``."""
+
+    def deco(build):
+        if name in ZOO:
+            raise RuntimeError(f"model {name!r} is registered twice")
+        ZOO[name] = Entry(name, traits, build, summary)
+        return build
+
+    return deco
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class DecodeData:
+    """The samples of one decode job, as every model sees them.
+
+    Attributes:
+        windows: :class:`~neuroconv.brain.data.StoreWindows` (or ``ArrayWindows``): item
+            ``i`` is sample ``i``'s normalised window, ``windows.subset(idx)`` the
+            samples ``idx`` as a dataset for batches, ``windows.subset(idx).arrays()``
+            as arrays for scikit-learn pipelines.
+        y: ``(n,)`` integer classes ``0..K-1`` or regression targets.
+        kind: ``"classification"`` or ``"regression"``.
+        classes: class names (empty for regression).
+        groups: ``(n,)`` the group of each sample (``decode.group_by``).
+        recordings, starts, stops: ``(n,)`` the recording of each sample and its window
+            (for inner splits in time).
+        sites: ``(n,)`` site labels, or None.
+    """
+
+    windows: object
+    y: np.ndarray
+    kind: str
+    classes: list
+    groups: np.ndarray
+    recordings: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    sites: np.ndarray | None = None
+
+    @property
+    def n_out(self) -> int:
+        return len(self.classes) or 1
+
+    def channels(self) -> tuple[str, list]:
+        """``(key, names)`` of the one channel set (an error when the samples have several)."""
+        sets = self.windows.channel_sets()
+        if len(sets) != 1:
+            raise ValueError("this model needs one channel set across the decode data; map the recordings onto a "
+                             "common set when preprocessing (e.g. --channel-set 10-20).")
+        return next(iter(sets.items()))
+
+    def sfreq(self, name: str, one: bool = True) -> float:
+        """The samples' sampling rate (the lowest when ``one`` is False); model ``name``
+        needs one rate when ``one`` (an error otherwise)."""
+        sfreqs = self.windows.sfreqs()
+        if one and len(sfreqs) != 1:
+            raise ValueError(f"model {name!r} needs one sampling rate; the data have {sorted(sfreqs)}. Resample the "
+                             "stores to one rate when preprocessing (--resample).")
+        return min(sfreqs)
+
+    @property
+    def l_max(self) -> int:
+        return int((self.stops - self.starts).max())
+
+
+def class_weights(y: np.ndarray, n_classes: int, how) -> np.ndarray | None:
+    """Per-class weights for labels ``y``: ``"balanced"`` is scikit-learn's
+    ``n / (K · count_k)`` (a class absent from ``y`` gets weight ``n / K``), ``"none"``
+    is None (every sample counts once), a dict ``{class index: weight}`` gives them
+    (1 for the classes it leaves out)."""
+    if isinstance(how, dict):
+        w = np.ones(n_classes)
+        for k, v in how.items():
+            w[int(k)] = float(v)
+        return w
+    if how not in CLASS_WEIGHTS:
+        raise ValueError(f"decode.class_weight must be one of {CLASS_WEIGHTS}; got {how!r}.")
+    if how == "none":
+        return None
+    counts = np.bincount(np.asarray(y).astype(int), minlength=n_classes)
+    return len(y) / (n_classes * np.maximum(counts, 1))
+
+
+@dataclass
+class TrainingPart:
+    """One fold's training side, as a model receives it.
+
+    Attributes:
+        data: the job's :class:`DecodeData`.
+        train: sample indices of the training part.
+        inner: the inner split of ``train`` (absolute sample indices in ``inner.train``
+            and ``inner.val``; ``inner.by`` says how it was made).
+        class_weight: ``"balanced"`` or ``"none"`` (``decode.class_weight``).
+        seed: the seed of every random choice.
+        fold: the fold number (for logs and reports).
+        backbone: a callable returning the pretrained backbone for this fold (or None).
+        log: where progress lines go.
+    """
+
+    data: DecodeData
+    train: np.ndarray
+    inner: Holdout
+    class_weight: str = "balanced"
+    seed: int = 0
+    fold: int = 0
+    backbone: Callable | None = None
+    log: Callable = field(default=lambda *_: None)
+
+    def class_weights(self, idx=None) -> np.ndarray | None:
+        """The class weights of the labels of ``idx`` (default: the whole training part)."""
+        if self.data.kind != "classification":
+            return None
+        idx = self.train if idx is None else idx
+        return class_weights(self.data.y[idx], self.data.n_out, self.class_weight)
+
+    def sample_weights(self, idx, weights_from=None) -> np.ndarray | None:
+        """Per-sample weights of ``idx`` under the class weights of ``weights_from``
+        (default: ``idx`` itself); None when nothing is weighted."""
+        cw = self.class_weights(idx if weights_from is None else weights_from)
+        return None if cw is None else cw[self.data.y[idx].astype(int)]
+
+
+# --------------------------------------------------------------------------- selection
+def selection_loss(y_val, out_val, kind: str, n_classes: int, sample_weight=None) -> float:
+    """The criterion of every choice made on the inner split: for classification the
+    (class-weighted) log loss of the probabilities ``out_val (n, K)`` — the loss on which
+    the neural models early-stop; for regression the (weighted) mean squared error."""
+    from sklearn.metrics import log_loss, mean_squared_error
+
+    if kind == "regression":
+        return float(mean_squared_error(y_val, out_val, sample_weight=sample_weight))
+    return float(log_loss(y_val, np.clip(out_val, 1e-15, 1.0), sample_weight=sample_weight,
+                          labels=list(range(n_classes))))
+
+
+def choose_on_holdout(fit_score: Callable[[float], float], grid) -> tuple[float, dict]:
+    """The value of ``grid`` whose ``fit_score(value)`` (a loss: lower is better) is
+    lowest; returns ``(value, {value: loss})``. Ties go to the first (strongest
+    regularisation, when the grid is ascending in C)."""
+    scores = {float(c): float(fit_score(float(c))) for c in grid}
+    finite = {c: s for c, s in scores.items() if np.isfinite(s)}
+    if not finite:
+        raise FloatingPointError(f"every value of the grid {list(scores)} gave a non-finite validation loss.")
+    best = min(finite, key=lambda c: (finite[c], list(finite).index(c)))
+    return best, scores
+
+
+def edge_warning(name: str, param: str, value: float, grid) -> str | None:
+    """A warning text when ``value`` sits at either end of ``grid`` (else None)."""
+    grid = sorted(float(g) for g in grid)
+    if len(grid) > 1 and (value <= grid[0] or value >= grid[-1]):
+        return (f"{name}: {param}={value:g} is at the edge of the grid [{grid[0]:g}, {grid[-1]:g}]; the best value "
+                "may lie outside it (widen decode.c_grid).")
+    return None
+
+
+class Decoder:
+    """One model of the zoo: ``fit(part)``, ``predict(data, idx)``, ``report()``.
+
+    ``predict`` returns class probabilities ``(n, K)`` (rows sum to 1) or regression
+    predictions ``(n,)``. ``report()`` returns a JSON-safe dict with what was chosen and
+    learned on this fold: ``hyperparameters`` (the choices made on the inner split),
+    ``training`` (steps, the step of the kept state), ``kernels`` (learned filters'
+    summary), ``warnings``.
+    """
+
+    name = "decoder"
+
+    def __init__(self, name: str, cfg):
+        self.name, self.cfg = name, cfg
+        self.hyperparameters: dict = {}
+        self.training: dict = {}
+        self.kernels: dict | None = None
+        self.warnings: list[str] = []
+
+    def fit(self, part: TrainingPart) -> "Decoder":
+        raise NotImplementedError
+
+    def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def warn(self, text: str | None, log=None) -> None:
+        if text:
+            self.warnings.append(text)
+            (log or warnings.warn)(f"warning: {text}" if log else text)
+
+    def report(self) -> dict:
+        out = {"hyperparameters": dict(self.hyperparameters)}
+        if self.training:
+            out["training"] = dict(self.training)
+        if self.kernels is not None:
+            out["kernels"] = self.kernels
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out

@@ -1,0 +1,263 @@
+"""The model zoo: every registered model through the shared contract, the same chance
+for every model (class weighting, regulariser choice on the inner split), and covconv's
+inner fit and refit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neuroconv.brain import zoo
+from neuroconv.brain.config import ExperimentConfig, job_parser
+from neuroconv.brain.data import ArrayWindows
+from neuroconv.engine.folds import Folds
+
+from .conftest import tiny_config
+
+
+def _cfg(**overrides):
+    base = {"model.d_model": 8, "model.n_layers": 1, "model.kernel_dropout": 0.0, "decode.max_epochs": 2,
+            "decode.batch_size": 8, "decode.warmup_steps": 1, "decode.progress": "none", "decode.patience": 2,
+            "decode.covconv.filter_seconds": 0.05, "decode.c_grid": [0.01, 0.1, 1.0]}
+    return job_parser("decode").override(ExperimentConfig(name="t"), {**base, **overrides})
+
+
+def _part(n_groups=8, per=6, C=4, T=128, sfreq=128.0, seed=0, kind="classification", imbalance=False,
+          fmri=False):
+    """Windows with a class effect in channel 0's 10 Hz power, groups of ``per`` windows."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * per
+    y = np.arange(n) % 2 if not imbalance else (rng.random(n) < 0.25).astype(int)
+    t = np.arange(T) / sfreq
+    X = rng.standard_normal((n, C, T))
+    X[:, 0] += (1 + 2 * y[:, None]) * np.sin(2 * np.pi * 10 * t)[None]
+    groups = np.repeat(np.arange(n_groups), per).astype(str)
+    target = y.astype(float) if kind == "regression" else y
+    windows = ArrayWindows(X.astype(np.float32), target, sfreq, f"input{C}")
+    data = zoo.DecodeData(windows, target, kind, ["a", "b"] if kind == "classification" else [], groups,
+                          np.arange(n).astype(str), np.zeros(n, int), np.full(n, T))
+    train = np.arange(n - 2 * per)
+    h = Folds(cv="none", seed=0, val_fraction=0.25, stratify=kind == "classification").holdout(
+        target[train], groups[train])
+    from neuroconv.engine.folds import Holdout
+
+    inner = Holdout(train[h.train], train[h.val], h.by)
+    return zoo.TrainingPart(data, train, inner, "balanced", 0), np.arange(n - 2 * per, n)
+
+
+# --------------------------------------------------------------------------- contract
+def _applicable(name):
+    t = zoo.ZOO[name].traits
+    return not t.needs_backbone and t.paradigm != "ssvep" and ("eeg" in t.modalities)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.ZOO if _applicable(n)])
+def test_every_registered_model_follows_the_contract(name):
+    """fit(part) -> predict(data, idx) gives probabilities for exactly the asked samples,
+    and report() says what was chosen on the inner split."""
+    part, test = _part()
+    decoder = zoo.build(name, _cfg())
+    assert isinstance(decoder, zoo.Decoder)
+    out = decoder.fit(part).predict(part.data, test)
+    assert out.shape == (len(test), 2) and np.allclose(out.sum(1), 1.0, atol=1e-6) and (out >= 0).all()
+    report = decoder.report()
+    json.dumps(report)  # JSON-safe, as metrics.json needs
+    assert "hyperparameters" in report
+    if "C" in report["hyperparameters"]:
+        assert report["hyperparameters"]["C"] in (0.01, 0.1, 1.0)
+        losses = report["hyperparameters"]["selection_loss"]
+        assert report["hyperparameters"]["C"] == min(losses, key=losses.get)
+    # the same samples in another order give the same outputs, row for row
+    order = test[::-1]
+    np.testing.assert_allclose(decoder.predict(part.data, order), out[::-1], rtol=1e-5, atol=1e-6)
+
+
+def test_traits_say_what_each_model_needs():
+    assert zoo.ZOO["finetune"].traits.needs_backbone and zoo.ZOO["probe"].traits.needs_backbone
+    assert zoo.ZOO["connectivity"].traits.site_groups and zoo.ZOO["connectivity"].traits.modalities == ("fmri",)
+    assert zoo.ZOO["ts_lr"].traits.one_sfreq and zoo.ZOO["ts_lr"].traits.library == "pyriemann"
+    assert {n for n in zoo.ZOO if zoo.ZOO[n].traits.family == "ours"} >= {"scratch", "covconv", "finetune", "probe"}
+    with pytest.raises(ValueError, match="unknown model 'svm'.*decode.models takes names from"):
+        zoo.build("svm", _cfg())
+
+
+# --------------------------------------------------------------------------- the same chance
+@pytest.mark.parametrize("how", ["balanced", "none"])
+def test_every_model_gets_the_same_class_weighting(eeg_store, tmp_path, monkeypatch, how):
+    """On imbalanced events (left kept whole, 1 right in 3): every neural loss (ours and
+    braindecode's) carries the balanced weights of its own training labels, every logistic
+    regression is balanced, every LDA has uniform priors; with "none", nothing is weighted."""
+    import shutil
+
+    from sklearn.utils.class_weight import compute_class_weight
+
+    import neuroconv.engine.runner as R
+
+    store = tmp_path / "imbalanced"
+    shutil.copytree(eeg_store, store)
+    ev = pd.read_csv(store / "events.csv", dtype={"id": str})
+    right = ev.index[ev.label == "right"]
+    ev.drop(right[np.arange(len(right)) % 3 != 0]).to_csv(store / "events.csv", index=False)
+    seen_nets, decoders = [], []
+    real_fit = R.fit
+
+    def spy_fit(task, train_loader, *a, **kw):
+        labels = np.array([train_loader.dataset[i]["y"] for i in range(len(train_loader.dataset))]).astype(int)
+        seen_nets.append((type(task.net).__name__, labels,
+                          None if task.class_weights is None else task.class_weights.numpy()))
+        return real_fit(task, train_loader, *a, **kw)
+
+    real_build = zoo.build
+
+    def spy_build(name, cfg):
+        decoders.append(real_build(name, cfg))
+        return decoders[-1]
+
+    monkeypatch.setattr(R, "fit", spy_fit)
+    monkeypatch.setattr(zoo, "build", spy_build)
+    models = ["scratch", "covconv", "eegnet", "csp_lda", "erp_lda", "ts_lr", "bandpower", "xdawn_ts"]
+    cfg = tiny_config([store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": models,
+        "decode.class_weight": how, "decode.max_epochs": 1, "decode.covconv.readout": "logvar"})
+    from neuroconv.brain.decode import run_decode
+
+    run = run_decode(cfg, log=lambda *_: None)
+    assert json.loads((run / "metrics.json").read_text())["protocol"]["class_weight"] == how
+    assert {n for n, _, _ in seen_nets} >= {"BrainClassifier", "CovConvNet", "BraindecodeNet"}
+    for net, labels, w in seen_nets:
+        if how == "none":
+            assert w is None, net
+        else:
+            want = compute_class_weight("balanced", classes=np.unique(labels), y=labels)
+            np.testing.assert_allclose(w, want, rtol=1e-6, err_msg=net)
+    classical = [d for d in decoders if hasattr(d, "head")]
+    assert {d.name for d in classical} == {"csp_lda", "erp_lda", "ts_lr", "bandpower", "xdawn_ts"}
+    for d in classical:
+        if hasattr(d.head, "priors"):
+            assert d.head.priors is None if how == "none" else np.allclose(d.head.priors, [0.5, 0.5]), d.name
+        else:
+            assert d.head.class_weight == ("balanced" if how == "balanced" else None), d.name
+
+
+# --------------------------------------------------------------------------- covconv
+def test_covconv_chooses_its_head_c_on_the_inner_split_and_refits_on_the_whole_part(monkeypatch):
+    """The head's C is chosen from decode.c_grid by fits on the inner training part only,
+    scored on the inner validation part (whose groups training never sees); the statistics
+    of the starting filters are computed once and shared by the inner fit and the refit;
+    the refit fits the reference on the whole part, warm-started from the inner one."""
+    import neuroconv.brain.baselines as B
+    import neuroconv.brain.covconv as CC
+
+    part, test = _part(n_groups=10, imbalance=True)
+    y, inner = part.data.y, part.inner
+    assert not set(part.data.groups[inner.train]) & set(part.data.groups[inner.val])
+    fits, stats_calls, means = [], [], []
+    real_head, real_stats, real_mean = CC.head_regression, CC.CovConvNet.batch_statistics, B.riemann_mean_nilearn
+
+    def spy_head(C, seed=0, kind="classification", class_weight=None):
+        est = real_head(C, seed, kind, class_weight)
+        fit = est.fit
+
+        def rec(X, yy):
+            fits.append((C, np.asarray(yy).copy(), class_weight))
+            return fit(X, yy)
+
+        est.fit = rec
+        return est
+
+    def spy_stats(self, loader):
+        stats_calls.append(len(loader.dataset))
+        return real_stats(self, loader)
+
+    def spy_mean(covs, **kw):
+        means.append((len(covs), kw.get("init")))
+        return real_mean(covs, **kw)
+
+    monkeypatch.setattr(CC, "head_regression", spy_head)
+    monkeypatch.setattr(CC.CovConvNet, "batch_statistics", spy_stats)
+    monkeypatch.setattr(B, "riemann_mean_nilearn", spy_mean)
+    decoder = zoo.build("covconv", _cfg()).fit(part)
+    grid = [0.01, 0.1, 1.0]
+    selection = [f for f in fits[:3]]
+    assert [c for c, _, _ in selection] == grid
+    for _, yy, cw in selection:  # every candidate is fitted on the inner training part only
+        np.testing.assert_array_equal(yy, y[inner.train])
+        assert cw is not None and cw[0] != cw[1]  # balanced: the classes are weighted
+    chosen = decoder.hyperparameters["C"]
+    losses = decoder.hyperparameters["selection_loss"]
+    assert chosen == min(losses, key=losses.get)
+    # the head starts at the chosen C: on the inner part, then (refit) on the whole part
+    assert [c for c, _, _ in fits[3:]] == [chosen, chosen]
+    np.testing.assert_array_equal(fits[3][1], y[inner.train])
+    np.testing.assert_array_equal(fits[4][1], y[part.train])
+    assert stats_calls == [len(part.train)]  # one pass of the starting filters, shared
+    n_f = decoder.net.n_filters
+    assert [n for n, _ in means] == [len(inner.train)] * n_f + [len(part.train)] * n_f
+    assert all(init is None for _, init in means[:n_f]) and all(init is not None for _, init in means[n_f:])
+    assert decoder.training["refit_steps"] == (0 if not decoder.training["best_step"] else
+                                               max(1, round(decoder.training["best_step"] * len(part.train)
+                                                            / len(inner.train))))
+
+
+def test_covconv_statistics_never_see_test_samples(eeg_store, tmp_path, monkeypatch):
+    """In decode, every window covconv fits statistics on (reference, standardisation,
+    prototypes) belongs to the training part of its fold."""
+    import neuroconv.brain.covconv as CC
+    from neuroconv.brain.decode import run_decode
+
+    seen = []
+    real = CC.CovConvNet.batch_statistics
+
+    def spy(self, loader):
+        w = loader.dataset.windows
+        seen.append(set(zip(w["id"], w["start"])))
+        return real(self, loader)
+
+    monkeypatch.setattr(CC.CovConvNet, "batch_statistics", spy)
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["covconv"],
+        "decode.cv": "leave_group_out", "decode.max_epochs": 1})
+    run = run_decode(cfg, log=lambda *_: None)
+    preds = pd.read_csv(run / "predictions.csv", dtype={"id": str})
+    assert len(seen) == preds["fold"].nunique() == 6
+    for f, test in preds.groupby("fold"):
+        assert seen[f] and not seen[f] & set(zip(test["id"], test["start"]))
+
+
+def test_refit_trains_the_same_number_of_epochs_on_the_whole_part():
+    from neuroconv.brain.zoo.neural import refit_steps
+
+    assert refit_steps(0, 30, 40) == 0 and refit_steps(None, 30, 40) == 0
+    assert refit_steps(30, 30, 40) == 40 and refit_steps(1, 100, 101) == 1
+
+
+def test_probe_and_classical_heads_choose_c_by_the_same_criterion(monkeypatch):
+    """Every regularised model scores its candidates with zoo.selection_loss on the inner
+    validation part (the class-weighted log loss the neural models early-stop on)."""
+    from neuroconv.brain.zoo import base, classical
+
+    calls = []
+    real = base.selection_loss
+
+    def spy(y_val, out, kind, n, sample_weight=None):
+        calls.append((len(y_val), None if sample_weight is None else np.asarray(sample_weight)))
+        return real(y_val, out, kind, n, sample_weight)
+
+    monkeypatch.setattr(classical, "selection_loss", spy)
+    part, _ = _part()
+    zoo.build("ts_lr", _cfg()).fit(part)
+    assert len(calls) == 3 and all(n == len(part.inner.val) for n, _ in calls)
+    cw = part.class_weights(part.inner.train)
+    np.testing.assert_allclose(calls[0][1], cw[part.data.y[part.inner.val]])
+    # the criterion is the class-weighted cross-entropy, as torch computes the neural val loss
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), 20)
+    yy = rng.integers(0, 3, 20)
+    w = np.array([1.0, 2.0, 0.5])
+    want = torch.nn.functional.cross_entropy(torch.log(torch.as_tensor(p)), torch.as_tensor(yy),
+                                             weight=torch.as_tensor(w))
+    assert real(yy, p, "classification", 3, w[yy]) == pytest.approx(float(want))
