@@ -8,13 +8,12 @@ reported in the :class:`Summary` with its reason and the run goes on with the re
 from __future__ import annotations
 
 import re
-import sys
 import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -251,12 +250,3 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
     summary.failed.sort(key=lambda o: o.id)
     return summary
 
-
-def echo(msg: str) -> None:
-    print(msg, file=sys.stderr)
-
-
-def jsonable(obj: Any):
-    import json
-
-    return json.loads(json.dumps(obj, default=str))
