@@ -48,6 +48,7 @@ import pandas as pd
 from .channels import (ALIASES, amplitude_warning, implausible_amplitudes, make_montage,
                        rename_to_montage)
 from .runner import InputError, Item, Recording, run_items, unique_ids
+from .tabular import TABLE_DEFAULTS, is_table, read_table, validate_table_options
 
 #: named common channel sets
 CHANNEL_SETS = {
@@ -311,8 +312,6 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
 
     details: dict = {}
     if table is not None:
-        from .tabular import read_table
-
         raw, details["table"] = read_table(path, montage=steps["montage"], **table)
     else:
         raw = read_raw(path, bids_path=bids_path)
@@ -517,8 +516,6 @@ def _steps_record(steps: dict, table: dict | None = None) -> list[dict]:
 
 def split_options(options: dict) -> tuple[dict, dict]:
     """Split keyword arguments into (EEG steps, table options); checks both."""
-    from .tabular import TABLE_DEFAULTS, validate_table_options
-
     unknown = set(options) - set(EEG_DEFAULTS) - set(TABLE_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown EEG step parameter(s) {sorted(unknown)}; allowed: the steps "
@@ -544,8 +541,6 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
     :class:`pipelines.runner.Summary`.
     """
     from neuroconv.data.store import StoreWriter
-
-    from .tabular import is_table
 
     steps, table = split_options(dict(options))
     if isinstance(files, (str, Path)):
