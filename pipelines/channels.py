@@ -83,16 +83,20 @@ def rename_to_montage(raw, montage_names: list[str]) -> dict:
 # ----------------------------------------------------------- plausible amplitudes
 # Scalp EEG is a few to a few hundred microvolts: background rhythms are about 10-100 µV
 # peak to peak, and eye blinks, movement and poor contact reach a few hundred µV to a
-# few mV (the range of consumer headsets ends near 1.7 mV). Below about 0.01 µV peak to
-# peak a channel carries less than the thermal noise of any electrode-amplifier pair
-# (about 0.1-1 µV), and above about 10 mV it is beyond any physiological potential on
-# the scalp. Outside these bounds the channel is flat, not EEG, or in another unit than
-# the one read: volts read as µV give values ~1e6 times too small, nanovolts ~1e3 times
-# too large. The amplitude judged is a channel's typical peak-to-peak within one second
-# (the median over 1 s windows), so slow drifts and DC offsets (DC-coupled amplifiers
-# carry offsets of tens of mV), and a few short artefacts, do not count.
+# few mV (the range of consumer headsets ends near 1.7 mV). No real channel is quieter
+# than its noise floor: the thermal noise of a 10 kOhm electrode over 100 Hz is about
+# 0.13 µV rms (sqrt(4kTRB)), amplifiers add 0.3-1 µV rms, so about 1 µV peak to peak in
+# a second at the least. The floor used here, 0.1 µV, is ten times below that; a floor
+# of 0.01 µV would miss millivolts read as µV, whose EEG then spans about 0.01-0.5 µV
+# (0.1 µV catches the quieter half of those). Above about 10 mV no physiological
+# potential reaches the scalp. Outside these bounds the channel is flat, not EEG, or in
+# another unit than the one read: volts read as µV give values ~1e6 times too small,
+# nanovolts ~1e3 times too large. The amplitude judged is a channel's typical
+# peak-to-peak within one second (the median over 1 s windows), so slow drifts and DC
+# offsets (DC-coupled amplifiers carry offsets of tens of mV), and a few short
+# artefacts, do not count.
 #: plausible range (µV) of a scalp-EEG channel's typical peak-to-peak amplitude in 1 s
-EEG_PEAK_TO_PEAK_UV = (0.01, 1e4)
+EEG_PEAK_TO_PEAK_UV = (0.1, 1e4)
 #: the typical 1 s peak-to-peak amplitude (µV) of usual scalp EEG, for suggesting a unit
 TYPICAL_PEAK_TO_PEAK_UV = (1.0, 500.0)
 #: a unit's value in volts (the units an EEG file is written in)
@@ -113,7 +117,8 @@ def typical_peak_to_peak(data: np.ndarray, sfreq: float) -> np.ndarray:
     return np.median(win.max(axis=2) - win.min(axis=2), axis=1)
 
 
-def implausible_amplitudes(data_uv: np.ndarray, channels: list[str], sfreq: float) -> list[dict]:
+def implausible_amplitudes(data_uv: np.ndarray, channels: list[str],
+                           sfreq: float) -> list[dict]:
     """The channels whose amplitude no scalp EEG has (bounds: ``EEG_PEAK_TO_PEAK_UV``).
 
     data_uv: ``(n_channels, n_times)`` in µV, as read. Returns, for each implausible

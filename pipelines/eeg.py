@@ -31,7 +31,7 @@ Steps, in this order, each optional and recorded in ``meta.json``:
 
 Units: EEG is stored in microvolts (µV); MEG magnetometers in fT, gradiometers in fT/cm.
 EEG channels whose amplitude no scalp EEG has (:mod:`pipelines.channels`: typically
-below 0.01 µV or above 10 mV peak-to-peak within 1 s) earn a warning that names them,
+below 0.1 µV or above 10 mV peak-to-peak within 1 s) earn a warning that names them,
 their range and the unit to check.
 """
 

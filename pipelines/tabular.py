@@ -35,7 +35,7 @@ Sampling rate: ``sfreq`` if given, else the header's, else the device's (Muse: 2
 else estimated from the timestamps (a warning says so).
 
 Amplitudes: channels whose typical peak-to-peak amplitude in 1 s lies outside what scalp
-EEG can have (``pipelines.channels.EEG_PEAK_TO_PEAK_UV``, 0.01 µV to 10 mV) earn a
+EEG can have (``pipelines.channels.EEG_PEAK_TO_PEAK_UV``, 0.1 µV to 10 mV) earn a
 warning that names the file, each such channel, its range and the unit to check.
 
 Timing (``timing="auto"``): timestamps are checked against the nominal rate.

@@ -64,6 +64,11 @@ def test_a_channel_in_another_unit_is_named(shared_data, tmp_path):
     raw, _, w = _read(tmp_path / "volts.csv", unit="V")   # the fix: no warning, same data
     assert not _implausible(w)
     np.testing.assert_allclose(raw.get_data().T * 1e6, df[MUSE].to_numpy(), rtol=1e-12)
+    # millivolts read as µV (EEG of 0.01-0.5 µV): named too
+    df.assign(**{c: df[c] * 1e-3 for c in MUSE}).to_csv(tmp_path / "milli.csv", index=False)
+    _, _, w = _read(tmp_path / "milli.csv")
+    (msg,) = _implausible(w)
+    assert all(f"{c} (" in msg for c in MUSE) and "The values look like mV." in msg
     # a flat channel, and the warning reaches the store's record exactly once
     df.assign(TP10=7.0).to_csv(tmp_path / "flat.csv", index=False)
     s = preprocess_eeg([str(tmp_path / "nano.csv"), str(tmp_path / "flat.csv")],
