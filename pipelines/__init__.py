@@ -8,6 +8,7 @@ Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
     preprocess_eegbci(data_dir, out, subjects, runs, **steps)
     preprocess_eeg_notebooks(data_dir, out, experiment="visual/P300", subjects=None, **options)
     read_table(path, **table_options)          # one CSV/TSV recording -> mne RawArray
+    with use_dask("tcp://host:8786"): preprocess_...(...)   # the recordings on a Dask cluster
     neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
 
 Each ``preprocess_*`` returns a :class:`~neuroconv.pipelines.runner.Summary` with
@@ -27,6 +28,7 @@ _LAZY = {
     "preprocess_fmri": "fmri",
     "preprocess_abide": "abide",
     "Summary": "runner",
+    "use_dask": "runner",
     "InputError": "runner",
     "MissingTRError": "runner",
     "resolve_atlas": "atlas",

@@ -7,6 +7,7 @@ are imported when a subcommand runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -19,6 +20,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shard", default=None, metavar="i/n",
                    help="process only shard i of n (0-based), e.g. for cluster array jobs; "
                         "all shards may write into the same --out")
+    g.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the recordings on a Dask cluster: a scheduler's address "
+                        "(tcp://host:8786, e.g. of a dask-jobqueue SLURMCluster; inputs and "
+                        "--out on a filesystem the workers share) or 'local' (a LocalCluster "
+                        "for this run: --jobs workers, default one per core). Needs "
+                        "pip install 'neuroconv[dask]'")
     g.add_argument("--overwrite", action="store_true",
                    help="replace a store made with other parameters")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -184,12 +191,36 @@ def _table_kwargs(a) -> dict:
     return out
 
 
+def _dask(a, stack) -> None:
+    """Enter ``use_dask`` for ``--dask`` (nothing without it)."""
+    if a.dask is None:
+        return
+    from .runner import use_dask
+
+    local = a.dask.strip().lower() == "local"
+    if not local and a.jobs != 1:
+        raise ValueError(f"--jobs {a.jobs} sets the workers of --dask local; the cluster at "
+                         f"--dask {a.dask} has its own workers: leave --jobs out.")
+    client = stack.enter_context(use_dask("local" if local else a.dask.strip(),
+                                          n_workers=a.jobs if local and a.jobs > 1 else None))
+    if not a.no_progress:
+        n = len(client.scheduler_info().get("workers", {}))
+        print(f"Dask scheduler {client.scheduler.address}: {n} worker(s); dashboard "
+              f"{client.dashboard_link}", file=sys.stderr)
+
+
 def _run(func, a, *args, **kwargs) -> int:
     from rich.console import Console
 
     try:
-        summary = func(*args, out=a.out, jobs=a.jobs, shard=a.shard, overwrite=a.overwrite,
-                       progress=not a.no_progress, **kwargs)
+        with contextlib.ExitStack() as stack:
+            try:
+                _dask(a, stack)
+            except ImportError as e:
+                print(f"neuroconv preprocess: error: --dask: {e}", file=sys.stderr)
+                return 2
+            summary = func(*args, out=a.out, jobs=a.jobs, shard=a.shard,
+                           overwrite=a.overwrite, progress=not a.no_progress, **kwargs)
     except (ValueError, FileNotFoundError, TypeError, KeyError) as e:
         print(f"neuroconv preprocess: error: {e}", file=sys.stderr)
         return 2

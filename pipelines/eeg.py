@@ -30,6 +30,9 @@ Steps, in this order, each optional and recorded in ``meta.json``:
    ``event_map`` or marker columns) but has fewer than 10 earns a warning.
 
 Units: EEG is stored in microvolts (µV); MEG magnetometers in fT, gradiometers in fT/cm.
+EEG channels whose amplitude no scalp EEG has (:mod:`pipelines.channels`: typically
+below 0.1 µV or above 10 mV peak-to-peak within 1 s) earn a warning that names them,
+their range and the unit to check.
 """
 
 from __future__ import annotations
@@ -42,7 +45,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .channels import (ALIASES, amplitude_warning, implausible_amplitudes, make_montage,
+                       rename_to_montage)
 from .runner import InputError, Item, Recording, run_items, unique_ids
+from .tabular import TABLE_DEFAULTS, is_table, read_table, validate_table_options
 
 #: named common channel sets
 CHANNEL_SETS = {
@@ -55,9 +61,6 @@ CHANNEL_SETS = {
 FEW_EVENTS = 10
 #: an average reference over fewer EEG channels than this earns a warning
 MIN_AVERAGE_REFERENCE = 8
-#: old 10-20 names -> 10-10 names
-ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
-
 EEG_DEFAULTS = dict(picks="eeg", montage="standard_1005", on_missing="raise", bads=None,
                     interpolate=True, channel_set=None, max_interpolated=0.5,
                     reference="average", notch=None, l_freq=None, h_freq=None,
@@ -82,20 +85,6 @@ EEGBCI_RUNS = {
     **{r: ("fists_feet", False, _FF) for r in (5, 9, 13)},
     **{r: ("fists_feet", True, _FF) for r in (6, 10, 14)},
 }
-
-
-def make_montage(name: str):
-    """``mne.channels.make_standard_montage`` that accepts the pre-1.13 names
-    (``standard_1005`` / ``standard_1020`` became ``colin27_*`` in MNE 1.13)."""
-    import mne
-
-    builtin = mne.channels.get_builtin_montages()
-    new = {"standard_1005": "colin27_1005", "standard_1020": "colin27_1020"}.get(name)
-    if new in builtin:
-        name = new
-    if name not in builtin and name not in ("standard_1005", "standard_1020"):
-        raise ValueError(f"montage must be one of {builtin}, got {name!r}")
-    return mne.channels.make_standard_montage(name)
 
 
 def _validate_steps(steps: dict) -> dict:
@@ -216,43 +205,6 @@ def _set_types(raw) -> dict:
     return mapping
 
 
-def _canonical(name: str) -> str:
-    n = name.strip()
-    n = re.sub(r"^(EEG|MEG)[\s_-]+", "", n, flags=re.I)
-    n = re.sub(r"[-_\s]?(REF|LE|RE|AR|AVG|M1|M2|A1|A2|CZ)$", "", n, flags=re.I) if \
-        re.search(r"[-_\s](REF|LE|RE|AR|AVG|M1|M2|A1|A2|CZ)$", n, flags=re.I) else n
-    return n.strip(" .").replace(" ", "")
-
-
-def name_matcher(montage_names: list[str]):
-    """A function: channel name -> the montage's spelling of it, or None (case,
-    ``EEG``/``-REF`` prefixes and suffixes, old 10-20 names such as ``T3``)."""
-    lookup = {m.lower(): m for m in montage_names}
-    aliases = {k.lower(): v for k, v in ALIASES.items()}
-
-    def match(name: str) -> str | None:
-        c = _canonical(name)
-        return lookup.get(aliases.get(c.lower(), c).lower())
-
-    return match
-
-
-def _rename(raw, montage_names: list[str]) -> dict:
-    """Rename EEG channels onto montage names (case, prefixes/suffixes, old 10-20 names)."""
-    match = name_matcher(montage_names)
-    mapping = {}
-    for ch, kind in zip(raw.ch_names, raw.get_channel_types()):
-        if kind != "eeg":
-            continue
-        target = match(ch)
-        if target and target != ch and target not in raw.ch_names \
-                and target not in mapping.values():
-            mapping[ch] = target
-    if mapping:
-        raw.rename_channels(mapping, verbose="error")
-    return mapping
-
-
 def _auto_bads(raw) -> list[str]:
     from mne.preprocessing import find_bad_channels_lof
 
@@ -332,6 +284,23 @@ def _events(raw, event_map: dict | None, path: str) -> tuple[pd.DataFrame, int]:
     return ev, dropped
 
 
+def _check_amplitudes(raw, path: str) -> None:
+    """Warn about EEG channels whose amplitude no scalp EEG has (``pipelines.channels``)."""
+    import mne
+
+    picks = mne.pick_types(raw.info, eeg=True, exclude=())
+    if len(picks) == 0:
+        return
+    bad = implausible_amplitudes(raw.get_data(picks=picks) * 1e6,             # (C, T) µV
+                                 [raw.ch_names[i] for i in picks], raw.info["sfreq"])
+    if bad:
+        warnings.warn(amplitude_warning(
+            path, bad, None, "MNE scales each channel by the unit the file declares (EDF/BDF: "
+            "the physical dimension and range in the header; BrainVision: the .vhdr; FIF: "
+            "the channel's unit); check that declaration, fix it or re-export the file.",
+            len(picks)))
+
+
 def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
                 drop_first_samples: int = 0, table: dict | None = None) -> Recording:
     """Read one recording and run the steps; returns a :class:`Recording` (µV).
@@ -343,8 +312,6 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
 
     details: dict = {}
     if table is not None:
-        from .tabular import read_table
-
         raw, details["table"] = read_table(path, montage=steps["montage"], **table)
     else:
         raw = read_raw(path, bids_path=bids_path)
@@ -365,13 +332,15 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
     except ValueError as e:
         raise InputError(path, f"picks={picks!r}: {e}", f"Channels here: "
                          f"{raw.ch_names[:20]}... Use picks='data' or a list.") from e
+    if table is None:   # tables are checked by read_table, which knows the file's unit
+        _check_amplitudes(raw, path)
     kinds = set(raw.get_channel_types())
     modality = "meg" if kinds & {"mag", "grad"} and "eeg" not in kinds else "eeg"
     has_eeg = "eeg" in kinds
     montage = None
     if steps["montage"] and has_eeg:
         montage = make_montage(steps["montage"])
-        details["renamed"] = _rename(raw, montage.ch_names)
+        details["renamed"] = rename_to_montage(raw, montage.ch_names)
         known = set(montage.ch_names)
         unknown = [c for c, k in zip(raw.ch_names, raw.get_channel_types())
                    if k == "eeg" and c not in known]
@@ -547,8 +516,6 @@ def _steps_record(steps: dict, table: dict | None = None) -> list[dict]:
 
 def split_options(options: dict) -> tuple[dict, dict]:
     """Split keyword arguments into (EEG steps, table options); checks both."""
-    from .tabular import TABLE_DEFAULTS, validate_table_options
-
     unknown = set(options) - set(EEG_DEFAULTS) - set(TABLE_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown EEG step parameter(s) {sorted(unknown)}; allowed: the steps "
@@ -574,8 +541,6 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
     :class:`pipelines.runner.Summary`.
     """
     from neuroconv.data.store import StoreWriter
-
-    from .tabular import is_table
 
     steps, table = split_options(dict(options))
     if isinstance(files, (str, Path)):

@@ -1,20 +1,30 @@
-"""Run per-recording jobs into a store: sharding, resume, joblib, progress, summary.
+"""Run per-recording jobs into a store: sharding, resume, joblib or Dask, progress, summary.
 
 Every pipeline turns its inputs into :class:`Item` s (one per recording, each with a
 picklable ``task(**kwargs) -> Recording``) and calls :func:`run_items`. A failing item is
 reported in the :class:`Summary` with its reason and the run goes on with the rest.
+
+Where the recordings run: in this process (``jobs=1``), in ``jobs`` joblib processes, or,
+inside a :func:`use_dask` block, on the workers of a ``dask.distributed`` cluster. Each
+worker writes the recordings it ran straight into the store (atomically; a recording is
+done once its ``records/<id>.json`` exists), so the three give the same store, and a
+killed run of any kind resumes from the records of the others.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
+import os
 import re
-import sys
 import time
 import traceback
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -214,7 +224,11 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
               progress: bool = True, description: str = "preprocess",
               extra_meta: dict | None = None,
               pre_failed: list[Outcome] | None = None) -> Summary:
-    """Run ``items`` (sharded, resumable, in parallel) into ``writer``'s store."""
+    """Run ``items`` (sharded, resumable, in parallel) into ``writer``'s store.
+
+    Inside a :func:`use_dask` block the items run on that Dask cluster's workers and
+    ``jobs`` is not used; otherwise on ``jobs`` joblib processes (1: in this process).
+    """
     i, n = parse_shard(shard)
     if not isinstance(jobs, (int, np.integer)) or jobs == 0 or jobs < -1:
         raise ValueError(f"jobs must be a positive integer or -1 (all cores), got {jobs!r}")
@@ -234,9 +248,12 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(),
                     disable=not progress, transient=False)
+    client = _DASK_CLIENT.get()
     with prog:
         task = prog.add_task(description, total=len(todo))
-        if jobs == 1 or len(todo) <= 1:
+        if client is not None and todo:
+            outcomes = _dask_outcomes(client, todo, writer)
+        elif jobs == 1 or len(todo) <= 1:
             outcomes = (_execute(it, writer) for it in todo)
         else:
             from joblib import Parallel, delayed
@@ -252,11 +269,142 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
     return summary
 
 
-def echo(msg: str) -> None:
-    print(msg, file=sys.stderr)
+
+# --------------------------------------------------------------------------- Dask
+_DASK_CLIENT: contextvars.ContextVar = contextvars.ContextVar("neuroconv_pipelines_dask",
+                                                              default=None)
+DASK_INSTALL = "pip install 'neuroconv[dask]' (or pip install 'dask[distributed]')"
 
 
-def jsonable(obj: Any):
-    import json
+@contextlib.contextmanager
+def use_dask(cluster="local", *, n_workers: int | None = None):
+    """Run the recordings of every ``preprocess_*`` call in the block on a Dask cluster.
 
-    return json.loads(json.dumps(obj, default=str))
+    ``cluster``:
+
+    - ``"local"``: a ``distributed.LocalCluster`` for the block, of ``n_workers``
+      processes (default one per core) with one thread each;
+    - a scheduler address (``"tcp://10.0.0.5:8786"``), for example that of a
+      ``dask_jobqueue.SLURMCluster``, whose workers must see the inputs and the store at
+      the same paths as this process (a shared filesystem);
+    - a ``distributed.Client``, or a cluster object (``SLURMCluster``, ``LocalCluster``).
+
+    Each recording is one task (``client.map``); results arrive through
+    ``distributed.as_completed``. A worker that dies while running a recording is
+    replaced, and the recording runs again elsewhere, up to the scheduler's
+    ``distributed.scheduler.allowed-failures`` (default 3); then that recording is
+    reported failed and the others go on. Workers with one thread each keep each
+    recording's warnings apart. Yields the ``distributed.Client``.
+
+    Example::
+
+        with use_dask("tcp://10.0.0.5:8786"):
+            preprocess_eegbci("/shared/data", "/shared/stores/eegbci", subjects="1-109")
+    """
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as e:
+        raise ImportError(f"running on a Dask cluster needs dask.distributed, which is not "
+                          f"installed: {DASK_INSTALL}") from e
+    if n_workers is not None and not (isinstance(n_workers, (int, np.integer)) and
+                                      n_workers >= 1):
+        raise ValueError(f"n_workers must be a positive integer or None (one per core), "
+                         f"got {n_workers!r}")
+    with contextlib.ExitStack() as stack:
+        if isinstance(cluster, str) and cluster == "local":
+            # recordings are long tasks: hand each worker thread one at a time, so that a
+            # worker's death counts against the recording it was running and no other
+            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+                lc = stack.enter_context(LocalCluster(
+                    n_workers=n_workers, threads_per_worker=1, processes=True,
+                    dashboard_address="127.0.0.1:0"))
+            client = stack.enter_context(Client(lc, set_as_default=False))
+        elif isinstance(cluster, Client):
+            client = cluster
+        elif isinstance(cluster, str) or hasattr(cluster, "scheduler_address"):
+            try:
+                client = stack.enter_context(Client(cluster, set_as_default=False))
+            except OSError as e:
+                raise ValueError(f"dask={cluster!r}: cannot reach a Dask scheduler there "
+                                 f"({e}). Pass the address of a running scheduler (for "
+                                 "example dask_jobqueue's SLURMCluster().scheduler_address, "
+                                 "tcp://host:port), or 'local'.") from e
+        else:
+            raise ValueError(f"dask must be 'local', a scheduler address "
+                             f"('tcp://host:8786'), a distributed.Client or a cluster object, "
+                             f"got {cluster!r}")
+        token = _DASK_CLIENT.set(client)
+        try:
+            yield client
+        finally:
+            _DASK_CLIENT.reset(token)
+
+
+def _check_workers(client, store: Path, todo: list[Item]) -> None:
+    """Refuse a run whose workers cannot see the inputs or the store as this process does."""
+    here = os.getcwd()
+    cwds = client.run(os.getcwd)                          # {worker address: folder}
+    relative = sorted({s for it in todo for s in it.sources if not os.path.isabs(s)})
+    away = sorted({c for c in cwds.values() if c != here})
+    if relative and away:
+        raise ValueError(f"the Dask workers run in {away[:3]}, not in {here}, so the relative "
+                         f"input paths {relative[:3]} would name other files there: give "
+                         "absolute paths (or an absolute --data-dir).")
+    seen = client.run(os.path.isdir, str(store / "records"))
+    blind = sorted(w for w, ok in seen.items() if not ok)
+    if blind:
+        raise ValueError(f"the store {store} is not visible to Dask worker(s) {blind[:3]}: "
+                         "the store (--out) must be on a filesystem that this process and "
+                         "every worker share, at the same path (a cluster's shared home or "
+                         "scratch space, not a node's local /tmp).")
+    threads = {w: info.get("nthreads", 1)
+               for w, info in client.scheduler_info().get("workers", {}).items()}
+    if any(t > 1 for t in threads.values()):
+        warnings.warn(f"Dask workers with several threads ({max(threads.values())}) run "
+                      "several recordings in one process at once, and the warnings each "
+                      "recording records may mix; start workers with one thread each "
+                      "(dask worker --nthreads 1; dask_jobqueue: processes=cores).")
+
+
+def _dask_outcomes(client, todo: list[Item], writer: StoreWriter) -> Iterator[Outcome]:
+    """Run ``todo`` on the cluster of ``client``; yields each outcome as it arrives."""
+    from distributed import as_completed
+
+    shared = copy.copy(writer)                  # workers may start in another folder
+    shared.path = writer.path.resolve()
+    _check_workers(client, shared.path, todo)
+    run = uuid.uuid4().hex[:8]
+    futures = client.map(_execute, todo, writer=shared, retries=0,
+                         key=[f"neuroconv-preprocess-{it.id}-{run}" for it in todo])
+    by_key = {f.key: it for f, it in zip(futures, todo)}
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            it = by_key[fut.key]
+            try:
+                out = fut.result()
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - the task is lost, not the run
+                out = Outcome(it.id, it.source, "failed", reason=_lost_reason(e))
+            fut.release()
+            yield out
+    finally:                                    # stopped early: drop what is left
+        with contextlib.suppress(Exception):    # (a lost scheduler has dropped it already)
+            client.cancel([f for f in futures if not f.done()])
+
+
+def _lost_reason(e: BaseException) -> str:
+    """Why a recording came back from Dask without an outcome (its task itself reports
+    every error of the recording; these are the cluster's)."""
+    if type(e).__name__ == "KilledWorker":
+        n = getattr(e, "allowed_failures", None)
+        tries = f"{n + 1} times" if isinstance(n, int) else "repeatedly"
+        return (f"the Dask workers running it died {tries} (killed, out of memory, or a "
+                "crash in compiled code), so Dask gave up on it (distributed.scheduler."
+                "allowed-failures). Rerun to try again (done recordings are skipped), or run "
+                "it alone with --jobs 1 to see its error.")
+    if isinstance(e, (ModuleNotFoundError, ImportError)):
+        return (f"a Dask worker cannot run it ({type(e).__name__}: {e}): install neuroconv "
+                "(the same version) in the workers' environment.")
+    return f"lost on the Dask cluster ({_format_exc(e)}); rerun to try again."

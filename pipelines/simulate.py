@@ -73,7 +73,7 @@ def simulate_eeg(out_dir, n_subjects: int = 8, n_runs: int = 1, duration: float 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(channels or EEG_CHANNELS_1020)
-    from .eeg import make_montage
+    from .channels import make_montage
 
     montage = make_montage("standard_1005")
     pos = montage.get_positions()["ch_pos"]

@@ -34,8 +34,16 @@ Columns (every choice can be given explicitly; auto-detection is the default):
 Sampling rate: ``sfreq`` if given, else the header's, else the device's (Muse: 256 Hz),
 else estimated from the timestamps (a warning says so).
 
+Amplitudes: channels whose typical peak-to-peak amplitude in 1 s lies outside what scalp
+EEG can have (``pipelines.channels.EEG_PEAK_TO_PEAK_UV``, 0.1 µV to 10 mV) earn a
+warning that names the file, each such channel, its range and the unit to check.
+
 Timing (``timing="auto"``): timestamps are checked against the nominal rate.
 
+0. Order: a time column that decreases (rows written in reverse, a clock that counts
+   down) or, once de-jittered (below), goes back by more than ``max_timing_error`` (rows
+   out of order, a clock reset, two recordings in one file) refuses the file with a
+   message that names which (``timing="rows"``: a warning).
 1. Clock rate: the median over 1 s windows of the timestamps' rate; when it differs from
    ``sfreq`` by more than ``rate_tolerance`` (1 %) the file is refused (wrong ``sfreq``
    or ``time_unit``).
@@ -74,7 +82,6 @@ store's ``meta.json``).
 
 from __future__ import annotations
 
-import functools
 import re
 import warnings
 from datetime import datetime, timezone
@@ -83,13 +90,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .eeg import make_montage, name_matcher
+from .channels import UNIT_VOLTS, amplitude_warning, implausible_amplitudes, montage_matcher
 from .runner import InputError
 
 TABLE_EXT = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
-
-#: value of one unit in volts; ``µV`` is accepted for ``uV``
-UNIT_SCALE = {"uV": 1e-6, "mV": 1e-3, "V": 1.0, "nV": 1e-9}
 
 #: devices recognised by their channel columns: nominal rate and unit
 DEVICES = {
@@ -138,8 +142,8 @@ def validate_table_options(opts: dict) -> dict:
         raise ValueError(f"sfreq must be a positive number in Hz or None, got {o['sfreq']!r}")
     if o["unit"] != "auto":
         o["unit"] = _unit_name(str(o["unit"]))
-        if o["unit"] not in UNIT_SCALE:
-            raise ValueError(f"unit must be 'auto' or one of {sorted(UNIT_SCALE)}, got "
+        if o["unit"] not in UNIT_VOLTS:
+            raise ValueError(f"unit must be 'auto' or one of {sorted(UNIT_VOLTS)}, got "
                              f"{opts['unit']!r}")
     if o["time_unit"] not in ("auto", *TIME_UNITS):
         raise ValueError(f"time_unit must be 'auto' or one of {sorted(TIME_UNITS)}, got "
@@ -304,7 +308,7 @@ def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
         rest = [c for c in cols if c != tc and c not in mk and not _UNUSED_RE.search(c)
                 and pd.to_numeric(df[c], errors="coerce").notna().any()]
         if montage is not None:
-            match = _matcher(montage)
+            match = montage_matcher(montage)
             mapping = {c: match(_strip_unit(c)[0]) for c in rest}
             mapping = {c: name for c, name in mapping.items() if name}
             left = [c for c in rest if c not in mapping]
@@ -328,11 +332,6 @@ def _columns(df: pd.DataFrame, o: dict, montage: str | None, path: str) -> dict:
                          "Pass channels as a {column: name} mapping with distinct names.")
     ignored = [c for c in cols if c != tc and c not in mk and c not in mapping]
     return {"time": tc, "channels": mapping, "markers": mk, "ignored": ignored}
-
-
-@functools.lru_cache(maxsize=8)
-def _matcher(montage: str):
-    return name_matcher(make_montage(montage).ch_names)
 
 
 def _device(channels: list[str]) -> str | None:
@@ -419,6 +418,34 @@ def _misfit(t: np.ndarray, pos: np.ndarray, sfreq: float) -> float:
     return float(np.abs(e - np.polyval(np.polyfit(pos, e, 1), pos)).max())
 
 
+def _time_order(t: np.ndarray, sfreq: float, tol: float | None) -> str | None:
+    """What is wrong with the order of the timestamps ``t`` (s), or None.
+
+    Decreasing: most steps go back (rows written in reverse, or a clock that counts
+    down). Non-monotonic: the de-jittered time (running median over ``DEJITTER_WINDOW``)
+    falls back by more than ``tol`` s somewhere; per-packet jitter makes single steps go
+    back a little, the running median does not.
+    """
+    from scipy.ndimage import median_filter
+
+    d = np.diff(t)
+    n_back = int((d < 0).sum())
+    if n_back == 0:
+        return None
+    if np.median(d) < 0:
+        return (f"the time column decreases: the rows run backwards in time ({n_back} of "
+                f"{len(d)} steps go back, from {t[0]:.3f} s to {t[-1]:.3f} s).")
+    if tol is None:
+        return None
+    ts = median_filter(t, size=_window(len(t), sfreq), mode="nearest")
+    back = float((np.maximum.accumulate(ts) - ts).max())
+    if back <= tol:
+        return None
+    return (f"the time column is not monotonic: the timestamps go backwards by "
+            f"{-d.min():.3f} s at data row {int(np.argmin(d)) + 1} ({n_back} step(s) back in "
+            f"all), more than per-packet jitter explains (max_timing_error {tol * 1e3:g} ms).")
+
+
 def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
                   max_timing_error: float | None = 0.02,
                   rate_tolerance: float | None = 0.01, path: str = "") -> tuple[np.ndarray, dict]:
@@ -446,6 +473,19 @@ def place_samples(t: np.ndarray, sfreq: float, *, timing: str = "auto",
         "jitter_ms": float(np.abs(lag - lag_s).max() * 1e3),
         "rows_timing_error_ms": _misfit(t, k, sfreq) * 1e3,
     }
+    order = _time_order(t, sfreq, max_timing_error)
+    if order is not None and timing != "rows":
+        raise InputError(path, order, "Sort the rows by time if they were written out of "
+                         "order or in reverse; if the recorder's clock was reset or runs "
+                         "backwards, fix the clock (or split a file that joins two "
+                         "recordings); or pass timing='rows' (--timing rows) if the rows "
+                         "are consecutive samples.")
+    if order is not None:
+        warnings.warn(f"{path}: {order} timing='rows': the rows are taken as consecutive "
+                      f"samples at {sfreq:g} Hz anyway; the timestamps disagree with them.")
+        stats.update(method="rows", timing_error_ms=stats["rows_timing_error_ms"],
+                     timestamp_gaps=0, timestamp_missing_samples=0)
+        return np.arange(n), stats
     rel = abs(clock / sfreq - 1) if np.isfinite(clock) else np.inf
     if rate_tolerance is not None and rel > rate_tolerance:
         msg = (f"the timestamps run at {clock:.3f} Hz but the nominal sampling rate is "
@@ -553,6 +593,8 @@ def _timestamps(df: pd.DataFrame, tc: str, time_unit: str, path: str) -> tuple[n
 
 
 def _estimate_rate(t: np.ndarray, tc: str, path: str) -> float:
+    if np.median(np.diff(t)) < 0:                 # rows that run backwards: place_samples
+        t = t[::-1]                               # refuses them, or warns (timing="rows")
     est = 1.0 / np.median(np.diff(t))
     if np.isfinite(est) and est > 0:              # refine: intervals are often quantized
         est = _clock_rate(_dejitter(t, est)[1], est)
@@ -681,14 +723,15 @@ def read_table(path, montage: str | None = "standard_1005", **opts):
         details["timing"] = {"method": "rows", "n_rows": len(df)}
     details["sfreq"] = sfreq
     data, first, last = _fill(x, pos, sfreq, o["max_gap"], path, details)
-    sd = float(np.median(data.std(axis=0))) * UNIT_SCALE[unit] / 1e-6       # µV
-    if len(data) > 1 and (sd < 0.05 or sd > 1e4):
-        warnings.warn(f"{path}: the channels' median standard deviation is {sd:.3g} µV with "
-                      f"unit={unit!r} ({unit_source}); EEG is usually 1-100 µV. Check "
-                      "unit (--unit uV|mV|V|nV).")
+    bad = implausible_amplitudes(data.T * (UNIT_VOLTS[unit] / 1e-6), list(mapping.values()),
+                                 sfreq)                                    # µV
+    if bad:
+        warnings.warn(amplitude_warning(path, bad, unit, f"The unit {unit!r} came from the "
+                                        f"{unit_source}; check it, and pass the right one "
+                                        "as unit (--unit uV|mV|V|nV).", len(mapping)))
     ann = _annotations(df, mk, pos, first, last, sfreq, path, details)
     info = mne.create_info(list(mapping.values()), sfreq, "eeg")
-    raw = mne.io.RawArray(data.T * UNIT_SCALE[unit], info, verbose="error")     # volts
+    raw = mne.io.RawArray(data.T * UNIT_VOLTS[unit], info, verbose="error")     # volts
     if details["clock"] == "unix":
         raw.set_meas_date(datetime.fromtimestamp(float(t[np.argmax(pos >= first)]),
                                                  timezone.utc))

@@ -7,15 +7,30 @@ import socket
 import pytest
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    """Tests must never download: any socket connection fails loudly."""
+    """Tests must never download: any connection beyond this machine fails loudly (the
+    local Dask cluster of the Dask tests talks over the loopback interface)."""
+    connect, create_connection = socket.socket.connect, socket.create_connection
 
-    def guard(*args, **kwargs):
-        raise RuntimeError("network access attempted in a test")
+    def local(address) -> bool:
+        return isinstance(address, (str, bytes)) or address[0] in LOOPBACK
+
+    def guard(sock, address, *args, **kwargs):
+        if not local(address):
+            raise RuntimeError(f"network access attempted in a test ({address})")
+        return connect(sock, address, *args, **kwargs)
+
+    def guard_create(address, *args, **kwargs):
+        if not local(address):
+            raise RuntimeError(f"network access attempted in a test ({address})")
+        return create_connection(address, *args, **kwargs)
 
     monkeypatch.setattr(socket.socket, "connect", guard)
-    monkeypatch.setattr(socket, "create_connection", guard)
+    monkeypatch.setattr(socket, "create_connection", guard_create)
 
 
 @pytest.fixture(scope="session")

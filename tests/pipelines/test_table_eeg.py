@@ -411,7 +411,9 @@ def test_unit_option_scales_and_warns(tmp_path):
     raw_uv, _, _ = _read(p)
     raw_mv, d, w = _read(p, unit="mV")
     np.testing.assert_allclose(raw_mv.get_data(), raw_uv.get_data() * 1e3)
-    assert any("median standard deviation" in m for m in w)        # 20 mV is not EEG
+    warned = [m for m in w if "implausible EEG amplitude, read as mV" in m]  # 20 mV: not EEG
+    assert len(warned) == 1 and all(f"{c} (" in warned[0] for c in MUSE)
+    assert "The values look like uV" in warned[0] and "--unit" in warned[0]
 
 
 def test_columns_left_out_and_mixed_units(tmp_path):
