@@ -452,10 +452,22 @@ def _bids_items(root: Path) -> list[tuple[str, object, dict]]:
     return out
 
 
+#: PhysioNet's file names (EEG Motor Movement/Imagery: S001R04.edf = subject 1, run 4)
+PHYSIONET_NAME = re.compile(r"^S(\d{3})R(\d{2})$", re.IGNORECASE)
+
+
 def _file_row(path: str) -> dict:
-    """BIDS entities of the file name; else subject/session from folders named
-    ``subject2``/``sub-02``/``session1``/``ses-1`` (else the file name is the subject)."""
+    """Subject, session, run and task of a recording from its name: BIDS entities
+    (``sub-01_ses-2_task-x_run-3``); PhysioNet's ``S###R##`` (subject ``S###``, run
+    ``##``); else subject/session from folders named ``subject2``/``sub-02``/``session1``/
+    ``ses-1``. When none names the subject it is None (unknown): the recording is then a
+    group of its own (see :func:`subjects_unknown`)."""
     name = Path(path).name
+    stem = name.split(".")[0]
+    m = PHYSIONET_NAME.match(stem)
+    if m:
+        return {"subject": f"S{m.group(1)}", "session": None, "run": str(int(m.group(2))), "task": None,
+                "dataset": "eeg"}
     ents = dict(re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)", name))
     folders = {}
     for part in Path(path).parent.parts[-4:]:
@@ -463,10 +475,20 @@ def _file_row(path: str) -> dict:
              or re.fullmatch(r"(sub|ses)-([A-Za-z0-9]+)", part))
         if m:
             folders[m.group(1).lower()] = m.group(2)
-    stem = name.split(".")[0]
-    return {"subject": ents.get("sub") or folders.get("sub") or stem,
+    return {"subject": ents.get("sub") or folders.get("sub"),
             "session": ents.get("ses") or folders.get("ses"),
             "run": ents.get("run"), "task": ents.get("task"), "dataset": "eeg"}
+
+
+def subjects_unknown(entries) -> str | None:
+    """A warning text when some ``(path, _, row)`` entries name no subject, else None."""
+    unknown = [p for p, _, row in entries if not row.get("subject")]
+    if not unknown:
+        return None
+    return (f"{len(unknown)} recording(s) name no subject (e.g. {unknown[0]}): the subject is unknown, so each is a "
+            "group of its own and leave-subject-out cannot keep one person's recordings together. Name the files "
+            "in BIDS style (sub-01_ses-1_run-1_eeg.edf) or PhysioNet's (S001R04.edf), or put them in subject "
+            "folders (sub-01/, subject1/).")
 
 
 def _item_id(row: dict, path: str) -> str:
@@ -558,6 +580,9 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
                                else _bids_items(Path(p)))
             else:
                 entries.append((p, None, _file_row(p)))
+    unknown = subjects_unknown(entries)
+    if unknown:
+        warnings.warn(unknown, stacklevel=2)
     ids = unique_ids([_item_id(row, p) for p, _, row in entries], [e[0] for e in entries])
     items = [Item(rid, [p], process_raw,
                   dict(path=p, steps=steps, row=row, bids_path=bp,

@@ -206,3 +206,24 @@ def test_auto_bads_are_interpolated_and_mixed_caps_keep_names(sim_eeg, tmp_path)
     assert st.load("flat")[:, st.channels("flat").index("Pz")].std() > 0.1   # interpolated
     assert st.meta["channels"] is None and st.channels("small") == ["C3", "Cz", "C4"]
     assert st.manifest.set_index("id").loc["small", "n_channels"] == 3
+
+
+def test_generic_pipeline_reads_physionet_names_as_subject_and_run(shared_data, tmp_path):
+    """The generic EEG pipeline on PhysioNet's S001R04.edf: subject S001, run 4 (as the
+    eegbci pipeline says), so leave-subject-out keeps the person's runs together; a file
+    whose name and folders name no subject gets an unknown subject, with a warning."""
+    import pandas as pd
+
+    src = shared_data / EEGBCI / "S001R04.edf"
+    d = tmp_path / "raw"
+    d.mkdir()
+    shutil.copy(src, d / "S001R04.edf")
+    shutil.copy(shared_data / EEGBCI / "S001R08.edf", d / "S001R08.edf")
+    shutil.copy(src, d / "recording.edf")
+    with pytest.warns(UserWarning, match="1 recording\\(s\\) name no subject \\(e.g. .*recording.edf\\)"):
+        summary = preprocess_eeg([str(d / "*.edf")], tmp_path / "store", progress=False, l_freq=1.0, h_freq=40.0)
+    assert summary.ok, str(summary)
+    man = pd.read_csv(tmp_path / "store" / "manifest.csv", dtype=str).set_index("id")
+    assert man.loc["S001R04", ["subject", "run"]].tolist() == ["S001", "4"]
+    assert man.loc["S001R08", ["subject", "run"]].tolist() == ["S001", "8"]
+    assert pd.isna(man.loc["recording", "subject"])
