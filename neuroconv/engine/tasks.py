@@ -29,6 +29,22 @@ class TrainTask(L.LightningModule):
     """Base of every task: ``configure_optimizers`` from ``hparams.lr``,
     ``hparams.weight_decay`` and ``hparams.warmup_steps``, and :meth:`check_finite`."""
 
+    # The optimizer settings of tagged parameters (``p._optim``, see
+    # neuroconv.kernel_gen.register_optim) travel with the task when it is pickled:
+    # torch.multiprocessing's pickler (ddp_spawn) rebuilds parameters without their
+    # attributes, and the spawned processes would put kernels in the default groups.
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_param_optim"] = {n: dict(p._optim) for n, p in self.named_parameters() if hasattr(p, "_optim")}
+        return state
+
+    def __setstate__(self, state):
+        tags = state.pop("_param_optim", {})
+        super().__setstate__(state)
+        for name, p in self.named_parameters():
+            if name in tags and not hasattr(p, "_optim"):
+                p._optim = tags[name]
+
     def configure_optimizers(self):
         hp = self.hparams
         opt = torch.optim.AdamW(param_groups(self, hp.lr, hp.weight_decay))
