@@ -262,7 +262,8 @@ def from_braindecode(dataset, out, *, dataset_name: str | None = None, overwrite
         "dataset_name": dataset_name}}], overwrite=overwrite)
     seen = set()
     for i, ds in enumerate(datasets):
-        desc = {str(k): _clean(v) for k, v in dict(getattr(ds, "description", None) or {}).items()}
+        described = getattr(ds, "description", None)
+        desc = {} if described is None else {str(k): _clean(v) for k, v in dict(described).items()}
         rid = _record_id(desc, i)
         if rid in seen:
             raise ValueError(f"two datasets share the recording id {rid!r}; give each description a unique "
