@@ -97,3 +97,35 @@ def test_ddp_two_processes_equal_one_process(eeg_store, tmp_path, monkeypatch):
                                        msg=lambda m, k=k: f"{k}: {m}")
         else:
             assert torch.equal(w1[k], w2[k])
+
+
+def test_every_process_of_a_ddp_run_uses_rank_zeros_run_folder(tmp_path, monkeypatch):
+    from neuroconv.engine.runner import RUN_DIR_ENV, Run
+
+    for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "SLURM_NTASKS", RUN_DIR_ENV):
+        monkeypatch.delenv(key, raising=False)
+    first = Run.create(tmp_path, "", "x-pretrain")  # rank 0 (no launcher): a new folder, told to its children
+    assert first.path.is_dir()
+    import os
+
+    assert os.environ[RUN_DIR_ENV] == str(first.path.resolve())
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a process Lightning's launcher started on this node
+    assert Run.create(tmp_path, "", "x-pretrain").path == first.path.resolve()
+    assert len(list(tmp_path.iterdir())) == 1
+    monkeypatch.delenv(RUN_DIR_ENV)  # another node: only a name can say where
+    monkeypatch.setenv("NODE_RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(RuntimeError, match="give the run a name"):
+        Run.create(tmp_path, "", "x-pretrain")
+    assert Run.create(tmp_path, "named", "x-pretrain").path == tmp_path / "named"
+
+
+def test_max_steps_before_the_first_validation_with_early_stopping(eeg_store, tmp_path):
+    """A run that stops (max_steps) inside its first epoch has no val_loss yet; early
+    stopping waits for one instead of failing the run."""
+    cfg = tiny_config([eeg_store], tmp_path, **{"pretrain.max_steps": 2, "pretrain.max_epochs": 1,
+                                                "pretrain.patience": 3})
+    stores = open_stores([eeg_store])
+    windows = pretrain_windows(stores, cfg.data.window_seconds, cfg.data.stride_seconds, cfg.data.max_len)
+    _, result, _ = pretrain_backbone(cfg, stores, windows, quiet=True, log=None)
+    assert result.status == "completed" and result.steps == 2 and result.best_val_loss is None
