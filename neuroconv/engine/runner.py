@@ -79,8 +79,9 @@ class Run:
     ``-3``... added when another run took that second.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, primary: bool = True):
         self.path = Path(path)
+        self.primary = primary  # False in DDP processes other than rank 0: they write nothing
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -94,14 +95,13 @@ class Run:
         if not _launch_rank_zero():  # a DDP process other than rank 0: rank 0's folder
             shared = os.environ.get(RUN_DIR_ENV)
             if shared:
-                return cls(Path(shared))
+                return cls(Path(shared), primary=False)
             if not name:
                 raise RuntimeError(
                     "this process is not rank 0 of a distributed run and does not know rank 0's run folder: "
                     "on several nodes, give the run a name (e.g. --pretrain.name run1) so that every node "
-                    "writes into out/name.")
-            (out / name).mkdir(parents=True, exist_ok=True)
-            return cls(out / name)
+                    "uses out/name.")
+            return cls(out / name, primary=False)  # rank 0 creates it
         run = cls._create(out, name, prefix)
         # Lightning's launcher starts the other processes of this node with this
         # environment: they take this folder instead of making their own
@@ -148,10 +148,14 @@ class Run:
         return cls(runs[-1])
 
     def write_json(self, name: str, obj) -> Path:
+        if not self.primary:
+            return self.path / name
         return atomic_write_json(self.path / name, obj)
 
     def write_config(self, cfg) -> Path:
         """The resolved config (a dataclass or a dict) as ``config.yaml``."""
+        if not self.primary:
+            return self.path / "config.yaml"
         return atomic_write_yaml(self.path / "config.yaml", cfg if isinstance(cfg, dict) else to_dict(cfg))
 
     def read_json(self, name: str):

@@ -117,7 +117,10 @@ def test_every_process_of_a_ddp_run_uses_rank_zeros_run_folder(tmp_path, monkeyp
     monkeypatch.setenv("LOCAL_RANK", "0")
     with pytest.raises(RuntimeError, match="give the run a name"):
         Run.create(tmp_path, "", "x-pretrain")
-    assert Run.create(tmp_path, "named", "x-pretrain").path == tmp_path / "named"
+    other = Run.create(tmp_path, "named", "x-pretrain")
+    assert other.path == tmp_path / "named" and not other.primary and not other.path.exists()  # rank 0 makes it
+    other.write_config({"a": 1})  # only rank 0 writes the run folder
+    assert not other.path.exists()
 
 
 def test_max_steps_before_the_first_validation_with_early_stopping(eeg_store, tmp_path):
