@@ -6,6 +6,7 @@ socket connection fails these tests) and MOABB's results go to tmp_path."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -29,6 +30,12 @@ import neuroconv.configs  # noqa: E402
 PIPELINES = Path(neuroconv.configs.__file__).parent / "moabb"
 
 
+@pytest.fixture
+def pipelines_dir(tmp_path):
+    """A copy of the shipped pipeline files (MOABB's parser leaves .lock files beside them)."""
+    return str(shutil.copytree(PIPELINES, tmp_path / "pipelines"))
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch, tmp_path):
     """No network, and a home folder of the test's own (MNE's config and data folders)."""
@@ -43,8 +50,10 @@ def _offline(monkeypatch, tmp_path):
     moabb.set_log_level("error")
 
 
-def test_pipeline_files_load_with_moabbs_parser():
-    configs = {c["name"]: c for c in parse_pipelines_from_directory(str(PIPELINES))}
+def test_pipeline_files_load_with_moabbs_parser(pipelines_dir):
+    assert sorted(p.name for p in PIPELINES.glob("*.yml")) == ["LongConv_P300.yml", "LongConv_SSVEP.yml",
+                                                               "LongConv_imagery.yml"]
+    configs = {c["name"]: c for c in parse_pipelines_from_directory(pipelines_dir)}
     assert set(configs) == {"neuroconv LongConv (tangent)", "neuroconv LongConv (tangent, balanced)",
                             "neuroconv LongConv (tangent, SSVEP)"}
     paradigms = {p for c in configs.values() for p in c["paradigms"]}
@@ -87,8 +96,8 @@ def _by_hand(paradigm, dataset, pipeline, protocol):
 
 
 @pytest.mark.parametrize("kind", ["imagery", "p300"])
-def test_moabb_evaluations_score_the_estimator(kind, tmp_path):
-    configs = {c["name"]: c for c in parse_pipelines_from_directory(str(PIPELINES))}
+def test_moabb_evaluations_score_the_estimator(kind, tmp_path, pipelines_dir):
+    configs = {c["name"]: c for c in parse_pipelines_from_directory(pipelines_dir)}
     if kind == "imagery":
         paradigm = LeftRightImagery()
         dataset = FakeDataset(event_list=("left_hand", "right_hand"), n_sessions=1, n_runs=1, n_subjects=2,
