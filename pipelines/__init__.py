@@ -7,6 +7,7 @@ Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
     preprocess_abide(data_dir, out, **params)
     preprocess_eegbci(data_dir, out, subjects, runs, **steps)
     preprocess_eeg_notebooks(data_dir, out, experiment="visual/P300", subjects=None, **options)
+    preprocess_moabb(dataset, out, subjects=None, **steps)   # a MOABB data set (moabb extra)
     read_table(path, **table_options)          # one CSV/TSV recording -> mne RawArray
     with use_dask("tcp://host:8786"): preprocess_...(...)   # the recordings on a Dask cluster
     neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
@@ -24,6 +25,7 @@ _LAZY = {
     "preprocess_eeg": "eeg",
     "preprocess_eegbci": "eeg",
     "preprocess_eeg_notebooks": "eeg_notebooks",
+    "preprocess_moabb": "moabb",
     "read_table": "tabular",
     "preprocess_fmri": "fmri",
     "preprocess_abide": "abide",

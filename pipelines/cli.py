@@ -254,6 +254,18 @@ def _cmd_eegbci(a) -> int:
                 download=a.download, **_eeg_kwargs(a))
 
 
+def _cmd_moabb(a) -> int:
+    from .moabb import preprocess_moabb
+
+    try:
+        import moabb  # noqa: F401
+    except ImportError:
+        print("neuroconv preprocess moabb: error: MOABB is not installed; pip install "
+              "'neuroconv[moabb]'", file=sys.stderr)
+        return 2
+    return _run(preprocess_moabb, a, a.dataset, subjects=a.subjects, **_eeg_kwargs(a))
+
+
 def _cmd_fmri(a) -> int:
     from .fmri import preprocess_fmri
 
@@ -334,6 +346,19 @@ def add_preprocess(sub) -> None:
         if act.dest == "reference":
             act.help = ("'none' (default here: keep the Muse's Fpz reference; an average of "
                         "4 electrodes is not near zero potential), 'average', or names")
+
+    m = ps.add_parser("moabb", help="a MOABB data set, through MOABB's loader (pip install "
+                                    "'neuroconv[moabb]')",
+                      description="A MOABB data set -> store, one recording per run, with "
+                                  "subject, session, run and MOABB's event names. MOABB reads "
+                                  "the files from the MNE data folder, or downloads them when "
+                                  "missing and online.")
+    m.add_argument("--dataset", required=True, metavar="NAME",
+                   help="a class of moabb.datasets, e.g. BNCI2014_001, BNCI2014_009, Nakanishi2015")
+    m.add_argument("--subjects", default=None, help="e.g. '1', '1-3', '1,4' (default all)")
+    _eeg_args(m)
+    _common(m)
+    m.set_defaults(func=_cmd_moabb)
 
     f = ps.add_parser("fmri", help="4D NIfTI, BIDS/fMRIPrep folders, or ROI tables",
                       description="fMRI -> region signals (atlas) -> nilearn.signal.clean "

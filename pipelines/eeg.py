@@ -302,16 +302,20 @@ def _check_amplitudes(raw, path: str) -> None:
 
 
 def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
-                drop_first_samples: int = 0, table: dict | None = None) -> Recording:
+                drop_first_samples: int = 0, table: dict | None = None, raw=None) -> Recording:
     """Read one recording and run the steps; returns a :class:`Recording` (µV).
 
     ``table``: the options of :func:`pipelines.tabular.read_table` for a CSV/TSV/text
-    recording (then ``details["table"]`` records what was read and how).
+    recording (then ``details["table"]`` records what was read and how). ``raw``: an
+    ``mne.io.Raw`` read already (e.g. by MOABB's loader), processed in place instead of
+    reading ``path``, which then only names the recording in messages.
     """
     import mne
 
     details: dict = {}
-    if table is not None:
+    if raw is not None:
+        raw.load_data(verbose="error")
+    elif table is not None:
         raw, details["table"] = read_table(path, montage=steps["montage"], **table)
     else:
         raw = read_raw(path, bids_path=bids_path)

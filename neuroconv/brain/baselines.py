@@ -733,15 +733,18 @@ def make_baseline(name: str, *, sfreq: float = 160.0, seed: int = 0, connectivit
 
 
 def _braindecode_class(name: str):
-    """braindecode's class for ``name``, under the name of the installed version."""
-    import braindecode.models as bm
+    """braindecode's class for ``name``, under the name of the installed version
+    (imported through :func:`neuroconv.data.braindecode.import_braindecode`, which works
+    where torchaudio cannot load)."""
+    from neuroconv.data.braindecode import import_braindecode
 
-    spellings = {"eegnet": ("EEGNetv4", "EEGNet"), "shallow_fbcsp": ("ShallowFBCSPNet",)}[name]
+    bm = import_braindecode("braindecode.models")
+    spellings = {"eegnet": ("EEGNet", "EEGNetv4"), "shallow_fbcsp": ("ShallowFBCSPNet",)}[name]
     for s in spellings:
         if hasattr(bm, s):
             return getattr(bm, s)
-    raise ImportError(f"braindecode {getattr(bm, '__version__', '?')} has none of {spellings}; "
-                      "install braindecode>=0.8.1 (pip install 'neuroconv[baselines]').")
+    raise ImportError(f"braindecode {import_braindecode().__version__} has none of {spellings}; "
+                      "install braindecode>=1.8 (pip install 'neuroconv[baselines]').")
 
 
 def braindecode_kwargs(name: str, n_chans: int, n_outputs: int, n_times: int, sfreq: float) -> dict:

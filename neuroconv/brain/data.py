@@ -14,7 +14,6 @@ baselines (:meth:`StoreWindows.arrays`), so "the same folds" also means the same
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Sequence
 
@@ -299,8 +298,16 @@ def collate(items: list[dict]) -> dict:
 class ChannelSetBatchSampler(Sampler):
     """Batches of indices that share a channel set, shuffled per epoch when asked.
 
-    Under ``torch.distributed`` each rank takes an equal share of the batches. The
-    shuffle is seeded by ``seed + epoch``; Lightning calls :meth:`set_epoch`.
+    Under ``torch.distributed`` with ``W`` processes, ``batch_size`` is per process: the
+    sampler forms the global batches of ``W * batch_size`` exactly as one process with
+    that batch size would (same shuffle, same order), and process ``r`` takes the
+    ``r``-th slice of each. So a DDP run sees the same global batches, step by step, as a
+    single process with ``batch_size * W``, and every process gets the same number of
+    batches. A last global batch with fewer than ``W * batch_size`` indices is split as
+    evenly as possible (an uneven split weighs its indices slightly unequally, as DDP
+    averages the processes' mean losses); where it has fewer indices than processes, the
+    processes left without one repeat one of its indices. The shuffle is seeded by ``seed + epoch``;
+    Lightning calls :meth:`set_epoch`.
     """
 
     def __init__(self, keys: Sequence[str], batch_size: int, shuffle: bool, seed: int = 0,
@@ -316,22 +323,32 @@ class ChannelSetBatchSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size(), torch.distributed.get_rank()
+        return 1, 0
+
     def _batches(self) -> list[list[int]]:
+        world, rank = self._world()
+        size = self.batch_size * world  # a global batch
         rng = np.random.default_rng(self.seed + self.epoch)
         batches = []
         for idx in self.groups.values():
             idx = list(rng.permutation(idx)) if self.shuffle else list(idx)
-            for j in range(0, len(idx), self.batch_size):
-                b = idx[j: j + self.batch_size]
-                if len(b) == self.batch_size or not self.drop_last:
+            for j in range(0, len(idx), size):
+                b = idx[j: j + size]
+                if len(b) == size or not self.drop_last:
                     batches.append([int(v) for v in b])
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
-            n = math.ceil(len(batches) / world) * world
-            batches = (batches * (n // max(len(batches), 1) + 1))[:n][rank::world]
-        return batches
+        if world == 1:
+            return batches
+        out = []
+        for b in batches:
+            share = np.array_split(np.asarray(b), world)[rank] if len(b) >= world else [b[rank % len(b)]]
+            out.append([int(v) for v in share])
+        return out
 
     def __iter__(self):
         return iter(self._batches())

@@ -1,6 +1,8 @@
 """Sequence stores: read what ``neuroconv preprocess`` wrote, window it, split it.
 
-See :mod:`neuroconv.data.store` for the on-disk layout and units.
+See :mod:`neuroconv.data.store` for the on-disk layout and units, and
+:mod:`neuroconv.data.braindecode` (``to_braindecode``, ``from_braindecode``) for the
+conversion to and from braindecode datasets.
 """
 
 from .dataset import WindowDataset

@@ -25,6 +25,7 @@ import datetime as _dt
 import importlib.util
 import json
 import logging
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -44,6 +45,24 @@ __all__ = ["Run", "fit", "FitResult", "predict", "make_trainer", "quiet_lightnin
 
 # --------------------------------------------------------------------------- run folders
 _STAMP = "%Y%m%d-%H%M%S"
+#: the environment variable through which rank 0 tells the other DDP processes its run folder
+RUN_DIR_ENV = "NEUROCONV_RUN_DIR"
+
+
+def _launch_rank_zero() -> bool:
+    """False in a process that a distributed launcher started as a rank other than 0:
+    Lightning's own launcher (``LOCAL_RANK``, ``NODE_RANK``), torchrun (``RANK``) or
+    SLURM with several tasks (``SLURM_PROCID``)."""
+    env = os.environ
+
+    def positive(key):
+        try:
+            return int(env.get(key, "0")) > 0
+        except ValueError:
+            return False
+
+    slurm = positive("SLURM_PROCID") and int(env.get("SLURM_NTASKS", "1") or 1) > 1
+    return not (positive("RANK") or positive("LOCAL_RANK") or positive("NODE_RANK") or slurm)
 
 
 def _run_sort_key(path: Path):
@@ -60,8 +79,9 @@ class Run:
     ``-3``... added when another run took that second.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, primary: bool = True):
         self.path = Path(path)
+        self.primary = primary  # False in DDP processes other than rank 0: they write nothing
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -72,6 +92,24 @@ class Run:
     @classmethod
     def create(cls, out, name: str, prefix: str) -> "Run":
         out = Path(out)
+        if not _launch_rank_zero():  # a DDP process other than rank 0: rank 0's folder
+            shared = os.environ.get(RUN_DIR_ENV)
+            if shared:
+                return cls(Path(shared), primary=False)
+            if not name:
+                raise RuntimeError(
+                    "this process is not rank 0 of a distributed run and does not know rank 0's run folder: "
+                    "on several nodes, give the run a name (e.g. --pretrain.name run1) so that every node "
+                    "uses out/name.")
+            return cls(out / name, primary=False)  # rank 0 creates it
+        run = cls._create(out, name, prefix)
+        # Lightning's launcher starts the other processes of this node with this
+        # environment: they take this folder instead of making their own
+        os.environ[RUN_DIR_ENV] = str(run.path.resolve())
+        return run
+
+    @classmethod
+    def _create(cls, out: Path, name: str, prefix: str) -> "Run":
         out.mkdir(parents=True, exist_ok=True)
         if name:
             path = out / name
@@ -110,10 +148,14 @@ class Run:
         return cls(runs[-1])
 
     def write_json(self, name: str, obj) -> Path:
+        if not self.primary:
+            return self.path / name
         return atomic_write_json(self.path / name, obj)
 
     def write_config(self, cfg) -> Path:
         """The resolved config (a dataclass or a dict) as ``config.yaml``."""
+        if not self.primary:
+            return self.path / "config.yaml"
         return atomic_write_yaml(self.path / "config.yaml", cfg if isinstance(cfg, dict) else to_dict(cfg))
 
     def read_json(self, name: str):
@@ -197,7 +239,10 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
                                          monitor="val_loss" if validate else None, mode="min", save_last=True,
                                          save_top_k=1, enable_version_counter=False))
     if validate and tc.patience > 0:
-        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience, check_finite=True))
+        # checked after each validation only: a run that stops (max_steps) before its
+        # first validation has no val_loss, which is not an error
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience, check_finite=True,
+                                       check_on_train_epoch_end=False))
     progress = tc.progress if not quiet else "none"
     if progress not in ("rich", "tqdm", "none"):
         raise ValueError(f"`progress` must be 'rich', 'tqdm' or 'none'; got {progress!r}.")

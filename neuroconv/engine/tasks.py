@@ -36,6 +36,22 @@ class TrainTask(L.LightningModule):
     ``hparams.schedule`` (``"cosine"`` decay over the run, the default, or
     ``"constant"``), and :meth:`check_finite`."""
 
+    # The optimizer settings of tagged parameters (``p._optim``, see
+    # neuroconv.kernel_gen.register_optim) travel with the task when it is pickled:
+    # torch.multiprocessing's pickler (ddp_spawn) rebuilds parameters without their
+    # attributes, and the spawned processes would put kernels in the default groups.
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_param_optim"] = {n: dict(p._optim) for n, p in self.named_parameters() if hasattr(p, "_optim")}
+        return state
+
+    def __setstate__(self, state):
+        tags = state.pop("_param_optim", {})
+        super().__setstate__(state)
+        for name, p in self.named_parameters():
+            if name in tags and not hasattr(p, "_optim"):
+                p._optim = tags[name]
+
     def configure_optimizers(self):
         hp = self.hparams
         name, schedule = hp.get("optimizer", "adamw"), hp.get("schedule", "cosine")

@@ -499,11 +499,12 @@ SHAPES = [  # (n_chans, n_times, sfreq): EEGBCI 3 s epochs, Muse P300 epochs, sh
 
 def _reference_net(name, n_chans, n_times, sfreq):
     """braindecode's class called directly with the sizes braindecode_net documents."""
-    import braindecode
-    import braindecode.models as bm
+    from neuroconv.data.braindecode import import_braindecode
 
+    braindecode = import_braindecode()
+    bm = import_braindecode("braindecode.models")
     if name == "eegnet":
-        cls = getattr(bm, "EEGNetv4", None) or bm.EEGNet
+        cls = getattr(bm, "EEGNet", None) or bm.EEGNetv4
         return cls(n_chans=n_chans, n_outputs=3, n_times=n_times, final_conv_length="auto",
                    kernel_length=int(round(sfreq / 2)))
     filt = int(round(0.1 * sfreq))
