@@ -18,6 +18,7 @@ from reference_budget import assert_matches_reference
 
 NB = "eeg-notebooks"
 MUSE = ["TP9", "AF7", "AF8", "TP10"]
+DEFAULT_SFREQ = 256.0                    # the Muse rate; the muse configs do not resample
 
 
 def test_layout_maps_subject_session_run(shared_data, tmp_path):
@@ -311,3 +312,28 @@ def test_cli_reads_cueing_and_ssvep(shared_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 1 and "is clipped" in err            # session 2's two runs
     assert SequenceStore(tmp_path / "s").meta["channels"] == MUSE + ["POz"]
+
+
+def test_muse_configs_share_one_backbone_contract():
+    """A backbone pretrained with muse_cueing serves muse_p300, muse_n170 and
+    muse_ssvep (--decode.pretrained): the same filters and rate, the Muse channels, and
+    a max_len that covers every event window."""
+    from neuroconv.brain.config import load_config
+    from neuroconv.brain.ssvep import SSVEP_BASELINES, freqs_from_labels
+
+    cfgs = {n: load_config(n, job="decode") for n in ("muse_cueing", "muse_p300", "muse_n170", "muse_ssvep")}
+    args = {n: c.data.sources[0].args for n, c in cfgs.items()}
+    assert {n: (a["l_freq"], a["h_freq"], a.get("resample")) for n, a in args.items()} == {
+        n: (1.0, 30.0, None) for n in cfgs}
+    assert all(c.data.sources[0].pipeline == "eeg_notebooks" for c in cfgs.values())
+    assert args["muse_cueing"]["experiment"] == "visual/cueing"
+    pre = cfgs["muse_cueing"]
+    for n, c in cfgs.items():
+        assert c.model == pre.model, n
+        assert round((c.decode.tmax - c.decode.tmin) * DEFAULT_SFREQ) <= pre.data.max_len, n
+    ssvep = cfgs["muse_ssvep"].decode
+    assert args["muse_ssvep"]["experiment"] == "visual/SSVEP"
+    assert set(ssvep.event_labels) == set(EXPERIMENTS["visual/SSVEP"].values())
+    assert sorted(freqs_from_labels(ssvep.event_labels).values()) == [20.0, 30.0]
+    assert set(SSVEP_BASELINES) <= set(ssvep.models) and "covconv" in ssvep.models
+    assert (ssvep.within, ssvep.group_by, ssvep.cv) == ("subject", "id", "leave_group_out")
