@@ -349,8 +349,8 @@ class SSVEPTRCA(_MoabbSSVEP):
         if not (isinstance(n, (int, np.integer)) and 1 <= n <= k):
             raise ValueError(f"n_fbands must be None or an integer from 1 to the number of classes ({k}); got "
                              f"{self.n_fbands!r}.")
-        return __getattr__("MoabbTRCA")(n_fbands=int(n), is_ensemble=self.is_ensemble, method=self.method,
-                                        estimator=self.estimator)
+        return _moabb_trca_class()(n_fbands=int(n), is_ensemble=self.is_ensemble, method=self.method,
+                                   estimator=self.estimator)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         est = self.estimator_
@@ -381,12 +381,18 @@ def _make_moabb_trca():
     return MoabbTRCA
 
 
+def _moabb_trca_class():
+    """The one :class:`MoabbTRCA` class (built on first use, then kept)."""
+    if "MoabbTRCA" not in globals():
+        globals()["MoabbTRCA"] = _make_moabb_trca()
+    return globals()["MoabbTRCA"]
+
+
 def __getattr__(name):
     # MoabbTRCA subclasses a MOABB class: built on first use (MOABB is imported only
     # then), found by pickle through this module attribute
     if name == "MoabbTRCA":
-        cls = globals()[name] = _make_moabb_trca()
-        return cls
+        return _moabb_trca_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -227,9 +227,10 @@ def test_builder_and_input_errors(hard):
     for name in SSVEP_BASELINES:
         est = make_ssvep_baseline(name, sfreq=SFREQ, freqs=[15.0, 11.0], seed=0, class_weight="balanced")
         clone(est)                                       # scikit-learn estimator rules
-    fitted = SSVEPTRCA(SFREQ, FREQS).fit(Xtr, ytr)      # MoabbTRCA pickles (joblib workers)
-    again = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(again.predict(Xtr[:5]), fitted.predict(Xtr[:5]))
+    first = SSVEPTRCA(SFREQ, FREQS).fit(Xtr, ytr)       # MoabbTRCA pickles (joblib workers),
+    SSVEPTRCA(SFREQ, FREQS).fit(Xtr[:20], ytr[:20])     # also after another fit
+    again = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(again.predict(Xtr[:5]), first.predict(Xtr[:5]))
     lr = make_ssvep_baseline("ssvep_ts_lr", sfreq=SFREQ, freqs=FREQS, seed=7, class_weight={0: 2.0, 1: 1.0})[-1]
     assert lr.class_weight == {0: 2.0, 1: 1.0} and lr.random_state == 7
     with pytest.raises(ValueError, match="name must be one of .*got 'ssvep_fbcca'"):
