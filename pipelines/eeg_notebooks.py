@@ -35,21 +35,27 @@ Experiments:
   left cue is followed by 21 or 12, a right cue by 22 or 11), the target follows its cue
   after 1.50-2.02 s, and no file holds a response marker (the task script defines 31/32
   but never sends them). Subjects 101-112, 202-211 and 301-309 are one cohort (the
-  first digit is no site or group). The ``Right AUX`` column is left out: in these
-  files it is not an electrode (subject 202: constant; elsewhere a flat spectrum, 2-4 Hz
-  power only about twice the 70-90 Hz power where the EEG channels have 50-1500 times,
-  and correlation with the EEG channels at most 0.05).
+  first digit is no site or group). The ``Right AUX`` column is left out: it holds no
+  consistent electrode here. It is constant in subject 202's two files; in the other 58
+  it is uncorrelated with the four EEG channels (largest |r| 0.31, median 0.01, where
+  the SSVEP recordings' POz electrode correlates 0.84 with TP9/TP10 through their shared
+  Fpz reference); in 41 of them its spectrum is flat (2-4 Hz power over 70-90 Hz power
+  below 10, median 3.1 over the 58; the EEG channels' median is 364), in most files of
+  subjects 203-211 it drifts slowly with a standard deviation of 40-160 µV.
 - ``visual/SSVEP``: 1 = ``30Hz``, 2 = ``20Hz`` (the flicker frequency: 3 s of flicker,
   one every 3.5-3.7 s). The channel set is the headband's four channels plus
   ``Right AUX`` renamed ``POz``: the eeg-notebooks SSVEP analysis reads it as an extra
   electrode at POz, and the files show one. Measured on ``../shared/data`` (1-3 s after
   each onset, Welch power at the flicker frequency over the mean of its neighbours
-  +-1 to 1.5 Hz, mean over trials of that flicker): in the six runs of subject 1 and
-  subject 3's sessions 1 and 3 the AUX column's SNR is 7.7-11.6 at 30 Hz and 10.4-22.7
-  at 20 Hz, against 0.9-3.6 and 0.8-6.7 on TP9, AF7, AF8 and TP10; its spectrum falls
-  like EEG and it correlates 0.84-0.85 with TP9/TP10 (the shared Fpz reference). Without
-  it, CCA at 20/30 Hz (MOABB's ``SSVEP_CCA``, no training) labels 78-91% of subject 1's
-  trials and 47-62% (chance) of subject 3's; with it 97-100% and 85-97% (sessions 1, 3).
+  +-1 to 1.5 Hz, mean over the trials of that flicker): in subject 1's six runs and
+  subject 3's session 3 the AUX column's SNR is 7.7-11.6 at 30 Hz and 10.4-22.7 at
+  20 Hz (3.8 and 2.0 in subject 3's session 1, where 60 Hz line noise dominates it),
+  against 0.9-3.6 and 0.8-6.7 on TP9, AF7, AF8 and TP10 in those eight runs; in subject
+  1's first run it correlates 0.84-0.85 with TP9/TP10 (their shared Fpz reference).
+  Without it, CCA at 20/30 Hz (MOABB's ``SSVEP_CCA``, 2 harmonics, no training; 1-30 Hz,
+  0.5-3.0 s after each onset) labels 78-91% of each of subject 1's runs right and 47-62%
+  (chance) of subject 3's; with it 97-100%, and 85% and 97% in subject 3's sessions 1
+  and 3.
   A store keeps one channel set per experiment (the decoders need it), so ``POz`` is in
   every SSVEP recording; a file whose AUX column is no electrode is refused rather than
   stored with a false ``POz``: flat (constant), or clipped (more than
@@ -226,7 +232,8 @@ def passed_over_note(others: list[Path], root) -> tuple[str, dict]:
     """One line on the non-recording files passed over, and the record for meta.json
     (``{"count": n, "kinds": {kind: n}, "files": [paths relative to root]}``)."""
     kinds = Counter(_kind(p) for p in others)
-    listing = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    by_count = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    listing = ", ".join(f"{n} {k}" for k, n in by_count)
     line = (f"{root}: passed over {len(others)} file(s) that are not recordings ({listing}); "
             "only subject*/session*/*.csv (.tsv, .txt) files are read.")
     return line, {"count": len(others), "kinds": dict(sorted(kinds.items())),

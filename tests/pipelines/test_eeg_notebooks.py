@@ -189,7 +189,8 @@ def test_cueing_corpus_events_checksums_and_passed_over(shared_data, tmp_path):
               if p.is_file() and not p.name.endswith(".csv")]
     kinds = {"*.mat": sum(p.suffix == ".mat" for p in others),
              ".DS_Store": sum(p.name == ".DS_Store" for p in others)}
-    assert kinds[".DS_Store"] >= 1 and kinds["*.mat"] >= 4 and sum(kinds.values()) == len(others)
+    assert kinds[".DS_Store"] >= 1 and kinds["*.mat"] >= 4
+    assert sum(kinds.values()) == len(others)
     with pytest.warns(UserWarning, match=rf"passed over {len(others)} file\(s\) that are not "
                                          rf"recordings \({kinds['*.mat']} \*\.mat, "
                                          rf"{kinds['.DS_Store']} \.DS_Store\)"):
@@ -321,7 +322,8 @@ def test_muse_configs_share_one_backbone_contract():
     from neuroconv.brain.config import load_config
     from neuroconv.brain.ssvep import SSVEP_BASELINES, freqs_from_labels
 
-    cfgs = {n: load_config(n, job="decode") for n in ("muse_cueing", "muse_p300", "muse_n170", "muse_ssvep")}
+    names = ("muse_cueing", "muse_p300", "muse_n170", "muse_ssvep")
+    cfgs = {n: load_config(n, job="decode") for n in names}
     args = {n: c.data.sources[0].args for n, c in cfgs.items()}
     assert {n: (a["l_freq"], a["h_freq"], a.get("resample")) for n, a in args.items()} == {
         n: (1.0, 30.0, None) for n in cfgs}
