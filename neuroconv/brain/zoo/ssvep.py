@@ -1,14 +1,60 @@
-"""SSVEP baselines in the zoo (registered once their pipelines are available)."""
+"""SSVEP baselines in the zoo: MOABB's CCA, TRCA and MsetCCA and its TS+LR recipe
+(:mod:`neuroconv.brain.ssvep`), fitted like every classical baseline
+(:class:`~neuroconv.brain.zoo.classical.ClassicalDecoder`).
+
+The stimulus frequency of each class is read from the class names (``"20Hz"``,
+``"30Hz"``: :func:`~neuroconv.brain.ssvep.freqs_from_labels`); ``--compare`` runs these
+baselines only when every class name is a frequency. ``ssvep_ts_lr`` chooses its logistic
+regression's ``C`` on the inner split like every regulariser; CCA, TRCA and MsetCCA have
+none, and no notion of class weights (they pick the class of highest correlation, with
+no prior).
+"""
 
 from __future__ import annotations
 
-import re
+from sklearn.preprocessing import FunctionTransformer
 
-__all__ = ["classes_are_frequencies"]
+from .base import DecodeData, Traits, register
+from .classical import ClassicalDecoder
 
-_FREQ = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:hz)?\s*$", re.IGNORECASE)
+__all__ = ["SSVEPDecoder", "classes_are_frequencies"]
 
 
 def classes_are_frequencies(classes) -> bool:
     """True when every class name reads as a stimulus frequency (``"20Hz"``, ``"7.5"``)."""
-    return bool(classes) and all(_FREQ.match(str(c)) for c in classes)
+    from ..ssvep import freqs_from_labels
+
+    try:
+        freqs_from_labels(list(classes))
+    except ValueError:
+        return False
+    return True
+
+
+class SSVEPDecoder(ClassicalDecoder):
+    """An SSVEP baseline of :func:`~neuroconv.brain.ssvep.make_ssvep_baseline`."""
+
+    def _parts(self, data: DecodeData, C=None, class_weight=None, **extra):
+        from ..ssvep import freqs_from_labels, make_ssvep_baseline
+
+        est = make_ssvep_baseline(self.name, sfreq=data.sfreq(self.name), freqs=freqs_from_labels(data.classes),
+                                  seed=self.cfg.decode.seed, class_weight=class_weight)
+        if self.regularised:  # a pipeline ending in the logistic regression
+            head = est[-1]
+            if C is not None:
+                head.set_params(C=C)
+            return est[:-1], head
+        return FunctionTransformer(), est
+
+
+def _entry(name: str, regularised: bool, library: str, summary: str):
+    register(name, Traits("baseline", "classical", ("eeg", "meg"), one_sfreq=True, fixed_length=True,
+                          library=library, paradigm="ssvep"), summary)(
+        lambda cfg: SSVEPDecoder(name, cfg, regularised=regularised, fixed_length=True))
+
+
+_entry("ssvep_cca", False, "moabb", "MOABB's SSVEP_CCA: canonical correlation with sine/cosine references")
+_entry("ssvep_trca", False, "moabb", "MOABB's SSVEP_TRCA: ensemble task-related component analysis")
+_entry("ssvep_msetcca", False, "moabb", "MOABB's SSVEP_MsetCCA: multiset CCA templates")
+_entry("ssvep_ts_lr", True, "moabb", "MOABB's SSVEP TS+LR: filter bank at each frequency -> covariances -> "
+                                     "tangent space -> logistic regression")
