@@ -39,7 +39,7 @@ Sizes and limits
   float16/bfloat16 inputs (``L <= 8192``), 8192 for float32 (``L <= 4096``), 4096 for
   float64 (env ``NEUROCONV_FB_MAX_ONCHIP`` overrides). These limits keep every kernel
   inside sm_90 shared memory (227 KB), as checked by compiling offline for H100
-  (``python -m neuroconv.kernels.resources``).
+  (``python -m neuroconv.kernel_tools.resources``).
 * Larger ``N``: the three-pass scheme. Pass 1 runs the outer ``F1`` stage (``P >= 32``
   rows) and twiddles over HBM into a float32 scratch of ``N/2`` complex values per row;
   pass 2 runs independent on-chip convolutions of length ``Q = N / P <= 2048``; pass 3
@@ -109,7 +109,7 @@ __all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", 
 
 #: Largest FFT size handled by the fused on-chip kernels, by compute class; larger sizes
 #: use three passes. Chosen so that every kernel fits sm_90 shared memory (227 KB) when
-#: compiled offline for H100 (``python -m neuroconv.kernels.resources``): float32 tiles
+#: compiled offline for H100 (``python -m neuroconv.kernel_tools.resources``): float32 tiles
 #: with tf32x3 dots need about twice the space of TF32 dots on half inputs, float64 more.
 #: ``NEUROCONV_FB_MAX_ONCHIP`` overrides all three.
 _ENV_ONCHIP = os.environ.get("NEUROCONV_FB_MAX_ONCHIP")

@@ -49,7 +49,7 @@ __all__ = ["butterfly_conv_fn", "butterfly_conv_ref", "MAX_TILE", "supported", "
 #: Largest padded tile ``P1 * P2`` the fused learned-butterfly kernel takes, by compute
 #: class (as in :data:`neuroconv.kernels.flashbutterfly.MAX_ONCHIP`): the largest whose
 #: forward and backward fit sm_90 shared memory when compiled offline
-#: (``python -m neuroconv.kernels.resources``). tf32x3 dots on float32 inputs need more
+#: (``python -m neuroconv.kernel_tools.resources``). tf32x3 dots on float32 inputs need more
 #: shared memory than the TF32 dots used for half inputs.
 MAX_TILE = {"half": 8192, "float32": 4096, "float64": 4096}
 

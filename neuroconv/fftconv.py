@@ -2,7 +2,13 @@
 
 The torch path lives here; the Triton FlashButterfly path lives in
 ``neuroconv.kernels`` and is reached through ``backend="triton"`` (or ``"auto"`` on
-CUDA tensors, after a one-time self-check: :func:`resolve_backend`).
+CUDA tensors, after a one-time self-check: :func:`neuroconv.backend.resolve_backend`).
+What a call accepts and computes is :mod:`neuroconv.contract`'s (``fftconv_ref``, the
+plain definition, is re-exported here).
+
+On calls that record no gradient the torch path runs without an autograd node and
+computes the spectral product and the skip term in place; otherwise a custom autograd
+function keeps the spectra for a frequency-domain backward.
 
 Shapes inside this module are ``(B, H, L)``: batch, channels ("heads"), time.
 """
@@ -153,7 +159,7 @@ def fftconv(
             ``"auto"``: triton for CUDA tensors (other than float64) when it is
             installed and its one-time self-check on this device and dtype passes,
             torch otherwise; ``NEUROCONV_FFTCONV_BACKEND=torch|triton`` overrides it
-            (see :func:`resolve_backend`).
+            (see :func:`neuroconv.backend.resolve_backend`).
 
     Returns:
         ``y``: ``(B, H, L)`` in the dtype of ``u``. float16/bfloat16 are computed in
