@@ -69,7 +69,9 @@ def fftconv_launches(B: int, H: int, L: int, causal: bool = True, *, gated: bool
                      dtype=torch.float32, Lk: int | None = None, max_onchip: int | None = None,
                      backward: bool = True, k_dtype=None) -> dict:
     """Run the FlashButterfly launchers as ``fftconv_fn`` would for these arguments (forward,
-    and the backward with every gradient), on meta tensors. Returns the plan's summary."""
+    and the backward with every gradient), on meta tensors. Returns the plan's summary.
+    Call it under :func:`launch_hook`: meta tensors hold no data, so a launch that
+    reaches Triton fails."""
     from . import flashbutterfly as fb
     from ._common import compute_dtype
 
@@ -94,7 +96,8 @@ def butterfly_launches(B: int, H: int, L: int, n1: int, n2: int, causal: bool = 
     """Run the learned-butterfly launchers as ``butterfly_conv_fn`` would for a transform
     of size ``n1 * n2``, on meta tensors. ``bwd_rows_per_program``: size the backward
     grid so that each program strides over this many rows (the dry run's shortcut; the
-    real grid is kept otherwise)."""
+    real grid is kept otherwise). Call it under :func:`launch_hook`, as
+    :func:`fftconv_launches`."""
     from . import monarch as mk
 
     n = n1 * n2
