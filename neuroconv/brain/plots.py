@@ -17,6 +17,8 @@ from neuroconv.engine.plots import (kernel_summary, model_kernels, plot_kernels,
 __all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels", "roughness",
            "kernel_summary", "plot_label_efficiency", "plot_roughness"]
 
+_plt, _save = pyplot, save_figure  # this module's former helpers, kept for callers inside brain
+
 
 def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") -> Path:
     """Confusion matrix (rows: true, columns: predicted) via scikit-learn's display."""
