@@ -1,22 +1,23 @@
 """Triton FlashButterfly kernels for long convolutions (installed as ``neuroconv.kernels``).
 
-Modules (each imports triton; nothing here does at import time, so ``import neuroconv``
-stays cheap and works where triton does not exist):
+The kernels know no layer: from the rest of neuroconv they import only the contract of
+the long convolution (:mod:`neuroconv.contract`: input checks, effective kernel, compute
+dtype, the plain reference). Modules (each imports triton; nothing here does at import
+time, so ``import neuroconv`` stays cheap and works where triton does not exist):
 
 - :mod:`.flashbutterfly`: ``fftconv_fn`` (the ``backend="triton"`` path of
   :func:`neuroconv.fftconv`, with optional fused gates) and its torch twin ``fftconv_ref``.
 - :mod:`.monarch`: ``butterfly_conv_fn``, the learned-butterfly convolution of
-  :class:`neuroconv.ButterflyFFTConv` (``backend="triton"``).
-- :mod:`.check`: the validation command, every check in one run
-  (``python -m neuroconv.kernels.check --json report.json [--quick]``).
+  :class:`neuroconv.ButterflyFFTConv` (``backend="triton"``), and its twin.
 - :mod:`.verify`: error budgets and the kernels compared with their torch twins (shared
-  by the tests, the check and the self-check).
+  by the tests, the validation command and the self-check).
 - :mod:`.selfcheck`: ``backend="auto"``'s one-time self-check (:func:`auto_backend`).
-- :mod:`.bench`: the GPU benchmark grid (``python -m neuroconv.kernels.bench``).
-- :mod:`.resources`: compile every kernel offline for H100 and check its shared memory
-  (``python -m neuroconv.kernels.resources``; no GPU needed).
-- :mod:`.offsets`: the large-offset dry run (64-bit index arithmetic, interpreter).
-- :mod:`.precompile`: compile a run's kernel configurations in parallel before it runs.
+- :mod:`.launches`: what the kernels launch and compile, described for tools that need
+  no GPU (launches on meta tensors, compile configurations, the launch hook).
+
+The validation and benchmark tooling (``python -m neuroconv.kernel_tools.check``, the
+GPU grid, the offline compile, the large-offset dry run, the parallel precompile) lives
+in :mod:`neuroconv.kernel_tools`, which may import layers and models.
 """
 
 from __future__ import annotations
@@ -81,22 +82,23 @@ def fftconv_triton(u, k, D=None, *, causal=True):
     return fftconv_fn(u, k, D, causal=causal)
 
 
-def auto_backend(device: torch.device, dtype: torch.dtype, causal: bool, gated: bool) -> str:
+def auto_backend(device: torch.device, dtype: torch.dtype, causal: bool, gated: bool,
+                 op: str = "fftconv") -> str:
     """``"triton"`` or ``"torch"`` for ``backend="auto"`` on a CUDA ``device``: the cached
-    result of the one-time self-check (:func:`neuroconv.kernels.selfcheck.auto_backend`,
-    which ``torch.compile`` runs once, eagerly, while tracing: its answer is a constant of
-    the graph, no graph break)."""
-    from .selfcheck import auto_backend as _auto
+    result of the one-time self-check of ``op`` (``"fftconv"`` or ``"butterfly"``;
+    :func:`neuroconv.kernels.selfcheck.auto_backend`, which ``torch.compile`` runs once,
+    eagerly, while tracing: its answer is a constant of the graph, no graph break)."""
+    from . import selfcheck
 
-    return _auto(device, dtype, causal, gated)
+    return selfcheck.auto_backend(device, dtype, causal, gated, op)
 
 
-def self_check(device, dtype: torch.dtype, causal: bool = True, gated: bool = False):
+def self_check(device, dtype: torch.dtype, causal: bool = True, gated: bool = False, op: str = "fftconv"):
     """Run ``backend="auto"``'s self-check now (not cached); see
     :func:`neuroconv.kernels.selfcheck.self_check`."""
-    from .selfcheck import self_check as _check
+    from . import selfcheck
 
-    return _check(device, dtype, causal, gated)
+    return selfcheck.self_check(device, dtype, causal, gated, op=op)
 
 
 def self_check_results() -> list[dict]:

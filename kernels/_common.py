@@ -24,6 +24,8 @@ import torch
 import triton
 import triton.language as tl
 
+from neuroconv.contract import compute_dtype  # noqa: F401 - the torch path's rule, shared
+
 __all__ = ["dot_precision", "compute_dtype", "num_warps_for", "device_max_programs", "launch",
            "launch_device", "launch_hook", "dot_precisions", "op_kind", "OPS_KIND", "define_op",
            "tracing"]
@@ -58,11 +60,6 @@ def dot_precisions(fp32: Optional[str] = None, half: Optional[str] = None):
         yield
     finally:
         FP32_PRECISION, HALF_PRECISION = old
-
-
-def compute_dtype(*dtypes: torch.dtype) -> torch.dtype:
-    """float64 when any input is float64 (mirrors the torch path), float32 otherwise."""
-    return torch.float64 if torch.float64 in dtypes else torch.float32
 
 
 def dot_precision(in_dtype: torch.dtype, cdt: torch.dtype) -> str:

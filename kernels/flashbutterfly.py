@@ -39,7 +39,7 @@ Sizes and limits
   float16/bfloat16 inputs (``L <= 8192``), 8192 for float32 (``L <= 4096``), 4096 for
   float64 (env ``NEUROCONV_FB_MAX_ONCHIP`` overrides). These limits keep every kernel
   inside sm_90 shared memory (227 KB), as checked by compiling offline for H100
-  (``python -m neuroconv.kernels.resources``).
+  (``python -m neuroconv.kernel_tools.resources``).
 * Larger ``N``: the three-pass scheme. Pass 1 runs the outer ``F1`` stage (``P >= 32``
   rows) and twiddles over HBM into a float32 scratch of ``N/2`` complex values per row;
   pass 2 runs independent on-chip convolutions of length ``Q = N / P <= 2048``; pass 3
@@ -84,7 +84,8 @@ import torch
 import triton
 import triton.language as tl
 
-from neuroconv.fftconv import _check_inputs, _effective_kernel, fftconv_ref as _torch_fftconv_ref
+from neuroconv.contract import check_inputs, effective_kernel
+from neuroconv.contract import fftconv_ref as contract_fftconv_ref
 
 from . import require_triton
 from ._common import (
@@ -108,7 +109,7 @@ __all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", 
 
 #: Largest FFT size handled by the fused on-chip kernels, by compute class; larger sizes
 #: use three passes. Chosen so that every kernel fits sm_90 shared memory (227 KB) when
-#: compiled offline for H100 (``python -m neuroconv.kernels.resources``): float32 tiles
+#: compiled offline for H100 (``python -m neuroconv.kernel_tools.resources``): float32 tiles
 #: with tf32x3 dots need about twice the space of TF32 dots on half inputs, float64 more.
 #: ``NEUROCONV_FB_MAX_ONCHIP`` overrides all three.
 _ENV_ONCHIP = os.environ.get("NEUROCONV_FB_MAX_ONCHIP")
@@ -129,12 +130,12 @@ SCRATCH_BYTES = int(os.environ.get("NEUROCONV_FB_SCRATCH_BYTES", str(256 << 20))
 def fftconv_ref(u, k, D=None, *, causal=True, g1=None, g2=None):
     """Plain-PyTorch twin of :func:`fftconv_fn`, computed in float32 (float64 stays float64).
 
-    ``y = (fftconv(u * g1, k) + D * u * g1) * g2`` through ``neuroconv.fftconv.fftconv_ref``
+    ``y = (fftconv(u * g1, k) + D * u * g1) * g2`` through ``neuroconv.contract.fftconv_ref``
     (rfft of size 2L), cast back to ``u``'s dtype.
     """
     cdt = compute_dtype(u.dtype, k.dtype)
     v = u.to(cdt) if g1 is None else u.to(cdt) * g1.to(cdt)
-    y = _torch_fftconv_ref(v, k.to(cdt), None if D is None else D.to(cdt), causal=causal)
+    y = contract_fftconv_ref(v, k.to(cdt), None if D is None else D.to(cdt), causal=causal)
     if g2 is not None:
         y = y * g2.to(cdt)
     return y.to(u.dtype)
@@ -246,7 +247,7 @@ def kernel_spectrum(k: torch.Tensor, L: int, causal: bool, plan: Plan, cdt: torc
     ``k``: ``(H, Lk)`` as given to :func:`fftconv_fn`. Returns ``(H, 2, N1/2, N2*N3)``
     (re, im) in ``cdt``: entry ``[h, :, k1, k2*N3 + k3]`` is bin ``k1 + N1 (k2 + N2 k3)``.
     """
-    k_eff, off = _effective_kernel(k, L, causal)
+    k_eff, off = effective_kernel(k, L, causal)
     H, lke = k_eff.shape
     N, N1, N2, N3 = plan.N, plan.N1, plan.N2, plan.N3
     k_eff = k_eff.to(cdt)
@@ -947,7 +948,7 @@ def fftconv_fn(u, k, D=None, *, causal=True, g1=None, g2=None, max_onchip=None):
     Returns:
         ``y``: ``(B, H, L)`` in ``u``'s dtype.
     """
-    _check_inputs(u, k, D, causal)
+    check_inputs(u, k, D, causal)
     _check_gate("g1", g1, u)
     _check_gate("g2", g2, u)
     require_triton(u.device)

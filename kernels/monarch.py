@@ -38,7 +38,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from neuroconv.fftconv import _check_inputs, _effective_kernel
+from neuroconv.contract import check_inputs, effective_kernel
 
 from . import require_triton
 from ._common import (_cdot, _cmul, _cmul_conj, _ld2, _ld2t, define_op, device_max_programs, dot_precision,
@@ -49,7 +49,7 @@ __all__ = ["butterfly_conv_fn", "butterfly_conv_ref", "MAX_TILE", "supported", "
 #: Largest padded tile ``P1 * P2`` the fused learned-butterfly kernel takes, by compute
 #: class (as in :data:`neuroconv.kernels.flashbutterfly.MAX_ONCHIP`): the largest whose
 #: forward and backward fit sm_90 shared memory when compiled offline
-#: (``python -m neuroconv.kernels.resources``). tf32x3 dots on float32 inputs need more
+#: (``python -m neuroconv.kernel_tools.resources``). tf32x3 dots on float32 inputs need more
 #: shared memory than the TF32 dots used for half inputs.
 MAX_TILE = {"half": 8192, "float32": 4096, "float64": 4096}
 
@@ -99,7 +99,7 @@ def butterfly_conv_ref(u, k, D, dft, idft, *, causal=True):
     n1, n2 = T.shape
     n = n1 * n2
     L = u.shape[-1]
-    k_eff, off = _effective_kernel(k, L, causal)
+    k_eff, off = effective_kernel(k, L, causal)
     cdt = F1.dtype
     pad = lambda t: F.pad(t.to(F1.real.dtype), (0, n - t.shape[-1])).to(cdt)  # noqa: E731
     Y = _monarch(pad(u), F1, T, F2, n1, n2) * _monarch(pad(k_eff), F1, T, F2, n1, n2)
@@ -415,7 +415,7 @@ def butterfly_conv_fn(u, k, D, dft, idft, *, causal=True):
         ``y``: ``(B, H, L)`` in ``u``'s dtype. Gradients reach ``u``, ``k``, ``D`` and all
         six factor tensors.
     """
-    _check_inputs(u, k, D, causal)
+    check_inputs(u, k, D, causal)
     require_triton(u.device)
     F1c, Tc, F2c = _complex(dft)
     G1c, Sc, G2c = _complex(idft)
@@ -426,7 +426,7 @@ def butterfly_conv_fn(u, k, D, dft, idft, *, causal=True):
             f"above the fused kernel's {MAX_TILE[_cls(u.dtype, F1c.real.dtype)]} for {u.dtype} "
             "inputs; use backend='torch' for this l_max.")
     L = u.shape[-1]
-    k_eff, off = _effective_kernel(k, L, causal)
+    k_eff, off = effective_kernel(k, L, causal)
     n = n1 * n2
     cdt = F1c.real.dtype
     P = (_p2(n1), _p2(n2))

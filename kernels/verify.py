@@ -1,7 +1,7 @@
 """Error budgets, and the kernels compared with their torch twins against float64.
 
 One implementation for the tests (``tests/kernels``), the validation command
-(``python -m neuroconv.kernels.check``) and ``backend="auto"``'s self-check.
+(``python -m neuroconv.kernel_tools.check``) and ``backend="auto"``'s self-check.
 
 The budget (mamba's ``ops/triton`` convention): a kernel result passes when, against a
 float64 reference computed from the same (rounded) inputs,
@@ -23,8 +23,7 @@ from typing import Optional
 
 import torch
 
-__all__ = ["ATOL", "budget", "check_budget", "compare_fftconv", "compare_butterfly", "failures",
-           "budget_dtype_for"]
+__all__ = ["ATOL", "budget", "compare_fftconv", "compare_monarch", "failures", "budget_dtype_for", "grads"]
 
 ATOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
 
@@ -62,18 +61,13 @@ def budget(got: torch.Tensor, base: torch.Tensor, exact: torch.Tensor, dtype: to
     return out
 
 
-def check_budget(name: str, got: torch.Tensor, base: torch.Tensor, exact: torch.Tensor, dtype) -> None:
-    """:func:`budget` as an assertion (for tests)."""
-    r = budget(got, base, exact, dtype)
-    assert r["ok"], f"{name}: {r['problem']}"
-
-
 def failures(records: list[dict]) -> list[str]:
     """``"name: problem"`` for each failed record of a comparison."""
     return [f"{r['name']}: {r['problem']}" for r in records if not r["ok"]]
 
 
-def _grads(out: torch.Tensor, inputs: list[torch.Tensor], dy: torch.Tensor) -> list[torch.Tensor]:
+def grads(out: torch.Tensor, inputs: list[torch.Tensor], dy: torch.Tensor) -> list[torch.Tensor]:
+    """Gradients of ``out`` with respect to ``inputs`` for the output gradient ``dy``."""
     return list(torch.autograd.grad(out, inputs, dy.to(out.dtype)))
 
 
@@ -117,7 +111,7 @@ def compare_fftconv(B: int, H: int, L: int, Lk: int, causal: bool, *, gates: boo
 
     def run(f, ins):
         y = f(ins["u"], ins["k"], ins["D"], causal=causal, g1=ins["g1"], g2=ins["g2"])
-        return [y, *_grads(y, [v for v in ins.values() if v is not None], dy)]
+        return [y, *grads(y, [v for v in ins.values() if v is not None], dy)]
 
     kernel = fn or (lambda *a, **kw: fftconv_fn(*a, max_onchip=max_onchip, **kw))
     kern, twin, exact = run(kernel, c), run(fftconv_ref, ctw), run(fftconv_ref, c64)
@@ -132,58 +126,48 @@ def compare_fftconv(B: int, H: int, L: int, Lk: int, causal: bool, *, gates: boo
     return out
 
 
-def compare_butterfly(L: int, l_max: int, Lk: int, causal: bool, *, perturb: bool = True,
-                      with_D: bool = True, dtype: torch.dtype = torch.float32, seed: int = 0,
-                      B: int = 2, H: int = 2, device="cpu",
-                      budget_dtype: Optional[torch.dtype] = None) -> list[dict]:
-    """The learned-butterfly kernel (``ButterflyFFTConv(backend="triton")``) against the
-    module's torch path in ``dtype`` and its float64 reference, output and every gradient
-    (``u``, ``k``, ``D`` and the six Monarch factors). ``perturb`` moves the factors away
-    from the exact DFT (no symmetry left). Records as :func:`compare_fftconv`."""
-    from neuroconv.butterfly import ButterflyFFTConv
+def compare_monarch(B: int, H: int, L: int, n1: int, n2: int, Lk: int, causal: bool, *,
+                    with_D: bool = True, dtype: torch.dtype = torch.float32, seed: int = 0, device="cpu",
+                    budget_dtype: Optional[torch.dtype] = None) -> list[dict]:
+    """The learned-butterfly kernel ``butterfly_conv_fn`` against its twin
+    ``butterfly_conv_ref`` and float64, output and every gradient (``u``, ``k``, ``D`` and
+    the six factor tensors), for a transform of size ``n = n1 * n2`` (``L <= n / 2``).
 
-    from .monarch import butterfly_conv_ref
+    The factors are random complex matrices (seeded; rows of unit norm in expectation), not
+    the DFT: the kernel must compute the Monarch products for any factors, and no DFT
+    symmetry hides an indexing error. Inputs are drawn in float64, rounded to ``dtype``;
+    the factors are float32 for the kernel and the twin, float64 for the reference.
+    ``Lk`` is made odd for centred kernels. Records as :func:`compare_fftconv`.
+    """
+    from .monarch import butterfly_conv_fn, butterfly_conv_ref
 
     if not causal and Lk % 2 == 0:
         Lk += 1
     budget_dtype = budget_dtype or dtype
-    torch.manual_seed(seed)
-    m = ButterflyFFTConv(l_max, causal=causal, backend="torch").to(device)
-    if perturb:
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(0.1 * torch.randn_like(p))
-    params = [m.dft.f1, m.dft.twiddle, m.dft.f2, m.idft.f1, m.idft.twiddle, m.idft.f2]
     g = torch.Generator().manual_seed(seed)
-    u = torch.randn(B, H, L, generator=g, dtype=torch.float64)
-    k = torch.randn(H, Lk, generator=g, dtype=torch.float64) / math.sqrt(Lk)
-    D = torch.randn(H, generator=g, dtype=torch.float64) if with_D else None
-    dy = torch.randn(B, H, L, generator=g, dtype=torch.float64).to(device)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    shapes = [(n1, n1), (n1, n2), (n2, n2)] * 2
+    scale = [n1 ** -0.5, 1.0, n2 ** -0.5] * 2  # complex normal entries; unit-norm rows
+    factors = [r(a, b, 2) * (s / math.sqrt(2)) for (a, b), s in zip(shapes, scale)]
+    u, k = r(B, H, L), r(H, Lk) / math.sqrt(Lk)
+    D = r(H) if with_D else None
+    dy = r(B, H, L).to(device)
 
-    def prep(t, dt):
-        return None if t is None else t.to(dtype).to(device, dt).requires_grad_()
+    def outputs(fn, dt, fdt):
+        ins = [None if t is None else t.to(dtype).to(device, dt).requires_grad_() for t in (u, k, D)]
+        fs = [f.to(device, fdt).requires_grad_() for f in factors]
+        y = fn(ins[0], ins[1], ins[2], fs[:3], fs[3:], causal=causal)
+        return [y, *grads(y, [t for t in ins if t is not None] + fs, dy)]
 
-    def outputs(fn, ps, dt):
-        ins = [prep(u, dt), prep(k, dt), prep(D, dt)]
-        y = fn(*ins)
-        return [y, *_grads(y, [t for t in ins if t is not None] + ps, dy)]
-
-    try:
-        m.backend = "triton"
-        kern = outputs(m, params, dtype)
-        m.backend = "torch"
-        twin = outputs(m, params, budget_dtype)
-    finally:
-        m.backend = "torch"
-    p64 = [p.detach().double().requires_grad_() for p in params]
-    exact = outputs(lambda u_, k_, D_: butterfly_conv_ref(u_, k_, D_, p64[:3], p64[3:], causal=causal),
-                    p64, torch.float64)
+    kern = outputs(butterfly_conv_fn, dtype, torch.float32)
+    twin = outputs(butterfly_conv_ref, budget_dtype, torch.float32)
+    exact = outputs(butterfly_conv_ref, torch.float64, torch.float64)
     names = ["y", "du", "dk"] + (["dD"] if with_D else []) + ["df1", "dtw", "df2", "dg1", "dts", "dg2"]
     out = []
     for i, (name, a, b, e) in enumerate(zip(names, kern, twin, exact)):
-        want = dtype if i < 3 + with_D else params[0].dtype
-        r = dict(name=name, dtype_ok=a.dtype == want, **budget(a, b, e, budget_dtype))
-        if not r["dtype_ok"]:
-            r["ok"], r["problem"] = False, f"dtype {a.dtype} != {want}"
-        out.append(r)
+        want = dtype if i < 3 + with_D else torch.float32
+        rec = dict(name=name, dtype_ok=a.dtype == want, **budget(a, b, e, budget_dtype))
+        if not rec["dtype_ok"]:
+            rec["ok"], rec["problem"] = False, f"dtype {a.dtype} != {want}"
+        out.append(rec)
     return out

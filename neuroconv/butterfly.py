@@ -17,12 +17,14 @@ import math
 import torch
 import torch.nn as nn
 
-from .fftconv import _check_inputs, _effective_kernel, fft_size
+from neuroconv import kernels
+
+from .backend import check_backend, resolve_backend
+from .contract import check_inputs, effective_kernel
+from .fftconv import fft_size
 from .kernel_gen import register_optim
 
 __all__ = ["MonarchDFT", "ButterflyFFTConv", "factor_size"]
-
-_BACKENDS = ("auto", "torch", "triton")
 
 
 def factor_size(n: int) -> tuple[int, int]:
@@ -86,8 +88,10 @@ class ButterflyFFTConv(nn.Module):
 
     ``backend``: ``"torch"`` (einsum path, any device), ``"triton"`` (the fused
     learned-butterfly kernel, :func:`neuroconv.kernels.monarch.butterfly_conv_fn`; CUDA,
-    or the Triton interpreter), or ``"auto"``: triton for CUDA tensors when it is
-    installed and the transform fits the kernel, torch otherwise.
+    or the Triton interpreter), or ``"auto"``: triton for CUDA tensors (other than
+    float64) when it is installed, the transform fits the kernel and the kernel's
+    one-time self-check passes, torch otherwise; ``NEUROCONV_FFTCONV_BACKEND`` overrides
+    it. The rules are :func:`neuroconv.backend.resolve_backend`'s (``op="butterfly"``).
     """
 
     def __init__(self, l_max: int, *, causal: bool = True, lr: float | None = 1e-4,
@@ -95,29 +99,23 @@ class ButterflyFFTConv(nn.Module):
         super().__init__()
         if l_max < 1:
             raise ValueError(f"`l_max` must be >= 1; got {l_max!r}.")
-        if backend not in _BACKENDS:
-            raise ValueError(f"`backend` must be one of {_BACKENDS}; got {backend!r}.")
+        check_backend(backend, "ButterflyFFTConv")
         self.l_max, self.causal, self.backend = int(l_max), bool(causal), backend
         self.n = fft_size(2 * self.l_max)
         self.dft = MonarchDFT(self.n, lr=lr)
         self.idft = MonarchDFT(self.n, inverse=True, lr=lr)
 
     def _use_triton(self, u: torch.Tensor) -> bool:
-        if self.backend == "torch":
-            return False
-        from neuroconv import kernels
+        """Whether this input runs on the fused kernel (:func:`resolve_backend`)."""
+        fits = True
+        if self.backend == "auto" and kernels.triton_available(u.device):
+            from neuroconv.kernels.monarch import supported
 
-        if self.backend == "triton":
-            kernels.require_triton(u.device)
-            return True
-        if not (u.is_cuda and kernels.triton_available(u.device)):
-            return False
-        from neuroconv.kernels.monarch import supported
-
-        return supported(self.dft.n1, self.dft.n2, u.dtype, self.dft.f1.dtype)
+            fits = supported(self.dft.n1, self.dft.n2, u.dtype, self.dft.f1.dtype)
+        return resolve_backend(self.backend, u, causal=self.causal, op="butterfly", fits=fits) == "triton"
 
     def forward(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
-        _check_inputs(u, k, D, self.causal)
+        check_inputs(u, k, D, self.causal)
         L = u.shape[-1]
         if L > self.l_max:
             raise ValueError(
@@ -130,7 +128,7 @@ class ButterflyFFTConv(nn.Module):
             return butterfly_conv_fn(
                 u, k, D, (self.dft.f1, self.dft.twiddle, self.dft.f2),
                 (self.idft.f1, self.idft.twiddle, self.idft.f2), causal=self.causal)
-        k_eff, off = _effective_kernel(k, L, self.causal)
+        k_eff, off = effective_kernel(k, L, self.causal)
         pad = lambda t: torch.nn.functional.pad(t.float(), (0, self.n - t.shape[-1]))  # noqa: E731
         Y = self.dft(pad(u)) * self.dft(pad(k_eff))  # (B H n)
         y = self.idft(Y).real[..., off : off + L]

@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .backend import check_backend, resolve_backend
 from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
 from .kernel_gen import LongConvKernel, S4DKernel, register_optim
@@ -58,6 +59,7 @@ class LongConv(nn.Module):
         super().__init__()
         if kernel not in _KERNELS:
             raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}; got {kernel!r}.")
+        check_backend(backend, type(self).__name__)
         self.d_model, self.l_max, self.channels = d_model, l_max, channels
         self.bidirectional, self.backend = bool(bidirectional), backend
         self.kernel = _KERNELS[kernel](
@@ -141,9 +143,10 @@ class GatedLongConv(nn.Module):
         short_conv: width of the depthwise short convolution (odd when bidirectional).
         dropout: dropout on the gated output, before ``out_proj``.
         backend: ``"auto"`` (the fused Triton kernel with its gates,
-            ``neuroconv.kernels``, for CUDA tensors when triton is installed; torch
-            otherwise), ``"torch"`` or ``"triton"`` (an error says how to get it when it
-            cannot run).
+            ``neuroconv.kernels``, for CUDA tensors when triton is installed and its
+            one-time self-check passes; torch otherwise), ``"torch"`` or ``"triton"`` (an
+            error says how to get it when it cannot run). The rules are
+            :func:`neuroconv.backend.resolve_backend`'s, shared with :func:`fftconv`.
 
     Masking: projections are zeroed on padded steps before any convolution, so padded
     steps never reach real ones (also when bidirectional), and padded outputs are zero.
@@ -164,8 +167,7 @@ class GatedLongConv(nn.Module):
         super().__init__()
         if kernel not in _KERNELS:
             raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}; got {kernel!r}.")
-        if backend not in ("auto", "torch", "triton"):
-            raise ValueError(f"`backend` must be 'auto', 'torch' or 'triton'; got {backend!r}.")
+        check_backend(backend, "GatedLongConv")
         if isinstance(short_conv, bool) or not isinstance(short_conv, int) or short_conv < 1:
             raise ValueError(f"`short_conv` must be an integer >= 1; got {short_conv!r}.")
         if bidirectional and short_conv % 2 == 0:
@@ -192,15 +194,10 @@ class GatedLongConv(nn.Module):
 
     def gated_conv(self, v: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """``(fftconv(v * g1, k) + D * v * g1) * g2``; all ``(B, H, L)``, ``k (H, Lk)``.
-        ``auto`` goes through :func:`neuroconv.fftconv.resolve_backend` (the self-checked
-        choice) for the fused gated kernel."""
-        from neuroconv.fftconv import resolve_backend
-
+        The backend is :func:`neuroconv.backend.resolve_backend`'s choice for the fused
+        gated kernel (``gated=True``)."""
         backend = resolve_backend(self.backend, v, causal=not self.bidirectional, gated=True)
         if backend == "triton":
-            from neuroconv import kernels
-
-            kernels.require_triton(v.device)
             from neuroconv.kernels.flashbutterfly import fftconv_fn
 
             return fftconv_fn(v, k, self.D, causal=not self.bidirectional, g1=g1, g2=g2)

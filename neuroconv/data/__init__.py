@@ -1,11 +1,11 @@
-"""Sequence stores: read what ``neuroconv preprocess`` wrote, window it, split it.
+"""Sequence stores: read what ``neuroconv preprocess`` wrote, and window it.
 
 See :mod:`neuroconv.data.store` for the on-disk layout and units, and
 :mod:`neuroconv.data.braindecode` (``to_braindecode``, ``from_braindecode``) for the
-conversion to and from braindecode datasets.
+conversion to and from braindecode datasets. Splits that keep groups apart come from one
+place, :class:`neuroconv.engine.Folds`.
 """
 
-from .dataset import WindowDataset
 from .store import SequenceStore, StoreError, StoreWriter, consolidate
 
-__all__ = ["SequenceStore", "WindowDataset", "StoreWriter", "StoreError", "consolidate"]
+__all__ = ["SequenceStore", "StoreWriter", "StoreError", "consolidate"]

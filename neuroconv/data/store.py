@@ -328,7 +328,9 @@ class SequenceStore:
     >>> store = SequenceStore("stores/eegbci")              # doctest: +SKIP
     >>> x = store.load(store.ids[0])                        # (n_times, n_channels) float32
     >>> win = store.windows(length=640, stride=320)         # id, start, stop
-    >>> train, test = store.split(by="subject", test_size=0.2, seed=0)
+
+    Splits that keep groups apart: :class:`neuroconv.engine.Folds` on the manifest's group
+    column (:func:`neuroconv.engine.group_values` makes a missing value a group of its own).
     """
 
     def __init__(self, path):
@@ -482,34 +484,6 @@ class SequenceStore:
                           stacklevel=2)
         out.attrs["n_dropped"] = n_dropped
         return out
-
-    def split(self, by: str = "subject", test_size: float = 0.2, seed: int = 0, ids=None
-              ) -> tuple[list[str], list[str]]:
-        """Split recording ids into (train, test) so that no ``by`` group is in both.
-
-        ``by`` is a manifest column (``subject``, ``site``, ...). ``test_size`` is the
-        fraction (0-1) or number of groups that go to test (scikit-learn
-        ``GroupShuffleSplit``). Recordings with a missing group value form their own group.
-        """
-        from sklearn.model_selection import GroupShuffleSplit
-
-        man = self._select(ids)
-        if by not in man.columns:
-            raise ValueError(f"split: by={by!r} is not a manifest column; choose one of "
-                             f"{list(man.columns)}")
-        groups = man[by].astype(object)
-        groups = groups.where(groups.notna(), "__id__" + man["id"].astype(str)).astype(str)
-        n_groups = groups.nunique()
-        if n_groups < 2:
-            raise ValueError(f"split: by={by!r} has {n_groups} group(s); at least 2 are "
-                             "needed to split without leakage.")
-        if isinstance(test_size, float) and not 0 < test_size < 1:
-            raise ValueError(f"split: test_size must be in (0, 1) or an int count of groups, "
-                             f"got {test_size}")
-        gss = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-        tr, te = next(gss.split(np.zeros(len(man)), groups=groups))
-        ids_ = man["id"].to_numpy()
-        return [str(i) for i in ids_[tr]], [str(i) for i in ids_[te]]
 
 
 def _positive_int(v, name: str) -> int:

@@ -2,7 +2,7 @@
 section (:class:`neuroconv.SequenceModel` keyword arguments).
 
 Every network takes the batch dictionary of :func:`neuroconv.lra.train.batch_to_dict`
-and is trained by :class:`neuroconv.brain.tasks.SupervisedTask` (``net(batch) ->
+and is trained by :class:`neuroconv.engine.tasks.SupervisedTask` (``net(batch) ->
 outputs``; the loss reads ``batch["y"]``)::
 
     batch = {"x": (B, L) int64 | (B, L, D) float,  "mask": (B, L) bool,

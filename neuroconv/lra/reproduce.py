@@ -77,20 +77,15 @@ def machine_description() -> str:
 
 
 def kernel_stats(net) -> dict | None:
-    """Summary of a trained network's kernels (first channel of every layer, eval mode):
-    ``roughness`` = mean |k[t+1] - k[t]| / mean |k[t]| (about 1.4 for white noise, near 0
-    for smooth kernels) and ``zero_fraction`` = share of taps exactly 0 (squash). None
-    when the network has no kernels."""
-    import numpy as np
+    """Summary of a trained network's kernels (first channel of every layer, eval mode),
+    as every run's ``metrics.json`` records it (:func:`neuroconv.engine.plots.kernel_summary`):
+    ``roughness``, the mean over layers of :func:`neuroconv.engine.plots.roughness`
+    (second-difference energy over energy: 0 for a straight line, about 6 for white
+    noise), ``zero_fraction`` (share of taps exactly 0, from the squash) and ``layers``.
+    None when the network has no kernels."""
+    from neuroconv.engine.plots import kernel_summary
 
-    from neuroconv.brain.plots import model_kernels
-
-    ks = [k for _, k in model_kernels(net)]
-    if not ks:
-        return None
-    rough = np.mean([np.abs(np.diff(k, axis=-1)).mean() / max(np.abs(k).mean(), 1e-12) for k in ks])
-    zeros = np.mean([(k == 0).mean() for k in ks])
-    return {"roughness": float(rough), "zero_fraction": float(zeros)}
+    return kernel_summary(net)
 
 
 def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4):
@@ -99,13 +94,13 @@ def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4
     without long-conv kernels are skipped. Returns the path or None."""
     import numpy as np
 
-    from neuroconv.brain.plots import _plt, _save, model_kernels
+    from neuroconv.engine.plots import model_kernels, pyplot, save_figure
 
     cols = [(name, model_kernels(net)) for name, net in nets.items()]
     cols = [(n, k) for n, k in cols if k]
     if not cols:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(layers), len(cols), figsize=(3.1 * len(cols), 1.9 * len(layers)), squeeze=False,
                              sharex=True)
     for j, (name, kernels) in enumerate(cols):
@@ -120,7 +115,7 @@ def plot_kernel_comparison(nets: dict, path, layers=(0, -1), n_features: int = 4
     for ax in axes[-1]:
         ax.set_xlabel("lag (steps)", fontsize=7)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _table(rows: list[dict]) -> str:
@@ -129,7 +124,7 @@ def _table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ks = r.get("kernels")
-        rough = f"{ks['roughness']:.2f}" if ks else "-"
+        rough = f"{ks['roughness']:.3g}" if ks else "-"
         zeros = f"{ks['zero_fraction']:.2f}" if ks else "-"
         lines.append(
             f"| {r['arm']} | {r['layer']} | {r['lam'] if r['lam'] is not None else '-'} | "
@@ -284,6 +279,9 @@ def write_report(out, log=print) -> dict:
           f"Data: generated ListOps, {results['data']['train']} / {results['data']['val']} / {n_test} examples, "
           f"generate = {results['data']['generate']}", "",
           _table(rows), "",
+          "Kernel roughness: energy of the second difference over energy, mean over layers "
+          "(`neuroconv.engine.plots.roughness`; 0 for a straight line, about 6 for white noise). "
+          "Zero taps: share of taps exactly 0.", "",
           f"Majority class ({majority}) on test: {results['majority_baseline']['test_accuracy']:.4f}. "
           f"Standard error of one accuracy near 0.35 on {n_test} examples: "
           f"{(0.35 * 0.65 / max(n_test, 1)) ** 0.5:.3f}.", "",

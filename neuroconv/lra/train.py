@@ -305,7 +305,7 @@ def run_lra(cfg: LRAConfig, data_dir, *, generate: bool = False, log=print, argv
     """
     import lightning as L
 
-    from neuroconv.brain.plots import plot_kernels, plot_losses
+    from neuroconv.engine.plots import plot_kernels, plot_losses
     from neuroconv.engine.runner import Run, export_model, fit
     from neuroconv.engine.tasks import SupervisedTask
 

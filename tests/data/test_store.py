@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from neuroconv.data import SequenceStore, StoreError, StoreWriter, WindowDataset
+from neuroconv.data import SequenceStore, StoreError, StoreWriter
 from neuroconv.data.store import consolidate
 
 STEPS = [{"name": "toy", "params": {"a": 1}}]
@@ -76,26 +75,19 @@ def test_windows_and_event_windows(tmp_path):
         st.event_windows(1, 0)
 
 
-def test_split_has_no_leakage(tmp_path):
+def test_store_recordings_split_by_folds_without_leakage(tmp_path):
+    """The store has no splitter of its own: its manifest's group column goes through
+    ``Folds`` (the README's recipe), and no group is on both sides."""
+    from neuroconv.engine import Folds, group_values
+
     st = _write_store(tmp_path / "store", n_subjects=6, runs=2)
+    man = st.manifest
     for by in ("subject", "site"):
-        tr, te = st.split(by=by, test_size=0.34, seed=1)
-        assert tr and te and not set(tr) & set(te)
-        g = st.manifest.set_index("id")[by]
-        assert not set(g[tr]) & set(g[te])
-    assert st.split(seed=3) == st.split(seed=3)
-    with pytest.raises(ValueError, match="not a manifest column"):
-        st.split(by="nope")
-
-
-def test_window_dataset(tmp_path):
-    st = _write_store(tmp_path / "store", n_subjects=2, runs=1)
-    ds = WindowDataset(st, st.event_windows(0.0, 0.4))
-    x, row = ds[0]
-    assert x.dtype == torch.float32 and x.shape == (40, 3)
-    np.testing.assert_array_equal(x.numpy(), st.load(row["id"])[row["start"]:row["stop"]])
-    xb, rows = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
-    assert xb.shape == (2, 40, 3) and len(rows["label"]) == 2
+        groups = group_values(man[by], man["id"])
+        splits = Folds("group_kfold", n_splits=3, seed=1, stratify=False).split(np.zeros(len(man)), groups)
+        assert sorted(np.concatenate([te for _, te in splits])) == list(range(len(man)))  # each once in test
+        for tr, te in splits:
+            assert len(tr) and len(te) and not set(groups[tr]) & set(groups[te])
 
 
 def test_resume_params_mismatch_and_consolidate(tmp_path):

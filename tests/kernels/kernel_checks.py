@@ -1,8 +1,8 @@
 """Test helpers for the kernel tests (imported by the test modules beside it).
 
 The error budgets and the kernel-versus-twin comparisons live in the package
-(:mod:`neuroconv.kernels.verify`), shared with ``python -m neuroconv.kernels.check`` and
-``backend="auto"``'s self-check; this module re-exports them for the tests.
+(:mod:`neuroconv.kernels.verify`), shared with ``python -m neuroconv.kernel_tools.check``
+and ``backend="auto"``'s self-check; this module re-exports them for the tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from neuroconv.kernels.verify import ATOL, budget, check_budget, failures  # noqa: F401
+from neuroconv.kernels.verify import ATOL, budget, failures  # noqa: F401
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 

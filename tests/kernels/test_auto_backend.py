@@ -1,7 +1,7 @@
 """backend="auto": the one-time self-check, the warning and torch fallback on a faulty
 kernel, the per-process cache, NEUROCONV_FFTCONV_BACKEND, and launches under the input's
 device. Under the Triton interpreter, CPU tensors are sent through the self-check by
-patching ``neuroconv.fftconv._auto_candidate`` (auto keeps CPU tensors on torch
+patching ``neuroconv.backend._auto_candidate`` (auto keeps CPU tensors on torch
 otherwise)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from kernel_checks import DEV, needs_interpreter_or_cuda
 
 from neuroconv.fftconv import ENV_BACKEND, fftconv, resolve_backend
 
-fc = importlib.import_module("neuroconv.fftconv")  # the module (neuroconv.fftconv is also the function)
+bk = importlib.import_module("neuroconv.backend")
 
 pytestmark = needs_interpreter_or_cuda
 
@@ -29,7 +29,7 @@ def fresh(monkeypatch):
     count of the self-checks run."""
     sc.reset()
     monkeypatch.delenv(ENV_BACKEND, raising=False)
-    monkeypatch.setattr(fc, "_auto_candidate", lambda u: True)
+    monkeypatch.setattr(bk, "_auto_candidate", lambda u: True)
     runs = []
     real = sc.self_check
     monkeypatch.setattr(sc, "self_check", lambda *a, **kw: runs.append(a) or real(*a, **kw))
@@ -71,7 +71,7 @@ def test_faulty_result_warns_once_and_uses_torch(monkeypatch, fresh):
     msg = str(w[0].message)
     assert "self-check failed" in msg and "dtype=float32, causal=True, gated=False" in msg
     assert "mismatch" in msg and "y: error" in msg
-    assert "python -m neuroconv.kernels.check --json report.json" in msg
+    assert "python -m neuroconv.kernel_tools.check --json report.json" in msg
     torch.testing.assert_close(y, fftconv(u, k, D, backend="torch"), rtol=0, atol=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # cached: no second warning, no second check
@@ -124,7 +124,7 @@ def test_env_override(monkeypatch, fresh):
 def test_auto_keeps_float64_and_non_candidates_on_torch(monkeypatch, fresh):
     u, k, D = _inputs(dtype=torch.float64)
     assert resolve_backend("auto", u) == "torch"
-    monkeypatch.setattr(fc, "_auto_candidate", lambda u: False)
+    monkeypatch.setattr(bk, "_auto_candidate", lambda u: False)
     assert resolve_backend("auto", u.float()) == "torch"
     assert fresh == []
 
@@ -161,3 +161,127 @@ def test_launches_run_under_the_input_device(monkeypatch):
     u.requires_grad_()
     fb.fftconv_fn(u, k, D).sum().backward()
     assert seen == [u.device, u.device]  # forward op, backward op
+
+
+# ------------------------------------------------------------------ one resolver, three callers
+# fftconv, GatedLongConv (the fused gated kernel) and ButterflyFFTConv (the learned
+# butterfly) all resolve "auto" through neuroconv.backend.resolve_backend: the same
+# self-check (per op), the same override variable, the same errors.
+
+mk = pytest.importorskip("neuroconv.kernels.monarch")
+
+
+class _Caller:
+    """One of the three convolutions with its inputs; ``run(backend)`` -> output."""
+
+    def __init__(self, name):
+        from neuroconv import ButterflyFFTConv, GatedLongConv
+
+        self.name = name
+        g = torch.Generator().manual_seed(1)
+        if name == "gated":
+            torch.manual_seed(1)
+            self.module = GatedLongConv(4, 24, backend="auto").to(DEV)
+            self.inputs = (torch.randn(2, 24, 4, generator=g).to(DEV),)
+        elif name == "butterfly":
+            torch.manual_seed(1)
+            self.module = ButterflyFFTConv(24, backend="auto").to(DEV)
+            self.inputs = (torch.randn(2, 3, 24, generator=g).to(DEV), torch.randn(3, 24, generator=g).to(DEV),
+                           torch.randn(3, generator=g).to(DEV))
+        else:
+            self.module = None
+            self.inputs = _inputs(24)
+        # what the self-check records for this caller: (op, gated)
+        self.key = {"fftconv": ("fftconv", False), "gated": ("fftconv", True), "butterfly": ("butterfly", False)}[name]
+
+    def run(self, backend):
+        with torch.no_grad():
+            if self.module is None:
+                return fftconv(*self.inputs, backend=backend)
+            self.module.backend = backend
+            return self.module(*self.inputs)
+
+    def corrupt(self, monkeypatch):
+        if self.name == "butterfly":
+            real = mk._monarch_fwd
+            monkeypatch.setattr(mk, "_monarch_fwd", lambda *a, **kw: real(*a, **kw) * 1.01)
+        else:
+            _corrupt_forward(monkeypatch)
+
+
+CALLERS = ["fftconv", "gated", "butterfly"]
+
+
+@pytest.mark.parametrize("name", CALLERS)
+def test_each_caller_self_checks_once_then_uses_triton(name, fresh):
+    c = _Caller(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y_auto = c.run("auto")
+        c.run("auto")
+    torch.testing.assert_close(y_auto, c.run("triton"), rtol=0, atol=0)  # the kernel's own result
+    assert not torch.equal(y_auto, c.run("torch"))  # ... not the torch path's
+    assert len(fresh) == 1  # one self-check, cached
+    (res,) = sc.results()
+    assert res["ok"] and (res["op"], res["gated"]) == c.key and res["causal"] is True
+
+
+@pytest.mark.parametrize("name", CALLERS)
+def test_each_caller_falls_back_to_torch_on_a_faulty_kernel(name, monkeypatch, fresh):
+    c = _Caller(name)
+    c.corrupt(monkeypatch)
+    with pytest.warns(sc.FallbackWarning) as w:
+        y = c.run("auto")
+    msg = str(w[0].message)
+    assert "self-check failed" in msg and "mismatch" in msg and sc.REPORT_COMMAND in msg
+    torch.testing.assert_close(y, c.run("torch"), rtol=0, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cached: no second warning, no second check
+        torch.testing.assert_close(c.run("auto"), y, rtol=0, atol=0)
+    assert len(fresh) == 1 and (sc.results()[0]["op"], sc.results()[0]["gated"]) == c.key
+
+
+@pytest.mark.parametrize("name", CALLERS)
+def test_each_caller_obeys_the_override_variable(name, monkeypatch, fresh):
+    c = _Caller(name)
+    c.corrupt(monkeypatch)
+    monkeypatch.setenv(ENV_BACKEND, "torch")
+    torch.testing.assert_close(c.run("auto"), c.run("torch"), rtol=0, atol=0)
+    monkeypatch.setenv(ENV_BACKEND, "triton")  # the (faulty) kernel, without a self-check
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(c.run("auto"), c.run("triton"), rtol=0, atol=0)
+    assert fresh == []
+    monkeypatch.setenv(ENV_BACKEND, "cuda")
+    with pytest.raises(ValueError, match=r"NEUROCONV_FFTCONV_BACKEND must be 'torch' or 'triton'.*'cuda'"):
+        c.run("auto")
+
+
+@pytest.mark.parametrize("name", CALLERS)
+def test_each_caller_raises_the_same_errors(name, monkeypatch):
+    from neuroconv import kernels
+
+    from neuroconv import ButterflyFFTConv, GatedLongConv
+
+    c = _Caller(name)
+    with pytest.raises(ValueError, match=r"`backend` must be one of \('auto', 'torch', 'triton'\); got 'cuda'"):
+        if name == "fftconv":
+            fftconv(*c.inputs, backend="cuda")
+        elif name == "gated":
+            GatedLongConv(4, 24, backend="cuda")
+        else:
+            ButterflyFFTConv(24, backend="cuda")
+    monkeypatch.setattr(kernels, "_triton_importable", lambda: False)
+    monkeypatch.setattr(bk, "_auto_candidate", lambda u: kernels.triton_available(u.device))  # unpatched
+    with pytest.raises(RuntimeError, match=r"needs the `triton` package.*pip install triton"):
+        c.run("triton")
+    torch.testing.assert_close(c.run("auto"), c.run("torch"), rtol=0, atol=0)  # auto: silently torch
+
+
+def test_butterfly_auto_uses_torch_when_the_transform_does_not_fit(monkeypatch, fresh):
+    c = _Caller("butterfly")
+    monkeypatch.setitem(mk.MAX_TILE, "float32", 16 * 16 - 1)  # n = 48 = 6 x 8 pads to 16 x 16 tiles
+    torch.testing.assert_close(c.run("auto"), c.run("torch"), rtol=0, atol=0)
+    assert fresh == []  # nothing to check: the kernel does not take this size
+    with pytest.raises(ValueError, match="backend='torch'"):
+        c.run("triton")  # explicit: the kernel's own error

@@ -11,7 +11,7 @@ import torch
 from kernel_checks import DEV, assert_all_ok, needs_interpreter_or_cuda
 
 from neuroconv.butterfly import ButterflyFFTConv
-from neuroconv.kernels.verify import compare_butterfly
+from neuroconv.kernel_tools.compare import compare_butterfly
 
 pytestmark = needs_interpreter_or_cuda
 

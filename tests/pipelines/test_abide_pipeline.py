@@ -57,8 +57,12 @@ def test_abide_store_matches_nilearn_clean(abide_dir, tmp_path):
                      skiprows=1)
     ref = signal.clean(raw, t_r=1.5, detrend=True, standardize="zscore_sample", high_pass=0.008)
     assert_matches_reference(st.load("Pitt_0050003"), ref)
-    tr, te = st.split(by="site", test_size=1, seed=0)
-    assert len({man.loc[i, "site"] for i in te}) == 1
+    from neuroconv.engine import Folds, group_values
+
+    ids = st.manifest["id"].to_numpy()
+    for tr, te in Folds("leave_group_out").split(np.zeros(len(ids)), group_values(st.manifest["site"], ids)):
+        assert len({man.loc[i, "site"] for i in ids[te]}) == 1  # one site per test fold, kept apart
+        assert not {man.loc[i, "site"] for i in ids[tr]} & {man.loc[i, "site"] for i in ids[te]}
     # options: one site, labelled only, TR override, data dir = ABIDE_pcp itself
     s2 = preprocess_abide(abide_dir / PCP, tmp_path / "st2", sites=["NYU"], labelled_only=True,
                           tr={"NYU": 2.5}, progress=False)

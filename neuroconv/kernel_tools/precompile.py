@@ -5,7 +5,7 @@ largest FlashButterfly kernels take from seconds to minutes each, and the valida
 command's GPU run uses over a hundred distinct ones. So, before it runs anything:
 
 1. :func:`collect`: the workload's launchers run on *meta* tensors of the real shapes (no
-   memory, no GPU work) under a launch hook (:func:`neuroconv.kernels._common.launch_hook`)
+   memory, no GPU work) under a launch hook (:func:`neuroconv.kernels.launches.launch_hook`)
    that records each launch: kernel, grid, argument dtypes, integers and constexprs.
 2. The launches are reduced to Triton's specialisations (:func:`spec_key`: pointer
    dtypes, each integer's class, i.e. 32/64-bit, ``== 1``, divisible by 16, and the
@@ -37,63 +37,25 @@ __all__ = ["collect", "spec_key", "compile_all", "warm_one", "meta_fftconv", "me
 # ----------------------------------------------------------------------------- workloads
 
 
-def _meta(*shape, dtype=torch.float32):
-    return torch.empty(*shape, device="meta", dtype=dtype)
+def meta_fftconv(B: int, H: int, L: int, causal: bool = True, **kwargs) -> dict:
+    """Run the FlashButterfly launchers as ``fftconv_fn`` would for these arguments
+    (forward, and the backward with every gradient), on meta tensors; returns the plan's
+    summary. Keyword arguments: :func:`neuroconv.kernels.launches.fftconv_launches`'s."""
+    from neuroconv.kernels.launches import fftconv_launches
+
+    return fftconv_launches(B, H, L, causal, **kwargs)
 
 
-def meta_fftconv(B: int, H: int, L: int, causal: bool = True, *, gated: bool = False, with_D: bool = True,
-                 dtype=torch.float32, Lk: int | None = None, max_onchip: int | None = None,
-                 backward: bool = True, k_dtype=None) -> dict:
-    """Run the FlashButterfly launchers as ``fftconv_fn`` would for these arguments (forward,
-    and the backward with every gradient), on meta tensors. Returns the plan's summary."""
-    from . import flashbutterfly as fb
-    from ._common import compute_dtype
-
-    Lk = Lk or (L if causal else 2 * L - 1)
-    cdt = compute_dtype(dtype, k_dtype or dtype)
-    plan = fb.make_plan(L, max_onchip or fb.max_onchip_for(dtype, cdt))
-    u = _meta(B, H, L, dtype=dtype)
-    g1, g2 = (_meta(B, H, L, dtype=dtype), _meta(B, H, L, dtype=dtype)) if gated else (None, None)
-    D = _meta(H, dtype=dtype) if with_D else None
-    kspec = _meta(H, 2, plan.half, plan.M, dtype=cdt)
-    fb._fftconv_fwd(u, kspec, D, g1, g2, plan)
-    if backward:
-        lke, off, _ = fb._taps(L, Lk, causal)
-        fb._fftconv_bwd(u, _meta(B, H, L, dtype=dtype), kspec, D, g1, g2, plan, causal, lke, off, True, True)
-    return dict(plan=f"N={plan.N} N1={plan.N1} N2={plan.N2} N3={plan.N3} "
-                     f"{'three-pass' if plan.three_pass else 'on chip'}")
-
-
-def meta_butterfly(B: int, H: int, L: int, causal: bool = True, *, l_max: int | None = None,
-                   with_D: bool = True, dtype=torch.float32, backward: bool = True,
-                   bwd_rows_per_program: int | None = None) -> dict:
-    """Run the learned-butterfly launchers as ``ButterflyFFTConv(l_max)`` would, on meta
-    tensors. ``bwd_rows_per_program``: size the backward grid so that each program strides
-    over this many rows (the dry run's shortcut; the real grid is kept otherwise)."""
+def meta_butterfly(B: int, H: int, L: int, causal: bool = True, *, l_max: int | None = None, **kwargs) -> dict:
+    """Run the learned-butterfly launchers as ``ButterflyFFTConv(l_max)`` would (its
+    transform size, ``fft_size(2 * l_max)``, split by ``factor_size``), on meta tensors.
+    Keyword arguments: :func:`neuroconv.kernels.launches.butterfly_launches`'s."""
     from neuroconv.butterfly import factor_size
     from neuroconv.fftconv import fft_size
+    from neuroconv.kernels.launches import butterfly_launches
 
-    from . import monarch as mk
-
-    n = fft_size(2 * (l_max or L))
-    n1, n2 = factor_size(n)
-    P1, P2 = mk._p2(n1), mk._p2(n2)
-    cdt = torch.float64 if dtype == torch.float64 else torch.float32
-    u = _meta(B, H, L, dtype=dtype)
-    D = _meta(H, dtype=dtype) if with_D else None
-    kspec = _meta(H, 2, P1, P2, dtype=cdt)
-    tiles = tuple(_meta(2, a, b, dtype=cdt) for a, b in ((P1, P1), (P1, P2), (P2, P2)) * 2)
-    off = 0 if causal else L - 1
-    mk._monarch_fwd(u, kspec, D, tiles, n1, n2, off)
-    if backward:
-        real = mk.device_max_programs
-        if bwd_rows_per_program:
-            mk.device_max_programs = lambda device: max(1, B * H // (4 * bwd_rows_per_program))
-        try:
-            mk._monarch_bwd(u, _meta(B, H, L, dtype=dtype), kspec, D, tiles, n1, n2, off)
-        finally:
-            mk.device_max_programs = real
-    return dict(plan=f"n={n} ({n1} x {n2}), tiles {P1} x {P2}")
+    n1, n2 = factor_size(fft_size(2 * (l_max or L)))
+    return butterfly_launches(B, H, L, n1, n2, causal, **kwargs)
 
 
 def _int_class(v: int) -> tuple:
@@ -138,23 +100,12 @@ def collect(workloads: Iterable[Callable[[], object]], device_programs: int | No
     ``device_programs``: what ``device_max_programs`` returns on the real device (the
     launchers size some grids and integer arguments by it); meta tensors would get the CPU
     value otherwise."""
-    from . import flashbutterfly as fb
-    from . import monarch as mk
-    from ._common import launch_hook
+    from neuroconv.kernels import launches
 
     col = _Collector()
-    patched = []
-    if device_programs is not None:
-        for mod in (fb, mk):
-            patched.append((mod, mod.device_max_programs))
-            mod.device_max_programs = lambda device, n=device_programs: n
-    try:
-        with launch_hook(col):
-            for w in workloads:
-                w()
-    finally:
-        for mod, f in patched:
-            mod.device_max_programs = f
+    with launches.device_programs(device_programs), launches.launch_hook(col):
+        for w in workloads:
+            w()
     return list(col.specs.values()), col.launches
 
 

@@ -1,7 +1,7 @@
-"""GPU benchmark grid for the FlashButterfly kernels (issue 3's table).
+"""GPU benchmark grid for the FlashButterfly kernels.
 
-    python -m neuroconv.kernels.bench                    # the full grid, markdown to stdout
-    python -m neuroconv.kernels.bench --quick --json out.json --markdown out.md
+    python -m neuroconv.kernel_tools.bench                    # the full grid, markdown to stdout
+    python -m neuroconv.kernel_tools.bench --quick --json out.json --markdown out.md
 
 For each dtype (float32, bfloat16), mode (``fwd``, ``fwd+bwd``), batch ``B``, ``H`` and
 length ``L`` it times ``neuroconv.fftconv`` with ``backend="triton"`` and
@@ -19,12 +19,12 @@ length ``L`` it times ``neuroconv.fftconv`` with ``backend="triton"`` and
   g2, write y) and 11sN (plus read dy, u, g1, g2, write du, dg1, dg2). Lower bounds: a
   kernel that moves more than this shows below 100%;
 * ``max_err``: largest difference from the torch path's output (a sanity check; the
-  correctness checks are ``python -m neuroconv.kernels.check``).
+  correctness checks are ``python -m neuroconv.kernel_tools.check``).
 
 Needs a CUDA device; :func:`run_grid` also runs on the CPU with a wall-clock timer (the
 validation command's tests exercise it there; such numbers mean nothing).
 ``neuroconv bench conv --device cuda`` shows a "triton" row too; this module is the
-issue's grid with the roofline and memory columns.
+GPU grid with the roofline and memory columns.
 """
 
 from __future__ import annotations
@@ -255,12 +255,6 @@ def run_grid(
     return rows
 
 
-def run_gpu_grid(*args, **kwargs) -> list[dict]:
-    """:func:`run_grid` on ``cuda`` (kept for existing callers)."""
-    kwargs.setdefault("device", "cuda")
-    return run_grid(*args, **kwargs)
-
-
 def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
@@ -287,7 +281,7 @@ def markdown(rows: list[dict], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernels.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernel_tools.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help=f"a smaller grid: {QUICK}")
     ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
@@ -303,13 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", help="write the markdown table here")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
-        print("neuroconv.kernels.bench needs a CUDA GPU; none is visible.", file=sys.stderr)
+        print("neuroconv.kernel_tools.bench needs a CUDA GPU; none is visible.", file=sys.stderr)
         return 2
     grid = QUICK if args.quick else FULL
     rows = run_grid(dtypes=args.dtypes, modes=args.modes, batches=args.batches or grid["batches"],
                     H=args.H, lengths=args.lengths or grid["lengths"], backends=args.backends,
                     rep_ms=args.rep_ms, peak_bw=args.peak_bw, gated=args.gated, verbose=False)
-    command = "python -m neuroconv.kernels.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m neuroconv.kernel_tools.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     md = markdown(rows, command.strip())
     print(md)
     if args.markdown:

@@ -1,6 +1,6 @@
 """Validate the FlashButterfly kernels on this machine: one command runs every check.
 
-    python -m neuroconv.kernels.check --json report.json [--quick] [--markdown report.md]
+    python -m neuroconv.kernel_tools.check --json report.json [--quick] [--markdown report.md]
 
 On a CUDA GPU it checks everything in full; without one it runs the same checks under the
 Triton interpreter (``TRITON_INTERPRET=1`` is set when CUDA is absent) on small shapes,
@@ -18,13 +18,14 @@ Sections, in order:
     Every kernel configuration the rest of the run launches, compiled in parallel
     processes first (:mod:`.precompile`); a configuration that does not compile fails.
 ``auto``
-    ``backend="auto"``'s self-check (:mod:`.selfcheck`) for each dtype, causal or
-    centred, gated or not; a launch on the second GPU when there is one.
+    ``backend="auto"``'s self-check (:mod:`neuroconv.kernels.selfcheck`) for each dtype,
+    causal or centred, gated or not, and the learned butterfly's; a launch on the second
+    GPU when there is one.
 ``correctness``
     FlashButterfly forward and every gradient against float64 under the error budget of
-    :mod:`.verify` (kernel error <= 2 x torch's own error in that dtype + atol): L = 1,
-    odd, prime, block edges, every FFT size class on chip and three-pass; causal and
-    centred, gated and ungated; float32 with ``tf32x3``, ``ieee`` and ``tf32`` dots
+    :mod:`neuroconv.kernels.verify` (kernel error <= 2 x torch's own error in that dtype
+    + atol): L = 1, odd, prime, block edges, every FFT size class on chip and three-pass;
+    causal and centred, gated and ungated; float32 with ``tf32x3``, ``ieee`` and ``tf32`` dots
     (``tf32`` held to the float16 budget), bfloat16, float16; the learned butterfly.
 ``determinism``
     The backward run twice, every gradient compared bit for bit. FlashButterfly uses no
@@ -38,7 +39,7 @@ Sections, in order:
     launcher (:mod:`.offsets`) and, on a GPU with the memory, real B·H·L > 2^31 runs
     (bfloat16: on chip, three-pass, learned butterfly) checked on their last rows.
 ``timing`` (GPU)
-    :func:`neuroconv.kernels.bench.run_grid` at B = 64, H = 768, L = 256 ... 64K, bf16
+    :func:`neuroconv.kernel_tools.bench.run_grid` at B = 64, H = 768, L = 256 ... 64K, bf16
     and fp32, forward and forward+backward (and gated bf16): median ms from CUDA events,
     speedup over the torch path in the same run, HBM roofline fraction with its byte
     formula, peak memory against the torch path, FlashFFTConv when importable.
@@ -51,7 +52,7 @@ Sections, in order:
     Every kernel compiled offline for this device's architecture (sm_90 without a GPU),
     shared memory, registers and spills per configuration (compiled in the
     background meanwhile, on the CPUs the GPU sections leave idle) beside
-    :data:`neuroconv.kernels.resources.OFFLINE_SM90`; on a GPU also the kernels that ran.
+    :data:`neuroconv.kernel_tools.resources.OFFLINE_SM90`; on a GPU also the kernels that ran.
 
 ``--quick`` keeps every section but fewer cases and lengths: sized for about 5 minutes
 on an H100/H200 (not yet run on one: the time budget enforces it) and under a minute
@@ -76,7 +77,7 @@ from typing import Callable, Optional
 STATUSES = ("pass", "fail", "warn", "skip", "info")
 SECTIONS = ("environment", "precompile", "auto", "correctness", "determinism", "offsets", "timing",
             "torch_compile", "compile")
-REPORT_COMMAND = "python -m neuroconv.kernels.check --json report.json"
+REPORT_COMMAND = "python -m neuroconv.kernel_tools.check --json report.json"
 
 
 # ============================================================================ the report
@@ -143,7 +144,7 @@ class Report:
         import resource
 
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return dict(schema=1, command="python -m neuroconv.kernels.check " + " ".join(self.argv),
+        return dict(schema=1, command="python -m neuroconv.kernel_tools.check " + " ".join(self.argv),
                     date=time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.t0)),
                     quick=self.quick, seconds=round(time.time() - self.t0, 1),
                     cpu_seconds=dict(this_process=round(own.ru_utime + own.ru_stime, 1),
@@ -313,10 +314,6 @@ def _device():
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def _gpu() -> bool:
-    return _device().type == "cuda"
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0][:300] if text else ''}"
@@ -398,7 +395,7 @@ def _start_background(tmp: str, gpu: bool, quick: bool, arch: int) -> dict:
     jobs = max(1, min(16, (os.cpu_count() or 2) - (1 if gpu else 0)))
     py = sys.executable
     bg = {}
-    res_args = [py, "-m", "neuroconv.kernels.resources", "--arch", str(arch), "--json",
+    res_args = [py, "-m", "neuroconv.kernel_tools.resources", "--arch", str(arch), "--json",
                 os.path.join(tmp, "resources.json"), "--jobs", str(jobs if gpu else 1)]
     if not gpu:
         res_args += ["--small", "--no-usage", "--classes", "half", "float32"]
@@ -411,11 +408,11 @@ def _start_background(tmp: str, gpu: bool, quick: bool, arch: int) -> dict:
         if not gpu:  # on a GPU it starts after the precompile, which needs every core
             bg["resources"].start()
     if not gpu:  # the triton_op path, traced on the CPU without the interpreter
-        bg["graphs"] = Background([py, "-m", "neuroconv.kernels.check", "--_trace-triton-ops",
+        bg["graphs"] = Background([py, "-m", "neuroconv.kernel_tools.check", "--_trace-triton-ops",
                                    os.path.join(tmp, "graphs.json")], _clean_env(),
                                   os.path.join(tmp, "graphs.json")).start()
     else:  # the offsets dry run needs the interpreter: a CPU process beside the GPU run
-        bg["offsets"] = Background([py, "-m", "neuroconv.kernels.offsets", "--json",
+        bg["offsets"] = Background([py, "-m", "neuroconv.kernel_tools.offsets", "--json",
                                     os.path.join(tmp, "offsets.json")], _clean_env(TRITON_INTERPRET="1"),
                                    os.path.join(tmp, "offsets.json")).start()
     return bg
@@ -429,18 +426,14 @@ def section_environment(rep: Report) -> None:
     import triton
 
     import neuroconv
-
-    from . import _common
-    from . import flashbutterfly as fb
+    from neuroconv.kernels.launches import settings
 
     dev = _device()
     env = dict(date=time.strftime("%Y-%m-%d"), host=platform.node(), platform=platform.platform(),
                python=platform.python_version(), torch=torch.__version__, triton=triton.__version__,
                cuda=torch.version.cuda, neuroconv=neuroconv.__version__, git=_git_commit(),
                backend="cuda" if dev.type == "cuda" else "Triton interpreter (CPU)",
-               ops=_common.OPS_KIND, dot_precision_fp32=_common.FP32_PRECISION,
-               dot_precision_half=_common.HALF_PRECISION, max_onchip=dict(fb.MAX_ONCHIP),
-               cpu_count=os.cpu_count())
+               **settings(), cpu_count=os.cpu_count())
     if dev.type == "cuda":
         p = torch.cuda.get_device_properties(dev)
         env.update(device=p.name, compute_capability=f"{p.major}.{p.minor}", sms=p.multi_processor_count,
@@ -494,6 +487,7 @@ class Plan:
     quick: bool
     cases: list
     auto: list
+    auto_butterfly: list
     determinism: list
     big: list
     timing: dict
@@ -506,6 +500,9 @@ def make_plan(gpu: bool, quick: bool) -> Plan:
         auto = [(dt, c, g) for dt in dtypes for c in (True, False) for g in (False, True)]
     else:
         auto = [("bfloat16", False, True)] if quick else [("float32", True, False), ("bfloat16", False, True)]
+    # the learned butterfly's self-check (ButterflyFFTConv(backend="auto")): (dtype, causal)
+    auto_butterfly = ([(dt, c) for dt in ("float32", "bfloat16") for c in (True, False)] if gpu else
+                      [("float32", True)])
     det = ([Case(1000, False, True, B=4, H=8), Case(20000, True, True, "bfloat16", B=2, H=4),
             Case(100 if quick else 1000, True, kind="butterfly", B=4, H=8)] if gpu else
            [Case(40, False, True, B=2, H=2), Case(300, True, True, B=2, H=2, max_onchip=512),
@@ -520,16 +517,17 @@ def make_plan(gpu: bool, quick: bool) -> Plan:
     timing = dict(lengths=QUICK["lengths"] if quick else FULL["lengths"], B=64, H=768,
                   dtypes=("bfloat16", "float32"), gated_dtypes=("bfloat16",), rep_ms=25 if quick else 100)
     layer = dict(d_model=16 if gpu else 8, L=256 if gpu else 24, n_layers=2 if gpu else 1)
-    return Plan(gpu, quick, correctness_cases(gpu, quick), auto, det, big, timing, layer)
+    return Plan(gpu, quick, correctness_cases(gpu, quick), auto, auto_butterfly, det, big, timing, layer)
 
 
 def _meta_workloads(plan: Plan) -> list[Callable[[], object]]:
     """The launches of the whole run, as callables over meta tensors (for precompile)."""
     import torch
 
-    from ._common import dot_precisions
+    from neuroconv.kernels.launches import butterfly_launches, dot_precisions
+    from neuroconv.kernels.selfcheck import BUTTERFLY_SHAPES, SHAPES
+
     from .precompile import meta_butterfly, meta_fftconv
-    from .selfcheck import SHAPES
 
     out = []
 
@@ -548,6 +546,9 @@ def _meta_workloads(plan: Plan) -> list[Callable[[], object]]:
     for dt, causal, gated in plan.auto:
         for B, H, L, mo in SHAPES:
             out.append(case(Case(L, causal, gated, dt, B=B, H=H, Lk=L, max_onchip=mo)))
+    for dt, causal in plan.auto_butterfly:
+        for B, H, L, n1, n2 in BUTTERFLY_SHAPES:
+            out.append(lambda a=(B, H, L, n1, n2, causal), dt=dt: butterfly_launches(*a, dtype=_dt(dt)))
     for b in plan.big:
         if b["kind"] == "butterfly":
             out.append(lambda b=b: meta_butterfly(b["B"], b["H"], b["L"], True, dtype=torch.bfloat16))
@@ -600,9 +601,8 @@ def section_precompile(rep: Report, plan: Plan, bg: dict, device_programs: Optio
 def section_auto(rep: Report, plan: Plan) -> None:
     import torch
 
-    from neuroconv.fftconv import resolve_backend
-
-    from . import self_check
+    from neuroconv.backend import resolve_backend
+    from neuroconv.kernels import self_check
 
     dev = _device()
     for dt, causal, gated in plan.auto:
@@ -612,6 +612,14 @@ def section_auto(rep: Report, plan: Plan) -> None:
         r = self_check(dev, _dt(dt), causal, gated)
         rep.add("auto", f"self-check {dt} {'causal' if causal else 'centred'} {'gated' if gated else 'ungated'}",
                 "pass" if r.ok else "fail", f"{r.seconds:.1f} s" if r.ok else r.failed, result=r.as_dict())
+    for dt, causal in plan.auto_butterfly:
+        name = f"self-check learned butterfly {dt} {'causal' if causal else 'centred'}"
+        if rep.out_of_time():
+            rep.add("auto", name, "skip", "time budget")
+            continue
+        r = self_check(dev, _dt(dt), causal, False, op="butterfly")
+        rep.add("auto", name, "pass" if r.ok else "fail", f"{r.seconds:.1f} s" if r.ok else r.failed,
+                result=r.as_dict())
     if plan.gpu:
         u = torch.randn(1, 2, 64, device=dev)
         got = resolve_backend("auto", u)
@@ -619,7 +627,7 @@ def section_auto(rep: Report, plan: Plan) -> None:
                 f"chose {got}")
         if torch.cuda.device_count() > 1:
             try:
-                from .verify import compare_fftconv, failures
+                from neuroconv.kernels.verify import compare_fftconv, failures
 
                 with torch.cuda.device(0):
                     bad = failures(compare_fftconv(2, 3, 300, 300, False, device=torch.device("cuda", 1)))
@@ -642,8 +650,10 @@ def _summarise(recs: list[dict]) -> tuple[bool, str]:
 
 
 def run_case(c: Case, device) -> list[dict]:
-    from ._common import dot_precisions
-    from .verify import budget_dtype_for, compare_butterfly, compare_fftconv
+    from neuroconv.kernels.launches import dot_precisions
+    from neuroconv.kernels.verify import budget_dtype_for, compare_fftconv
+
+    from .compare import compare_butterfly
 
     dtype = _dt(c.dtype)
     bdt = budget_dtype_for(dtype, c.prec)
@@ -678,8 +688,8 @@ def _backward_twice(c: Case, device):
 
     from neuroconv.butterfly import ButterflyFFTConv
 
-    from ._common import dot_precisions
-    from .flashbutterfly import fftconv_fn
+    from neuroconv.kernels.flashbutterfly import fftconv_fn
+    from neuroconv.kernels.launches import dot_precisions
 
     g = torch.Generator().manual_seed(0)
     dt = _dt(c.dtype)
@@ -775,9 +785,9 @@ def _big_run(rep: Report, b: dict, dev, free: int) -> None:
 
     from neuroconv.butterfly import ButterflyFFTConv
 
-    from .flashbutterfly import fftconv_fn, fftconv_ref
-    from .monarch import butterfly_conv_ref
-    from .verify import budget
+    from neuroconv.kernels.flashbutterfly import fftconv_fn, fftconv_ref
+    from neuroconv.kernels.monarch import butterfly_conv_ref
+    from neuroconv.kernels.verify import budget
 
     name = f"B·H·L > 2^31 on the GPU: {b['name']} (B={b['B']}, H={b['H']}, L={b['L']}, bf16)"
     B, H, L = b["B"], b["H"], b["L"]
@@ -879,40 +889,17 @@ def section_compile(rep: Report, plan: Plan, bg: dict, arch: int) -> None:
 
 
 def _ran(rep: Report) -> None:
-    for k in _kernels_that_ran():
+    from neuroconv.kernels.launches import compiled_kernels
+
+    for k in compiled_kernels():
         rep.add("compile", f"ran: {k['kernel']} {k['config']}", "info",
                 f"{k['shared']} B shared, {k['regs']} regs, {k['spills']} spills, {k['warps']} warps", kernel=k)
-
-
-def _kernels_that_ran() -> list[dict]:
-    """Shared memory, registers and spills of every kernel compiled in this process."""
-    from . import flashbutterfly as fb
-    from . import monarch as mk
-
-    out = []
-    for mod in (fb, mk):
-        for name in dir(mod):
-            fn = getattr(mod, name)
-            caches = getattr(fn, "device_caches", None)
-            if not name.endswith("_kernel") or caches is None:
-                continue
-            for dev_cache in list(caches.values()):
-                for key, k in list(dev_cache[0].items()):
-                    try:
-                        k._init_handles()
-                    except Exception:  # noqa: BLE001
-                        pass
-                    md = k.metadata
-                    out.append(dict(kernel=name, config=str(key)[:160], shared=getattr(md, "shared", None),
-                                    regs=getattr(k, "n_regs", None), spills=getattr(k, "n_spills", None),
-                                    warps=getattr(md, "num_warps", None)))
-    return out
 
 
 def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
     import torch
 
-    from . import _common
+    from neuroconv.kernels.launches import OPS_KIND
 
     dev = _device()
     backend = "inductor" if plan.gpu else "aot_eager"
@@ -921,19 +908,19 @@ def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
         t0 = time.time()
         try:
             torch.library.opcheck(getattr(torch.ops.neuroconv, name).default, args)
-            rep.add("torch_compile", f"opcheck neuroconv::{name}", "pass", f"registered as {_common.OPS_KIND}; "
+            rep.add("torch_compile", f"opcheck neuroconv::{name}", "pass", f"registered as {OPS_KIND}; "
                     f"schema, autograd registration, fake tensor, AOT dispatch; {time.time() - t0:.0f} s")
         except Exception as e:  # noqa: BLE001
             rep.add("torch_compile", f"opcheck neuroconv::{name}", "fail", _first_line(e))
     # 2. what the compiler sees, on this device: a LongConv layer's AOT graphs
     try:
         seen = _aot_graph_targets(dev, plan.layer)
-        want = "triton_kernel_wrapper" if _common.OPS_KIND == "triton_op" else "neuroconv.flashbutterfly"
+        want = "triton_kernel_wrapper" if OPS_KIND == "triton_op" else "neuroconv.flashbutterfly"
         ok = any(want in t for t in seen["forward"]) and any(want in t for t in seen["backward"])
         ok_vals = seen["err"] <= (1e-3 if plan.gpu else 1e-5)
         rep.add("torch_compile", f"LongConv fullgraph: {'kernels' if want.startswith('triton') else 'ops'} in "
                 "the AOT graphs", "pass" if ok and ok_vals else "fail",
-                f"{_common.OPS_KIND}: forward {sorted(set(seen['forward']))}, backward "
+                f"{OPS_KIND}: forward {sorted(set(seen['forward']))}, backward "
                 f"{sorted(set(seen['backward']))}; compiled (fullgraph, recording aot_autograd) vs eager "
                 f"{seen['err']:.1e} over the output and every parameter gradient",
                 targets={k: sorted(set(v)) for k, v in seen.items() if k != "err"})
@@ -977,7 +964,7 @@ def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
                     f"the output and every parameter gradient {err:.1e}; {time.time() - t0:.0f} s")
         except Exception as e:  # noqa: BLE001
             hint = ("; rerun with NEUROCONV_FB_OPS=custom_op (`--only torch_compile`) to see whether the "
-                    "opaque registration compiles" if _common.OPS_KIND == "triton_op" else "")
+                    "opaque registration compiles" if OPS_KIND == "triton_op" else "")
             rep.add("torch_compile", f"{what} torch.compile(fullgraph=True, backend={backend!r})", "fail",
                     _first_line(e) + hint)
     if not plan.gpu:
@@ -988,8 +975,8 @@ def section_torch_compile(rep: Report, plan: Plan, bg: dict) -> None:
 def _op_samples(dev) -> list[tuple[str, tuple]]:
     import torch
 
-    from . import flashbutterfly as fb
-    from . import monarch  # noqa: F401 - registers its ops
+    from neuroconv.kernels import flashbutterfly as fb
+    from neuroconv.kernels import monarch  # noqa: F401 - registers its ops
 
     g = torch.Generator().manual_seed(0)
     r = lambda *s: torch.randn(*s, generator=g).to(dev)  # noqa: E731
@@ -1130,8 +1117,8 @@ def _trace_triton_ops(path: str) -> int:
     import neuroconv.kernels as K
     from neuroconv.layers import LongConv
 
-    from . import _common
-    from .flashbutterfly import fftconv_fn
+    from neuroconv.kernels.flashbutterfly import fftconv_fn
+    from neuroconv.kernels.launches import OPS_KIND
 
     class _Target:  # the one driver call the analysis makes
         def get_current_target(self):
@@ -1157,7 +1144,7 @@ def _trace_triton_ops(path: str) -> int:
                        for n in gm.graph.nodes
                        if n.op == "call_function" and "triton_kernel_wrapper" in str(n.target)})
 
-    res = dict(kind=_common.OPS_KIND, torch=torch.__version__, traces={}, error=None)
+    res = dict(kind=OPS_KIND, torch=torch.__version__, traces={}, error=None)
 
     def trace(name, fn, inputs, dynamic):
         out = dict(forward=[], backward=[], error=None)
@@ -1206,7 +1193,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--_trace-triton-ops"]:
         return _trace_triton_ops(argv[1])
-    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernels.check", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernel_tools.check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the report (every record) here")
     ap.add_argument("--markdown", help="write the tables here")

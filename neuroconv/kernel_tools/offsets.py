@@ -2,12 +2,13 @@
 
 A kernel that computes ``row * L`` in 32-bit integers addresses the wrong memory once
 ``B·H·L`` passes 2³¹ elements (a 64 x 768 x 64K batch is 3.2·10⁹). On a GPU with the
-memory, ``python -m neuroconv.kernels.check`` runs such a shape for real. This module
+memory, ``python -m neuroconv.kernel_tools.check`` runs such a shape for real. This module
 checks the same arithmetic in isolation under the Triton interpreter, on any machine:
 
-1. The real launchers (``_fftconv_fwd``/``_fftconv_bwd`` on chip and three-pass,
-   ``_monarch_fwd``/``_monarch_bwd``) run on *meta* tensors of such a shape (no memory).
-2. Every launch is intercepted (:func:`neuroconv.kernels._common.launch_hook`). The
+1. The real launchers (FlashButterfly's forward and backward on chip and three-pass,
+   the learned butterfly's) run on *meta* tensors of such a shape (no memory), through
+   :mod:`neuroconv.kernels.launches`.
+2. Every launch is intercepted (:func:`neuroconv.kernels.launches.launch_hook`). The
    interpreter runs the corner programs of its grid (first and last index on each axis),
    executing the kernel's own index expressions, with every tensor argument given a
    synthetic address (storages 2⁴⁴ bytes apart) and every load, store and atomic
@@ -17,7 +18,7 @@ checks the same arithmetic in isolation under the Triton interpreter, on any mac
    corner programs must reach past element 2³¹ (a product that wrapped to a small
    positive value stays inside but never reaches the top rows).
 
-``python -m neuroconv.kernels.offsets`` runs it (``TRITON_INTERPRET=1`` is set when no
+``python -m neuroconv.kernel_tools.offsets`` runs it (``TRITON_INTERPRET=1`` is set when no
 other value is) and prints one line per launch; exit status 1 on a violation.
 """
 
@@ -95,7 +96,7 @@ class DryRun:
 
         if not isinstance(kernel, ti.InterpretedFunction):
             raise RuntimeError("the large-offset dry run needs TRITON_INTERPRET=1 set before triton "
-                               "is imported (run `python -m neuroconv.kernels.offsets`).")
+                               "is imported (run `python -m neuroconv.kernel_tools.offsets`).")
         fn = kernel.rewrite()
         spec = inspect.getfullargspec(fn)
         kwargs = {k: v for k, v in kwargs.items() if k in spec.args or k in spec.kwonlyargs}
@@ -174,9 +175,10 @@ class DryRun:
 
 @contextlib.contextmanager
 def dry_run(max_programs: int = 8):
-    """Within this context every kernel launch (through ``_common.launch``) runs as a
-    recorded dry run on the interpreter; yields the :class:`DryRun` that collects it."""
-    from ._common import launch_hook
+    """Within this context every kernel launch (through
+    :func:`neuroconv.kernels.launches.launch`) runs as a recorded dry run on the
+    interpreter; yields the :class:`DryRun` that collects it."""
+    from neuroconv.kernels.launches import launch_hook
 
     run = DryRun(max_programs)
     with launch_hook(run), run._memory():
@@ -249,7 +251,7 @@ def check_launchers(cases=CASES, max_programs: int = 8) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernels.offsets", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m neuroconv.kernel_tools.offsets", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the records here")
     args = ap.parse_args(argv)

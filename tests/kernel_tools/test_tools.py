@@ -1,6 +1,6 @@
 """The kernel tooling: the GPU benchmark grid's helpers, the parallel precompile's launch
 collection, and the error budget itself. (The offline sm_90 compilation runs in the
-validation command, tests/kernels/test_check.py.)"""
+validation command, tests/kernel_tools/test_check.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ pytest.importorskip("triton")
 
 
 def test_bench_byte_model_and_table():
-    from neuroconv.kernels import bench
+    from neuroconv.kernel_tools import bench
 
     n = 2 * 3 * 5 * 2
     assert bench._bytes(2, 3, 5, 2, "fwd") == 2 * n  # read u, write y
@@ -23,13 +23,13 @@ def test_bench_byte_model_and_table():
     row = dict(device="X", dtype="bfloat16", mode="fwd", gated=False, B=8, H=768, L=1024,
                backend="triton", ms=0.5, speedup=3.0, peak_mb=10.0, peak_vs_torch=0.25, bytes=1,
                bytes_formula="2sN", hbm_frac=0.5, max_err=1e-3, status="ok")
-    md = bench.markdown([row], "python -m neuroconv.kernels.bench --quick")
+    md = bench.markdown([row], "python -m neuroconv.kernel_tools.bench --quick")
     assert "| bfloat16 | fwd | 8 | 768 | 1024 | triton | 0.500 | 3.00 | 10 | 0.25 | 50% | 2sN |" in md
     assert "Device: X" in md and "fwd+bwd 5sN" in md
 
 
 def test_wall_timer_is_a_median():
-    from neuroconv.kernels import bench
+    from neuroconv.kernel_tools import bench
 
     calls = []
     assert bench.wall_timer(lambda: calls.append(1), rep_ms=1) >= 0 and len(calls) >= 3
@@ -51,7 +51,7 @@ def test_error_budget_flags_what_it_should():
 
 
 def test_precompile_reduces_launches_to_triton_specialisations():
-    from neuroconv.kernels import precompile as pc
+    from neuroconv.kernel_tools import precompile as pc
 
     key = lambda *ints: pc.spec_key(dict(module="m", name="k", args=[("int", i) for i in ints],  # noqa: E731
                                          kwargs={}))
@@ -74,7 +74,7 @@ def test_precompile_reduces_launches_to_triton_specialisations():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_bench_main_without_gpu_says_so(capsys):
-    from neuroconv.kernels import bench
+    from neuroconv.kernel_tools import bench
 
     assert bench.main(["--quick"]) == 2
     assert "CUDA" in capsys.readouterr().err
@@ -83,10 +83,10 @@ def test_bench_main_without_gpu_says_so(capsys):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_grid_runs():
-    from neuroconv.kernels.bench import run_gpu_grid
+    from neuroconv.kernel_tools.bench import run_grid
 
-    rows = run_gpu_grid(dtypes=("float32", "bfloat16"), batches=(2,), H=8, lengths=(256, 8192),
-                        backends=("triton", "torch"), rep_ms=5, verbose=False)
+    rows = run_grid(dtypes=("float32", "bfloat16"), batches=(2,), H=8, lengths=(256, 8192),
+                    backends=("triton", "torch"), device="cuda", rep_ms=5, verbose=False)
     assert len(rows) == 2 * 2 * 2 * 2
     assert all(r["status"] == "ok" and r["ms"] > 0 for r in rows), rows
     assert all(r["max_err"] < (1e-3 if r["dtype"] == "float32" else 0.1) for r in rows), rows

@@ -1,4 +1,4 @@
-"""The validation command, ``python -m neuroconv.kernels.check``: the quick run passes
+"""The validation command, ``python -m neuroconv.kernel_tools.check``: the quick run passes
 under the interpreter (as CI runs it), a faulty kernel or a crashed section makes it fail
 with the reason, the time budget skips and records, the timing code runs on the CPU, and
 the GPU run's plan covers what the issue asks for (it cannot run here)."""
@@ -9,11 +9,11 @@ import json
 
 import pytest
 import torch
-from kernel_checks import needs_interpreter_or_cuda
+from tool_checks import needs_interpreter_or_cuda
 
 pytestmark = needs_interpreter_or_cuda
 
-check = pytest.importorskip("neuroconv.kernels.check")
+check = pytest.importorskip("neuroconv.kernel_tools.check")
 fb = pytest.importorskip("neuroconv.kernels.flashbutterfly")
 
 GPU = torch.cuda.is_available()

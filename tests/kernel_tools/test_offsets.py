@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from kernel_checks import needs_interpreter_or_cuda
+from tool_checks import needs_interpreter_or_cuda
 
 pytestmark = [needs_interpreter_or_cuda,
               pytest.mark.skipif(torch.cuda.is_available(), reason="the dry run needs the interpreter")]
@@ -16,8 +16,8 @@ pytestmark = [needs_interpreter_or_cuda,
 triton = pytest.importorskip("triton")
 tl = triton.language
 
-from neuroconv.kernels._common import launch  # noqa: E402
-from neuroconv.kernels.offsets import dry_run  # noqa: E402
+from neuroconv.kernel_tools.offsets import dry_run  # noqa: E402
+from neuroconv.kernels.launches import launch  # noqa: E402
 
 
 @triton.jit
