@@ -53,6 +53,11 @@ class DataConfig:
         normalize: "auto" z-scores each channel with its own recording's mean and sd unless
             the store's pipeline already did (fMRI cleaning z-scores); "recording" always;
             "none" never. Statistics never cross recordings, so no test data reach them.
+        align: Euclidean alignment of decode windows (He & Wu 2019): "none", "recording",
+            or a manifest column such as subject. Each unit's windows are whitened by
+            their own mean covariance (no labels used), so recordings of different
+            people or sessions share one reference. A unit must lie inside one fold group
+            (align by subject needs decode.group_by subject or coarser).
         split_by: Manifest column whose groups pretraining's validation split keeps apart.
         val_fraction: Fraction of groups (or of each recording's time, when there are too
             few groups) held out for validation and early stopping.
@@ -64,6 +69,7 @@ class DataConfig:
     stride_seconds: float = 2.0
     max_len: int = 1024
     normalize: Literal["auto", "recording", "none"] = "auto"
+    align: str = "none"
     split_by: str = "subject"
     val_fraction: float = 0.2
 

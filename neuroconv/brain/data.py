@@ -114,9 +114,19 @@ class StoreWindows(Dataset):
     recording's mean and sd unless the store's pipeline already did; ``"recording"``
     always; ``"none"`` never. Statistics are computed once per recording and cached (a
     :meth:`subset` shares the cache); constant channels are left centred.
+
+    ``align`` (one label per window, or None): Euclidean alignment (He & Wu 2019) of each
+    unit, e.g. each subject: after normalisation, every window ``x (L, C)`` of unit ``u``
+    becomes ``x R_u^-1/2``, where ``R_u`` is the mean of ``xᵀx / L`` over all of unit
+    ``u``'s windows in this dataset. Each unit's mean covariance becomes the identity, so
+    units recorded differently share one reference (the Riemannian re-centring of Zanini
+    et al. 2018, in its Euclidean form). It uses no labels; because ``R_u`` comes from
+    every window of ``u`` (test windows included), a unit must never straddle a fold's
+    training and test sides (:mod:`neuroconv.brain.decode` checks this).
     """
 
-    def __init__(self, stores: list[SequenceStore], windows: pd.DataFrame, normalize: str = "auto"):
+    def __init__(self, stores: list[SequenceStore], windows: pd.DataFrame, normalize: str = "auto",
+                 align=None):
         if normalize not in ("auto", "recording", "none"):
             raise ValueError(f"`normalize` must be 'auto', 'recording' or 'none'; got {normalize!r}.")
         self.stores, self.normalize = stores, normalize
@@ -133,15 +143,40 @@ class StoreWindows(Dataset):
         for s, rid in set(zip(self._store_idx, self._ids)):
             self._keys[(s, rid)] = channel_set_key(stores[s].channels(rid))
         self.keys = [self._keys[(s, r)] for s, r in zip(self._store_idx, self._ids)]
+        self._align, self._whiten = None, {}
+        if align is not None:
+            self._fit_alignment(np.asarray(align, dtype=object))
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def subset(self, idx) -> "StoreWindows":
-        """The windows at positions ``idx``, sharing this dataset's normalisation cache."""
-        sub = StoreWindows(self.stores, self.windows.iloc[np.asarray(idx, dtype=int)], self.normalize)
+        """The windows at positions ``idx``, sharing this dataset's normalisation cache
+        and alignment (fitted on the whole dataset)."""
+        idx = np.asarray(idx, dtype=int)
+        sub = StoreWindows(self.stores, self.windows.iloc[idx], self.normalize)
         sub._stats = self._stats
+        if self._align is not None:
+            sub._align, sub._whiten = self._align[idx], self._whiten
         return sub
+
+    def _fit_alignment(self, align: np.ndarray) -> None:
+        if len(align) != len(self.windows):
+            raise ValueError(f"align must hold one unit label per window ({len(self.windows)}); got {len(align)}.")
+        self._align = None  # the windows themselves, only normalised
+        for u in dict.fromkeys(align):
+            rows = np.flatnonzero(align == u)
+            if len(rows) < 2:
+                raise ValueError(f"Euclidean alignment of unit {u!r}: it has {len(rows)} window; the mean covariance "
+                                 "of one window whitens it to nothing. Align by a unit with several windows (e.g. "
+                                 "the subject of trial windows), or set data.align none.")
+            if len({self.keys[i] for i in rows}) != 1:
+                raise ValueError(f"Euclidean alignment of unit {u!r}: its windows have different channel sets.")
+            R = np.mean([(lambda x: x.T @ x / len(x))(self.window(i)) for i in rows], axis=0)
+            w, v = np.linalg.eigh(R)
+            w = np.maximum(w, w.max() * 1e-10)  # rank-deficient data (average reference): floor, not inf
+            self._whiten[u] = (v / np.sqrt(w)) @ v.T
+        self._align = align
 
     def channel_sets(self) -> dict[str, list]:
         """Channel-set key -> channel names, for every set in this dataset."""
@@ -170,6 +205,8 @@ class StoreWindows(Dataset):
         if self._zscore[s]:
             mean, sd = self._norm(s, rid)
             x = (x - mean) / sd
+        if self._align is not None:
+            x = x @ self._whiten[self._align[i]]
         return x
 
     def arrays(self, fixed_length: bool = True):

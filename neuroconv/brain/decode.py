@@ -510,8 +510,9 @@ def prepare(cfg: ExperimentConfig, log=print) -> Experiment:
     if kc.site_centering:
         sites = sample_groups(stores, samples, "site", "decode.site_centering (the site column)")
     samples = samples.assign(y=y, group=groups, within=within)
-    data = zoo.DecodeData(StoreWindows(stores, samples, dc.normalize), y, kind, classes, groups, rec, starts, stops,
-                          sites)
+    align = _alignment_units(cfg, stores, samples, groups, rec, is_test, log)
+    data = zoo.DecodeData(StoreWindows(stores, samples, dc.normalize, align=align), y, kind, classes, groups, rec,
+                          starts, stops, sites)
     modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
     backbone_possible = bool(kc.pretrained or kc.pretrain_in_fold or _newest_pretrain(cfg) is not None)
     models = _models(cfg, kind, modalities, classes, backbone_possible)
@@ -526,6 +527,26 @@ def prepare(cfg: ExperimentConfig, log=print) -> Experiment:
     units, unit_info = _units(cfg, stores, samples, groups, test_idx)
     return Experiment(cfg, stores, len(train_stores), samples.assign(unit=units), data, reason, folds, skipped,
                       external, models, units, unit_info, pretrained, pre_run, overlap)
+
+
+def _alignment_units(cfg, stores, samples, groups, rec, is_test, log):
+    """The Euclidean-alignment unit of every sample (``data.align``), or None. A unit's
+    reference uses all its windows, so a unit that straddled a fold's training and test
+    sides would carry test statistics into training: refused (unless transductive)."""
+    how = cfg.data.align
+    if how in ("", "none"):
+        return None
+    units = rec if how == "recording" else sample_groups(stores, samples, how, "data.align")
+    straddle = pd.Series(groups).groupby(np.asarray(units)).nunique()
+    crossing = pd.Series(is_test).groupby(np.asarray(units)).nunique()
+    bad = sorted(set(straddle.index[straddle > 1]) | set(crossing.index[crossing > 1]))
+    if bad and not cfg.decode.transductive:
+        raise ValueError(f"data.align={how!r}: {len(bad)} unit(s) (e.g. {bad[0]}) hold samples of several "
+                         f"decode.group_by groups, so their alignment would mix test windows into training ones. "
+                         "Align by a unit inside the groups (data.align recording, or group_by at least as coarse), "
+                         "or pass --transductive to accept it (recorded in metrics.json).")
+    log(f"aligning the windows of each {how} to their own mean covariance (Euclidean alignment, no labels)")
+    return np.asarray(units, dtype=object)
 
 
 # --------------------------------------------------------------------------- backbones
@@ -731,6 +752,7 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
                      "within": kc.within or None, "skipped_within": exp.skipped,
                      "train_fraction": kc.train_fraction, "n_folds": len(exp.folds),
                      "test_stores": list(kc.test_stores), "inner_split": inner_by, "normalize": cfg.data.normalize,
+                     "align": cfg.data.align,
                      "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,
                      "selection": "class-weighted log loss on the inner validation part (MSE for regression)",
                      "pretrained": str(exp.pre_run) if exp.pre_run else None,

@@ -512,3 +512,42 @@ def test_site_centering_is_fitted_inside_folds_and_recorded(sites_store, tmp_pat
         "decode.group_by": "site", "decode.connectivity_kind": "correlation", "data.max_len": 64}),
         log=lambda *_: None)
     assert json.loads((plain / "metrics.json").read_text())["site_centering"] is None
+
+
+def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store, tmp_path):
+    """data.align subject: each subject's windows, whitened by their own mean covariance,
+    have the identity as mean covariance (He & Wu 2019); aligning by subject while folds
+    split runs of one subject would mix test windows into training: refused."""
+    from neuroconv.brain.data import StoreWindows, open_stores, sample_groups
+    from neuroconv.brain.decode import prepare
+
+    cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmax": 2.0,
+                                                "decode.models": ["csp_lda"], "data.align": "subject"})
+    exp = prepare(cfg, log=lambda *_: None)
+    ds = exp.data.windows
+    subjects = exp.samples["group"].to_numpy()
+    plain = StoreWindows(exp.stores, exp.samples, cfg.data.normalize)
+    for s in np.unique(subjects):
+        rows = np.flatnonzero(subjects == s)
+        R = np.mean([ds.window(i).T @ ds.window(i) / len(ds.window(i)) for i in rows], axis=0)
+        # whitening is exact up to the eigendecomposition's rounding: n·eps·cond
+        C0 = np.mean([plain.window(i).T @ plain.window(i) / len(plain.window(i)) for i in rows], axis=0)
+        tol = 50 * C0.shape[0] * np.finfo(float).eps * np.linalg.cond(C0)
+        np.testing.assert_allclose(R, np.eye(len(R)), atol=tol)
+    # a subset (a fold's part) keeps the whole dataset's alignment
+    np.testing.assert_array_equal(ds.subset([3, 1]).window(0), ds.window(3))
+    run = run_decode(cfg, log=lambda *_: None)
+    assert json.loads((run / "metrics.json").read_text())["protocol"]["align"] == "subject"
+    bad = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmax": 2.0,
+                                                "decode.models": ["csp_lda"], "data.align": "subject",
+                                                "decode.group_by": "id", "decode.within": "subject"})
+    import shutil
+
+    two = tmp_path / "two_runs"
+    shutil.copytree(eeg_store, two)
+    man = pd.read_csv(two / "manifest.csv", dtype=str)
+    man["subject"] = ["A", "A", "B", "B", "C", "C"]
+    man.to_csv(two / "manifest.csv", index=False)
+    bad.data.stores = [str(two)]
+    with pytest.raises(ValueError, match="data.align='subject': 3 unit\\(s\\).*mix test windows into training"):
+        prepare(bad, log=lambda *_: None)
