@@ -2,7 +2,7 @@
 
 The public sequence-library API::
 
-    from neuroconv import fftconv, LongConv, SequenceModel, param_groups
+    from neuroconv import fftconv, LongConv, SequenceModel, ModelConfig, param_groups
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
 from .kernel_gen import LongConvKernel, S4DKernel
 from .layers import LAYERS, AttentionLayer, ButterflyConv, GatedLongConv, LongConv
-from .model import SequenceModel
+from .model import ModelConfig, SequenceModel
 from .optim import param_groups
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "GatedLongConv",
     "AttentionLayer",
     "SequenceModel",
+    "ModelConfig",
     "param_groups",
     "LAYERS",
     "LongConvClassifier",

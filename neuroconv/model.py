@@ -1,18 +1,25 @@
-"""``SequenceModel``: encoder -> N residual blocks -> optional head.
+"""``SequenceModel``: encoder -> N residual blocks -> optional head, and its
+``ModelConfig``.
 
-Tensors are ``(B, L, D)`` at this boundary. The model's constructor arguments are its
-config (:attr:`SequenceModel.config`), stored with every checkpoint so that
-:meth:`SequenceModel.from_config` rebuilds it (nanoGPT's ``model_args``).
+Tensors are ``(B, L, D)`` at this boundary. :class:`ModelConfig` is the one dataclass
+that describes a backbone in every job (brain pretraining and decoding, the LRA
+benchmarks, the scikit-learn estimators; each job extends it with its own fields).
+:meth:`ModelConfig.model_args` turns it into the model's constructor arguments, which
+are the model's config (:attr:`SequenceModel.config`), stored with every checkpoint so
+that :meth:`SequenceModel.from_config` rebuilds it (nanoGPT's ``model_args``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
 
 import torch
 import torch.nn as nn
 
 from .layers import LAYERS, build_layer
 
-__all__ = ["SequenceModel", "lengths_to_mask", "masked_mean"]
+__all__ = ["SequenceModel", "ModelConfig", "lengths_to_mask", "masked_mean"]
 
 _NORMS = ("layer", "batch", "none")
 _HEADS = (None, "classification", "regression", "lm")
@@ -80,6 +87,111 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dim=None) -> torch.T
     if dim is None:
         return (x * m).sum() / m.sum().clamp_min(1.0)
     return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
+
+
+@dataclass
+class ModelConfig:
+    """The backbone of a :class:`SequenceModel`: its layers and their kernels.
+
+    Every key is flat, whatever the layer; :meth:`layer_args` hands each layer the keys it
+    takes and leaves out the others, so one config can swap ``layer`` freely.
+
+    Args:
+        layer: Sequence layer: longconv, s4d, butterfly, gated or attention.
+        d_model: Width of the residual stream.
+        n_layers: Residual blocks.
+        channels: Kernels per feature (longconv, s4d, butterfly; gated has one kernel per
+            feature and ignores it).
+        bidirectional: Centred (non-causal) layers.
+        dropout: Residual dropout.
+        layer_dropout: Dropout inside each layer (null: the same as dropout).
+        norm: layer, batch or none.
+        prenorm: Pre-norm (true) or post-norm blocks.
+        lam: Squash threshold of the long-conv kernels (0: off; longconv, butterfly, gated).
+        smooth_width: Moving-average width of the long-conv kernels (odd; 1: off).
+        kernel_dropout: Dropout on the taps of the long-conv kernels.
+        kernel_lr: Learning rate of the kernel parameters (no weight decay), s4d's included.
+        kernel_init: Long-conv kernel initialisation: geometric (decaying) or random.
+        n_heads: Attention heads (null: the first of 4, 2, 1 that splits d_model into heads
+            of even width).
+        d_state: State size of the s4d kernels (null: the kernel's default, 64).
+        short_conv: Width of the gated layers' short depthwise convolution (null: the
+            layer's default, 3).
+    """
+
+    layer: Literal["longconv", "s4d", "butterfly", "gated", "attention"] = "longconv"
+    d_model: int = 64
+    n_layers: int = 4
+    channels: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.1
+    layer_dropout: Optional[float] = None
+    norm: Literal["layer", "batch", "none"] = "layer"
+    prenorm: bool = True
+    lam: float = 0.003
+    smooth_width: int = 9
+    kernel_dropout: float = 0.1
+    kernel_lr: float = 1e-3
+    kernel_init: Literal["geometric", "random"] = "geometric"
+    n_heads: Optional[int] = None
+    d_state: Optional[int] = None
+    short_conv: Optional[int] = None
+
+    def layer_args(self) -> dict:
+        """The ``layer_args`` of :class:`SequenceModel` for ``self.layer``; each layer gets
+        the keys it takes:
+
+        - ``longconv``, ``butterfly``: ``channels``, ``bidirectional``, ``dropout`` and
+          ``kernel_args`` of :class:`neuroconv.LongConvKernel` (``lam``,
+          ``smooth_width``, ``kernel_dropout``, ``lr``, ``init``).
+        - ``gated`` (:class:`neuroconv.GatedLongConv`): the same without ``channels``
+          (one kernel per feature), plus ``short_conv`` when set.
+        - ``s4d``: ``channels``, ``bidirectional``, ``dropout``; ``kernel_args`` of
+          :class:`neuroconv.S4DKernel` are ``lr`` (and ``d_state`` when set): S4D-Lin
+          has no squash, smoothing or kernel dropout.
+        - ``attention``: ``n_heads`` (resolved, see the class doc), ``bidirectional``,
+          ``dropout``.
+
+        ``dropout`` is ``layer_dropout``, or ``dropout`` when that is null. Returns a new
+        dict.
+        """
+        if self.layer not in LAYERS:
+            raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {self.layer!r}.")
+        dropout = self.dropout if self.layer_dropout is None else self.layer_dropout
+        if self.layer == "attention":
+            return dict(n_heads=self._n_heads(), bidirectional=self.bidirectional, dropout=dropout)
+        out = dict(channels=self.channels, bidirectional=self.bidirectional, dropout=dropout)
+        if self.layer == "s4d":
+            out["kernel_args"] = dict(lr=self.kernel_lr)
+            if self.d_state is not None:
+                out["kernel_args"]["d_state"] = self.d_state
+            return out
+        out["kernel_args"] = dict(lam=self.lam, smooth_width=self.smooth_width, kernel_dropout=self.kernel_dropout,
+                                  lr=self.kernel_lr, init=self.kernel_init)
+        if self.layer == "gated":
+            del out["channels"]
+            if self.short_conv is not None:
+                out["short_conv"] = self.short_conv
+        return out
+
+    def model_args(self, *, l_max: int, d_input: int | None = None, vocab_size: int | None = None,
+                   head: str | None = None, d_output: int | None = None, pool: str = "mean") -> dict:
+        """The :class:`SequenceModel` keyword arguments of this backbone with the job's
+        inputs and outputs (``d_input``, ``vocab_size``, ``l_max``, ``head``,
+        ``d_output``, ``pool``: see :class:`SequenceModel`). The result is the model's
+        :attr:`~SequenceModel.config`: ``SequenceModel(**cfg.model_args(...))``."""
+        return dict(d_input=d_input, d_model=self.d_model, n_layers=self.n_layers, layer=self.layer,
+                    l_max=int(l_max), layer_args=self.layer_args(), prenorm=self.prenorm, norm=self.norm,
+                    dropout=self.dropout, head=head, d_output=d_output, pool=pool, vocab_size=vocab_size)
+
+    def _n_heads(self) -> int:
+        if self.n_heads is not None:
+            return self.n_heads
+        n_heads = next((h for h in (4, 2, 1) if self.d_model % h == 0 and (self.d_model // h) % 2 == 0), None)
+        if n_heads is None:
+            raise ValueError(f"attention needs heads of even width, and d_model={self.d_model} is odd; set "
+                             "d_model to an even width.")
+        return n_heads
 
 
 class SequenceModel(nn.Module):

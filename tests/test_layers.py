@@ -14,6 +14,7 @@ from neuroconv import (
     ButterflyConv,
     LongConv,
     LongConvKernel,
+    ModelConfig,
     S4DKernel,
     SequenceModel,
     fftconv,
@@ -288,6 +289,59 @@ def test_from_config_round_trip():
     twin.load_state_dict(m.state_dict())
     x = torch.randn(2, 16, 4)
     torch.testing.assert_close(twin(x), m(x))
+
+
+# ---------------------------------------------------------------- ModelConfig
+
+_FLAT = dict(d_model=12, n_layers=1, channels=2, bidirectional=True, dropout=0.1, layer_dropout=0.05, lam=0.002,
+             smooth_width=3, kernel_dropout=0.2, kernel_lr=5e-4, kernel_init="random", d_state=8, short_conv=5)
+_KERNEL = {"lam": 0.002, "smooth_width": 3, "kernel_dropout": 0.2, "lr": 5e-4, "init": "random"}
+
+
+@pytest.mark.parametrize("layer,want", [
+    ("longconv", {"channels": 2, "bidirectional": True, "dropout": 0.05, "kernel_args": _KERNEL}),
+    ("butterfly", {"channels": 2, "bidirectional": True, "dropout": 0.05, "kernel_args": _KERNEL}),
+    ("gated", {"bidirectional": True, "dropout": 0.05, "short_conv": 5, "kernel_args": _KERNEL}),
+    ("s4d", {"channels": 2, "bidirectional": True, "dropout": 0.05, "kernel_args": {"lr": 5e-4, "d_state": 8}}),
+    # d_model 12: 4 heads would be 3 wide (odd), so 2 heads of 6
+    ("attention", {"n_heads": 2, "bidirectional": True, "dropout": 0.05}),
+])
+def test_model_config_gives_each_layer_the_keys_it_takes(layer, want):
+    cfg = ModelConfig(layer=layer, **_FLAT)
+    assert cfg.layer_args() == want
+    kwargs = cfg.model_args(l_max=20, d_input=3, head="classification", d_output=4, pool="last")
+    model = SequenceModel(**kwargs)
+    assert model.config == kwargs  # the model's config is the config's model_args
+    assert (model.config["dropout"], model.blocks[0].drop.p) == (0.1, 0.1)  # residual dropout
+    assert model.pool == "last" and model.head.out_features == 4
+    body = model.blocks[0].layer
+    if layer == "attention":
+        assert (body.n_heads, body.dropout, body.bidirectional) == (2, 0.05, True)
+    else:
+        assert body.dropout.p == 0.05 and body.bidirectional
+    if layer in ("longconv", "butterfly", "gated"):
+        k = body.kernel
+        assert (k.lam, k.smooth_width, k.kernel_dropout.p, k.init) == (0.002, 3, 0.2, "random")
+    if layer == "gated":
+        assert body.short_width == 5
+    if layer == "s4d":
+        assert body.kernel.log_A_real.shape[-1] == 8 // 2  # N = d_state / 2 complex pairs
+    assert model(torch.randn(2, 20, 3)).shape == (2, 4)
+
+
+def test_model_config_defaults_resolve():
+    """Null keys: layer dropout = residual dropout, the kernel's d_state, the layer's
+    short conv, and the first of 4, 2, 1 heads of even width."""
+    assert ModelConfig(layer="longconv", dropout=0.3).layer_args()["dropout"] == 0.3
+    assert ModelConfig(layer="s4d").layer_args()["kernel_args"] == {"lr": 1e-3}
+    assert "short_conv" not in ModelConfig(layer="gated").layer_args()
+    for d_model, heads in ((64, 4), (12, 2), (6, 1), (40, 4), (10, 1)):
+        assert ModelConfig(layer="attention", d_model=d_model).layer_args()["n_heads"] == heads, d_model
+    assert ModelConfig(layer="attention", d_model=64, n_heads=8).layer_args()["n_heads"] == 8
+    with pytest.raises(ValueError, match="d_model=7"):
+        ModelConfig(layer="attention", d_model=7).layer_args()
+    with pytest.raises(ValueError, match=r"`layer` must be one of .*'lstm'"):
+        ModelConfig(layer="lstm").layer_args()
 
 
 def test_model_argument_errors():

@@ -16,6 +16,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
+from neuroconv.model import ModelConfig as BackboneConfig
 
 __all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
            "CovConvConfig",
@@ -75,42 +76,14 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """The backbone (:class:`neuroconv.SequenceModel`) and its input side.
+class ModelConfig(BackboneConfig):
+    """The backbone (every key of :class:`neuroconv.ModelConfig`) and its input side.
 
     Args:
-        layer: Sequence layer: longconv, s4d, butterfly, gated or attention.
-        d_model: Width of the residual stream.
-        n_layers: Residual blocks.
-        channels: Long-conv kernels per feature (longconv, s4d).
-        bidirectional: Centred (non-causal) layers.
-        dropout: Residual dropout.
-        norm: layer, batch or none.
-        prenorm: Pre-norm (true) or post-norm blocks.
-        lam: Squash threshold of the long-conv kernels (0: off).
-        smooth_width: Moving-average width of the long-conv kernels (odd; 1: off).
-        kernel_dropout: Dropout on kernel taps.
-        kernel_lr: Learning rate of kernel parameters (no weight decay).
-        kernel_init: Kernel initialisation: geometric (decaying) or random.
-        n_heads: Attention heads.
         time_embedding: Add a seconds-based time embedding and a sampling-rate embedding,
             so recordings with different TRs or sampling rates can be mixed.
     """
 
-    layer: Literal["longconv", "s4d", "butterfly", "gated", "attention"] = "longconv"
-    d_model: int = 64
-    n_layers: int = 4
-    channels: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.1
-    norm: Literal["layer", "batch", "none"] = "layer"
-    prenorm: bool = True
-    lam: float = 0.003
-    smooth_width: int = 9
-    kernel_dropout: float = 0.1
-    kernel_lr: float = 1e-3
-    kernel_init: Literal["geometric", "random"] = "geometric"
-    n_heads: int = 4
     time_embedding: bool = True
 
 

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from neuroconv.model import SequenceModel
 
-__all__ = ["BrainModel", "BrainClassifier", "TimeEmbedding", "channel_set_key", "layer_args_from", "backbone_config",
+__all__ = ["BrainModel", "BrainClassifier", "TimeEmbedding", "channel_set_key", "backbone_config",
            "load_pretrained", "make_classifier"]
 
 
@@ -27,33 +27,11 @@ def channel_set_key(channels) -> str:
     return f"cs{len(channels)}_{digest}"
 
 
-def layer_args_from(model_cfg) -> dict:
-    """Layer keyword arguments for :class:`SequenceModel` from a ``ModelConfig``."""
-    m = model_cfg
-    if m.layer == "attention":
-        return dict(n_heads=m.n_heads, bidirectional=m.bidirectional, dropout=m.dropout)
-    if m.layer == "s4d":
-        return dict(channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
-                    kernel_args=dict(lr=m.kernel_lr))
-    out = dict(
-        channels=m.channels, bidirectional=m.bidirectional, dropout=m.dropout,
-        kernel_args=dict(lam=m.lam, smooth_width=m.smooth_width, kernel_dropout=m.kernel_dropout,
-                         lr=m.kernel_lr, init=m.kernel_init),
-    )
-    if m.layer == "gated":  # one kernel per feature: the H3 gates take the place of channels
-        if m.channels != 1:
-            raise ValueError(f"model.layer gated has one kernel per feature; set model.channels 1 (got "
-                             f"{m.channels}).")
-        del out["channels"]
-    return out
-
-
 def backbone_config(model_cfg, l_max: int, pool: str = "mean") -> dict:
-    """The :class:`SequenceModel` config of a backbone for a ``ModelConfig``."""
-    m = model_cfg
-    return dict(d_input=None, d_model=m.d_model, n_layers=m.n_layers, layer=m.layer, l_max=int(l_max),
-                layer_args=layer_args_from(m), prenorm=m.prenorm, norm=m.norm, dropout=m.dropout,
-                head=None, d_output=None, pool=pool, vocab_size=None)
+    """The :class:`SequenceModel` config of a brain backbone for a ``ModelConfig``
+    (:meth:`neuroconv.ModelConfig.model_args`): no input encoder (the channel-set
+    encoders of :class:`BrainModel` embed the inputs) and no head."""
+    return model_cfg.model_args(l_max=l_max, pool=pool)
 
 
 class TimeEmbedding(nn.Module):

@@ -77,7 +77,7 @@ def _help(extra: str = "") -> None:
           "       neuroconv lra reproduce --out DIR [--arms ...] [--report] [config flags]\n\n"
           f"  --task        one of {', '.join(_TASKS)} (its config is configs/lra/<task>.yaml)\n"
           "  --data DIR    folder holding the task's files\n"
-          f"  --layer       swap the sequence layer: {', '.join(_LAYERS)} (layer arguments are translated)\n"
+          f"  --layer       swap the sequence layer: {', '.join(_LAYERS)} (each layer takes the model keys it uses)\n"
           "  --generate    listops/pathfinder/pathx: generate the data into --data first when it is missing\n"
           "  --name NAME   run folder name (= --train.name)\n\n" + _DATA_HELP + extra)
     lra_parser().print_help()

@@ -1,13 +1,13 @@
 """The LRA experiment configs: typed sections, and the files in ``configs/lra/*.yaml``.
 
 A config has ``task``, ``source`` (where the values come from), ``data`` (loader
-arguments), ``model`` (:class:`neuroconv.SequenceModel` arguments), ``pair_head``
-(Retrieval), ``lm`` (WikiText-103), ``generate`` (offline ListOps/Pathfinder generator
-arguments) and ``train`` (the engine's :class:`~neuroconv.engine.config.TrainerConfig`,
-the same keys as every other job, plus ``drop_last`` and ``eval_batch_size``). Parsing,
-dotted flags and messages come from :mod:`neuroconv.engine.config`; files are read with
-``yaml.safe_load`` only. Optional keys left ``null`` are not passed on (the loaders and
-layers use their own defaults).
+arguments), ``model`` (the shared :class:`neuroconv.ModelConfig` plus the task's inputs
+and outputs), ``pair_head`` (Retrieval), ``lm`` (WikiText-103), ``generate`` (offline
+ListOps/Pathfinder generator arguments) and ``train`` (the engine's
+:class:`~neuroconv.engine.config.TrainerConfig`, the same keys as every other job, plus
+``drop_last`` and ``eval_batch_size``). Parsing, dotted flags and messages come from
+:mod:`neuroconv.engine.config`; files are read with ``yaml.safe_load`` only. Optional
+keys left ``null`` are not passed on (the loaders and layers use their own defaults).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
+from neuroconv.engine.config import JobParser, TrainerConfig
+from neuroconv.model import ModelConfig
 
-__all__ = ["LRAConfig", "LRAData", "LRAModel", "LayerArgs", "KernelArgs", "PairHeadConfig", "LMConfig",
+__all__ = ["LRAConfig", "LRAData", "LRAModel", "PairHeadConfig", "LMConfig",
            "GenerateConfig", "LRATrainConfig", "lra_config_names", "lra_config_path", "load_lra_config",
            "lra_parser", "model_kwargs", "drop_none", "TASKS"]
 
@@ -65,80 +66,25 @@ class LRAData:
 
 
 @dataclass
-class KernelArgs:
-    """Kernel arguments (null: the kernel's default).
-
-    Args:
-        lam: Squash threshold lambda (0: off).
-        smooth_width: Smoothing window, odd (1: off).
-        kernel_dropout: Dropout on kernel taps.
-        lr: Kernel learning rate (no weight decay).
-        init: Kernel initialisation: random or geometric.
-        d_state: s4d state size.
-    """
-
-    lam: Optional[float] = None
-    smooth_width: Optional[int] = None
-    kernel_dropout: Optional[float] = None
-    lr: Optional[float] = None
-    init: Optional[str] = None
-    d_state: Optional[int] = None
-
-
-@dataclass
-class LayerArgs:
-    """Sequence-layer arguments (null: the layer's default).
-
-    Args:
-        channels: Kernels per feature (longconv, s4d, butterfly).
-        bidirectional: Centred (non-causal) layers.
-        dropout: Dropout inside each layer.
-        short_conv: gated: width of the short depthwise conv.
-        n_heads: attention heads.
-        kernel_args: Kernel arguments.
-    """
-
-    channels: Optional[int] = None
-    bidirectional: Optional[bool] = None
-    dropout: Optional[float] = None
-    short_conv: Optional[int] = None
-    n_heads: Optional[int] = None
-    kernel_args: KernelArgs = field(default_factory=KernelArgs)
-
-
-@dataclass
-class LRAModel:
-    """:class:`neuroconv.SequenceModel` arguments.
+class LRAModel(ModelConfig):
+    """The backbone (every key of :class:`neuroconv.ModelConfig`) with the task's inputs and
+    outputs (:class:`neuroconv.SequenceModel` arguments).
 
     Args:
         d_input: Float features per step (null: token ids).
         vocab_size: Token vocabulary (null: float features).
-        d_model: Model width.
-        n_layers: Residual blocks.
-        layer: Sequence layer: longconv, s4d, butterfly, attention or gated (same as --layer).
         l_max: Longest sequence the kernels cover.
-        prenorm: Pre-norm (true) or post-norm blocks.
-        norm: layer, batch or none.
-        dropout: Residual dropout.
         head: classification, lm or null (retrieval's pair head sits outside the model).
         d_output: Number of classes.
         pool: mean or last (classification).
-        layer_args: Layer arguments.
     """
 
     d_input: Optional[int] = None
     vocab_size: Optional[int] = None
-    d_model: int = 128
-    n_layers: int = 4
-    layer: Literal["longconv", "s4d", "butterfly", "attention", "gated"] = "longconv"
     l_max: int = 1024
-    prenorm: bool = True
-    norm: Literal["layer", "batch", "none"] = "layer"
-    dropout: float = 0.0
     head: Optional[Literal["classification", "lm"]] = "classification"
     d_output: Optional[int] = None
     pool: Optional[Literal["mean", "last"]] = "mean"
-    layer_args: LayerArgs = field(default_factory=LayerArgs)
 
 
 @dataclass
@@ -252,11 +198,11 @@ def drop_none(d: dict) -> dict:
 
 
 def model_kwargs(cfg: LRAConfig) -> dict:
-    """The :class:`SequenceModel` keyword arguments of a config (nulls dropped, except the
-    model's own d_input/vocab_size/head/d_output/pool)."""
-    m = to_dict(cfg.model)
-    m["layer_args"] = drop_none(m["layer_args"])
-    return m
+    """The :class:`SequenceModel` keyword arguments of a config
+    (:meth:`neuroconv.ModelConfig.model_args` with the model section's inputs and outputs)."""
+    m = cfg.model
+    return m.model_args(l_max=m.l_max, d_input=m.d_input, vocab_size=m.vocab_size, head=m.head,
+                        d_output=m.d_output, pool=m.pool)
 
 
 def _config_dir() -> Path:

@@ -1,5 +1,6 @@
 """Networks for the LRA and language-modelling tasks, built from a config's ``model:``
-section (:class:`neuroconv.SequenceModel` keyword arguments).
+section (:class:`neuroconv.SequenceModel` keyword arguments, from
+:func:`neuroconv.lra.configs.model_kwargs`).
 
 Every network takes the batch dictionary of :func:`neuroconv.lra.train.batch_to_dict`
 and is trained by :class:`neuroconv.engine.tasks.SupervisedTask` (``net(batch) ->
@@ -22,8 +23,6 @@ Each network has ``config`` (a JSON-safe dict); :func:`net_from_config` rebuilds
 
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn as nn
 
@@ -34,64 +33,14 @@ __all__ = [
     "PairHead",
     "PairClassifier",
     "LanguageModel",
-    "layer_args_for",
     "net_from_config",
     "load_lra_model",
     "count_parameters",
 ]
 
-#: layers the LRA command can swap in with ``--layer``
+#: layers the LRA command can swap in with ``--layer`` (each takes the keys of the flat
+#: model section that it uses: :meth:`neuroconv.ModelConfig.layer_args`)
 LRA_LAYERS = ("longconv", "s4d", "butterfly", "attention", "gated")
-
-_LONGCONV_KERNEL_KEYS = ("lam", "smooth_width", "kernel_dropout", "init", "init_scale", "lr")
-
-
-_LAYER_KEYS = {
-    "longconv": ("channels", "bidirectional", "dropout", "kernel", "backend"),
-    "butterfly": ("channels", "bidirectional", "dropout", "kernel", "backend", "butterfly_lr"),
-    "gated": ("bidirectional", "dropout", "kernel", "backend", "short_conv"),
-    "s4d": ("channels", "bidirectional", "dropout", "backend"),
-    "attention": ("bidirectional", "dropout", "n_heads", "rotary"),
-}
-
-
-def layer_args_for(layer: str, layer_args: dict, d_model: int) -> dict:
-    """Translate ``layer_args`` written for one layer (the shipped configs describe
-    long-conv layers) into arguments ``layer`` accepts.
-
-    Each layer keeps the keys it takes (:data:`_LAYER_KEYS`) and drops the others:
-
-    - ``longconv``, ``butterfly``: ``channels``, ``bidirectional``, ``dropout`` and
-      ``kernel_args`` of :class:`neuroconv.LongConvKernel` (``lam``, ``smooth_width``,
-      ``kernel_dropout``, ``init``, ``init_scale``, ``lr``).
-    - ``gated`` (:class:`neuroconv.layers.GatedLongConv`): as ``longconv`` without
-      ``channels`` (one kernel per feature), plus ``short_conv``.
-    - ``s4d``: ``channels``, ``bidirectional``, ``dropout``; ``kernel_args`` becomes
-      ``{"lr": <kernel lr>, "d_state": 64}`` (plus ``dt_min``/``dt_max`` if given):
-      S4D-Lin has no squash, smooth or kernel dropout.
-    - ``attention``: ``bidirectional``, ``dropout`` and ``n_heads`` (default: the first
-      of 4, 2, 1 that splits ``d_model`` into heads of even width; 4 is
-      :class:`neuroconv.AttentionLayer`'s default).
-
-    Returns a new dict.
-    """
-    if layer not in LRA_LAYERS:
-        raise ValueError(f"`layer` must be one of {list(LRA_LAYERS)}; got {layer!r}.")
-    args = copy.deepcopy(dict(layer_args or {}))
-    kernel_args = dict(args.pop("kernel_args", None) or {})
-    out = {k: args[k] for k in _LAYER_KEYS[layer] if k in args}
-    if layer in ("longconv", "butterfly", "gated"):
-        out["kernel_args"] = {k: v for k, v in kernel_args.items() if k in _LONGCONV_KERNEL_KEYS}
-    elif layer == "s4d":
-        ka = {"lr": kernel_args.get("lr", 1e-3), "d_state": kernel_args.get("d_state", 64)}
-        ka.update({k: kernel_args[k] for k in ("dt_min", "dt_max") if k in kernel_args})
-        out["kernel_args"] = ka
-    elif "n_heads" not in out:  # attention
-        n_heads = next((h for h in (4, 2, 1) if d_model % h == 0 and (d_model // h) % 2 == 0), None)
-        if n_heads is None:
-            raise ValueError(f"attention needs heads of even width; d_model={d_model} cannot be split.")
-        out["n_heads"] = n_heads
-    return out
 
 
 class SequenceClassifier(nn.Module):
@@ -218,7 +167,7 @@ class LanguageModel(nn.Module):
         if cfg.get("d_input") is not None or not cfg.get("vocab_size"):
             raise ValueError("LanguageModel needs token inputs: model.d_input null and model.vocab_size set.")
         if (cfg.get("layer_args") or {}).get("bidirectional"):
-            raise ValueError("a language model must be causal: set model.layer_args.bidirectional false.")
+            raise ValueError("a language model must be causal: set model.bidirectional false.")
         self.model = SequenceModel(**cfg)
         self.tie_embeddings = bool(tie_embeddings)
         if self.tie_embeddings:

@@ -51,8 +51,7 @@ CONFIG = "listops_cpu"
 #: arm -> (layer, dotted overrides of listops_cpu.yaml)
 ARMS = {
     "longconv_squash_smooth": ("longconv", {}),
-    "longconv_plain": ("longconv", {"model.layer_args.kernel_args.lam": 0.0,
-                                    "model.layer_args.kernel_args.smooth_width": 1}),
+    "longconv_plain": ("longconv", {"model.lam": 0.0, "model.smooth_width": 1}),
     "s4d": ("s4d", {}),
     "attention": ("attention", {}),
 }
@@ -191,11 +190,10 @@ def run_reproduction(out, arms=None, *, overrides: dict | None = None, threads: 
             shutil.rmtree(out / "runs" / arm)
         run_dir = run_lra(cfg, data_dir, log=log, argv=shlex.split(command) if command else None)
         m = json.loads((run_dir / "metrics.json").read_text())
-        ka = to_dict(cfg.model.layer_args.kernel_args)
         rows.append({
             "arm": arm, "layer": layer,
-            "lam": ka.get("lam") if layer == "longconv" else None,
-            "smooth_width": ka.get("smooth_width") if layer == "longconv" else None,
+            "lam": cfg.model.lam if layer == "longconv" else None,
+            "smooth_width": cfg.model.smooth_width if layer == "longconv" else None,
             **{k: m[k] for k in ("test_accuracy", "val_accuracy", "test_loss", "parameters", "steps", "epochs",
                                  "train_seconds", "seconds_per_step", "seconds")},
             "run_dir": str(run_dir),

@@ -11,8 +11,8 @@ Run config
 ----------
 A run config is a shipped ``configs/lra/<name>.yaml`` parsed into
 :class:`~neuroconv.lra.configs.LRAConfig` (:func:`lra_run_config`): ``--layer`` swaps the
-sequence layer (translating ``model.layer_args`` with
-:func:`neuroconv.lra.models.layer_args_for`), and dotted overrides set keys
+sequence layer (each layer takes the keys of the flat ``model`` section that it uses,
+:meth:`neuroconv.ModelConfig.layer_args`), and dotted overrides set keys
 (``{"train.max_epochs": 2, "model.d_model": 32}``) with the same checks as flags.
 
 Validation never reads the test split: Text (IMDB) carves its validation reviews from
@@ -41,15 +41,8 @@ from torch.utils.data import DataLoader
 
 from neuroconv.engine.config import to_dict
 
-from .configs import TASKS, KernelArgs, LayerArgs, LRAConfig, drop_none, load_lra_config, model_kwargs
-from .models import (
-    LRA_LAYERS,
-    LanguageModel,
-    PairClassifier,
-    SequenceClassifier,
-    count_parameters,
-    layer_args_for,
-)
+from .configs import TASKS, LRAConfig, drop_none, load_lra_config, model_kwargs
+from .models import LRA_LAYERS, LanguageModel, PairClassifier, SequenceClassifier, count_parameters
 from .tokens import Batch
 
 __all__ = ["TASKS", "lra_run_config", "batch_to_dict", "build_lra_net", "evaluate_classifier", "generate_data",
@@ -84,17 +77,16 @@ def lra_run_config(task: str | None = None, config=None, *, layer: str | None = 
 
 
 def finish_config(cfg: LRAConfig, task: str | None, layer: str | None, name) -> LRAConfig:
-    """Check the task against the config and swap the layer (translating its arguments)."""
+    """Check the task against the config and swap the layer (the model section's keys
+    stay; each layer takes those it uses)."""
     if task is not None and cfg.task != task:
         raise ValueError(f"config {name!r} is for task {cfg.task!r}, not {task!r}; drop --task or pick a config of "
                          "that task.")
     if layer is not None and layer != cfg.model.layer:
         if layer not in LRA_LAYERS:
             raise ValueError(f"`layer` must be one of {list(LRA_LAYERS)}; got {layer!r}.")
-        args = layer_args_for(layer, drop_none(to_dict(cfg.model.layer_args)), cfg.model.d_model)
-        kernel = KernelArgs(**args.pop("kernel_args", {}))
-        cfg.model.layer_args = LayerArgs(**args, kernel_args=kernel)
         cfg.model.layer = layer
+    cfg.model.layer_args()  # the layer's arguments resolve (e.g. attention heads), or a clear error now
     return cfg
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,6 +110,45 @@ def test_ddp_on_cpu_shards_batches(eeg_store, tmp_path):
     m1 = json.loads((run_pretrain(single, log=lambda *_: None) / "metrics.json").read_text())
     assert m["status"] == "completed"
     assert m["steps"] == -(-m1["steps"] // 2)  # ceil(batches / 2 ranks)
+
+
+# Backbone configs the shipped brain configs built before ModelConfig moved to
+# neuroconv.model (neuroconv at d0b4f56), and their layer_args with model.layer swapped.
+EXPECTED = json.loads((Path(__file__).parent / "expected_backbones.json").read_text())
+
+
+def test_shipped_configs_build_the_backbones_they_built():
+    from neuroconv.brain.models import backbone_config
+
+    assert sorted(EXPECTED["configs"]) == sorted(EXPECTED["layer_swap"]) == sorted(builtin_configs())
+    for name, want in EXPECTED["configs"].items():
+        cfg = load_config(name)
+        assert backbone_config(cfg.model, cfg.data.max_len) == want, name
+        for layer, args in EXPECTED["layer_swap"][name].items():
+            swapped = dataclasses.replace(cfg.model, layer=layer)
+            assert backbone_config(swapped, cfg.data.max_len)["layer_args"] == args, (name, layer)
+
+
+def test_load_pretrained_reads_a_run_exported_before_the_shared_model_config():
+    """``pretrain_export_d0b4f56/`` was written by ``export_model`` of neuroconv at d0b4f56
+    (a BrainModel of d_model 8, 2 long-conv layers, a time embedding) with the features it
+    computed for a fixed input. Its model_config.json holds SequenceModel arguments; they
+    load as they are, give the same features, and are what ModelConfig builds today."""
+    from safetensors.torch import load_file
+
+    from neuroconv.brain.config import ModelConfig
+    from neuroconv.brain.models import backbone_config
+
+    run = Path(__file__).parent / "pretrain_export_d0b4f56"
+    model = load_pretrained(run)
+    ref = load_file(str(run / "expected_features.safetensors"))
+    with torch.no_grad():
+        h = model.features(ref["x"], "cs2_example", ref["sfreq"])  # (B L d_model)
+    # the same float32 operations as the recording: rounding differences only (torch's defaults)
+    torch.testing.assert_close(h, ref["features"])
+    exported = json.loads((run / "model_config.json").read_text())["config"]["backbone"]
+    cfg = ModelConfig(d_model=8, n_layers=2, channels=2, smooth_width=3, kernel_init="random")
+    assert backbone_config(cfg, 16) == exported
 
 
 def test_next_step_rejects_bidirectional():

@@ -12,9 +12,9 @@ import yaml
 from torch.utils.data import DataLoader
 
 from neuroconv.cli import main
-from neuroconv.engine.config import ConfigError, to_dict
+from neuroconv.engine.config import ConfigError
 from neuroconv.lra import ListOpsDataset, lra_config_names
-from neuroconv.lra.configs import lra_parser
+from neuroconv.lra.configs import lra_parser, model_kwargs
 from neuroconv.lra.models import LRA_LAYERS, load_lra_model
 from neuroconv.lra.train import batch_to_dict, lra_run_config
 
@@ -37,19 +37,21 @@ def test_every_shipped_config_parses_with_every_layer():
 
 def test_overrides_layer_swap_and_errors():
     cfg = lra_run_config("listops", overrides={"model.d_model": 32, "train.max_epochs": 2,
-                                               "model.layer_args.kernel_args.lam": 0, "train.lr": 1})
+                                               "model.lam": 0, "train.lr": 1})
     assert cfg.model.d_model == 32 and cfg.train.max_epochs == 2
-    assert cfg.model.layer_args.kernel_args.lam == 0.0 and cfg.train.lr == 1.0
+    assert cfg.model.lam == 0.0 and cfg.train.lr == 1.0
     assert (cfg.train.patience, cfg.train.precision, cfg.train.devices) == (0, "32-true", 1)  # the LRA's run defaults
-    s4d = lra_run_config("listops", layer="s4d", overrides={"model.layer_args.kernel_args.d_state": 16})
+    s4d = lra_run_config("listops", layer="s4d", overrides={"model.d_state": 16})
     assert s4d.model.layer == "s4d"
-    assert {k: v for k, v in to_dict(s4d.model.layer_args.kernel_args).items() if v is not None} == \
-        {"lr": 0.0005, "d_state": 16}  # the layer swap translates the kernel arguments
+    assert model_kwargs(s4d)["layer_args"] == {  # s4d takes the kernel lr and d_state, not lam or smoothing
+        "channels": 2, "bidirectional": False, "dropout": 0.0, "kernel_args": {"lr": 0.0005, "d_state": 16}}
     att = lra_run_config("listops", overrides={"model.layer": "attention"})
-    assert (att.model.layer_args.n_heads, att.model.layer_args.channels) == (4, None)
+    assert model_kwargs(att)["layer_args"] == {"n_heads": 4, "bidirectional": False, "dropout": 0.0}
     assert lra_run_config(config="listops_cpu").task == "listops"
-    with pytest.raises(ConfigError, match=r"unknown config key `model.layer_args.n_head`.*n_heads"):
-        lra_run_config("listops", overrides={"model.layer_args.n_head": 8})
+    with pytest.raises(ConfigError, match=r"unknown config key `model.n_head`.*n_heads"):
+        lra_run_config("listops", overrides={"model.n_head": 8})
+    with pytest.raises(ValueError, match="d_model=15"):  # attention cannot split an odd width into heads
+        lra_run_config("listops", layer="attention", overrides={"model.d_model": 15})
     with pytest.raises(ConfigError, match="must be an integer"):
         lra_run_config("listops", overrides={"train.max_epochs": 1.5})
     with pytest.raises(ConfigError, match="true or false"):
@@ -74,7 +76,7 @@ def test_cli_help(capsys):
         main(["lra", "reproduce", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for text in ("--task", "--layer", "--model.layer_args.kernel_args.lam", "--train.max_epochs",
+    for text in ("--task", "--layer", "--model.lam", "--model.kernel_lr", "--train.max_epochs",
                  "--max-epochs", "--print_config", "wiki.{train,valid,test}",
                  "basic_{train,val,test}.tsv", "longconv_plain"):
         assert text in out
@@ -234,7 +236,7 @@ def test_reproduce_runs_every_arm_on_the_same_data(tmp_path):
     assert list(arms) == ["longconv_squash_smooth", "longconv_plain", "s4d", "attention"]
     assert res["data"]["train"] == 16 and res["data"]["test"] == 8 and "neuroconv lra reproduce" in res["command"]
     cfgs = {a: yaml.safe_load((out / "runs" / a / "config.yaml").read_text()) for a in arms}
-    ka = {a: c["model"]["layer_args"]["kernel_args"] for a, c in cfgs.items()}
+    ka = {a: c["model"] for a, c in cfgs.items()}
     assert (ka["longconv_squash_smooth"]["lam"], ka["longconv_squash_smooth"]["smooth_width"]) == (0.002, 3)
     assert (ka["longconv_plain"]["lam"], ka["longconv_plain"]["smooth_width"]) == (0.0, 1)
     assert cfgs["s4d"]["model"]["layer"] == "s4d" and cfgs["attention"]["model"]["layer"] == "attention"

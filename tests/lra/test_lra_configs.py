@@ -4,11 +4,15 @@ configs/experiment/lra/long-conv-lra-*.yaml and configs/experiment/cifar/long-co
 
 from __future__ import annotations
 
+import inspect
+import json
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
 
-from neuroconv import SequenceModel
+from neuroconv import LAYERS, ButterflyConv, LongConv, LongConvKernel, S4DKernel, SequenceModel
 from neuroconv.engine.config import ConfigError
 from neuroconv.lra.configs import model_kwargs
 from neuroconv.lra import (
@@ -57,12 +61,58 @@ def test_config_structure_and_model_builds(name):
 @pytest.mark.parametrize("name", PAPER)
 def test_authors_values(name):
     cfg = load_lra_config(name)
-    m, k = cfg.model, cfg.model.layer_args.kernel_args
-    got = (m.n_layers, m.d_model, m.norm, m.prenorm, k.lam, k.kernel_dropout, k.lr, cfg.train.batch_size,
+    m = cfg.model
+    got = (m.n_layers, m.d_model, m.norm, m.prenorm, m.lam, m.kernel_dropout, m.kernel_lr, cfg.train.batch_size,
            cfg.train.lr, cfg.train.weight_decay, cfg.train.max_epochs)
     assert got == SAFARI[name]
-    assert "safari" in cfg.source and k.smooth_width == 1  # safari's LRA configs: squash only
+    assert "safari" in cfg.source and m.smooth_width == 1  # safari's LRA configs: squash only
     assert "long-conv" in lra_config_path(name).read_text()  # the source file is cited
+
+
+# SequenceModel configs the shipped files built with the nested model.layer_args.kernel_args
+# keys (neuroconv at d0b4f56), and the layer arguments of every --layer swap.
+EXPECTED = json.loads((Path(__file__).parent / "expected_model_configs.json").read_text())
+
+
+def test_the_record_covers_every_shipped_config():
+    assert sorted(EXPECTED["configs"]) == sorted(EXPECTED["layer_swap"]) == lra_config_names()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["configs"]))
+def test_flat_model_keys_build_the_models_the_nested_keys_built(name):
+    """Every shipped config builds exactly the SequenceModel config (layer and kernel
+    arguments included) that it built before the model section became flat."""
+    with torch.device("meta"):
+        model = SequenceModel(**model_kwargs(load_lra_config(name)))
+    assert model.config == EXPECTED["configs"][name]
+
+
+def _resolved(layer: str, args: dict) -> dict:
+    """``layer_args`` with every default of the layer and of its kernel filled in."""
+    def defaults(*fns):
+        out = {}
+        for fn in reversed(fns):  # the first function's defaults win
+            out.update({k: p.default for k, p in inspect.signature(fn).parameters.items()
+                        if p.default is not inspect.Parameter.empty})
+        return out
+
+    layer_fns = {"s4d": (LongConv,), "butterfly": (ButterflyConv, LongConv)}.get(layer, (LAYERS[layer],))
+    out = {**defaults(*layer_fns), **args}
+    if layer != "attention":
+        out["kernel_args"] = {**defaults(S4DKernel if layer == "s4d" else LongConvKernel), **args.get("kernel_args", {})}
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["layer_swap"]))
+def test_layer_swaps_build_the_layers_they_built(name):
+    """``--layer X`` on a shipped config gives layer X the same arguments as before once
+    defaults are resolved (the old translation wrote s4d's default d_state 64 out, and
+    left channels out where the file did not set it; the flat keys do the opposite)."""
+    from neuroconv.lra.train import lra_run_config
+
+    for layer, old in EXPECTED["layer_swap"][name].items():
+        new = model_kwargs(lra_run_config(config=name, layer=layer))["layer_args"]
+        assert _resolved(layer, new) == _resolved(layer, old), (name, layer)
 
 
 def test_configs_match_the_loaders():
@@ -74,7 +124,7 @@ def test_configs_match_the_loaders():
     for name, res in (("pathfinder", 32), ("pathx", 128)):
         cfg = load_lra_config(name)
         assert cfg.data.resolution == res and cfg.model.l_max == res * res
-        assert cfg.model.layer_args.bidirectional is True
+        assert cfg.model.bidirectional is True
     assert load_lra_config("image").data.grayscale is True
     assert load_lra_config("scifar").data.grayscale is False
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from neuroconv.layers import LAYERS, GatedLongConv
+from neuroconv.lra.configs import LRAConfig, LRAModel, model_kwargs
 from neuroconv.lra.models import (
     LRA_LAYERS,
     LanguageModel,
@@ -18,7 +19,6 @@ from neuroconv.lra.models import (
     PairHead,
     SequenceClassifier,
     count_parameters,
-    layer_args_for,
     net_from_config,
 )
 
@@ -100,25 +100,24 @@ def test_pair_classifier_last_pool_and_errors():
 
 
 @pytest.mark.parametrize("layer", LRA_LAYERS)
-def test_layer_args_translate_to_a_working_model(layer):
-    args = {"channels": 2, "bidirectional": False, "dropout": 0.0,
-            "kernel_args": {"lam": 0.002, "kernel_dropout": 0.2, "lr": 5e-4, "smooth_width": 3, "init": "random"}}
-    out = layer_args_for(layer, args, d_model=16)
-    if layer == "s4d":
-        assert out["kernel_args"] == {"lr": 5e-4, "d_state": 64} and out["channels"] == 2
-    if layer == "attention":
-        assert out == {"bidirectional": False, "dropout": 0.0, "n_heads": 4}
-    if layer == "gated":
-        assert "channels" not in out and out["kernel_args"]["lam"] == 0.002
-    if layer in ("longconv", "butterfly"):
-        assert out == args
-    net = SequenceClassifier(dict(d_input=None, vocab_size=17, d_model=16, n_layers=1, layer=layer, l_max=24,
-                                  head="classification", d_output=10, layer_args=out))
+def test_every_layer_builds_from_the_flat_model_section(layer):
+    """One model section (written for long convs) serves every layer: each takes the keys
+    it uses (neuroconv.ModelConfig.layer_args)."""
+    cfg = LRAConfig(model=LRAModel(vocab_size=17, d_model=16, n_layers=1, layer=layer, l_max=24, d_output=10,
+                                   channels=2, dropout=0.0, lam=0.002, kernel_dropout=0.2, kernel_lr=5e-4,
+                                   smooth_width=3, kernel_init="random"))
+    out = model_kwargs(cfg)["layer_args"]
+    kernel = {"lam": 0.002, "smooth_width": 3, "kernel_dropout": 0.2, "lr": 5e-4, "init": "random"}
+    assert out == {
+        "longconv": {"channels": 2, "bidirectional": False, "dropout": 0.0, "kernel_args": kernel},
+        "butterfly": {"channels": 2, "bidirectional": False, "dropout": 0.0, "kernel_args": kernel},
+        "gated": {"bidirectional": False, "dropout": 0.0, "kernel_args": kernel},
+        "s4d": {"channels": 2, "bidirectional": False, "dropout": 0.0, "kernel_args": {"lr": 5e-4}},
+        "attention": {"n_heads": 4, "bidirectional": False, "dropout": 0.0},
+    }[layer]
+    net = SequenceClassifier(model_kwargs(cfg))
     x = torch.randint(1, 17, (2, 24))
     assert net({"x": x, "mask": None}).shape == (2, 10)
-    assert args["kernel_args"]["lam"] == 0.002  # input untouched
-    with pytest.raises(ValueError, match="even width"):
-        layer_args_for("attention", {}, d_model=7)
 
 
 # ----------------------------------------------------------------------------- export
@@ -153,6 +152,9 @@ def test_net_from_config_round_trips_including_tied_lm(tmp_path):
         load_lra_model(tmp_path)
     with pytest.raises(ValueError, match="causal"):
         LanguageModel(dict(lm_cfg, layer_args={"bidirectional": True}))
+    with pytest.raises(ValueError, match="model.bidirectional false"):
+        LanguageModel(model_kwargs(LRAConfig(model=LRAModel(layer="gated", vocab_size=30, head="lm",
+                                                            bidirectional=True))))
 
 
 # ----------------------------------------------------------------------------- gated layer
