@@ -60,6 +60,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from .spd import eig_map, ledoit_wolf_covariances, log_whitened, resolve_n_jobs, riemann_mean_nilearn
+
 __all__ = [
     "CLASSICAL_BASELINES", "REGULARISED", "BANDS_BY_BASELINE", "make_baseline", "baseline_parts", "braindecode_net",
     "BandPower", "BandPass", "EpochDecimate", "TangentConnectivity", "SiteCentering", "ConnectivityFeatures",
@@ -157,96 +159,6 @@ class EpochDecimate(TransformerMixin, BaseEstimator):
 # --------------------------------------------------------------------------- connectivity
 
 
-def _eig_map(fn, mats):
-    """``fn`` applied to the eigenvalues of symmetric ``mats (..., p, p)``, batched
-    (``np.linalg.eigh``: one LAPACK call per matrix, no Python loop)."""
-    w, v = np.linalg.eigh(mats)
-    return (v * fn(w)[..., None, :]) @ np.swapaxes(v, -1, -2)
-
-
-def _congruence(w, mats):
-    """``w @ mats @ w`` for one symmetric ``w (p, p)`` and a stack ``mats (n, p, p)``."""
-    return np.matmul(np.matmul(w, mats), w)
-
-
-def _resolve_n_jobs(n_jobs) -> int:
-    import os
-
-    if n_jobs is None:
-        return 1
-    if n_jobs == -1:
-        return os.cpu_count() or 1
-    if not (isinstance(n_jobs, (int, np.integer)) and n_jobs >= 1):
-        raise ValueError(f"n_jobs must be None, -1 or a positive integer; got {n_jobs!r}.")
-    return int(n_jobs)
-
-
-def _log_whitened(w, covs, n_jobs: int | None = None):
-    """``logm(w @ C @ w)`` for each ``C`` in ``covs (n, p, p)`` -> ``(n, p, p)``
-    (``logm(C)`` when ``w`` is None).
-
-    With ``n_jobs > 1`` (or -1: all CPUs) the subjects are split into chunks that run
-    in threads (LAPACK releases the GIL), each with one BLAS thread. The result does
-    not depend on ``n_jobs``.
-    """
-    n_jobs = _resolve_n_jobs(n_jobs)
-
-    def log_chunk(c):
-        return _eig_map(np.log, c if w is None else _congruence(w, c))
-
-    if n_jobs == 1 or len(covs) < 2:
-        return log_chunk(covs)
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    chunks = np.array_split(covs, min(n_jobs, len(covs)))
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(chunks)) as pool:
-        return np.concatenate(list(pool.map(log_chunk, chunks)))
-
-
-def riemann_mean_nilearn(covs, *, max_iter: int = 30, tol: float = 1e-7, n_jobs: int | None = None, init=None):
-    """The geometric (affine-invariant, Karcher) mean of SPD matrices ``covs (n, p, p)``,
-    by the same iteration as ``nilearn.connectome``'s ``_geometric_mean`` (Fletcher &
-    Joshi 2007, algorithm 3, as ``ConnectivityMeasure(kind="tangent")`` calls it:
-    ``max_iter=30, tol=1e-7``), batched over subjects.
-
-    Same start (the arithmetic mean), same step rule (step 1, halved whenever the
-    gradient norm grows), same stop (``||grad||_F / p**2 < tol``) and the same update
-    ``M <- M^1/2 expm(step * mean_i logm(M^-1/2 C_i M^-1/2)) M^1/2``. So it returns
-    nilearn's matrix up to float64 rounding, including when nilearn stops at
-    ``max_iter`` before its tolerance. ``n_jobs``: see :func:`_log_whitened`.
-
-    ``init``: a warm start ``(p, p)`` instead of the arithmetic mean, e.g. the mean of a
-    subset of ``covs`` (the inner training part of a cross-validation fold when the
-    model is refitted on the whole fold). The iteration and its stopping rule are the
-    same, so it stops at the same fixed point to within the tolerance, usually after a
-    few iterations; it is no longer nilearn's matrix to float64 rounding.
-    Returns ``(mean (p, p), n_iter, grad_norm)``.
-    """
-    mean = covs.mean(axis=0) if init is None else np.array(init, dtype=np.float64)
-    if mean.shape != covs.shape[1:]:
-        raise ValueError(f"init must be a ({covs.shape[1]}, {covs.shape[2]}) matrix; got shape {mean.shape}.")
-    norm_old, step, norm, n_iter = np.inf, 1.0, np.inf, 0
-    for n_iter in range(1, max_iter + 1):
-        vals, vecs = np.linalg.eigh(mean)
-        inv_sqrt = (vecs / np.sqrt(vals)) @ vecs.T
-        logs_mean = _log_whitened(inv_sqrt, covs, n_jobs).mean(axis=0)
-        if np.isnan(logs_mean).any():
-            raise FloatingPointError("NaN after the matrix logarithm: a covariance is not positive definite.")
-        norm = np.linalg.norm(logs_mean)
-        sqrt_m = (vecs * np.sqrt(vals)) @ vecs.T
-        mean = sqrt_m @ _eig_map(lambda w: np.exp(w * step), logs_mean) @ sqrt_m
-        if norm < norm_old:
-            norm_old = norm
-        elif norm > norm_old:
-            step /= 2.0
-            norm = norm_old
-        if norm / mean.size < tol:
-            break
-    return mean, n_iter, norm
-
-
 class TangentConnectivity(TransformerMixin, BaseEstimator):
     """Tangent-space connectivity: what ``nilearn.connectome.ConnectivityMeasure(
     kind="tangent", vectorize=True, discard_diagonal=True)`` computes, vectorised over
@@ -297,12 +209,10 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
 
     @staticmethod
     def covariances(X) -> np.ndarray:
-        """Ledoit-Wolf covariances ``(n, p, p)`` of a list of ``(T_i, p)`` arrays."""
-        from sklearn.covariance import LedoitWolf
-
-        X = _check_series_list(X)
-        lw = LedoitWolf(store_precision=False)
-        return np.stack([lw.fit(x).covariance_ for x in X])
+        """Ledoit-Wolf covariances ``(n, p, p)`` of a list of ``(T_i, p)`` arrays:
+        scikit-learn's ``LedoitWolf(store_precision=False)`` of each, batched
+        (:func:`~neuroconv.brain.spd.ledoit_wolf_covariances`)."""
+        return ledoit_wolf_covariances(_check_series_list(X))
 
     def fit(self, X, y=None):
         self._fit_covs(self.covariances(X))
@@ -320,7 +230,7 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
 
     def _fit_covs(self, covs):
         _check_choice("reference", self.reference, ("riemann", "logeuclid"))
-        _resolve_n_jobs(self.n_jobs)
+        resolve_n_jobs(self.n_jobs)
         if len(covs) < 2:
             raise ValueError(f"the tangent space needs at least 2 subjects to fit; got {len(covs)}.")
         from threadpoolctl import threadpool_limits
@@ -330,9 +240,9 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
                 self.mean_, self.n_iter_, self.grad_norm_ = riemann_mean_nilearn(
                     covs, max_iter=self.max_iter, tol=self.tol, n_jobs=self.n_jobs, init=self.init_mean)
             else:
-                self.mean_ = _eig_map(np.exp, _log_whitened(None, covs, self.n_jobs).mean(axis=0))
+                self.mean_ = eig_map(np.exp, log_whitened(None, covs, self.n_jobs).mean(axis=0))
                 self.n_iter_, self.grad_norm_ = 0, float("nan")
-        self.whitening_ = _eig_map(lambda w: 1.0 / np.sqrt(w), self.mean_)
+        self.whitening_ = eig_map(lambda w: 1.0 / np.sqrt(w), self.mean_)
         self.n_features_in_ = covs.shape[-1]
 
     def _transform_covs(self, covs):
@@ -341,7 +251,7 @@ class TangentConnectivity(TransformerMixin, BaseEstimator):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
-            tangent = _log_whitened(self.whitening_, covs, self.n_jobs)  # (n p p)
+            tangent = log_whitened(self.whitening_, covs, self.n_jobs)  # (n p p)
         bad = np.flatnonzero(~np.isfinite(tangent).all(axis=(1, 2)))
         if len(bad):
             raise ValueError(f"recording {bad[0]} (of {len(covs)}) has a covariance that is not positive definite "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import numpy as np
 
@@ -159,6 +159,20 @@ class CovConvConfig:
         smooth_width: Moving-average width of the kernels (odd).
         kernel_init: box (filter f starts as a moving average of width 3**f: identity,
             3, 9... steps, octave-spaced low-pass filters), geometric or random.
+        bands: Band filters instead of long kernels: a list of [lo, hi] in Hz (each band's
+            two edges are learned) or null (the signal itself, as the connectivity
+            baseline sees it), e.g. [null, [0.01, 0.027], [0.027, 0.073]]; "classes" puts
+            one band of +-band_halfwidth Hz at each class's frequency (SSVEP classes named
+            "20Hz", "30Hz") plus the signal itself. Empty: long-conv kernels
+            (n_filters, kernel_init).
+        band_halfwidth: Half-width in Hz of the bands that bands: classes builds.
+        band_edge: Edge softness of the bands, a fraction of their width.
+        band_lr: Learning rate of the band edges (their logarithms; no weight decay).
+        reference: The tangent space's reference point: riemann (the geometric mean of the
+            training covariances, as nilearn's tangent connectivity takes it) or logeuclid
+            (the log-Euclidean mean: one eigendecomposition per window instead of one per
+            window and iteration; band-filtered covariances are ill-conditioned and the
+            geometric mean's iteration then needs many steps).
     """
 
     readout: Literal["auto", "tangent", "logvar"] = "auto"
@@ -177,6 +191,11 @@ class CovConvConfig:
     lam: float = 0.0
     smooth_width: int = 5
     kernel_init: Literal["box", "geometric", "random"] = "box"
+    bands: Union[str, list[Optional[list[float]]]] = field(default_factory=list)
+    band_halfwidth: float = 1.0
+    band_edge: float = 0.1
+    band_lr: float = 0.01
+    reference: Literal["riemann", "logeuclid"] = "riemann"
 
 
 @dataclass
@@ -232,7 +251,8 @@ class DecodeConfig(TrainerConfig):
             subject is tested).
         n_boot: Bootstrap resamples of the units for the 95% intervals.
         n_perm: Sign-flip permutations of the units for the paired tests.
-        n_jobs: Threads of the tangent spaces' geometric means (connectivity and covconv).
+        n_jobs: Threads of the tangent spaces' geometric means (connectivity and covconv; -1:
+            all CPUs).
         covconv: The covconv decoder's settings.
     """
 

@@ -22,7 +22,11 @@ learns from there::
 - With several filters, spatial filters and the logvar readout it is ShallowConvNet's
   form, a learned filter-bank CSP.
 - Filters are the paper's long kernels (:class:`neuroconv.LongConvKernel`, centred, with
-  squash and smooth), convolved by :func:`neuroconv.fftconv`.
+  squash and smooth), convolved by :func:`neuroconv.fftconv`; or, with ``bands``, a
+  :class:`BandPassBank`: zero-phase band-pass filters defined in Hz by two learned numbers
+  each (their edges), applied as long convolutions in the frequency domain at each
+  recording's own sampling rate, so that recordings with different TRs or rates are
+  filtered in the same band, and the gradient moves a few meaningful parameters.
 
 The statistics (reference matrix, feature mean and sd) are fitted on training data only,
 by :meth:`CovConvNet.fit_statistics`; nothing of a test set reaches them.
@@ -35,57 +39,79 @@ import torch
 import torch.nn as nn
 
 from neuroconv.fftconv import fftconv
-from neuroconv.kernel_gen import LongConvKernel
+from neuroconv.kernel_gen import LongConvKernel, register_optim
 
-__all__ = ["CovConvNet", "ledoit_wolf_covariance", "tangent_vector", "spd_function", "head_regression"]
+from .spd import ledoit_wolf_covariance, spd_function, tangent_vector
+
+__all__ = ["CovConvNet", "BandPassBank", "ledoit_wolf_covariance", "tangent_vector", "spd_function",
+           "head_regression"]
 
 
-def ledoit_wolf_covariance(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Ledoit-Wolf shrunk covariance of each sequence, differentiable.
+class BandPassBank(nn.Module):
+    """Parametric zero-phase band-pass filters, defined in Hz, shared by every channel.
 
-    ``x (..., C, L)``, ``mask (..., L)`` (valid steps) -> ``(..., C, C)``. The same
-    estimator as :func:`sklearn.covariance.ledoit_wolf` (data centred on the valid steps,
-    covariance normalised by the number of steps, shrinkage towards ``mu I`` with the
-    Ledoit-Wolf intensity), in the dtype of ``x``.
+    Each band is two learned numbers, its lower edge ``lo`` and its width ``hi - lo``
+    (stored as logarithms, so both stay positive); its frequency response is
+    ``H(f) = σ((f - lo) / s) · σ((hi - f) / s)`` with soft edges ``s = edge · (hi - lo)``:
+    a smooth, real, even response, i.e. a long centred (non-causal) kernel
+    ``k = irfft(H)`` that decays fast. A band given as None is a pass-through (the
+    signal itself, nothing learned). The filtering is the convolution with that kernel,
+    computed in the frequency domain at each sequence's own sampling rate (zero-padded to
+    ``2L``: no wrap-around), so one band means the same frequencies for recordings of
+    different TRs or rates.
+
+    ``forward(u (B, C, L), sfreq (B,)) -> (B, F, C, L)``. The edges have their own
+    learning rate ``lr`` and no weight decay (:func:`neuroconv.param_groups`).
     """
-    if mask is None:
-        mask = torch.ones(x.shape[:-2] + x.shape[-1:], dtype=torch.bool, device=x.device)
-    m = mask.to(x.dtype).unsqueeze(-2)  # (... 1 L)
-    n = m.sum(-1, keepdim=True).clamp_min(1.0)  # (... 1 1)
-    xc = (x - (x * m).sum(-1, keepdim=True) / n) * m  # (... C L), zero where masked
-    n = n[..., 0]  # (... 1)
-    p = x.shape[-2]
-    emp = xc @ xc.transpose(-1, -2) / n[..., None]  # (... C C)
-    x2 = xc**2
-    trace = x2.sum(-1) / n  # (... C): the diagonal of emp
-    mu = trace.sum(-1, keepdim=True) / p  # (... 1)
-    beta_ = (x2 @ x2.transpose(-1, -2)).sum((-1, -2))  # (...)
-    delta_ = (emp**2).sum((-1, -2))  # == sum((X^T X)^2) / n^2
-    beta = (beta_ / n[..., 0] - delta_) / (p * n[..., 0])
-    delta = (delta_ - 2 * mu[..., 0] * trace.sum(-1) + p * mu[..., 0] ** 2) / p
-    beta = torch.minimum(beta, delta)
-    shrink = torch.where(delta > 0, beta / delta.clamp_min(torch.finfo(x.dtype).tiny), torch.zeros_like(delta))
-    eye = torch.eye(p, dtype=x.dtype, device=x.device)
-    return (1 - shrink)[..., None, None] * emp + (shrink * mu[..., 0])[..., None, None] * eye
 
+    def __init__(self, bands, edge: float = 0.1, lr: float = 0.01):
+        super().__init__()
+        self.passthrough = [b is None for b in bands]
+        learned = [b for b in bands if b is not None]
+        for b in learned:
+            if len(b) != 2 or not 0 < float(b[0]) < float(b[1]):
+                raise ValueError(f"every band must be [lo, hi] with 0 < lo < hi Hz, or null (pass-through); got {b!r}.")
+        if not 0 < edge < 1:
+            raise ValueError(f"`edge` must be in (0, 1) (a fraction of the band's width); got {edge!r}.")
+        lo = torch.tensor([float(b[0]) for b in learned], dtype=torch.float64)
+        hi = torch.tensor([float(b[1]) for b in learned], dtype=torch.float64)
+        self.log_lo = nn.Parameter(lo.log().float())
+        self.log_width = nn.Parameter((hi - lo).log().float())
+        self.register_buffer("start", torch.stack([lo, hi], 1).float(), persistent=False)
+        self.edge = float(edge)
+        register_optim(self.log_lo, lr)
+        register_optim(self.log_width, lr)
 
-def spd_function(C: torch.Tensor, fn) -> torch.Tensor:
-    """``V fn(λ) Vᵀ`` for symmetric ``C (..., n, n)`` with eigenpairs ``(λ, V)``."""
-    vals, vecs = torch.linalg.eigh(C)
-    return (vecs * fn(vals).unsqueeze(-2)) @ vecs.transpose(-1, -2)
+    def __len__(self) -> int:
+        return len(self.passthrough)
 
+    def edges(self) -> torch.Tensor:
+        """The learned bands ``(n_learned, 2)``: lower and upper edge in Hz."""
+        lo = self.log_lo.exp()
+        return torch.stack([lo, lo + self.log_width.exp()], 1)
 
-def tangent_vector(C: torch.Tensor, whitener: torch.Tensor, diagonal: bool = False) -> torch.Tensor:
-    """nilearn's tangent connectivity features: the lower triangle of ``log(W C W)``
-    (``W`` the reference's inverse square root). ``diagonal=False``: the strict lower
-    triangle, ``(..., n(n-1)/2)``, as ``ConnectivityMeasure(discard_diagonal=True)``;
-    ``True``: with the diagonal divided by sqrt(2) (nilearn's ``sym_matrix_to_vec``),
-    ``(..., n(n+1)/2)``."""
-    log = spd_function(whitener @ C @ whitener, lambda v: torch.log(v.clamp_min(torch.finfo(v.dtype).tiny)))
-    n = C.shape[-1]
-    i, j = torch.tril_indices(n, n, offset=0 if diagonal else -1, device=C.device)
-    v = log[..., i, j]
-    return v / torch.where(i == j, 2**0.5, 1.0).to(v.dtype) if diagonal else v
+    def response(self, freqs: torch.Tensor) -> torch.Tensor:
+        """``H (..., n_learned, n_freq)`` at ``freqs (..., n_freq)`` Hz."""
+        lo, hi = self.edges().unbind(1)  # (Fl,)
+        s = self.edge * (hi - lo)
+        f = freqs.unsqueeze(-2)  # (... 1 nf)
+        return torch.sigmoid((f - lo[:, None]) / s[:, None]) * torch.sigmoid((hi[:, None] - f) / s[:, None])
+
+    def forward(self, u: torch.Tensor, sfreq: torch.Tensor) -> torch.Tensor:
+        B, C, L = u.shape
+        n = 2 * L
+        freqs = torch.fft.rfftfreq(n, device=u.device, dtype=u.dtype)[None] * sfreq.to(u)[:, None]  # (B nf) Hz
+        H = self.response(freqs)  # (B Fl nf)
+        U = torch.fft.rfft(u, n=n)  # (B C nf)
+        Y = torch.fft.irfft(U[:, None] * H[:, :, None], n=n)[..., :L]  # (B Fl C L)
+        out, k = [], 0
+        for through in self.passthrough:
+            if through:
+                out.append(u)
+            else:
+                out.append(Y[:, k])
+                k += 1
+        return torch.stack(out, 1)  # (B F C L)
 
 
 def head_regression(C: float, seed: int = 0, kind: str = "classification", class_weight=None):
@@ -131,13 +157,19 @@ class CovConvNet(nn.Module):
             width ``3**f`` (1, 3, 9, 27... steps: a bank of octave-spaced low-pass
             filters; filter 0 is then the identity even without the gate): a fixed box
             plus a learned long kernel that starts near zero, squashed and smoothed.
+        bands: band filters instead of long kernels (:class:`BandPassBank`): a list of
+            ``[lo, hi]`` Hz (learned) or None (the signal itself); ``n_filters``,
+            ``identity``, ``filter_len`` and the kernel settings are then unused.
+        band_edge, band_lr: the bands' edge softness (a fraction of their width) and the
+            learning rate of their edges.
     """
 
     def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
                  identity: bool = True, spatial: int | None = None, readout: str = "tangent",
                  erp_prototypes: bool = False, diagonal: bool = False, means: bool = False,
                  reference: str = "riemann", dropout: float = 0.5,
-                 lam: float = 0.0, smooth_width: int = 5, kernel_lr: float = 1e-3, kernel_init: str = "geometric"):
+                 lam: float = 0.0, smooth_width: int = 5, kernel_lr: float = 1e-3, kernel_init: str = "geometric",
+                 bands=None, band_edge: float = 0.1, band_lr: float = 0.01):
         super().__init__()
         if readout not in ("tangent", "logvar"):
             raise ValueError(f"`readout` must be 'tangent' or 'logvar'; got {readout!r}.")
@@ -145,8 +177,13 @@ class CovConvNet(nn.Module):
             raise ValueError(f"`spatial` must be None or an integer >= 1; got {spatial!r}.")
         self.config = dict(n_channels=n_channels, n_out=n_out, filter_len=filter_len, n_filters=n_filters,
                            identity=identity, spatial=spatial, readout=readout, erp_prototypes=erp_prototypes,
-                           diagonal=diagonal, means=means, reference=reference, dropout=dropout, lam=lam, smooth_width=smooth_width, kernel_lr=kernel_lr,
-                           kernel_init=kernel_init)
+                           diagonal=diagonal, means=means, reference=reference, dropout=dropout, lam=lam,
+                           smooth_width=smooth_width, kernel_lr=kernel_lr, kernel_init=kernel_init,
+                           bands=None if bands is None else [None if b is None else list(b) for b in bands],
+                           band_edge=band_edge, band_lr=band_lr)
+        self.bank = BandPassBank(bands, band_edge, band_lr) if bands else None
+        if self.bank is not None:
+            n_filters, identity, kernel_init = len(self.bank), False, "box"
         if kernel_init == "box":
             identity = False  # filter 0 starts as the identity itself
         self.n_filters, self.identity, self.readout = n_filters, identity, readout
@@ -159,10 +196,9 @@ class CovConvNet(nn.Module):
         # box: each filter is a fixed moving average plus a learned long kernel that starts
         # near zero (alive: outside the squash's dead zone), so the filters start as the
         # boxes exactly and what training adds is squashed and smoothed like any long kernel
-        self.kernel = LongConvKernel(1, filter_len, n_filters, bidirectional=True,
-                                     init="random" if kernel_init == "box" else kernel_init,
-                                     init_scale=1e-3 if kernel_init == "box" else 0.1,
-                                     lam=lam, smooth_width=smooth_width, lr=kernel_lr)
+        self.kernel = None if self.bank is not None else LongConvKernel(
+            1, filter_len, n_filters, bidirectional=True, init="random" if kernel_init == "box" else kernel_init,
+            init_scale=1e-3 if kernel_init == "box" else 0.1, lam=lam, smooth_width=smooth_width, lr=kernel_lr)
         base = torch.zeros(n_filters, 2 * filter_len - 1)  # (F 2M-1), centre at M-1
         if kernel_init == "box":
             for f in range(n_filters):
@@ -176,6 +212,7 @@ class CovConvNet(nn.Module):
                                     + 0.01 * torch.randn(n_filters, S, n_channels)) if spatial else None
         self.n_prototypes = n_out if erp_prototypes else 0
         self.register_buffer("prototypes", torch.zeros(self.n_prototypes, 0, n_channels))  # (K L C), fitted
+        self.register_buffer("prototype_sfreq", torch.ones(()))  # their sampling rate (band filters)
         S = S * (1 + self.n_prototypes)
         if readout == "tangent" and S < 2:
             raise ValueError("readout 'tangent' needs at least 2 channels (its features are the off-diagonal "
@@ -189,35 +226,41 @@ class CovConvNet(nn.Module):
         self.head = nn.Linear(n_feat, n_out)
 
     # ------------------------------------------------------------------ pieces
-    def filtered(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """``x (B, L, C)`` -> ``(B, F, S, L)``: temporal filters, then spatial ones."""
+    def filtered(self, x: torch.Tensor, mask: torch.Tensor | None, sfreq: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, L, C)`` -> ``(B, F, S, L)``: temporal filters, then spatial ones.
+        ``sfreq (B,)`` Hz is needed by band filters (``bands``)."""
         u = x.transpose(1, 2)  # (B C L)
         if mask is not None:
             u = u * mask[:, None, :].to(u.dtype)
         B, C, L = u.shape
-        M = min(L, self.kernel.l_max)
-        c = self.kernel.l_max - 1
-        k = self.kernel(M)[:, 0] + self.base[:, c - (M - 1): c + M]  # (F 2M-1), centred
-        ys = []
-        for f in range(self.n_filters):
-            y = fftconv(u, k[f].expand(C, -1).contiguous(), causal=False)  # (B C L)
-            if f == 0 and self.identity:
-                y = u + self.gate * y
-            ys.append(y)
-        y = torch.stack(ys, 1)  # (B F C L)
+        if self.bank is not None:
+            if sfreq is None:
+                raise ValueError("band filters are defined in Hz: pass the batch's sampling rates (sfreq).")
+            y = self.bank(u, torch.as_tensor(sfreq).reshape(-1).expand(B))  # (B F C L)
+        else:
+            M = min(L, self.kernel.l_max)
+            c = self.kernel.l_max - 1
+            k = self.kernel(M)[:, 0] + self.base[:, c - (M - 1): c + M]  # (F 2M-1), centred
+            ys = []
+            for f in range(self.n_filters):
+                y = fftconv(u, k[f].expand(C, -1).contiguous(), causal=False)  # (B C L)
+                if f == 0 and self.identity:
+                    y = u + self.gate * y
+                ys.append(y)
+            y = torch.stack(ys, 1)  # (B F C L)
         if self.spatial is not None:
             y = torch.einsum("fsc,bfcl->bfsl", self.spatial, y)
         return y
 
-    def covariances(self, x, mask) -> torch.Tensor:
+    def covariances(self, x, mask, sfreq=None) -> torch.Tensor:
         """``(B, F, S', S')`` Ledoit-Wolf covariances of the filtered signals (with the
         filtered prototypes as extra channels when there are any), float64."""
-        return self.statistics(x, mask)[0]
+        return self.statistics(x, mask, sfreq)[0]
 
-    def statistics(self, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    def statistics(self, x, mask, sfreq=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(covariances (B, F, S', S'), means (B, F, S))`` of the filtered signals over
         the valid steps, float64."""
-        y = self.filtered(x, mask).double()
+        y = self.filtered(x, mask, sfreq).double()
         if mask is None:
             means = y.mean(-1)
         else:
@@ -227,7 +270,7 @@ class CovConvNet(nn.Module):
             if self.prototypes.shape[1] != y.shape[-1]:
                 raise ValueError(f"ERP prototypes have {self.prototypes.shape[1]} steps but the windows have "
                                  f"{y.shape[-1]}: prototypes need time-locked windows of one length (no crops).")
-            P = self.filtered(self.prototypes.to(x.dtype), None).double()  # (K F S L)
+            P = self.filtered(self.prototypes.to(x.dtype), None, self.prototype_sfreq).double()  # (K F S L)
             P = P.transpose(0, 1).reshape(1, P.shape[1], -1, P.shape[-1])  # (1 F K·S L)
             y = torch.cat([y, P.expand(y.shape[0], -1, -1, -1)], dim=2)
         m = None if mask is None else mask[:, None, :].expand(-1, y.shape[1], -1)
@@ -243,7 +286,7 @@ class CovConvNet(nn.Module):
 
     def raw_features(self, batch: dict) -> torch.Tensor:
         """Unstandardised features ``(B, n_features)`` (float64)."""
-        return self._features_from(*self.statistics(batch["x"], batch.get("mask")))
+        return self._features_from(*self.statistics(batch["x"], batch.get("mask"), batch.get("sfreq")))
 
     def features(self, batch: dict) -> torch.Tensor:
         return ((self.raw_features(batch) - self.feat_mean) / self.feat_sd).to(self.head.weight.dtype)
@@ -260,7 +303,7 @@ class CovConvNet(nn.Module):
         self.eval()
         covs, means, idx = [], [], []
         for batch in loader:
-            C, m = self.statistics(batch["x"], batch.get("mask"))
+            C, m = self.statistics(batch["x"], batch.get("mask"), batch.get("sfreq"))
             covs.append(C)
             means.append(m)
             idx.append(batch["index"])
@@ -288,7 +331,7 @@ class CovConvNet(nn.Module):
             if self.reference == "logeuclid":
                 mean = spd_function(spd_function(C, torch.log).mean(0), torch.exp)  # (F S S)
             else:
-                from .baselines import riemann_mean_nilearn
+                from .spd import riemann_mean_nilearn
 
                 mean = torch.stack([torch.as_tensor(riemann_mean_nilearn(
                     C[:, f].numpy(), n_jobs=n_jobs, init=None if init is None else np.asarray(init[f]))[0])
@@ -318,6 +361,8 @@ class CovConvNet(nn.Module):
                 raise ValueError("ERP prototypes need windows of one length (event windows, no crops).")
             sums.index_add_(0, y, x)
             counts += torch.bincount(y, minlength=self.n_prototypes)
+            if "sfreq" in batch:
+                self.prototype_sfreq.fill_(float(torch.as_tensor(batch["sfreq"]).reshape(-1)[0]))
         self.prototypes = (sums / counts.clamp_min(1)[:, None, None]).to(self.prototypes.dtype)
 
     @torch.no_grad()
@@ -346,4 +391,5 @@ class CovConvNet(nn.Module):
         return float(C)
 
     def extra_repr(self) -> str:
-        return f"readout={self.readout}, n_filters={self.n_filters}, identity={self.identity}"
+        bands = "" if self.bank is None else f", bands={self.bank.edges().tolist()}"
+        return f"readout={self.readout}, n_filters={self.n_filters}, identity={self.identity}{bands}"

@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from neuroconv.brain import baselines as B
+from neuroconv.brain import spd
 
 EPS = np.finfo(np.float64).eps
 EEGBCI = "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"
@@ -128,7 +129,7 @@ def _half_split(y, seed=0):
 
 def _whitened_cond(conn, X):
     covs = B.TangentConnectivity.covariances(X)
-    w = np.linalg.eigvalsh(B._congruence(conn.whitening_, covs))
+    w = np.linalg.eigvalsh(spd.congruence(conn.whitening_, covs))
     return float((w[:, -1] / w[:, 0]).max())
 
 
@@ -174,8 +175,8 @@ def test_riemann_reference_is_the_karcher_mean():
     ours = B.TangentConnectivity().fit(X)
 
     def grad_norm(m):
-        w = B._eig_map(lambda v: 1 / np.sqrt(v), m)
-        return np.linalg.norm(B._eig_map(np.log, B._congruence(w, covs)).mean(0))
+        w = spd.eig_map(lambda v: 1 / np.sqrt(v), m)
+        return np.linalg.norm(spd.eig_map(np.log, spd.congruence(w, covs)).mean(0))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyriemann may warn before its 1e-8 criterion
@@ -556,3 +557,17 @@ def test_braindecode_net_errors():
     net = B.braindecode_net("shallow_fbcsp", n_chans=4, n_outputs=2, n_times=100, sfreq=100.0)
     with pytest.raises(ValueError, match="built for n_times=100"):
         net({"x": torch.zeros(1, 120, 4), "mask": torch.ones(1, 120, dtype=torch.bool)})
+
+
+def test_batched_ledoit_wolf_equals_sklearn_per_recording():
+    """TangentConnectivity.covariances batches recordings of equal length through one
+    estimator; each equals scikit-learn's LedoitWolf of that recording (the same float64
+    sums, in another order: n·eps of the covariance's scale)."""
+    from sklearn.covariance import LedoitWolf
+
+    rng = np.random.default_rng(3)
+    X = [rng.standard_normal((T, 7)) @ rng.standard_normal((7, 7)) for T in (31, 48, 31, 17, 48, 31)]
+    got = B.TangentConnectivity.covariances(X)
+    for x, c in zip(X, got):
+        want = LedoitWolf(store_precision=False).fit(x).covariance_
+        np.testing.assert_allclose(c, want, rtol=0, atol=len(x) * 7 * EPS * np.abs(want).max())

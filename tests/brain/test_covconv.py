@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from neuroconv.brain.covconv import CovConvNet, ledoit_wolf_covariance, tangent_vector
+from neuroconv.brain.covconv import CovConvNet
+from neuroconv.brain.spd import ledoit_wolf_covariance, tangent_vector
 from neuroconv.brain.data import ArrayWindows, Crops, loader
 
 from .conftest import tiny_config
@@ -84,7 +85,7 @@ def test_reference_and_standardisation_are_those_of_the_fitted_windows():
         e, v = torch.linalg.eigh(mean_log)
         np.testing.assert_allclose(net.whitener[0].numpy(), ((v * torch.exp(-e / 2)) @ v.T).numpy(), atol=1e-10)
     # the default reference is the geometric mean, nilearn's (and the connectivity baseline's)
-    from neuroconv.brain.baselines import riemann_mean_nilearn
+    from neuroconv.brain.spd import riemann_mean_nilearn
 
     net = CovConvNet(5, 2, filter_len=4)
     net.fit_statistics(loader(ArrayWindows(train, np.arange(12) % 2), 5, False))
@@ -167,3 +168,54 @@ def test_box_filters_start_exactly_as_boxes_whatever_the_smoothing():
         y = net.filtered(x, None)
     np.testing.assert_allclose(y[:, 0].numpy(), x.transpose(1, 2).numpy(), atol=1e-12)
     np.testing.assert_allclose(y[:, 1, :, 1:-1].numpy(), box3[..., 1:-1].numpy(), atol=1e-12)
+
+
+def test_band_filters_are_a_long_convolution_in_hz():
+    """The band bank's output is the direct (float64) linear convolution of each sequence
+    with the kernel irfft(H) of its own sampling rate; a band is the same band in Hz at
+    any rate; in-band sines pass and out-of-band ones do not; the edges get gradients."""
+    from neuroconv.brain.covconv import BandPassBank
+
+    rng = np.random.default_rng(0)
+    bank = BandPassBank([None, [8.0, 13.0], [20.0, 30.0]]).double()
+    L, C = 137, 3  # odd length
+    u = torch.as_tensor(rng.standard_normal((2, C, L)))
+    sfreq = torch.tensor([100.0, 250.0], dtype=torch.float64)
+    y = bank(u, sfreq).detach()
+    assert y.shape == (2, 3, C, L)
+    torch.testing.assert_close(y[:, 0], u)  # the pass-through
+    n = 2 * L
+    for b in range(2):
+        H = bank.response(torch.fft.rfftfreq(n, dtype=torch.float64) * sfreq[b]).detach()  # (2 nf)
+        for f in range(2):
+            k = np.fft.irfft(H[f].numpy(), n)  # circular, centred at 0
+            taps = np.arange(-(L - 1), L)
+            direct = np.stack([[sum(k[tau % n] * u[b, c, t - tau].item() for tau in taps if 0 <= t - tau < L)
+                                for t in range(L)] for c in range(C)])
+            np.testing.assert_allclose(y[b, f + 1].numpy(), direct, rtol=0, atol=1e-12 * L)
+    # one band in Hz at any rate: a 10 Hz sine passes band 1 at 100 and at 250 Hz, and
+    # band 2 removes it (the response, a product of two sigmoids, bounds both gains)
+    for fs in (100.0, 250.0):
+        t = torch.arange(int(8 * fs), dtype=torch.float64) / fs
+        s = torch.sin(2 * np.pi * 10 * t)[None, None]
+        out = bank(s, torch.tensor([fs], dtype=torch.float64)).detach()[0, :, 0, int(2 * fs): int(6 * fs)]
+        gain = out.std(-1) / s[0, 0, int(2 * fs): int(6 * fs)].std()
+        h = bank.response(torch.tensor([10.0], dtype=torch.float64)).detach()[:, 0]
+        np.testing.assert_allclose(gain[1:].numpy(), h.numpy(), atol=0.02)
+        assert gain[1] > 0.95 and gain[2] < 0.01
+    bank(u, sfreq)[:, 1:].pow(2).sum().backward()
+    assert bank.log_lo.grad.abs().min() > 0 and bank.log_width.grad.abs().min() > 0
+    with pytest.raises(ValueError, match="0 < lo < hi"):
+        BandPassBank([[13.0, 8.0]])
+
+
+def test_covconv_with_bands_starts_with_the_signal_itself_as_filter_0():
+    """With a pass-through band first, filter 0's covariances are those of the signal."""
+    from neuroconv.brain.spd import ledoit_wolf_covariance
+
+    net = CovConvNet(4, 2, bands=[None, [0.01, 0.027], [0.027, 0.073]]).double()
+    x = torch.randn(3, 150, 4, dtype=torch.float64)
+    C = net.covariances(x, None, torch.full((3,), 0.5, dtype=torch.float64))
+    torch.testing.assert_close(C[:, 0], ledoit_wolf_covariance(x.transpose(1, 2)))
+    with pytest.raises(ValueError, match="pass the batch's sampling rates"):
+        net.covariances(x, None)

@@ -149,8 +149,8 @@ def test_covconv_chooses_its_head_c_on_the_inner_split_and_refits_on_the_whole_p
     scored on the inner validation part (whose groups training never sees); the statistics
     of the starting filters are computed once and shared by the inner fit and the refit;
     the refit fits the reference on the whole part, warm-started from the inner one."""
-    import neuroconv.brain.baselines as B
     import neuroconv.brain.covconv as CC
+    import neuroconv.brain.spd as B
 
     part, test = _part(n_groups=10, imbalance=True)
     y, inner = part.data.y, part.inner
@@ -163,7 +163,7 @@ def test_covconv_chooses_its_head_c_on_the_inner_split_and_refits_on_the_whole_p
         fit = est.fit
 
         def rec(X, yy):
-            fits.append((C, np.asarray(yy).copy(), class_weight))
+            fits.append((est.C, np.asarray(yy).copy(), class_weight))
             return fit(X, yy)
 
         est.fit = rec

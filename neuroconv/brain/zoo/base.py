@@ -31,7 +31,7 @@ import numpy as np
 from neuroconv.engine.folds import Holdout
 
 __all__ = ["Traits", "Entry", "Decoder", "DecodeData", "TrainingPart", "register", "ZOO", "C_GRID",
-           "selection_loss", "choose_on_holdout", "edge_warning", "CLASS_WEIGHTS", "class_weights"]
+           "selection_loss", "choose_on_holdout", "path_estimator", "edge_warning", "CLASS_WEIGHTS", "class_weights"]
 
 #: inverse L2 strengths every regularised model chooses from (log-spaced, 1e-4 .. 1e2)
 C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))
@@ -224,14 +224,25 @@ def selection_loss(y_val, out_val, kind: str, n_classes: int, sample_weight=None
 
 def choose_on_holdout(fit_score: Callable[[float], float], grid) -> tuple[float, dict]:
     """The value of ``grid`` whose ``fit_score(value)`` (a loss: lower is better) is
-    lowest; returns ``(value, {value: loss})``. Ties go to the first (strongest
-    regularisation, when the grid is ascending in C)."""
-    scores = {float(c): float(fit_score(float(c))) for c in grid}
+    lowest; returns ``(value, {value: loss})``. The values are tried in ascending order
+    (from the strongest regularisation: a path that :func:`path_estimator` warm-starts);
+    ties go to the first."""
+    scores = {float(c): float(fit_score(float(c))) for c in sorted(grid)}
     finite = {c: s for c, s in scores.items() if np.isfinite(s)}
     if not finite:
         raise FloatingPointError(f"every value of the grid {list(scores)} gave a non-finite validation loss.")
     best = min(finite, key=lambda c: (finite[c], list(finite).index(c)))
     return best, scores
+
+
+def path_estimator(est):
+    """``est`` set to warm-start each fit from the previous solution when it can (a
+    ``LogisticRegression`` fitted along an ascending grid of C, as scikit-learn's
+    regularisation paths do): the same solutions to the solver's tolerance, in fewer
+    iterations."""
+    from sklearn.linear_model import LogisticRegression
+
+    return est.set_params(warm_start=True) if isinstance(est, LogisticRegression) else est
 
 
 def edge_warning(name: str, param: str, value: float, grid) -> str | None:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, register, \
-    selection_loss
+from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
+    register, selection_loss
 from .neural import _proba
 
 __all__ = ["ClassicalDecoder"]
@@ -69,9 +69,10 @@ class ClassicalDecoder(Decoder):
                                               **self._site_kw(data, inner.train))
                 F_va = features.transform(self._arrays(data, inner.val), **self._site_kw(data, inner.val))
                 w_va = part.sample_weights(inner.val, inner.train)
+                h = path_estimator(clone(head))
 
                 def loss(C):
-                    h = clone(head).set_params(C=C).fit(F_in, y[inner.train])
+                    h.set_params(C=C).fit(F_in, y[inner.train])
                     return selection_loss(y[inner.val], _proba(h, F_va, data.n_out), data.kind, data.n_out, w_va)
 
                 C, scores = choose_on_holdout(loss, grid)

@@ -23,17 +23,35 @@ import copy
 import numpy as np
 import torch
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, register, \
-    selection_loss
+from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
+    register, selection_loss
 from .neural import _kernels, _proba, fit_net, outputs, refit_steps
 
-__all__ = ["CovConvDecoder", "covconv_readout"]
+__all__ = ["CovConvDecoder", "covconv_readout", "covconv_bands"]
 
 
 def covconv_readout(cc) -> str:
     """The readout ``auto`` resolves to: the tangent space (the Riemannian pipelines'
     readout, for connectivity, motor imagery and, with prototypes, ERPs)."""
     return "tangent" if cc.readout == "auto" else cc.readout
+
+
+def covconv_bands(cc, data: DecodeData):
+    """The band filters ``decode.covconv.bands`` asks for: None (long kernels), a list of
+    ``[lo, hi]``/None, or for ``"classes"`` the signal itself plus ``f ± band_halfwidth``
+    Hz at each class's stimulus frequency (class names such as ``"20Hz"``)."""
+    if not cc.bands:
+        return None
+    if cc.bands == "classes":
+        from ..ssvep import freqs_from_labels
+
+        freqs = freqs_from_labels(data.classes)
+        nyq = data.sfreq("covconv", one=False) / 2
+        return [None] + [[max(f - cc.band_halfwidth, 1e-3), min(f + cc.band_halfwidth, 0.99 * nyq)]
+                         for f in freqs.values()]
+    if isinstance(cc.bands, str):
+        raise ValueError(f"decode.covconv.bands must be a list of [lo, hi] / null, or 'classes'; got {cc.bands!r}.")
+    return [None if b is None else [float(v) for v in b] for b in cc.bands]
 
 
 class CovConvDecoder(Decoder):
@@ -49,7 +67,8 @@ class CovConvDecoder(Decoder):
                           n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
                           readout=covconv_readout(cc), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
                           means=cc.means, dropout=cc.dropout, lam=cc.lam, smooth_width=cc.smooth_width,
-                          kernel_lr=self.cfg.model.kernel_lr, kernel_init=cc.kernel_init)
+                          kernel_lr=self.cfg.model.kernel_lr, kernel_init=cc.kernel_init, reference=cc.reference,
+                          bands=covconv_bands(cc, data), band_edge=cc.band_edge, band_lr=cc.band_lr)
 
     def _crop(self, data: DecodeData) -> int:
         cc = self.cfg.decode.covconv
@@ -99,8 +118,10 @@ class CovConvDecoder(Decoder):
             w_va = part.sample_weights(inner.val, inner.train)
             from ..covconv import head_regression
 
+            h = path_estimator(head_regression(min(grid), part.seed, kind, class_weight))
+
             def loss(C):
-                h = head_regression(C, part.seed, kind, class_weight).fit(F_in, y[inner.train])
+                h.set_params(**({"alpha": 1.0 / C} if kind == "regression" else {"C": C})).fit(F_in, y[inner.train])
                 out = h.predict(F_va) if kind == "regression" else _proba(h, F_va, data.n_out)
                 return selection_loss(y[inner.val], out, kind, data.n_out, w_va)
 
@@ -135,6 +156,9 @@ class CovConvDecoder(Decoder):
             self.training = {"epochs": result.epochs, "steps": result.steps, "note": "no inner validation part"}
         self.net = net.eval()
         self.kernels = _kernels(self.net)
+        if self.net.bank is not None:  # what the band edges became, next to where they started
+            self.kernels = {"bands": self.net.bank.edges().detach().tolist(),
+                            "start": self.net.bank.start.tolist()}
         return self
 
     def predict(self, data: DecodeData, idx) -> np.ndarray:

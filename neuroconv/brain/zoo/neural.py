@@ -13,8 +13,8 @@ import copy
 
 import numpy as np
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, register, \
-    selection_loss
+from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
+    register, selection_loss
 
 __all__ = ["fit_net", "refit_steps", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "BRAINDECODE_RECIPES",
            "outputs"]
@@ -199,8 +199,12 @@ class ProbeDecoder(Decoder):
             f_in, f_va = features(inner.train), features(inner.val)
             y = data.y
 
+            path = head(min(grid))
+            path_estimator(path[-1])
+
             def loss(C):
-                h = head(C).fit(f_in, y[inner.train])
+                path[-1].set_params(**({"alpha": 1.0 / C} if data.kind == "regression" else {"C": C}))
+                h = path.fit(f_in, y[inner.train])
                 out = h.predict(f_va) if data.kind == "regression" else _proba(h, f_va, data.n_out)
                 return selection_loss(y[inner.val], out, data.kind, data.n_out,
                                       part.sample_weights(inner.val, inner.train))
