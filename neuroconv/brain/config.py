@@ -168,6 +168,10 @@ class CovConvConfig:
         band_halfwidth: Half-width in Hz of the bands that bands: classes builds.
         band_edge: Edge softness of the bands, a fraction of their width.
         band_lr: Learning rate of the band edges (their logarithms; no weight decay).
+        train: What end-to-end training moves: all (filters, spatial filters and head) or
+            filters (only the filters, against the head at its logistic-regression start,
+            without feature dropout; reference, standardisation and head are then fitted
+            again on the learned filters).
         reference: The tangent space's reference point: riemann (the geometric mean of the
             training covariances, as nilearn's tangent connectivity takes it) or logeuclid
             (the log-Euclidean mean: one eigendecomposition per window instead of one per
@@ -196,6 +200,7 @@ class CovConvConfig:
     band_edge: float = 0.1
     band_lr: float = 0.01
     reference: Literal["riemann", "logeuclid"] = "riemann"
+    train: Literal["all", "filters"] = "all"
 
 
 @dataclass
@@ -234,6 +239,9 @@ class DecodeConfig(TrainerConfig):
         train_fraction: Train every model on this fraction of each training fold's groups
             (a seeded, class-stratified subset, the same for every model), for
             label-efficiency curves; the test folds stay whole.
+        train_fraction_of: What train_fraction subsamples: groups (whole subjects, runs...)
+            or samples (a class-stratified subset of the training windows, e.g. a fraction
+            of one person's labelled trials).
         connectivity_kind: tangent or correlation (the connectivity baseline).
         site_centering: Remove site effects from the connectivity baseline's features
             without labels: each site centred on its training samples' mean, fitted inside
@@ -276,6 +284,7 @@ class DecodeConfig(TrainerConfig):
     fold_pretrain: FoldPretrainConfig = field(default_factory=FoldPretrainConfig)
     test_stores: list[str] = field(default_factory=list)
     train_fraction: float = 1.0
+    train_fraction_of: Literal["groups", "samples"] = "groups"
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
     site_centering: bool = False
     class_weight: Literal["balanced", "none"] = "balanced"

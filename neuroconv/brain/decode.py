@@ -286,13 +286,23 @@ class Experiment:
 
 
 def _fraction(cfg, kind, y, groups, f: int, tr: np.ndarray) -> np.ndarray:
-    """The training fold, or with ``decode.train_fraction`` < 1 a seeded subset of its
-    groups (stratified by class when the groups have one class each, e.g. one label per
-    subject)."""
+    """The training fold, or with ``decode.train_fraction`` < 1 a seeded subset of it:
+    of its groups (``decode.train_fraction_of: groups``; stratified by class when the
+    groups have one class each, e.g. one label per subject), or of its labelled samples
+    (``samples``: a class-stratified subset of the windows, e.g. of one person's trials)."""
     frac = cfg.decode.train_fraction
     if frac >= 1:
         return tr
     from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
+    if cfg.decode.train_fraction_of == "samples":
+        n_keep = max(2, int(round(frac * len(tr))))
+        if kind == "classification" and np.bincount(y[tr].astype(int)).max() < len(tr):
+            keep, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=cfg.decode.seed + f)
+                           .split(tr, y[tr]))
+        else:
+            keep = np.random.default_rng(cfg.decode.seed + f).permutation(len(tr))[:n_keep]
+        return np.sort(tr[keep])
 
     g = groups[tr]
     uniq, first = np.unique(g, return_index=True)
@@ -637,8 +647,8 @@ def evaluate(exp: Experiment, name: str, backbones: Backbones, log=print) -> tup
         result["warnings"] = warnings_
     if any("training" in r for r in reports):
         result["training"] = [r.get("training") for r in result["folds"]]
-    kern = [r["kernels"] for r in result["folds"] if r.get("kernels")]
-    if kern:
+    kern = [r["kernels"] for r in result["folds"] if (r.get("kernels") or {}).get("roughness") is not None]
+    if kern:  # long-conv kernels' smoothness (band filters report their edges per fold instead)
         result["kernels"] = {"roughness": float(np.mean([k["roughness"] for k in kern])),
                              "folds": [k["roughness"] for k in kern],
                              "zero_fraction": float(np.mean([k["zero_fraction"] for k in kern]))}
@@ -750,7 +760,8 @@ def run_decode(cfg: ExperimentConfig, log=print) -> Path:
         "task": exp.kind, "task_reason": exp.reason, "target": kc.target, "classes": exp.classes,
         "protocol": {"cv": "external test stores" if exp.external else kc.cv, "group_by": kc.group_by,
                      "within": kc.within or None, "skipped_within": exp.skipped,
-                     "train_fraction": kc.train_fraction, "n_folds": len(exp.folds),
+                     "train_fraction": kc.train_fraction, "train_fraction_of": kc.train_fraction_of,
+                     "n_folds": len(exp.folds),
                      "test_stores": list(kc.test_stores), "inner_split": inner_by, "normalize": cfg.data.normalize,
                      "align": cfg.data.align,
                      "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,

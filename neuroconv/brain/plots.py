@@ -15,9 +15,8 @@ from neuroconv.engine.plots import (kernel_summary, model_kernels, plot_kernels,
                                     read_metrics, roughness, save_figure)
 
 __all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels", "roughness",
-           "kernel_summary", "plot_label_efficiency", "plot_roughness"]
+           "kernel_summary", "plot_label_efficiency", "plot_roughness", "plot_band_filters"]
 
-_plt, _save = pyplot, save_figure  # this module's former helpers, kept for callers inside brain
 
 
 def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") -> Path:
@@ -46,28 +45,33 @@ def _decode_runs(run_dirs) -> list[tuple[Path, dict]]:
 
 def plot_label_efficiency(run_dirs, path: Path, metric: str = "accuracy") -> dict:
     """Score against the fraction of training groups (``decode.train_fraction``), one
-    curve per model, mean ± sd over folds, from decode runs that differ in that fraction
-    and share their folds. Returns ``{model: {fraction: (mean, sd)}}``."""
+    curve per model, from decode runs that differ in that fraction and share their folds:
+    the pooled score of each run with its 95% interval over units (``ci95`` in
+    ``metrics.json``; runs written before intervals existed show the mean over folds
+    without bars). Returns ``{model: {fraction: (score, low, high)}}``."""
     table: dict = {}
     for _, m in _decode_runs(run_dirs):
         frac = float(m["protocol"].get("train_fraction", 1.0))
         for name, agg in m["models"].items():
-            if "error" not in agg and agg.get(metric, {}).get("mean") is not None:
-                table.setdefault(name, {})[frac] = (agg[metric]["mean"], agg[metric]["sd"])
+            v = agg.get(metric, {}) if "error" not in agg else {}
+            value = v.get("pooled", v.get("mean"))
+            if value is not None:
+                lo, hi = v.get("ci95") or (value, value)
+                table.setdefault(name, {})[frac] = (value, lo, hi)
     if not table:
         raise ValueError(f"no model has a {metric!r} score in these runs.")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, pts in sorted(table.items()):
         fr = sorted(pts)
-        mean = np.array([pts[f][0] for f in fr])
-        sd = np.array([pts[f][1] for f in fr])
-        ax.errorbar(fr, mean, yerr=sd, marker="o", capsize=3, label=name)
+        val = np.array([pts[f][0] for f in fr])
+        err = np.array([[pts[f][0] - pts[f][1] for f in fr], [pts[f][2] - pts[f][0] for f in fr]])
+        ax.errorbar(fr, val, yerr=err, marker="o", capsize=3, label=name)
     ax.set_xscale("log")
     ax.set_xticks(sorted({f for pts in table.values() for f in pts}))
     ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_xlabel("fraction of training subjects used")
-    ax.set_ylabel(f"{metric} (mean ± sd over folds)")
+    ax.set_xlabel("fraction of training groups used")
+    ax.set_ylabel(f"{metric} (pooled, 95% interval over units)")
     ax.legend(fontsize=8)
     ax.set_title("label efficiency", fontsize=9)
     save_figure(fig, Path(path))
@@ -108,15 +112,67 @@ def plot_roughness(run_dirs, path: Path, metric: str = "accuracy") -> list[dict]
     return points
 
 
-def add_plot(sub) -> None:
-    """``neuroconv plot label-efficiency|roughness RUN... --out PNG``."""
+def plot_band_filters(run_dirs, path: Path, metric: str = "") -> dict:
+    """The frequency responses of covconv's band filters (``decode.covconv.bands``) as
+    each fold learned them (solid) next to where they started (dashed), one panel per
+    band, from decode runs' ``metrics.json``; a reader sees what moved. Returns
+    ``{run: {"start": [[lo, hi], ...], "folds": [[[lo, hi], ...], ...]}}`` in Hz."""
+    import torch
+    import yaml
 
-    p = sub.add_parser("plot", help="plots across decode runs: label efficiency, kernel roughness vs score",
+    from .covconv import BandPassBank
+
+    runs = {}
+    for d, m in _decode_runs(run_dirs):
+        cc = m["models"].get("covconv", {})
+        folds = [f["kernels"] for f in cc.get("folds", []) if f.get("kernels", {}).get("bands")]
+        if folds:
+            cfg = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
+            edge = (cfg.get("decode", {}).get("covconv", {}) or {}).get("band_edge", 0.1)
+            runs[str(d)] = {"start": folds[0]["start"], "folds": [f["bands"] for f in folds], "edge": edge}
+    if not runs:
+        raise ValueError("no run has covconv band filters (decode.covconv.bands) in its metrics.json.")
+    n_bands = max(len(r["start"]) for r in runs.values())
+    plt = pyplot()
+    fig, axes = plt.subplots(1, n_bands, figsize=(4 * n_bands, 3), squeeze=False)
+    for k in range(n_bands):
+        ax = axes[0, k]
+        for i, (run, r) in enumerate(runs.items()):
+            if k >= len(r["start"]):
+                continue
+            lo0, hi0 = r["start"][k]
+            top = 1.6 * max([hi0] + [f[k][1] for f in r["folds"]])
+            freqs = torch.linspace(0, top, 400, dtype=torch.float64)
+
+            def response(band):
+                bank = BandPassBank([band], edge=r["edge"]).double()
+                return bank.response(freqs)[0].detach().numpy()
+
+            color = f"C{i}"
+            ax.plot(freqs, response([lo0, hi0]), "--", color=color, lw=1.5,
+                    label=f"start {lo0:.3g}-{hi0:.3g} Hz" + (f" ({Path(run).name})" if len(runs) > 1 else ""))
+            for f in r["folds"]:
+                ax.plot(freqs, response(f[k]), "-", color=color, lw=0.6, alpha=0.6)
+        ax.set_xlabel("frequency (Hz)")
+        ax.set_title(f"band {k + 1}: learned per fold (solid), start (dashed)", fontsize=8)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("gain")
+    save_figure(fig, Path(path))
+    return {run: {"start": r["start"], "folds": r["folds"]} for run, r in runs.items()}
+
+
+def add_plot(sub) -> None:
+    """``neuroconv plot label-efficiency|roughness|filters RUN... --out PNG``."""
+
+    p = sub.add_parser("plot", help="plots across decode runs: label efficiency, kernel roughness vs score, "
+                                    "learned band filters",
                        description="Plots that compare decode runs (their metrics.json).")
-    cmds = p.add_subparsers(dest="plot_command", metavar="{label-efficiency,roughness}")
+    cmds = p.add_subparsers(dest="plot_command", metavar="{label-efficiency,roughness,filters}")
     for name, fn, what in (("label-efficiency", plot_label_efficiency,
                             "score against decode.train_fraction, one curve per model"),
-                           ("roughness", plot_roughness, "learned-kernel roughness against score")):
+                           ("roughness", plot_roughness, "learned-kernel roughness against score"),
+                           ("filters", plot_band_filters,
+                            "covconv's learned band filters' responses next to their starting ones")):
         c = cmds.add_parser(name, help=what, description=what + ".")
         c.add_argument("runs", nargs="+", metavar="RUN", help="decode run folders")
         c.add_argument("--out", required=True, metavar="PNG", help="image to write")

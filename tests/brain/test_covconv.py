@@ -131,7 +131,9 @@ def test_init_head_reproduces_the_logistic_regression():
 
 
 @pytest.mark.parametrize("readout, extra", [("logvar", {"decode.covconv.n_filters": 2, "decode.covconv.spatial": 4}),
-                                            ("tangent", {"decode.covconv.erp_prototypes": True})])
+                                            ("tangent", {"decode.covconv.erp_prototypes": True}),
+                                            ("tangent", {"decode.covconv.bands": [None, [4.0, 12.0]],
+                                                         "decode.covconv.train": "filters"})])
 def test_covconv_trains_in_decode(eeg_store, tmp_path, readout, extra):
     from neuroconv.brain.decode import run_decode
 
@@ -146,7 +148,10 @@ def test_covconv_trains_in_decode(eeg_store, tmp_path, readout, extra):
     # filters are summarised per fold
     assert all(t["steps"] > 0 and t["best_step"] is not None for t in cc["training"])
     assert all(h["C"] in cfg.decode.c_grid for h in cc["hyperparameters"])
-    assert len(cc["kernels"]["folds"]) == 2 and all(np.isfinite(cc["kernels"]["folds"]))
+    if "decode.covconv.bands" in extra:  # band filters: their edges per fold, next to the start
+        assert all(f["kernels"]["start"] == [[4.0, 12.0]] and len(f["kernels"]["bands"]) == 1 for f in cc["folds"])
+    else:
+        assert len(cc["kernels"]["folds"]) == 2 and all(np.isfinite(cc["kernels"]["folds"]))
     preds = pd.read_csv(run / "predictions.csv")
     assert cc["accuracy"]["pooled"] == pytest.approx((preds.y_true == preds.y_pred).mean())
 

@@ -551,3 +551,20 @@ def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store
     bad.data.stores = [str(two)]
     with pytest.raises(ValueError, match="data.align='subject': 3 unit\\(s\\).*mix test windows into training"):
         prepare(bad, log=lambda *_: None)
+
+
+def test_train_fraction_of_samples_keeps_a_stratified_share_of_the_windows(eeg_store, tmp_path):
+    from neuroconv.brain.decode import prepare
+
+    base = {"decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda"],
+            "decode.cv": "leave_group_out"}
+    full = prepare(tiny_config([eeg_store], tmp_path, **base), log=lambda *_: None)
+    part = prepare(tiny_config([eeg_store], tmp_path, **{**base, "decode.train_fraction": 0.25,
+                                                         "decode.train_fraction_of": "samples"}),
+                   log=lambda *_: None)
+    for a, b in zip(full.folds, part.folds):
+        assert set(b.train) <= set(a.train) and np.array_equal(a.test, b.test)  # test folds stay whole
+        assert len(b.train) == round(0.25 * len(a.train))
+        share = np.bincount(full.data.y[b.train]) / len(b.train)
+        np.testing.assert_allclose(share, np.bincount(full.data.y[a.train]) / len(a.train), atol=1 / len(b.train))
+        assert len(set(full.data.groups[b.train])) > 2  # windows of every training subject, not whole subjects

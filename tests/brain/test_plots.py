@@ -26,8 +26,13 @@ def _run(folder, frac, scores, lam=0.0, width=5):
 def test_label_efficiency_table_and_plot(tmp_path, capsys):
     runs = [_run(tmp_path / f"r{f}", f, {"covconv": [0.6 + f / 10, 0.62 + f / 10], "connectivity": [0.55, 0.57]})
             for f in (0.1, 0.5, 1.0)]
+    # a run with pooled scores and unit intervals (what decode writes now)
+    m = json.loads((runs[1] / "metrics.json").read_text())
+    m["models"]["covconv"]["accuracy"].update(pooled=0.655, ci95=[0.6, 0.7])
+    (runs[1] / "metrics.json").write_text(json.dumps(m))
     table = plot_label_efficiency(runs, tmp_path / "le.png")
-    assert table["covconv"][0.5] == pytest.approx((0.66, 0.01))
+    assert table["covconv"][0.5] == pytest.approx((0.655, 0.6, 0.7))
+    assert table["covconv"][0.1] == pytest.approx((0.62, 0.62, 0.62))  # an older run: the fold mean, no bar
     assert sorted(table["connectivity"]) == [0.1, 0.5, 1.0] and (tmp_path / "le.png").stat().st_size > 0
     assert main(["plot", "label-efficiency", *map(str, runs), "--out", str(tmp_path / "cli.png")]) == 0
     assert (tmp_path / "cli.png").is_file()
@@ -46,3 +51,17 @@ def test_roughness_figure():
     assert roughness(np.sin(2 * np.pi * t / 200)) < 1e-3          # slow: smooth
     assert 5 < roughness(np.random.default_rng(0).standard_normal(4000)) < 7  # white noise: about 6
     assert roughness(np.zeros(10)) != roughness(np.zeros(10))   # NaN for an all-zero kernel
+
+
+def test_band_filter_plot_reads_the_learned_edges(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    folds = [{"kernels": {"bands": [[0.012, 0.03], [0.025, 0.07]], "start": [[0.01, 0.027], [0.027, 0.073]]}},
+             {"kernels": {"bands": [[0.01, 0.027], [0.027, 0.073]], "start": [[0.01, 0.027], [0.027, 0.073]]}}]
+    (d / "metrics.json").write_text(json.dumps({"models": {"covconv": {"folds": folds}}}))
+    from neuroconv.brain.plots import plot_band_filters
+
+    out = plot_band_filters([d], tmp_path / "f.png")
+    assert out[str(d)]["folds"][0] == [[0.012, 0.03], [0.025, 0.07]] and (tmp_path / "f.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="no run has covconv band filters"):
+        plot_band_filters([_run(tmp_path / "plain", 1.0, {"covconv": [0.7]})], tmp_path / "g.png")

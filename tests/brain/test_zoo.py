@@ -261,3 +261,47 @@ def test_probe_and_classical_heads_choose_c_by_the_same_criterion(monkeypatch):
     want = torch.nn.functional.cross_entropy(torch.log(torch.as_tensor(p)), torch.as_tensor(yy),
                                              weight=torch.as_tensor(w))
     assert real(yy, p, "classification", 3, w[yy]) == pytest.approx(float(want))
+
+
+def test_covconv_filters_mode_moves_only_the_band_edges_then_refits_the_head(monkeypatch):
+    """decode.covconv.train filters: during training the head stays at its start (only the
+    band edges move, without feature dropout); then the reference, standardisation and head
+    are fitted again on the learned filters, with the C chosen before."""
+    import neuroconv.brain.zoo.covconv as ZC
+    from neuroconv.brain.data import loader
+
+    seen = []
+    real = ZC.fit_net
+
+    def spy(part, net, idx, val_idx, tc, **kw):
+        head0 = net.head.weight.detach().clone()
+        edges0 = net.bank.edges().detach().clone()
+        out = real(part, net, idx, val_idx, tc, **kw)
+        seen.append((head0, out[0].head.weight.detach().clone(), edges0, out[0].bank.edges().detach().clone(),
+                     out[0].drop.p))
+        return out
+
+    monkeypatch.setattr(ZC, "fit_net", spy)
+    part, test = _part(n_groups=6)
+    from neuroconv.engine.folds import Holdout
+
+    part = zoo.TrainingPart(part.data, part.train, Holdout(part.train, part.train[:0], "none"), "balanced", 0)
+    cfg = _cfg(**{"decode.covconv.bands": [None, [8.0, 13.0]], "decode.covconv.train": "filters",
+                  "decode.covconv.head_c": 0.1, "decode.max_epochs": 3, "decode.covconv.band_lr": 0.05})
+    decoder = zoo.build("covconv", cfg).fit(part)
+    (head0, head1, edges0, edges1, p_drop), = seen
+    torch.testing.assert_close(head1, head0)  # frozen while the filters trained
+    assert p_drop == 0.0 and not torch.allclose(edges1, edges0)  # the edges moved
+    assert decoder.net.drop.p == cfg.decode.covconv.dropout  # dropout back for the model kept
+    assert decoder.kernels["bands"][0] == pytest.approx(edges1[0].tolist())
+    # the head kept is the logistic regression (C=0.1) of the learned filters' features
+    net = decoder.net
+    from neuroconv.brain.covconv import head_regression
+
+    F = net.standardized(*net.batch_statistics(loader(part.data.windows.subset(part.train), 64, False)))
+    lr = head_regression(0.1, 0, "classification", dict(enumerate(part.class_weights()))).fit(
+        F, part.data.y[part.train])
+    with torch.no_grad():
+        logit = net.head(torch.as_tensor(F, dtype=torch.float32))
+    p1 = torch.softmax(logit, 1)[:, 1].numpy()
+    np.testing.assert_allclose(p1, lr.predict_proba(F)[:, 1], rtol=1e-4, atol=1e-5)

@@ -14,6 +14,10 @@ training part.
    training part (its geometric mean warm-started from the inner part's), its head at
    the chosen ``C``, and trained for the budget the inner fit chose
    (:func:`~neuroconv.brain.zoo.neural.refit_steps`).
+
+With ``decode.covconv.train: filters`` only the filters train (their few parameters,
+e.g. band edges), against the starting head; the reference, standardisation and head
+are then fitted again on the learned filters (the head's C stays the one chosen).
 """
 
 from __future__ import annotations
@@ -133,9 +137,29 @@ class CovConvDecoder(Decoder):
             self.hyperparameters = {"C": C, "note": "no inner validation part: C fixed at 1"}
         if cc.init_head:
             net.init_head(F_in, y[fit_idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
+        filters_only = cc.train == "filters"
+
+        def train(net, idx, val_idx, **kw):
+            """fit_net; with decode.covconv.train filters, only the filters move (the head and
+            the standardisation stay those of the start, no feature dropout), and then the
+            reference, standardisation and head are fitted again on the learned filters."""
+            if not filters_only:
+                return fit_net(part, net, idx, val_idx, tc, train_ds=train_ds(idx), **kw)
+            for p_ in net.head.parameters():
+                p_.requires_grad_(False)
+            drop, net.drop.p = net.drop.p, 0.0
+            net, result = fit_net(part, net, idx, val_idx, tc, train_ds=train_ds(idx), **kw)
+            net.drop.p = drop
+            for p_ in net.head.parameters():
+                p_.requires_grad_(True)
+            moved = result.steps > 0 and (not len(val_idx) or bool(result.best_step))  # the start did not win
+            if moved:
+                F = net.fit_statistics(loader(data.windows.subset(idx), 64, False), n_jobs=n_jobs)
+                net.init_head(F, y[idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
+            return net, result
+
         if len(inner.val):
-            net, result = fit_net(part, net, inner.train, inner.val, tc, validate_first=True,
-                                  train_ds=train_ds(inner.train))
+            net, result = train(net, inner.train, inner.val, validate_first=True)
             self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
                              "best_val_loss": result.best_val_loss}
             self.hyperparameters["best_step"] = result.best_step
@@ -149,10 +173,9 @@ class CovConvDecoder(Decoder):
                 if cc.init_head:
                     net.init_head(F_all, y[part.train], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
                 if steps:
-                    net, _ = fit_net(part, net, part.train, part.train[:0], tc, steps=steps,
-                                     train_ds=train_ds(part.train))
+                    net, _ = train(net, part.train, part.train[:0], steps=steps)
         else:
-            net, result = fit_net(part, net, part.train, part.train[:0], tc, train_ds=train_ds(part.train))
+            net, result = train(net, part.train, part.train[:0])
             self.training = {"epochs": result.epochs, "steps": result.steps, "note": "no inner validation part"}
         self.net = net.eval()
         self.kernels = _kernels(self.net)
