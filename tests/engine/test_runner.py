@@ -131,3 +131,21 @@ def test_validate_first_lets_the_starting_state_win():
     net = good_start()
     result = fit(Wrecked(net), _loader(), _loader(16, 1), tc, quiet=True)
     assert result.best_step > 0 and not net.lin.weight.any()
+
+
+def test_early_stopping_counts_from_the_start_when_it_competes():
+    """With validate_first, the state before training is early stopping's first best: a run
+    whose epochs never beat it stops after exactly `patience` epochs (not patience + 1)."""
+    tc = TrainerConfig(max_epochs=10, progress="none", accelerator="cpu", devices=1, patience=2, warmup_steps=1)
+
+    class Wrecked(SupervisedTask):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            with torch.no_grad():
+                self.net.lin.weight.zero_()
+
+    net = _Net()
+    with torch.no_grad():
+        net.lin.weight.copy_(torch.tensor([[-3.0, 0.0], [3.0, 0.0]]))
+        net.lin.bias.zero_()
+    result = fit(Wrecked(net), _loader(), _loader(16, 1), tc, quiet=True, validate_first=True)
+    assert result.best_step == 0 and result.epochs == 2

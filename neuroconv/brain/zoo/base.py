@@ -22,7 +22,6 @@ A choice at the edge of the grid is reported as a warning (the grid may be too n
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -279,10 +278,10 @@ class Decoder:
     def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def warn(self, text: str | None, log=None) -> None:
+    def warn(self, text: str | None) -> None:
+        """Keep a warning for the report (decode logs each once and writes it to metrics.json)."""
         if text:
             self.warnings.append(text)
-            (log or warnings.warn)(f"warning: {text}" if log else text)
 
     def report(self) -> dict:
         out = {"hyperparameters": dict(self.hyperparameters)}

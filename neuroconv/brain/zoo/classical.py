@@ -76,7 +76,7 @@ class ClassicalDecoder(Decoder):
                     return selection_loss(y[inner.val], _proba(h, F_va, data.n_out), data.kind, data.n_out, w_va)
 
                 C, scores = choose_on_holdout(loss, grid)
-                self.warn(edge_warning(self.name, "C", C, grid), part.log)
+                self.warn(edge_warning(self.name, "C", C, grid))
                 self.hyperparameters = {"C": C, "selection_loss": scores}
                 warm = _warm_start(features)
             elif self.regularised:

@@ -130,7 +130,7 @@ class CovConvDecoder(Decoder):
                 return selection_loss(y[inner.val], out, kind, data.n_out, w_va)
 
             C, scores = choose_on_holdout(loss, grid)
-            self.warn(edge_warning(self.name, "C", C, grid), part.log)
+            self.warn(edge_warning(self.name, "C", C, grid))
             self.hyperparameters = {"C": C, "selection_loss": scores}
         else:
             C = 1.0

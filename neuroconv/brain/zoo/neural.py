@@ -210,7 +210,7 @@ class ProbeDecoder(Decoder):
                                       part.sample_weights(inner.val, inner.train))
 
             C, scores = choose_on_holdout(loss, grid)
-            self.warn(edge_warning(self.name, "C", C, grid), part.log)
+            self.warn(edge_warning(self.name, "C", C, grid))
             self.hyperparameters = {"C": C, "selection_loss": scores}
         else:
             C = 1.0
