@@ -8,17 +8,24 @@ the end (trailing NaN steps are padding; a NaN anywhere else is an error). They 
 scikit-learn's rules: ``__init__`` only stores its arguments, ``fit`` validates them,
 fitted attributes end in ``_``.
 
-Two model families, chosen by ``readout``:
+Two model families, chosen by ``readout``, each a model of the zoo
+(:mod:`neuroconv.brain.zoo`), so an estimator trains by exactly the code path of
+``neuroconv decode``:
 
-- ``"tangent"`` (default) and ``"logvar"``: :class:`neuroconv.brain.covconv.CovConvNet`,
-  long-conv filters read out through shrunk covariances (tangent space, or log-variance).
-  The head starts at the logistic regression of the training features, so an untrained
-  model is the tangent-connectivity + logistic-regression pipeline, and training moves
-  on from there only while the held-out validation loss improves.
-- ``"pool"``: a :class:`neuroconv.SequenceModel` backbone (``layer``, ``d_model``,
-  ``n_layers``), mean- or last-pooled, with a linear head.
+- ``"tangent"`` (default) and ``"logvar"``: the ``covconv`` entry
+  (:class:`neuroconv.brain.covconv.CovConvNet`), long-conv filters read out through
+  shrunk covariances (tangent space, or log-variance). The head starts at the logistic
+  regression of the training features, so an untrained model is the
+  tangent-connectivity + logistic-regression pipeline, and training moves on from there
+  only while the held-out validation loss improves.
+- ``"pool"``: the ``scratch`` entry (or ``finetune``/``probe`` with ``pretrained``): a
+  :class:`neuroconv.SequenceModel` backbone (``layer``, ``d_model``, ``n_layers``),
+  mean-pooled, with a linear head.
 
-The defaults were chosen on the shared ABIDE data (docs/results.md has the measurement).
+The held-out validation part (``validation_fraction``, by ``groups`` when ``fit`` gets
+them) is the inner split every choice is made on, as in ``neuroconv decode``; unlike
+decode, the estimator keeps the early-stopped model rather than refitting it on all of
+``X`` (scikit-learn's own searches refit around it).
 """
 
 from __future__ import annotations
@@ -54,8 +61,9 @@ class _LongConvBase(BaseEstimator):
         tangent/logvar: spatial filters per temporal filter (None: the channels as given).
     head_c : float or None, default=0.05
         tangent/logvar: inverse L2 strength of the logistic regression that starts the head
-        (0.05: the tangent-connectivity baseline's setting); None chooses it by
-        cross-validation on the training part (slower on wide features).
+        (0.05: the tangent-connectivity baseline's setting); None chooses it from the zoo's
+        grid (``neuroconv.brain.zoo.C_GRID``) by the class-weighted log loss on the
+        validation part (needs ``patience > 0`` and ``validation_fraction > 0``).
     layer : {"longconv", "s4d", "butterfly", "gated", "attention"}, default="longconv"
         pool: sequence layer of the backbone.
     d_model : int, default=32
@@ -198,7 +206,7 @@ class _LongConvBase(BaseEstimator):
         decode = DecodeConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
                               seed=int(self.random_state), patience=int(self.patience), progress="none",
                               accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size),
-                              covconv=covconv)
+                              pool=self.pool, covconv=covconv)
         return ExperimentConfig(name="estimator", model=model, decode=decode)
 
     def _model_name(self) -> str:

@@ -78,3 +78,13 @@ def test_bad_input_errors():
         LongConvClassifier(freeze_backbone=True).fit(X, y)
     with pytest.raises(ValueError, match="dimensions|shape"):
         LongConvClassifier(**FAST).fit(X[..., None], y)
+
+
+def test_pool_and_model_settings_reach_the_zoo_model():
+    """The estimator trains the zoo's models: its settings reach the module it fits."""
+    X, y = _toy(24)
+    clf = LongConvClassifier(readout="pool", pool="last", d_model=8, n_layers=1, max_epochs=1, patience=0).fit(X, y)
+    assert clf.model_.brain.backbone.pool == "last" and clf.model_.brain.d_model == 8
+    cov = LongConvClassifier(n_filters=3, filter_len=5, max_epochs=1, patience=0).fit(X, y)
+    assert cov.model_.n_filters == 3 and cov.model_.kernel.l_max == 5
+    assert cov.fit_info_["hyperparameters"]["C"] == 0.05  # head_c given: not chosen

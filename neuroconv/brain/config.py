@@ -247,6 +247,8 @@ class DecodeConfig(TrainerConfig):
             without labels: each site centred on its training samples' mean, fitted inside
             each fold; a test site never seen in training on its own test samples' mean
             (recorded in metrics.json).
+        pool: How the sequence models (scratch, attention, finetune, probe) pool their
+            outputs over time before the head: mean (over the valid steps) or last.
         class_weight: balanced (every class weighs the same in every model's loss: class
             weights in losses and logistic regressions, uniform LDA priors) or none.
         c_grid: Inverse L2 strengths every regularised model (covconv's head, probe, the
@@ -287,6 +289,7 @@ class DecodeConfig(TrainerConfig):
     train_fraction_of: Literal["groups", "samples"] = "groups"
     connectivity_kind: Literal["tangent", "correlation"] = "tangent"
     site_centering: bool = False
+    pool: Literal["mean", "last"] = "mean"
     class_weight: Literal["balanced", "none"] = "balanced"
     c_grid: list[float] = field(default_factory=lambda: [float(c) for c in np.logspace(-4, 2, 13)])
     refit: bool = True

@@ -150,7 +150,7 @@ class SequenceDecoder(_NeuralDecoder):
             raise ValueError(f"{self.name} needs a pretrained backbone: decode.pretrained, decode.pretrain_in_fold "
                              "true, or a `neuroconv pretrain` run of this config.")
         return make_classifier(model_cfg, {key: chans}, key, chans, part.data.n_out, part.data.l_max, pretrained=pre,
-                               pool="mean")
+                               pool=self.cfg.decode.pool)
 
 
 class ProbeDecoder(Decoder):
@@ -175,7 +175,7 @@ class ProbeDecoder(Decoder):
             raise ValueError("probe needs a pretrained backbone: decode.pretrained, decode.pretrain_in_fold true, or "
                              "a `neuroconv pretrain` run of this config.")
         self.net = make_classifier(self.cfg.model, {key: chans}, key, chans, data.n_out, data.l_max, pretrained=pre,
-                                   freeze=True, pool="mean").eval()
+                                   freeze=True, pool=self.cfg.decode.pool).eval()
         feats = {}
 
         def features(idx):
