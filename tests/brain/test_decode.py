@@ -568,3 +568,29 @@ def test_train_fraction_of_samples_keeps_a_stratified_share_of_the_windows(eeg_s
         share = np.bincount(full.data.y[b.train]) / len(b.train)
         np.testing.assert_allclose(share, np.bincount(full.data.y[a.train]) / len(a.train), atol=1 / len(b.train))
         assert len(set(full.data.groups[b.train])) > 2  # windows of every training subject, not whole subjects
+
+
+def test_unit_level_mcnemar_with_several_stores(eeg_store, eeg_store_other, tmp_path):
+    """Two training stores (two data sets): the units are their 8 subjects (subject 01 of
+    each data set is two people), and McNemar's test is the clustered one over them,
+    recomputable from predictions.csv."""
+    from scipy.stats import chi2
+
+    cfg = tiny_config([eeg_store, eeg_store_other], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["covconv", "csp_lda"],
+        "decode.covconv.readout": "logvar", "decode.n_splits": 4, "decode.max_epochs": 1})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["units"]["column"] == "subject" and m["units"]["n"] == 8
+    preds = pd.read_csv(run / "predictions.csv")
+    assert preds["unit"].nunique() == 8 and set(preds["store"]) == {0, 1}
+    a = preds[preds.model == "covconv"].sort_values(["fold", "store", "id", "start"])
+    b = preds[preds.model == "csp_lda"].sort_values(["fold", "store", "id", "start"])
+    ok_a, ok_b = (a.y_true == a.y_pred).to_numpy(), (b.y_true == b.y_pred).to_numpy()
+    dk = pd.Series((ok_a & ~ok_b).astype(int) - (~ok_a & ok_b).astype(int)).groupby(a["unit"].to_numpy()).sum()
+    r = m["paired"][0]["mcnemar"]
+    assert (m["paired"][0]["first"], m["paired"][0]["second"]) == ("covconv", "csp_lda")
+    assert r["method"] == "clustered" and r["n_units"] == 8
+    want = chi2.sf(dk.sum() ** 2 / (dk**2).sum(), 1) if (dk**2).sum() else 1.0
+    assert r["p_value"] == pytest.approx(want)
+    assert m["models"]["covconv"]["n_units"] == 8
