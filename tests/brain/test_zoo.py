@@ -238,7 +238,7 @@ def test_refit_trains_the_same_number_of_epochs_on_the_whole_part():
 def test_probe_and_classical_heads_choose_c_by_the_same_criterion(monkeypatch):
     """Every regularised model scores its candidates with zoo.selection_loss on the inner
     validation part (the class-weighted log loss the neural models early-stop on)."""
-    from neuroconv.brain.zoo import base, classical
+    from neuroconv.brain.zoo import base
 
     calls = []
     real = base.selection_loss
@@ -247,7 +247,7 @@ def test_probe_and_classical_heads_choose_c_by_the_same_criterion(monkeypatch):
         calls.append((len(y_val), None if sample_weight is None else np.asarray(sample_weight)))
         return real(y_val, out, kind, n, sample_weight)
 
-    monkeypatch.setattr(classical, "selection_loss", spy)
+    monkeypatch.setattr(base, "selection_loss", spy)
     part, _ = _part()
     zoo.build("ts_lr", _cfg()).fit(part)
     assert len(calls) == 3 and all(n == len(part.inner.val) for n, _ in calls)

@@ -30,7 +30,8 @@ import numpy as np
 from neuroconv.engine.folds import Holdout
 
 __all__ = ["Traits", "Entry", "Decoder", "DecodeData", "TrainingPart", "register", "ZOO", "C_GRID",
-           "selection_loss", "choose_on_holdout", "path_estimator", "edge_warning", "CLASS_WEIGHTS", "class_weights"]
+           "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of", "edge_warning",
+           "CLASS_WEIGHTS", "class_weights"]
 
 #: inverse L2 strengths every regularised model chooses from (log-spaced, 1e-4 .. 1e2)
 C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))
@@ -244,6 +245,31 @@ def path_estimator(est):
     return est.set_params(warm_start=True) if isinstance(est, LogisticRegression) else est
 
 
+def proba_of(est, X, n_out: int) -> np.ndarray:
+    """``est.predict_proba(X)`` spread over all ``n_out`` classes (a class the training
+    part lacked gets probability 0)."""
+    proba = np.zeros((len(X), n_out))
+    proba[:, np.asarray(est.classes_).astype(int)] = est.predict_proba(X)
+    return proba
+
+
+def regulariser_path(est, X_in, y_in, X_va, y_va, *, kind: str, n_out: int, grid, sample_weight=None):
+    """Choose the regulariser of ``est`` (a ``LogisticRegression``, a ``Ridge`` with
+    ``alpha = 1/C``, or a pipeline ending in one) from ``grid``: fitted on ``(X_in,
+    y_in)`` along the grid (warm-started), scored by :func:`selection_loss` on ``(X_va,
+    y_va)``. Returns ``(C, {C: loss})``; ``est`` is left fitted at the last C tried."""
+    final = est[-1] if hasattr(est, "steps") else est
+    path_estimator(final)
+
+    def loss(C):
+        final.set_params(**({"alpha": 1.0 / C} if kind == "regression" else {"C": C}))
+        est.fit(X_in, y_in)
+        out = est.predict(X_va) if kind == "regression" else proba_of(est, X_va, n_out)
+        return selection_loss(y_va, out, kind, n_out, sample_weight)
+
+    return choose_on_holdout(loss, grid)
+
+
 def edge_warning(name: str, param: str, value: float, grid) -> str | None:
     """A warning text when ``value`` sits at either end of ``grid`` (else None)."""
     grid = sorted(float(g) for g in grid)
@@ -274,6 +300,22 @@ class Decoder:
 
     def fit(self, part: TrainingPart) -> "Decoder":
         raise NotImplementedError
+
+    def choose_c(self, est, part: TrainingPart, X_in, X_va) -> float:
+        """The regulariser ``C`` of ``est`` (see :func:`regulariser_path`) chosen on the
+        inner split's features ``X_in`` (inner training part) and ``X_va`` (inner
+        validation part) from ``decode.c_grid``, recorded in the report (with a warning at
+        the grid's edge); 1 when the part has no inner validation samples."""
+        inner, data, grid = part.inner, part.data, self.cfg.decode.c_grid
+        if not len(inner.val):
+            self.hyperparameters.update(C=1.0, note="no inner validation part: C fixed at 1")
+            return 1.0
+        C, scores = regulariser_path(est, X_in, data.y[inner.train], X_va, data.y[inner.val], kind=data.kind,
+                                     n_out=data.n_out, grid=grid,
+                                     sample_weight=part.sample_weights(inner.val, inner.train))
+        self.warn(edge_warning(self.name, "C", C, grid))
+        self.hyperparameters.update(C=C, selection_loss=scores)
+        return C
 
     def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError

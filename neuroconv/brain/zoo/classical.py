@@ -23,9 +23,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import clone
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
-    register, selection_loss
-from .neural import _proba
+from .base import Decoder, DecodeData, Traits, TrainingPart, proba_of, register
 
 __all__ = ["ClassicalDecoder"]
 
@@ -60,7 +58,7 @@ class ClassicalDecoder(Decoder):
         if data.kind != "classification":
             raise ValueError(f"baseline {self.name!r} is a classifier; drop it from decode.models for regression.")
         cw = "balanced" if part.class_weight == "balanced" else None
-        y, inner, grid = data.y, part.inner, self.cfg.decode.c_grid
+        y, inner = data.y, part.inner
         warm = {}
         with use_log_level("warning"):  # CSP's per-class covariance messages
             if self.regularised and len(inner.val):
@@ -68,20 +66,10 @@ class ClassicalDecoder(Decoder):
                 F_in = features.fit_transform(self._arrays(data, inner.train), y[inner.train],
                                               **self._site_kw(data, inner.train))
                 F_va = features.transform(self._arrays(data, inner.val), **self._site_kw(data, inner.val))
-                w_va = part.sample_weights(inner.val, inner.train)
-                h = path_estimator(clone(head))
-
-                def loss(C):
-                    h.set_params(C=C).fit(F_in, y[inner.train])
-                    return selection_loss(y[inner.val], _proba(h, F_va, data.n_out), data.kind, data.n_out, w_va)
-
-                C, scores = choose_on_holdout(loss, grid)
-                self.warn(edge_warning(self.name, "C", C, grid))
-                self.hyperparameters = {"C": C, "selection_loss": scores}
+                C = self.choose_c(clone(head), part, F_in, F_va)
                 warm = _warm_start(features)
             elif self.regularised:
-                C = 1.0
-                self.hyperparameters = {"C": C, "note": "no inner validation part: C fixed at 1"}
+                C = self.choose_c(None, part, None, None)
             else:
                 C = None
                 self.hyperparameters = {"note": "no regulariser to choose (LDA: automatic shrinkage or none)"}
@@ -100,7 +88,7 @@ class ClassicalDecoder(Decoder):
             F = self.features.transform(self._arrays(data, idx), **self._site_kw(data, idx))
         if self.options.get("site_centering"):
             self.transductive_sites = sorted(map(str, getattr(self.features, "transductive_sites_", [])))
-        return _proba(self.head, F, data.n_out)
+        return proba_of(self.head, F, data.n_out)
 
     def report(self) -> dict:
         out = super().report()

@@ -27,9 +27,8 @@ import copy
 import numpy as np
 import torch
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
-    register, selection_loss
-from .neural import _kernels, _proba, fit_net, outputs, refit_steps
+from .base import Decoder, DecodeData, Traits, TrainingPart, register
+from .neural import _kernels, fit_net, outputs, refit_steps
 
 __all__ = ["CovConvDecoder", "covconv_readout", "covconv_bands"]
 
@@ -110,31 +109,17 @@ class CovConvDecoder(Decoder):
         F_in = net.fit_statistics(loader(data.windows.subset(fit_idx), 64, False),
                                   precomputed=stats(fit_idx) if shared else None, n_jobs=n_jobs)
         ref_inner = getattr(net, "reference_mean", None)
-        grid = tc.c_grid
         if cc.head_c is not None:
             C = float(cc.head_c)
             self.hyperparameters = {"C": C, "note": "decode.covconv.head_c fixed"}
-        elif len(inner.val):
-            if shared:
-                F_va = net.standardized(*stats(inner.val))
-            else:
-                F_va = net.standardized(*net.batch_statistics(loader(data.windows.subset(inner.val), 64, False)))
-            w_va = part.sample_weights(inner.val, inner.train)
+        else:
             from ..covconv import head_regression
 
-            h = path_estimator(head_regression(min(grid), part.seed, kind, class_weight))
-
-            def loss(C):
-                h.set_params(**({"alpha": 1.0 / C} if kind == "regression" else {"C": C})).fit(F_in, y[inner.train])
-                out = h.predict(F_va) if kind == "regression" else _proba(h, F_va, data.n_out)
-                return selection_loss(y[inner.val], out, kind, data.n_out, w_va)
-
-            C, scores = choose_on_holdout(loss, grid)
-            self.warn(edge_warning(self.name, "C", C, grid))
-            self.hyperparameters = {"C": C, "selection_loss": scores}
-        else:
-            C = 1.0
-            self.hyperparameters = {"C": C, "note": "no inner validation part: C fixed at 1"}
+            F_va = None
+            if len(inner.val):
+                F_va = net.standardized(*(stats(inner.val) if shared else
+                                          net.batch_statistics(loader(data.windows.subset(inner.val), 64, False))))
+            C = self.choose_c(head_regression(min(tc.c_grid), part.seed, kind, class_weight), part, F_in, F_va)
         if cc.init_head:
             net.init_head(F_in, y[fit_idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
         filters_only = cc.train == "filters"

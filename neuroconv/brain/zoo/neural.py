@@ -13,8 +13,7 @@ import copy
 
 import numpy as np
 
-from .base import Decoder, DecodeData, Traits, TrainingPart, choose_on_holdout, edge_warning, path_estimator, \
-    register, selection_loss
+from .base import Decoder, DecodeData, Traits, TrainingPart, proba_of, register
 
 __all__ = ["fit_net", "refit_steps", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "BRAINDECODE_RECIPES",
            "outputs"]
@@ -193,43 +192,16 @@ class ProbeDecoder(Decoder):
                 C=C, max_iter=5000, random_state=part.seed,
                 class_weight=None if cw is None else dict(enumerate(cw))))
 
-        grid = self.cfg.decode.c_grid
         inner = part.inner
-        if len(inner.val):
-            f_in, f_va = features(inner.train), features(inner.val)
-            y = data.y
-
-            path = head(min(grid))
-            path_estimator(path[-1])
-
-            def loss(C):
-                path[-1].set_params(**({"alpha": 1.0 / C} if data.kind == "regression" else {"C": C}))
-                h = path.fit(f_in, y[inner.train])
-                out = h.predict(f_va) if data.kind == "regression" else _proba(h, f_va, data.n_out)
-                return selection_loss(y[inner.val], out, data.kind, data.n_out,
-                                      part.sample_weights(inner.val, inner.train))
-
-            C, scores = choose_on_holdout(loss, grid)
-            self.warn(edge_warning(self.name, "C", C, grid))
-            self.hyperparameters = {"C": C, "selection_loss": scores}
-        else:
-            C = 1.0
-            self.hyperparameters = {"C": C, "note": "no inner validation part: C fixed at 1"}
+        C = self.choose_c(head(min(self.cfg.decode.c_grid)), part,
+                          *((features(inner.train), features(inner.val)) if len(inner.val) else (None, None)))
         self.head = head(C).fit(features(part.train), data.y[part.train])
         self._features = features
         return self
 
     def predict(self, data: DecodeData, idx) -> np.ndarray:
         f = self._features(list(idx))
-        return self.head.predict(f) if data.kind == "regression" else _proba(self.head, f, data.n_out)
-
-
-def _proba(est, X, n_out: int) -> np.ndarray:
-    """``predict_proba`` spread over all ``n_out`` classes (a class the training part
-    lacked gets probability 0)."""
-    proba = np.zeros((len(X), n_out))
-    proba[:, np.asarray(est.classes_).astype(int)] = est.predict_proba(X)
-    return proba
+        return self.head.predict(f) if data.kind == "regression" else proba_of(self.head, f, data.n_out)
 
 
 class BraindecodeDecoder(_NeuralDecoder):
