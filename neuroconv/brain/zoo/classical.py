@@ -118,22 +118,18 @@ _EEG = ("eeg", "meg")
 register("connectivity", Traits("baseline", "classical", ("fmri",), fixed_length=False, site_groups=True,
                                 library="nilearn", paradigm="connectivity"),
          "nilearn connectivity (tangent or correlation) -> standardise -> logistic regression")(_connectivity)
-register("ts_lr", Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library="pyriemann",
-                         paradigm="motor imagery"),
-         "8-32 Hz band-pass -> pyriemann covariances (OAS) -> tangent space -> logistic regression (MOABB TS+LR)")(
-    lambda cfg: ClassicalDecoder("ts_lr", cfg, regularised=True, fixed_length=True))
-register("xdawn_ts", Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library="pyriemann",
-                            paradigm="erp"),
-         "1-24 Hz band-pass -> pyriemann xDAWN covariances -> tangent space -> logistic regression")(
-    lambda cfg: ClassicalDecoder("xdawn_ts", cfg, regularised=True, fixed_length=True))
-register("csp_lda", Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library="mne",
-                           paradigm="motor imagery"),
-         "8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> LDA")(
-    lambda cfg: ClassicalDecoder("csp_lda", cfg, regularised=False, fixed_length=True))
-register("erp_lda", Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library="mne",
-                           paradigm="erp"),
-         "1-24 Hz band-pass -> decimation to about 32 Hz -> vectorised epochs -> shrinkage LDA")(
-    lambda cfg: ClassicalDecoder("erp_lda", cfg, regularised=False, fixed_length=True))
-register("bandpower", Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library="mne"),
-         "log band power (MNE Welch PSD) -> standardise -> logistic regression")(
-    lambda cfg: ClassicalDecoder("bandpower", cfg, regularised=True, fixed_length=True))
+#: the EEG baselines: name, regulariser?, library, paradigm, summary
+_EEG_BASELINES = (
+    ("ts_lr", True, "pyriemann", "motor imagery",
+     "8-32 Hz band-pass -> pyriemann covariances (OAS) -> tangent space -> logistic regression (MOABB TS+LR)"),
+    ("xdawn_ts", True, "pyriemann", "erp",
+     "1-24 Hz band-pass -> pyriemann xDAWN covariances -> tangent space -> logistic regression"),
+    ("csp_lda", False, "mne", "motor imagery", "8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> LDA"),
+    ("erp_lda", False, "mne", "erp",
+     "1-24 Hz band-pass -> decimation to about 32 Hz -> vectorised epochs -> shrinkage LDA"),
+    ("bandpower", True, "mne", "any", "log band power (MNE Welch PSD) -> standardise -> logistic regression"),
+)
+for _name, _reg, _lib, _paradigm, _summary in _EEG_BASELINES:
+    register(_name, Traits("baseline", "classical", _EEG, one_sfreq=True, fixed_length=True, library=_lib,
+                           paradigm=_paradigm), _summary)(
+        lambda cfg, name=_name, reg=_reg: ClassicalDecoder(name, cfg, regularised=reg, fixed_length=True))
