@@ -23,6 +23,10 @@ def _fmt(v, digits=3):
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _p(v):
+    return "n/a" if v is None else (f"{v:.2g}" if v >= 0.001 else f"{v:.1e}")
+
+
 def _ci(m):
     ci = m.get("ci95")
     return f"{_fmt(m.get('pooled'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else _fmt(m.get("pooled"))
@@ -66,8 +70,8 @@ def table(run: Path, metric: str) -> str:
             mc = pr.get("mcnemar", {})
             lines.append(f"| {pr['first']} − {pr['second']} | {_fmt(d['difference'])} "
                          f"[{_fmt(ci[0]) if ci else 'n/a'}, {_fmt(ci[1]) if ci else 'n/a'}] | "
-                         f"{_fmt(d.get('permutation_p'))} | {_fmt(d['wilcoxon'].get('p_value'))} | "
-                         f"{_fmt(mc.get('p_value'))} ({mc.get('method', '-')}) |")
+                         f"{_p(d.get('permutation_p'))} | {_p(d['wilcoxon'].get('p_value'))} | "
+                         f"{_p(mc.get('p_value'))} ({mc.get('method', '-')}) |")
     return "\n".join(lines)
 
 
