@@ -124,7 +124,23 @@ class Folds:
     # ------------------------------------------------------------------ inner
     def holdout(self, y, groups, *, recordings=None, starts=None, stops=None) -> Holdout:
         """A validation split of one training side, by group, or by time when it holds
-        fewer than ``min_groups`` groups (needs ``recordings``, ``starts``, ``stops``)."""
+        fewer than ``min_groups`` groups (needs ``recordings``, ``starts``, ``stops``).
+
+        For classes (``stratify``), a split whose training part would lack one of the
+        side's classes is not used: nothing is held out (``by="none"``) and the note
+        says why, since no model can be fitted on the remaining part."""
+        h = self._holdout(y, groups, recordings=recordings, starts=starts, stops=stops)
+        y = np.asarray(y)
+        if self.stratify and _is_classes(y) and len(h.val):
+            missing = sorted(set(np.unique(y).tolist()) - set(np.unique(y[h.train]).tolist()), key=str)
+            if missing:
+                return Holdout(np.arange(len(y)), np.arange(0), "none", 0,
+                               f"the {h.by} split ({h.note}) would leave class(es) {missing} out of the inner "
+                               "training part: nothing is held out, training runs its full budget without "
+                               "early stopping and regularisers keep their defaults")
+        return h
+
+    def _holdout(self, y, groups, *, recordings=None, starts=None, stops=None) -> Holdout:
         from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
         y, groups = np.asarray(y), np.asarray(groups, dtype=object)

@@ -36,7 +36,7 @@ def test_outer_folds_never_share_a_group(n_groups, per, seed, cv):
 @given(n_groups=st.integers(3, 15), per=st.integers(1, 5), seed=st.integers(0, 10**6))
 def test_inner_split_is_by_group_when_there_are_enough(n_groups, per, seed):
     groups = np.repeat([f"g{i}" for i in range(n_groups)], per)
-    y = np.random.default_rng(seed).integers(0, 2, len(groups))
+    y = np.random.default_rng(seed).normal(size=len(groups))  # a regression target: no class rule
     h = Folds(val_fraction=0.2, seed=seed).holdout(y, groups)
     assert h.by == "group" and len(h.val) and len(h.train)
     assert not set(groups[h.train]) & set(groups[h.val])
@@ -58,6 +58,34 @@ def test_too_few_groups_hold_out_the_end_of_each_recording_without_overlap():
         assert max(stops[tr]) <= boundary  # no training window reaches into validation time
         assert min(starts[va]) > max(starts[tr])
     assert h.dropped == 2  # one straddling window per recording
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_groups=st.integers(1, 8), per=st.integers(2, 6), seed=st.integers(0, 10**6))
+def test_inner_training_part_keeps_every_class_or_nothing_is_held_out(n_groups, per, seed):
+    # labels in blocks of time (as in a run of 30 Hz trials then 20 Hz trials): a split can
+    # leave a class out of the training part, and a model could not be fitted there
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"g{i}" for i in range(n_groups)], per)
+    y = rng.integers(0, 3, len(groups))
+    starts = np.tile(np.arange(per) * 10, n_groups)
+    h = Folds(val_fraction=0.3, seed=seed).holdout(y, groups, recordings=groups, starts=starts, stops=starts + 10)
+    assert set(y[h.train]) == set(y)
+    if h.by == "none":
+        assert len(h.val) == 0 and sorted(h.train) == list(range(len(y)))
+
+
+def test_a_split_that_drops_a_class_from_training_holds_nothing_out():
+    # one recording; the last windows are the only ones of class 1
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    starts = np.arange(10) * 10
+    h = Folds(val_fraction=0.2).holdout(y, np.array(["r"] * 10), recordings=["r"] * 10, starts=starts,
+                                       stops=starts + 10)
+    assert h.by == "none" and len(h.val) == 0 and "would leave class(es) [1]" in h.note
+    # the same split for a target that is not classes is kept
+    h = Folds(val_fraction=0.2).holdout(y.astype(float), np.array(["r"] * 10), recordings=["r"] * 10,
+                                       starts=starts, stops=starts + 10)
+    assert h.by == "time" and len(h.val) == 2
 
 
 def test_time_holdout_with_one_window_per_recording_trains_without_validation():
