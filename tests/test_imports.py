@@ -165,3 +165,15 @@ def test_benchmarks_and_engine_do_not_import_the_brain_experiments(package, forb
             if target == forbidden or target.startswith(forbidden):
                 bad.append(f"{_rel(path)}:{line}: imports {target}")
     assert not bad, "\n".join(bad)
+
+
+def test_the_first_name_of_the_kernel_check_still_runs_it():
+    """``python -m neuroconv.kernels.check`` (the name the README and reports used first)
+    runs ``neuroconv.kernel_tools.check`` with its arguments."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "neuroconv.kernels.check", "--help"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "usage: python -m neuroconv.kernel_tools.check" in out.stdout and "--quick" in out.stdout
