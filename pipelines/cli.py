@@ -326,12 +326,15 @@ def add_preprocess(sub) -> None:
     b.set_defaults(func=_cmd_eegbci)
 
     n = ps.add_parser("eeg-notebooks", help="NeuroTechX eeg-notebooks Muse recordings "
-                                            "(visual P300, N170)",
+                                            "(visual P300, N170, cueing, SSVEP)",
                       description="eeg-notebooks CSV recordings (<experiment>/subjectN/"
                                   "sessionM/*.csv) -> store, with subject, session and run "
                                   "from the folders and file times, and the experiment's "
                                   "marker meanings (P300: 1 = non-target, 2 = target; N170: "
-                                  "1 = house, 2 = face). No re-referencing by default: the "
+                                  "1 = house, 2 = face; cueing: 1/2 cue left/right, 11/12/21/22 "
+                                  "targets, 31/32 responses; SSVEP: 1 = 30 Hz, 2 = 20 Hz, with "
+                                  "Right AUX read as POz). Files that are not recordings (.mat, "
+                                  ".DS_Store) are passed over and listed. No re-referencing by default: the "
                                   "Muse's 4 channels share the Fpz reference.")
     n.add_argument("--data-dir", required=True, metavar="DIR",
                    help="the eeg-notebooks data folder (holding visual/P300 ...)")
