@@ -1,6 +1,7 @@
 """Markdown tables for docs/results.md from decode run folders.
 
     python docs/scripts/results_tables.py RUN [RUN ...] [--metric roc_auc]
+    python docs/scripts/results_tables.py --label-efficiency RUN [RUN ...]   # one run per fraction
 
 For each run: the protocol line, one row per model (pooled score with its 95% interval
 over units, mean ± sd over folds, the choices made on the inner splits: the median C,
@@ -75,11 +76,62 @@ def table(run: Path, metric: str) -> str:
     return "\n".join(lines)
 
 
+#: the sequence models of the project; every other model in a run is a baseline
+OURS = ("covconv", "scratch", "finetune", "probe", "attention")
+
+
+def _pair(m: dict, first: str, second: str, metric: str):
+    """(difference, ci95, permutation p) of first − second from a run's paired tests."""
+    for pr in m.get("paired", []):
+        sign = 1 if (pr["first"], pr["second"]) == (first, second) else (
+            -1 if (pr["first"], pr["second"]) == (second, first) else 0)
+        if sign:
+            d = pr[metric]
+            ci = d.get("ci95")
+            ci = None if not ci else sorted(sign * c for c in ci)
+            return sign * d["difference"], ci, d.get("permutation_p")
+    return None
+
+
+def label_efficiency_table(runs: list[Path], metric: str) -> str:
+    """One row per training fraction: every model's pooled score [95% CI over units], then
+    finetune and probe against scratch and against the best baseline of that run (the
+    baseline with the highest pooled score), each difference with its interval and
+    permutation p over the same unit resamples."""
+    ms = sorted((json.loads((r / "metrics.json").read_text()) for r in runs),
+                key=lambda m: float(m["protocol"].get("train_fraction", 1.0)))
+    models = [k for k in ms[0]["models"]]
+    lines = ["| fraction | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    cmp_lines = ["| fraction | comparison | difference [95% CI] | permutation p |", "|---|---|---|---|"]
+    for m in ms:
+        frac = float(m["protocol"].get("train_fraction", 1.0))
+        cells = [(_ci(m["models"][k][metric]) if k in m["models"] and metric in m["models"][k]
+                  else "failed") for k in models]
+        lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
+        base = {k: r[metric]["pooled"] for k, r in m["models"].items()
+                if k not in OURS and metric in r and r[metric].get("pooled") is not None}
+        best = max(base, key=base.get) if base else None
+        for ours in ("finetune", "probe"):
+            for other in ("scratch", best):
+                got = other and _pair(m, ours, other, metric)
+                if got:
+                    d, ci, p = got
+                    ci_s = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "n/a"
+                    label = f"{ours} − {other}" + (" (best baseline)" if other == best else "")
+                    cmp_lines.append(f"| {frac:g} | {label} | {d:+.3f} {ci_s} | {_p(p)} |")
+    return "\n".join(lines + [""] + cmp_lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--metric", default="roc_auc")
+    ap.add_argument("--label-efficiency", action="store_true",
+                    help="one table over the runs (one per decode.train_fraction)")
     a = ap.parse_args(argv)
+    if a.label_efficiency:
+        print(label_efficiency_table(a.runs, a.metric))
+        return
     print("\n\n".join(table(r, a.metric) for r in a.runs))
 
 

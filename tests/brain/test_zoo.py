@@ -305,3 +305,27 @@ def test_covconv_filters_mode_moves_only_the_band_edges_then_refits_the_head(mon
         logit = net.head(torch.as_tensor(F, dtype=torch.float32))
     p1 = torch.softmax(logit, 1)[:, 1].numpy()
     np.testing.assert_allclose(p1, lr.predict_proba(F)[:, 1], rtol=1e-4, atol=1e-5)
+
+
+def test_probabilities_of_float32_features_sum_to_one_and_score_without_warning():
+    """A linear head fitted on float32 features returns float32 probabilities; spread into
+    the float64 array that every selection loss reads, their rows must still sum to 1
+    (scikit-learn's log loss warns, and may renormalise, when they miss by more than
+    sqrt(eps64))."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from neuroconv.brain.zoo.base import proba_of, selection_loss
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(301, 7)).astype(np.float32) * 30
+    y = (X[:, 0] + rng.normal(size=301) > 0).astype(int)
+    est = LogisticRegression(C=100.0, max_iter=1000).fit(X, y)
+    assert est.predict_proba(X).dtype == np.float32  # the case this guards against
+    p = proba_of(est, X, 3)  # a third class the part lacks gets 0
+    assert p.dtype == np.float64 and np.all(p[:, 2] == 0)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=4 * np.finfo(np.float64).eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        selection_loss(y, p, "classification", 3)

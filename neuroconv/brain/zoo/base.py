@@ -247,9 +247,12 @@ def path_estimator(est):
 
 def proba_of(est, X, n_out: int) -> np.ndarray:
     """``est.predict_proba(X)`` spread over all ``n_out`` classes (a class the training
-    part lacked gets probability 0)."""
+    part lacked gets probability 0), in float64 with rows that sum to 1 to float64
+    precision (an estimator fitted on float32 features returns float32 probabilities,
+    whose rows miss 1 by float32 rounding)."""
+    p = np.asarray(est.predict_proba(X), dtype=np.float64)
     proba = np.zeros((len(X), n_out))
-    proba[:, np.asarray(est.classes_).astype(int)] = est.predict_proba(X)
+    proba[:, np.asarray(est.classes_).astype(int)] = p / p.sum(axis=1, keepdims=True)
     return proba
 
 
