@@ -50,7 +50,14 @@ def plot_label_efficiency(run_dirs, path: Path, metric: str = "accuracy") -> dic
     ``metrics.json``; runs written before intervals existed show the mean over folds
     without bars). Returns ``{model: {fraction: (score, low, high)}}``."""
     table: dict = {}
-    for _, m in _decode_runs(run_dirs):
+    runs = _decode_runs(run_dirs)
+    of = {m["protocol"].get("train_fraction_of", "groups") for _, m in runs
+          if float(m["protocol"].get("train_fraction", 1.0)) < 1}
+    if len(of) > 1:
+        raise ValueError(f"these runs subsample different things (decode.train_fraction_of: {sorted(of)}): "
+                         "one curve needs runs that differ in train_fraction only.")
+    of = of.pop() if of else "groups"
+    for _, m in runs:
         frac = float(m["protocol"].get("train_fraction", 1.0))
         for name, agg in m["models"].items():
             v = agg.get(metric, {}) if "error" not in agg else {}
@@ -70,7 +77,8 @@ def plot_label_efficiency(run_dirs, path: Path, metric: str = "accuracy") -> dic
     ax.set_xscale("log")
     ax.set_xticks(sorted({f for pts in table.values() for f in pts}))
     ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_xlabel("fraction of training groups used")
+    ax.set_xlabel("fraction of each training fold's " + ("windows used (stratified by class)" if of == "samples"
+                                                         else "groups used"))
     ax.set_ylabel(f"{metric} (pooled, 95% interval over units)")
     ax.legend(fontsize=8)
     ax.set_title("label efficiency", fontsize=9)

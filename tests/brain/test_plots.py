@@ -38,6 +38,12 @@ def test_label_efficiency_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "cli.png").is_file()
     assert main(["plot", "label-efficiency", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
     assert "metrics.json does not exist" in capsys.readouterr().err
+    # one curve is one protocol: runs that subsample groups and runs that subsample windows do not mix
+    m = json.loads((runs[0] / "metrics.json").read_text())
+    m["protocol"]["train_fraction_of"] = "samples"
+    (runs[0] / "metrics.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match="subsample different things"):
+        plot_label_efficiency(runs, tmp_path / "mixed.png")
 
 
 def test_roughness_points_carry_their_settings(tmp_path):
