@@ -524,6 +524,11 @@ def prepare(cfg: ExperimentConfig, log=print) -> Experiment:
     data = zoo.DecodeData(StoreWindows(stores, samples, dc.normalize, align=align), y, kind, classes, groups, rec,
                           starts, stops, sites)
     modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
+    if kc.pretrained and kc.pretrain_in_fold:
+        # an explicit backbone wins over the config's in-fold pretraining (muse_p300 and
+        # muse_n170 pretrain in fold by default); the overlap check below still applies
+        log(f"note: decode.pretrained {kc.pretrained} serves every fold; decode.pretrain_in_fold is turned off.")
+        kc.pretrain_in_fold = False
     backbone_possible = bool(kc.pretrained or kc.pretrain_in_fold or _newest_pretrain(cfg) is not None)
     models = _models(cfg, kind, modalities, classes, backbone_possible)
     pretrained, pre_run, record = _resolve_pretrained(cfg, models, log)

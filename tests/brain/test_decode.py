@@ -291,6 +291,27 @@ def test_pretrain_in_fold_never_sees_the_fold_test_group(eeg_store, tmp_path, mo
     assert json.loads((run / "metrics.json").read_text())["protocol"]["pretrain_in_fold"] is True
 
 
+def test_an_explicit_backbone_wins_over_the_configs_in_fold_pretraining(eeg_store, pretrained_run, tmp_path,
+                                                                         monkeypatch):
+    """muse_p300/muse_n170 pretrain in fold by default; --decode.pretrained RUN must then
+    use RUN (the cueing backbone), not silently pretrain again inside each fold."""
+    import neuroconv.brain.pretrain as P
+
+    def never(*a, **k):
+        raise AssertionError("pretrained inside a fold although decode.pretrained was given")
+
+    monkeypatch.setattr(P, "pretrain_backbone", never)
+    notes = []
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "data.max_len": 256, "decode.event_labels": ["left", "right"], "decode.tmin": 0.0, "decode.tmax": 2.0,
+        "decode.pretrained": str(pretrained_run), "decode.query": DECODE_SUBJECTS,
+        "decode.models": ["finetune", "probe"], "decode.pretrain_in_fold": True})
+    run = run_decode(cfg, log=notes.append)
+    protocol = json.loads((run / "metrics.json").read_text())["protocol"]
+    assert protocol["pretrained"] == str(pretrained_run) and protocol["pretrain_in_fold"] is False
+    assert any("decode.pretrain_in_fold is turned off" in str(n) for n in notes)
+
+
 def test_external_test_stores_report_per_group(eeg_store, eeg_store_other, tmp_path):
     import shutil
 
