@@ -20,7 +20,7 @@ Two model families, chosen by ``readout``, each a model of the zoo
   only while the held-out validation loss improves.
 - ``"pool"``: the ``scratch`` entry (or ``finetune``/``probe`` with ``pretrained``): a
   :class:`neuroconv.SequenceModel` backbone (``layer``, ``d_model``, ``n_layers``),
-  mean-pooled, with a linear head.
+  mean- or last-pooled (``pool``), with a linear head.
 
 The held-out validation part (``validation_fraction``, by ``groups`` when ``fit`` gets
 them) is the inner split every choice is made on, as in ``neuroconv decode``; unlike

@@ -352,8 +352,8 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
         if validate_first and validate:
             trainer.validate(task, val_loader, verbose=False)
             start = keeper.best  # the state before training competes in early stopping too
-            for cb in trainer.callbacks:
-                if type(cb).__name__ == "EarlyStopping" and start < float("inf"):
+            if start < float("inf"):
+                for cb in trainer.early_stopping_callbacks:
                     cb.best_score = torch.tensor(start)
         try:
             trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
