@@ -62,7 +62,7 @@ class _LongConvBase(BaseEstimator):
     head_c : float or None, default=0.05
         tangent/logvar: inverse L2 strength of the logistic regression that starts the head
         (0.05: the tangent-connectivity baseline's setting); None chooses it from the zoo's
-        grid (``neuroconv.brain.zoo.C_GRID``) by the class-weighted log loss on the
+        grid (``decode.c_grid``'s default, 1e-4 .. 1e2) by the class-weighted log loss on the
         validation part (needs ``patience > 0`` and ``validation_fraction > 0``).
     layer : {"longconv", "s4d", "butterfly", "gated", "attention"}, default="longconv"
         pool: sequence layer of the backbone.
@@ -186,28 +186,33 @@ class _LongConvBase(BaseEstimator):
             raise ValueError("every sample needs at least 2 valid time steps; some have fewer (NaN padding?).")
         return ((X, lengths), y) if reset else (X, lengths)
 
-    def _config(self, sfreq: float, n_channels: int):
-        """The experiment config the zoo builds the model from: the same model config and
-        decoders as ``neuroconv decode`` (one training path)."""
-        from neuroconv.brain.config import CovConvConfig, DecodeConfig, ExperimentConfig, ModelConfig
+    def _model(self, sfreq: float, n_channels: int):
+        """``(context, settings)`` the zoo makes the model from: the same backbone config,
+        settings and decoders as ``neuroconv decode`` (one training path)."""
+        from neuroconv.brain import zoo
+        from neuroconv.brain.config import ModelConfig
+        from neuroconv.brain.zoo.covconv import CovConvSettings
+        from neuroconv.brain.zoo.neural import SequenceSettings
+        from neuroconv.engine.config import TrainerConfig
 
         model = ModelConfig(layer=self.layer, d_model=int(self.d_model), n_layers=int(self.n_layers),
                             bidirectional=bool(self.bidirectional), dropout=self.dropout, lam=self.lam,
                             smooth_width=int(self.smooth_width), kernel_lr=self.kernel_lr,
                             time_embedding=self.sfreq is not None)
-        readout = self.readout if self.readout != "pool" else "auto"
+        trainer = TrainerConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
+                                seed=int(self.random_state), patience=int(self.patience), progress="none",
+                                accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size))
+        # the estimator keeps the model early-stopped on its validation part (no refit)
+        context = zoo.Context(trainer=trainer, backbone=model, seed=int(self.random_state), refit=False)
+        if self.readout == "pool":
+            return context, SequenceSettings(pool=self.pool)
+        readout = self.readout
         if n_channels == 1 and not self.spatial:  # one channel has no connectivity: its log-variance
             readout = "logvar"
-        covconv = CovConvConfig(readout=readout,
-                                n_filters=int(self.n_filters), spatial=int(self.spatial or 0),
-                                filter_seconds=int(self.filter_len) / sfreq, diagonal=True, means=True,
-                                head_c=self.head_c, dropout=self.dropout, lam=self.lam,
-                                smooth_width=int(self.smooth_width), kernel_init="box")
-        decode = DecodeConfig(max_epochs=int(self.max_epochs), lr=self.lr, weight_decay=self.weight_decay,
-                              seed=int(self.random_state), patience=int(self.patience), progress="none",
-                              accelerator="cpu", devices=1, warmup_steps=10, batch_size=int(self.batch_size),
-                              pool=self.pool, covconv=covconv)
-        return ExperimentConfig(name="estimator", model=model, decode=decode)
+        return context, CovConvSettings(readout=readout, n_filters=int(self.n_filters), spatial=int(self.spatial or 0),
+                                        filter_seconds=int(self.filter_len) / sfreq, diagonal=True, means=True,
+                                        head_c=self.head_c, dropout=self.dropout, lam=self.lam,
+                                        smooth_width=int(self.smooth_width), kernel_init="box")
 
     def _model_name(self) -> str:
         if self.readout != "pool":
@@ -241,15 +246,14 @@ class _LongConvBase(BaseEstimator):
         if self.patience > 0 and self.validation_fraction > 0 and len(np.unique(data.groups)) >= 3:
             inner = Folds(cv="none", seed=int(self.random_state), val_fraction=self.validation_fraction,
                           stratify=kind == "classification").holdout(y_enc, data.groups)
-        cfg = self._config(self.sfreq or 1.0, C)
-        cfg.decode.refit = False  # the estimator keeps the model early-stopped on its validation part
+        context, settings = self._model(self.sfreq or 1.0, C)
         pretrained = self.pretrained
         part = zoo.TrainingPart(data, np.arange(n), inner, class_weight, int(self.random_state),
                                 backbone=lambda: load_pretrained(pretrained) if pretrained else None)
         import lightning as L
 
         L.seed_everything(int(self.random_state), workers=True, verbose=False)
-        self.decoder_ = zoo.build(self._model_name(), cfg).fit(part)
+        self.decoder_ = zoo.make(self._model_name(), context, settings).fit(part)
         self.model_ = self.decoder_.net
         self.fit_info_ = {**self.decoder_.report().get("training", {}),
                           "hyperparameters": self.decoder_.report()["hyperparameters"]}

@@ -13,10 +13,16 @@ Public surface:
   (``ZOO``, ``build``); baselines' pipelines from the field's libraries:
   :func:`make_baseline`.
 
-Modules: :mod:`.config`, :mod:`.data`, :mod:`.models`, :mod:`.covconv`, :mod:`.tasks`,
-:mod:`.pretrain`, :mod:`.decode` (the experiment), :mod:`.zoo` (the models),
-:mod:`.baselines`, :mod:`.sources` (pipelines run from a config), :mod:`.plots`, :mod:`.cli`. The training loop, run folders, folds and the config
-system come from :mod:`neuroconv.engine`.
+Modules: :mod:`.config` (the experiment config, with each model's own section),
+:mod:`.data` (the one path from stores to model inputs), :mod:`.design` (everything a
+decode run decides before fitting: samples, targets, folds, units, models), :mod:`.tasks`
+(what a sample, a target and a score are), :mod:`.decode` (the loop over folds and
+models), :mod:`.zoo` (the one registry of models and baselines), :mod:`.overlap` (test
+data recognised by content), :mod:`.pretrain`, :mod:`.models`, :mod:`.covconv`,
+:mod:`.baselines` and :mod:`.ssvep` (the pieces the zoo builds from), :mod:`.spd`,
+:mod:`.sources` (pipelines run from a config), :mod:`.plots`, :mod:`.cli`. The training
+loop, run folders, folds, statistics and the config system come from
+:mod:`neuroconv.engine`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ __all__ = ["run_pretrain", "run_decode", "DecodeFailed", "ExperimentConfig", "lo
 _LAZY = {  # Lightning, scikit-learn and the pipelines load on first use
     "run_pretrain": ".pretrain", "run_decode": ".decode", "DecodeFailed": ".decode",
     "ExperimentConfig": ".config", "load_config": ".config", "BrainModel": ".models", "load_pretrained": ".models",
-    "CovConvNet": ".covconv", "StoreWindows": ".data", "open_stores": ".data", "make_baseline": ".baselines",
+    "CovConvNet": ".covconv", "StoreWindows": ".data", "open_stores": ".data", "make_baseline": ".zoo.classical",
     "ZOO": ".zoo",
 }
 

@@ -1,50 +1,31 @@
-"""Baselines from the libraries the field uses: the building blocks and the pipelines.
+"""The building blocks of the field's baselines, as their libraries compute them.
 
-Which baselines a decode job runs, their traits and how each is fitted (its regulariser
+Which baselines a decode job runs, their settings and how each is fitted (its regulariser
 chosen on the inner split, its class weighting) is the model zoo's business
-(:mod:`neuroconv.brain.zoo`); this module builds the pipelines the way their libraries
-and MOABB recommend.
+(:mod:`neuroconv.brain.zoo`, whose :func:`~neuroconv.brain.zoo.classical.make_baseline`
+builds any of them as one scikit-learn classifier); this module holds the pieces:
 
-==================  ========  ===============================================================
-name                modality  pipeline (``features`` -> ``head``, see :func:`baseline_parts`)
-==================  ========  ===============================================================
-``connectivity``    fmri      :class:`ConnectivityFeatures`: nilearn ``ConnectivityMeasure``
-                              (``kind`` tangent or correlation, vectorised without the
-                              diagonal) -> optional per-site centring -> ``StandardScaler``;
-                              -> ``LogisticRegression``. Tangent runs on
-                              :class:`TangentConnectivity`: nilearn's numbers (to float64
-                              rounding), batched, BLAS single-threaded, optionally threaded
-                              over subjects, or with a closed-form log-Euclidean reference.
-``ts_lr``           eeg       :class:`BandPass` 8-32 Hz -> pyriemann ``Covariances("oas")`` ->
-                              ``TangentSpace("riemann")`` -> ``LogisticRegression`` (MOABB's
-                              TS+LR motor-imagery pipeline)
-``xdawn_ts``        eeg       :class:`BandPass` 1-24 Hz -> pyriemann ``XdawnCovariances(
-                              nfilter=4, estimator="oas")`` -> ``TangentSpace("riemann")`` ->
-                              ``LogisticRegression`` (ERPs)
-``csp_lda``         eeg       :class:`BandPass` 8-32 Hz -> ``mne.decoding.CSP`` (log-variance
-                              of 4 filters) -> LDA
-``erp_lda``         eeg       :class:`BandPass` 1-24 Hz -> :class:`EpochDecimate` (anti-aliased
-                              decimation to about 32 Hz) -> ``mne.decoding.Vectorizer`` ->
-                              shrinkage LDA (``solver="lsqr", shrinkage="auto"``)
-``bandpower``       eeg       log band power from MNE's Welch PSD -> standardise -> LR
-==================  ========  ===============================================================
+- :class:`BandPower`: log band power per channel from MNE's Welch PSD.
+- :class:`BandPass`: MNE's IIR band-pass of epochs (MOABB's paradigm filters).
+- :class:`EpochDecimate`: anti-aliased decimation of ERP epochs.
+- :class:`TangentConnectivity`: nilearn's tangent-space connectivity, batched (nilearn's
+  numbers to float64 rounding), or at a closed-form log-Euclidean reference.
+- :class:`SiteCentering`, :class:`ConnectivityFeatures`, :class:`ConnectivityClassifier`:
+  the fMRI connectivity baseline (nilearn ``ConnectivityMeasure`` -> optional per-site
+  centring -> ``StandardScaler`` -> ``LogisticRegression``).
+- :func:`braindecode_net`: braindecode's EEGNet and ShallowFBCSPNet behind the decode batch
+  contract.
 
-The bands are those of MOABB's paradigms (``MotorImagery``: 8-32 Hz, ``P300``: 1-24 Hz),
-applied inside each pipeline so that the store stays broadband. The neural baselines
-(braindecode's EEGNet and ShallowFBCSPNet) are built with :func:`braindecode_net`.
+Inputs: fMRI pieces take a list of ``(T_i, regions)`` arrays (lengths may differ); EEG
+pieces take one ``(n, channels, times)`` array and are built for its ``sfreq``.
 
-Inputs: fMRI baselines take a list of ``(T_i, regions)`` arrays (lengths may differ);
-EEG baselines take one ``(n, channels, times)`` array and are built for its ``sfreq``.
-Labels are integers ``0..K-1``. Every classical baseline is a scikit-learn classifier
-with ``fit``, ``predict_proba`` and ``classes_``; build it with :func:`make_baseline`.
-
-Site labels for the fMRI baseline's optional per-site centring go through explicit
-``groups=`` arguments: ``fit(X, y, groups=sites)``, ``predict_proba(X, groups=sites)``
-(see :class:`SiteCentering`; ``transductive_sites_`` says which test sites were centred
-on their own unlabelled samples, for the run's metrics).
+Site labels for the per-site centring go through explicit ``groups=`` arguments:
+``fit(X, y, groups=sites)``, ``predict_proba(X, groups=sites)`` (see
+:class:`SiteCentering`; ``transductive_sites_`` says which test sites were centred on
+their own unlabelled samples, for the run's metrics).
 
 Heavy libraries (nilearn, MNE, pyriemann, braindecode) are imported inside functions,
-so ``import neuroconv`` stays light.
+so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -56,16 +37,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from .spd import eig_map, ledoit_wolf_covariances, log_whitened, resolve_n_jobs, riemann_mean_nilearn
 
 __all__ = [
-    "CLASSICAL_BASELINES", "REGULARISED", "BANDS_BY_BASELINE", "make_baseline", "baseline_parts", "braindecode_net",
-    "BandPower", "BandPass", "EpochDecimate", "TangentConnectivity", "SiteCentering", "ConnectivityFeatures",
-    "ConnectivityClassifier", "BraindecodeNet", "BRAINDECODE_NETS",
+    "braindecode_net", "BandPower", "BandPass", "EpochDecimate", "TangentConnectivity", "SiteCentering",
+    "ConnectivityFeatures", "ConnectivityClassifier", "BraindecodeNet", "BRAINDECODE_NETS", "CONNECTIVITY_C",
 ]
 
 #: braindecode's networks that :func:`braindecode_net` builds
@@ -73,9 +52,8 @@ BRAINDECODE_NETS = ("eegnet", "shallow_fbcsp")
 
 BANDS = {"theta": (4.0, 8.0), "mu_alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
 
-# C of the standardised logistic regression after each connectivity kind: the values
-# the ABIDE reference numbers were measured with (issue: "C = 1 for correlation,
-# C = 0.05 for tangent").
+#: C of the standardised logistic regression after each connectivity kind, when none is
+#: chosen: the values nilearn's ABIDE reference numbers were measured with.
 CONNECTIVITY_C = {"correlation": 1.0, "tangent": 0.05}
 
 
@@ -512,131 +490,6 @@ class BandPass(TransformerMixin, BaseEstimator):
         if lo is None and hi is None:
             return X
         return filter_data(X, self.sfreq, lo, hi, method="iir", verbose=False)
-
-
-# --------------------------------------------------------------------------- registry
-
-#: the band each EEG baseline filters its epochs to first (MOABB's paradigm defaults:
-#: MotorImagery 8-32 Hz, P300 1-24 Hz); None: no filter of its own
-BANDS_BY_BASELINE = {"ts_lr": (8.0, 32.0), "csp_lda": (8.0, 32.0), "xdawn_ts": (1.0, 24.0), "erp_lda": (1.0, 24.0)}
-
-_OPTIONS = {
-    "connectivity": {"kind": None, "reference": "riemann", "tangent_backend": "fast", "site_centering": False,
-                     "n_jobs": None, "init_mean": None},
-    "ts_lr": {"estimator": "oas", "band": BANDS_BY_BASELINE["ts_lr"]},
-    "xdawn_ts": {"nfilter": 4, "estimator": "oas", "band": BANDS_BY_BASELINE["xdawn_ts"]},
-    "csp_lda": {"n_components": 4, "band": BANDS_BY_BASELINE["csp_lda"]},
-    "erp_lda": {"target_sfreq": 32.0, "band": BANDS_BY_BASELINE["erp_lda"]},
-    "bandpower": {},
-}
-#: baselines whose head has a regulariser ``C`` (chosen on the inner split by the zoo)
-REGULARISED = ("connectivity", "ts_lr", "xdawn_ts", "bandpower")
-CLASSICAL_BASELINES = tuple(_OPTIONS)
-
-
-def _lda(class_weight, n_classes, **kw):
-    """LDA; with ``class_weight="balanced"`` its priors are uniform (the LDA analogue of
-    balanced class weights: every class counts the same in the decision)."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-    priors = None
-    if class_weight == "balanced":
-        if not n_classes:
-            raise ValueError("class_weight='balanced' for an LDA head needs n_classes (its uniform priors).")
-        priors = np.full(int(n_classes), 1.0 / int(n_classes))
-    return LinearDiscriminantAnalysis(priors=priors, **kw)
-
-
-def baseline_parts(name: str, *, sfreq: float = 160.0, seed: int = 0, C: float | None = None,
-                   class_weight=None, n_classes: int | None = None, connectivity_kind: str = "tangent",
-                   **options):
-    """``(features, head)`` of baseline ``name``: an unfitted transformer (a pipeline of
-    the steps before the classifier) and the unfitted classifier. The zoo fits the
-    features once on the inner training part and chooses the head's ``C`` on the
-    inner validation part; :func:`make_baseline` chains the two.
-
-    ``C`` (None: 1, or for connectivity ``CONNECTIVITY_C[kind]``) is the logistic
-    regressions' inverse L2 strength; ``class_weight`` (None or ``"balanced"``) weighs
-    the logistic regressions' classes and makes the LDA priors uniform (then
-    ``n_classes`` is needed). ``options`` are the baseline's own settings (see
-    :func:`make_baseline`)."""
-    if name not in _OPTIONS:
-        raise ValueError(f"name must be one of {CLASSICAL_BASELINES}; got {name!r}.")
-    unknown = sorted(set(options) - set(_OPTIONS[name]))
-    if unknown:
-        raise ValueError(f"options for baseline {name!r} must be among {sorted(_OPTIONS[name])}; got {unknown}.")
-    if class_weight not in (None, "balanced"):
-        raise ValueError(f"class_weight must be None or 'balanced'; got {class_weight!r}.")
-    o = {**_OPTIONS[name], **options}
-    band = o.pop("band", None)
-    pre = [BandPass(sfreq=sfreq, l_freq=band[0], h_freq=band[1])] if band else []
-    if name == "connectivity":
-        kind = o.pop("kind") or connectivity_kind
-        C = CONNECTIVITY_C.get(kind, 1.0) if C is None else C
-        return (ConnectivityFeatures(kind=kind, **o),
-                LogisticRegression(C=C, max_iter=5000, random_state=seed, class_weight=class_weight))
-    C = 1.0 if C is None else C
-    lr = LogisticRegression(C=C, max_iter=5000, random_state=seed, class_weight=class_weight)
-    if name == "ts_lr":
-        from pyriemann.estimation import Covariances
-        from pyriemann.tangentspace import TangentSpace
-
-        return make_pipeline(*pre, Covariances(estimator=o["estimator"]), TangentSpace(metric="riemann")), lr
-    if name == "xdawn_ts":
-        from pyriemann.estimation import XdawnCovariances
-        from pyriemann.tangentspace import TangentSpace
-
-        return make_pipeline(*pre, XdawnCovariances(nfilter=o["nfilter"], estimator=o["estimator"]),
-                             TangentSpace(metric="riemann")), lr
-    if name == "csp_lda":
-        from mne.decoding import CSP
-
-        return (make_pipeline(*pre, CSP(n_components=o["n_components"], reg="ledoit_wolf", log=True)),
-                _lda(class_weight, n_classes))
-    if name == "erp_lda":
-        from mne.decoding import Vectorizer
-
-        return (make_pipeline(*pre, EpochDecimate(sfreq=sfreq, target_sfreq=o["target_sfreq"]), Vectorizer()),
-                _lda(class_weight, n_classes, solver="lsqr", shrinkage="auto"))
-    # bandpower
-    return make_pipeline(BandPower(sfreq=sfreq), StandardScaler()), lr
-
-
-def make_baseline(name: str, *, sfreq: float = 160.0, seed: int = 0, connectivity_kind: str = "tangent",
-                  C: float | None = None, class_weight=None, n_classes: int | None = None, **options):
-    """A fresh, unfitted scikit-learn classifier for baseline ``name``.
-
-    ``sfreq`` is the EEG sampling rate, ``seed`` seeds the logistic regressions,
-    ``connectivity_kind`` is kept for the ``connectivity`` baseline (``kind=`` in
-    ``options`` says the same), ``C`` and ``class_weight`` as in
-    :func:`baseline_parts`. ``options`` are the baseline's own settings; the allowed
-    ones and their defaults:
-
-    - connectivity: ``kind`` (tangent | correlation), ``reference`` (riemann |
-      logeuclid), ``tangent_backend`` (fast | nilearn), ``site_centering`` (False; then
-      pass ``groups=`` site labels to ``fit`` and ``predict_proba``), ``n_jobs`` (None;
-      threads of the fast tangent space), ``init_mean`` (None; warm start of its mean).
-      Returns a :class:`ConnectivityClassifier`.
-    - ts_lr: ``estimator`` ("oas"; pyriemann covariance estimator), ``band`` ((8, 32) Hz).
-    - xdawn_ts: ``nfilter`` (4), ``estimator`` ("oas"), ``band`` ((1, 24) Hz).
-    - csp_lda: ``n_components`` (4), ``band`` ((8, 32) Hz).
-    - erp_lda: ``target_sfreq`` (32 Hz), ``band`` ((1, 24) Hz).  bandpower: none.
-
-    ``band=None`` drops the baseline's own band-pass (:class:`BandPass`, MOABB's
-    paradigm filters: motor imagery 8-32 Hz, P300 1-24 Hz). The neural baselines are
-    zoo entries (:mod:`neuroconv.brain.zoo`), built with :func:`braindecode_net`.
-    """
-    if name == "connectivity":
-        unknown = sorted(set(options) - set(_OPTIONS[name]))
-        if unknown:
-            raise ValueError(f"options for baseline {name!r} must be among {sorted(_OPTIONS[name])}; got {unknown}.")
-        o = {**_OPTIONS[name], **options}
-        o.pop("init_mean")
-        kind = o.pop("kind") or connectivity_kind
-        return ConnectivityClassifier(kind=kind, C=C, seed=seed, class_weight=class_weight, **o)
-    features, head = baseline_parts(name, sfreq=sfreq, seed=seed, C=C, class_weight=class_weight,
-                                    n_classes=n_classes, connectivity_kind=connectivity_kind, **options)
-    return make_pipeline(*[step for _, step in features.steps], head)
 
 
 # --------------------------------------------------------------------------- braindecode

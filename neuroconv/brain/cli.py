@@ -25,9 +25,18 @@ def parse(job: str, argv: list[str], log=print):
     Data inputs given on the command line replace the file's: ``--data.stores X`` alone
     drops the file's ``data.sources`` (and the other way round) instead of adding to them.
     """
-    from .config import job_parser
+    from .config import check_names, config_path, import_plugins, job_parser, plugins_of
 
+    def resolve(name):
+        try:
+            return config_path(name)
+        except FileNotFoundError:
+            return None
+
+    import_plugins(plugins_of(list(argv) if any(a.startswith("--config") for a in argv) else
+                              ["--config", "default", *argv], resolve))
     cfg, _, given = job_parser(job).parse(argv)
+    check_names(cfg)
     for key, other in (("data.stores", "data.sources"), ("data.sources", "data.stores")):
         if key in given and other not in given:
             log(f"{key} given on the command line: it replaces the config's data inputs ({other} left empty)")
@@ -38,13 +47,14 @@ def _run(job: str, argv: list[str]) -> int:
     from neuroconv.engine.config import ConfigError
 
     if any(a in ("-h", "--help") for a in argv):
-        from .config import job_parser
+        from .config import config_path, import_plugins, job_parser, plugins_of
 
+        import_plugins(plugins_of(argv, lambda n: config_path(n)))
         job_parser(job).print_help()
         return 0
     try:
         cfg = parse(job, argv)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, FileNotFoundError, ValueError, ModuleNotFoundError) as e:
         return _fail(e)
     except SystemExit as e:  # --print_config
         return int(e.code or 0)

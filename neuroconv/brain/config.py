@@ -8,7 +8,7 @@ flags, ``--print_config`` and error messages come from :mod:`neuroconv.engine.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -19,8 +19,8 @@ from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 from neuroconv.model import ModelConfig as BackboneConfig
 
 __all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
-           "CovConvConfig",
-           "FoldPretrainConfig", "load_config", "builtin_configs", "config_path", "job_parser", "to_dict"]
+           "FoldPretrainConfig", "load_config", "builtin_configs", "config_path", "job_parser", "to_dict",
+           "experiment_class", "import_plugins", "plugins_of", "check_names"]
 
 
 @dataclass
@@ -127,91 +127,19 @@ class FoldPretrainConfig:
 
 
 @dataclass
-class CovConvConfig:
-    """The covconv decoder (:class:`neuroconv.brain.covconv.CovConvNet`): long-conv filters,
-    shrunk covariances, tangent space (or log-variance), linear head.
-
-    Args:
-        readout: tangent (the Riemannian pipelines' readout: connectivity, motor imagery,
-            ERPs with prototypes), logvar (ShallowConvNet form, band power after spatial
-            filters), or auto (tangent).
-        n_filters: Temporal filters shared by every channel.
-        identity: With kernel_init geometric or random, filter 0 starts as the identity (a
-            gated residual; box starts it as the identity anyway): with one filter and no
-            spatial filters the model starts as the connectivity baseline.
-        spatial: Spatial filters per temporal filter (0: the channels as they are).
-        filter_seconds: Half-length of the centred kernels, in seconds.
-        erp_prototypes: Add the training classes' mean responses as extra channels before
-            the covariance (the ERP covariances of xDAWN/Riemannian ERP pipelines).
-        diagonal: Tangent features include the diagonal (log-variances; false: exactly
-            nilearn's connectivity features).
-        means: Add the filtered channels' means (first-order statistics) to the features.
-        init_head: Start the head at the logistic regression of the training features
-            (C = head_c), the connectivity baseline's solution.
-        head_c: Inverse L2 strength of that logistic regression (ridge penalty 1/C for
-            regression); null: chosen from decode.c_grid on the inner split, as every
-            model's regulariser is.
-        crop_seconds: Train on random crops of this length and average predictions over
-            test_crops evenly spaced crops (0: whole windows).
-        test_crops: Crops averaged at test time.
-        dropout: Dropout on the standardised features.
-        lam: Squash threshold of the kernels.
-        smooth_width: Moving-average width of the kernels (odd).
-        kernel_init: box (filter f starts as a moving average of width 3**f: identity,
-            3, 9... steps, octave-spaced low-pass filters), geometric or random.
-        bands: Band filters instead of long kernels: a list of [lo, hi] in Hz (each band's
-            two edges are learned) or null (the signal itself, as the connectivity
-            baseline sees it), e.g. [null, [0.01, 0.027], [0.027, 0.073]]; "classes" puts
-            one band of +-band_halfwidth Hz at each class's frequency (SSVEP classes named
-            "20Hz", "30Hz") plus the signal itself. Empty: long-conv kernels
-            (n_filters, kernel_init).
-        band_halfwidth: Half-width in Hz of the bands that bands: classes builds.
-        band_edge: Edge softness of the bands, a fraction of their width.
-        band_lr: Learning rate of the band edges (their logarithms; no weight decay).
-        train: What end-to-end training moves: all (filters, spatial filters and head) or
-            filters (only the filters, against the head at its logistic-regression start,
-            without feature dropout; reference, standardisation and head are then fitted
-            again on the learned filters).
-        reference: The tangent space's reference point: riemann (the geometric mean of the
-            training covariances, as nilearn's tangent connectivity takes it) or logeuclid
-            (the log-Euclidean mean: one eigendecomposition per window instead of one per
-            window and iteration; band-filtered covariances are ill-conditioned and the
-            geometric mean's iteration then needs many steps).
-    """
-
-    readout: Literal["auto", "tangent", "logvar"] = "auto"
-    n_filters: int = 2
-    identity: bool = True
-    spatial: int = 0
-    filter_seconds: float = 0.5
-    erp_prototypes: bool = False
-    diagonal: bool = True
-    means: bool = False
-    init_head: bool = True
-    head_c: Optional[float] = None
-    crop_seconds: float = 0.0
-    test_crops: int = 5
-    dropout: float = 0.5
-    lam: float = 0.0
-    smooth_width: int = 5
-    kernel_init: Literal["box", "geometric", "random"] = "box"
-    bands: Union[str, list[Optional[list[float]]]] = field(default_factory=list)
-    band_halfwidth: float = 1.0
-    band_edge: float = 0.1
-    band_lr: float = 0.01
-    reference: Literal["riemann", "logeuclid"] = "riemann"
-    train: Literal["all", "filters"] = "all"
-
-
-@dataclass
 class DecodeConfig(TrainerConfig):
-    """Supervised decoding with cross-validation, neural models and baselines on the same folds.
+    """Supervised decoding with cross-validation: every model on the same folds, inputs
+    and inner splits, compared over independent units. Each model's own settings are its
+    section ``decode.<model>`` (e.g. ``decode.covconv.bands``); the keys here are the
+    protocol every model shares.
 
     Args:
+        task: What a sample, a target and a score are: windows (one class or number per
+            window around an event, or per whole recording).
         target: A manifest column (one label per recording, e.g. diagnosis) or "events"
             (one label per window around each event, e.g. left/right).
         query: pandas query selecting recordings from the manifest, e.g. "imagery == True".
-        task: classification, regression, or auto (decided from the target's values; the
+        kind: classification, regression, or auto (decided from the target's values; the
             choice and its reason are logged and saved).
         event_labels: Event classes to decode, in this order (empty: all).
         tmin: Start of event windows relative to each event, in seconds.
@@ -223,10 +151,9 @@ class DecodeConfig(TrainerConfig):
             or id: each recording its own group).
         within: Cross-validate separately inside each value of this manifest column (e.g.
             subject: within-subject decoding, one model per subject and fold); empty: pooled.
-        models: Neural models (scratch, finetune, probe, attention, covconv) and baselines
-            (connectivity; ts_lr, xdawn_ts, csp_lda, erp_lda, bandpower; braindecode's
-            eegnet and shallow_fbcsp, trained by the same loop) on the same folds.
-        compare: Run every neural model that applies and every baseline that fits the data.
+        models: Models of the zoo to run on the same folds (neuroconv decode --help lists
+            them: ours and the field's baselines).
+        compare: Run every model of the zoo that applies to the data as well.
         pretrained: A pretrain run folder for finetune/probe. Its recorded training
             recordings are checked against every test fold.
         transductive: Allow a pretrained backbone that saw test groups (the transductive
@@ -242,13 +169,6 @@ class DecodeConfig(TrainerConfig):
         train_fraction_of: What train_fraction subsamples: groups (whole subjects, runs...)
             or samples (a class-stratified subset of the training windows, e.g. a fraction
             of one person's labelled trials).
-        connectivity_kind: tangent or correlation (the connectivity baseline).
-        site_centering: Remove site effects from the connectivity baseline's features
-            without labels: each site centred on its training samples' mean, fitted inside
-            each fold; a test site never seen in training on its own test samples' mean
-            (recorded in metrics.json).
-        pool: How the sequence models (scratch, attention, finetune, probe) pool their
-            outputs over time before the head: mean (over the valid steps) or last.
         class_weight: balanced (every class weighs the same in every model's loss: class
             weights in losses and logistic regressions, uniform LDA priors) or none.
         c_grid: Inverse L2 strengths every regularised model (covconv's head, probe, the
@@ -263,14 +183,14 @@ class DecodeConfig(TrainerConfig):
         n_perm: Sign-flip permutations of the units for the paired tests.
         n_jobs: Threads of the tangent spaces' geometric means (connectivity and covconv; -1:
             all CPUs).
-        covconv: The covconv decoder's settings.
     """
 
     max_epochs: int = 30
     batch_size: int = 16
+    task: str = "windows"
     target: str = "events"
     query: str = ""
-    task: Literal["auto", "classification", "regression"] = "auto"
+    kind: Literal["auto", "classification", "regression"] = "auto"
     event_labels: list[str] = field(default_factory=list)
     tmin: float = 0.0
     tmax: float = 4.0
@@ -287,9 +207,6 @@ class DecodeConfig(TrainerConfig):
     test_stores: list[str] = field(default_factory=list)
     train_fraction: float = 1.0
     train_fraction_of: Literal["groups", "samples"] = "groups"
-    connectivity_kind: Literal["tangent", "correlation"] = "tangent"
-    site_centering: bool = False
-    pool: Literal["mean", "last"] = "mean"
     class_weight: Literal["balanced", "none"] = "balanced"
     c_grid: list[float] = field(default_factory=lambda: [float(c) for c in np.logspace(-4, 2, 13)])
     refit: bool = True
@@ -297,7 +214,11 @@ class DecodeConfig(TrainerConfig):
     n_boot: int = 2000
     n_perm: int = 2000
     n_jobs: int = 1
-    covconv: CovConvConfig = field(default_factory=CovConvConfig)
+
+    def settings(self, model: str):
+        """The settings of ``model`` (its section ``decode.<model>``), or None when the
+        model has none (or this config was built without the zoo's sections)."""
+        return getattr(self, model, None)
 
 
 @dataclass
@@ -306,6 +227,9 @@ class ExperimentConfig:
 
     Args:
         name: Experiment name (prefix of its run folders).
+        plugins: Python modules (import names, or .py files) imported before the config
+            is read: they register models, baselines or tasks of their own (see the
+            README, "Adding a model").
         data: Data inputs and windows.
         model: The backbone.
         pretrain: The pretrain job.
@@ -313,10 +237,123 @@ class ExperimentConfig:
     """
 
     name: str = "default"
+    plugins: list[str] = field(default_factory=list)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+
+# --------------------------------------------------------------------------- zoo sections
+_CLASSES: dict = {}
+
+
+def experiment_class() -> type:
+    """:class:`ExperimentConfig` whose ``decode`` section holds one section per zoo entry
+    that has settings (``decode.<model>``), built from the registry as it is now
+    (plugins included), so every model's options are config keys with their types and
+    docs."""
+    from . import zoo
+
+    sections = tuple((n, e.settings, e.summary) for n, e in zoo.ZOO.items() if e.settings is not None)
+    if sections not in _CLASSES:
+        protocol = {f.name for f in fields(DecodeConfig)}
+        clash = [n for n, _, _ in sections if n in protocol]
+        if clash:
+            raise ValueError(f"model name(s) {clash} are keys of the decode section; register them under other names.")
+        doc = (DecodeConfig.__doc__ or "").rstrip() + "\n" + "".join(
+            f"        {n}: Settings of model {n} ({summary}).\n" for n, _, summary in sections)
+        decode = make_dataclass("DecodeConfig", [(n, s, field(default_factory=s)) for n, s, _ in sections],
+                                bases=(DecodeConfig,), namespace={"__doc__": doc, "__module__": __name__})
+        _CLASSES[sections] = make_dataclass("ExperimentConfig", [("decode", decode, field(default_factory=decode))],
+                                            bases=(ExperimentConfig,),
+                                            namespace={"__doc__": ExperimentConfig.__doc__, "__module__": __name__})
+    return _CLASSES[sections]
+
+
+_IMPORTED: dict = {}
+
+
+def import_plugins(specs) -> list:
+    """Import each plugin (a module name, or the path of a .py file) once; returns the
+    modules. A plugin registers models (:func:`neuroconv.brain.zoo.register`), tasks or
+    layers when imported."""
+    import importlib
+    import importlib.util
+    import sys
+
+    out = []
+    for spec in specs or []:
+        spec = str(spec)
+        if spec in _IMPORTED:
+            out.append(_IMPORTED[spec])
+            continue
+        if spec.endswith(".py") or "/" in spec or "\\" in spec:
+            path = Path(spec).expanduser().resolve()
+            if not path.is_file():
+                raise FileNotFoundError(f"plugin file {spec} does not exist (plugins: a module name or a .py file).")
+            name = f"neuroconv_plugin_{path.stem}_{abs(hash(str(path))) % 10**8}"
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[name] = module
+            try:
+                mod_spec.loader.exec_module(module)
+            except Exception:
+                del sys.modules[name]
+                raise
+        else:
+            try:
+                module = importlib.import_module(spec)
+            except ModuleNotFoundError as e:
+                raise ModuleNotFoundError(f"plugin {spec!r} cannot be imported ({e}); give a module on the Python path "
+                                          "or the path of a .py file.") from None
+        _IMPORTED[spec] = module
+        out.append(module)
+    return out
+
+
+def plugins_of(argv: list[str], resolve=None) -> list[str]:
+    """The plugins a command line asks for: ``--plugins A B`` (or ``--plugins=[A, B]``)
+    and the ``plugins`` key of its ``--config`` file (``resolve`` maps a config name to
+    its path)."""
+    import yaml
+
+    found, i = [], 0
+    while i < len(argv):
+        flag, eq, inline = argv[i].partition("=")
+        if flag == "--plugins":
+            values = [inline] if eq else []
+            j = i + 1
+            while not eq and j < len(argv) and not argv[j].startswith("--"):
+                values.append(argv[j])
+                j += 1
+            for v in values:
+                v = v.strip()
+                found += [x.strip() for x in v.strip("[]").split(",") if x.strip()] if v.startswith("[") else [v]
+            i = j if not eq else i + 1
+            continue
+        if flag == "--config":
+            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            path = Path(value) if Path(value).is_file() else (resolve(value) if resolve else None)
+            if path is not None and Path(path).is_file():
+                doc = yaml.safe_load(Path(path).read_text()) or {}
+                found += [str(p) for p in (doc.get("plugins") or [])] if isinstance(doc, dict) else []
+        i += 1
+    return list(dict.fromkeys(found))
+
+
+def check_names(cfg) -> None:
+    """Names that would only fail later are checked now, before any work: the task and
+    the models of ``decode.models``."""
+    from . import zoo
+
+    from .tasks import task
+
+    task(cfg.decode.task)
+    unknown = [m for m in cfg.decode.models if m not in zoo.ZOO]
+    if unknown:
+        raise ValueError(f"decode.models: unknown model(s) {unknown}; the zoo has {sorted(zoo.ZOO)} (a model of "
+                         "your own: --plugins your_module.py).")
 
 
 def builtin_configs() -> dict[str, Path]:
@@ -342,30 +379,37 @@ def config_path(name_or_path: str | Path) -> Path:
 
 
 def job_parser(job: str) -> JobParser:
-    """The command line of ``neuroconv pretrain`` or ``neuroconv decode``."""
+    """The command line of ``neuroconv pretrain`` or ``neuroconv decode``, over the
+    experiment config with the zoo's sections as they are registered now (import plugins
+    first: :func:`import_plugins`)."""
+    configs = ", ".join(sorted(builtin_configs()))
+    root = experiment_class()
+    common = dict(resolve_config=config_path, default_config="default",
+                  replace_together=(("data.stores", "data.sources"),))
     if job == "pretrain":
         return JobParser(
-            ExperimentConfig, prog="neuroconv pretrain", section="pretrain", resolve_config=config_path,
-            default_config="default", replace_together=(("data.stores", "data.sources"),),
-            flags={"--resume": "pretrain.resume"},
+            root, prog="neuroconv pretrain", section="pretrain", flags={"--resume": "pretrain.resume"}, **common,
             description=("Self-supervised pretraining (next-step or masked) on one or more sequence stores. With "
                          "no arguments it runs the built-in default: simulated EEG goes through the real "
                          "preprocessing pipeline and a small long-conv model pretrains on it (about a minute on 2 "
-                         "CPU cores). --config NAME picks a built-in experiment (default, abide, eegbci, "
-                         "muse_p300, muse_n170) or a YAML file."))
+                         f"CPU cores). --config NAME picks a built-in experiment ({configs}) or a YAML file."))
     if job == "decode":
         return JobParser(
-            ExperimentConfig, prog="neuroconv decode", section="decode", resolve_config=config_path,
-            default_config="default", replace_together=(("data.stores", "data.sources"),),
-            flags={"--compare": "decode.compare", "--transductive": "decode.transductive"},
+            root, prog="neuroconv decode", section="decode",
+            flags={"--compare": "decode.compare", "--transductive": "decode.transductive"}, **common,
             description=("Cross-validated decoding of recording labels (e.g. diagnosis) or event labels (e.g. "
                          "motor imagery), with neural models and classical baselines on the same folds and "
-                         "inputs. With no arguments it runs the built-in demo on the simulated default data."))
+                         "inputs. With no arguments it runs the built-in demo on the simulated default data. "
+                         f"--config NAME picks a built-in experiment ({configs}) or a YAML file."))
     raise ValueError(f"`job` must be 'pretrain' or 'decode'; got {job!r}.")
 
 
 def load_config(name_or_path: str | Path | None = None, overrides: dict | None = None,
                 job: str = "pretrain") -> ExperimentConfig:
     """An experiment config: a built-in name or YAML path, plus ``{dotted key: value}``
-    overrides (checked like command-line flags)."""
-    return job_parser(job).load(config_path(name_or_path or "default"), overrides)
+    overrides (checked like command-line flags). The plugins it names are imported first."""
+    path = config_path(name_or_path or "default")
+    import_plugins(plugins_of(["--config", str(path)]) + list((overrides or {}).get("plugins") or []))
+    cfg = job_parser(job).load(path, overrides)
+    check_names(cfg)
+    return cfg

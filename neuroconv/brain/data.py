@@ -26,10 +26,9 @@ from neuroconv.data import SequenceStore
 
 from .models import channel_set_key
 
-__all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores", "pretrain_windows",
-           "select",
-           "recording_table", "content_overlap", "sample_groups", "store_is_standardized", "RECORD_COLUMNS",
-           "CONTENT_COLUMNS"]
+__all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
+           "pretrain_windows", "select", "recording_table", "content_overlap", "sample_groups", "sample_columns",
+           "store_is_standardized", "RECORD_COLUMNS", "CONTENT_COLUMNS"]
 
 #: manifest columns that identify a recording and its groups (written to pretraining's record)
 RECORD_COLUMNS = ("id", "subject", "session", "run", "site", "dataset", "task")
@@ -479,3 +478,28 @@ def sample_groups(stores: Sequence[SequenceStore], samples: pd.DataFrame, column
         vals = group_values(man.loc[ids, column].to_numpy(), [f"{here}:{i}" for i in ids])
         out[rows] = [v if v.startswith("recording:") else f"{sc}:{v}" for v, sc in zip(vals, scope)]
     return out
+
+
+def sample_columns(stores: Sequence[SequenceStore], samples: pd.DataFrame, columns: dict,
+                   optional: Sequence[str] = ()) -> pd.DataFrame:
+    """Every per-sample column a decode job needs, in one call: ``columns`` maps a name
+    (``group``, ``unit``...) to a manifest column, or to ``(column, config key)`` (the key
+    named in errors), each read as :func:`sample_groups`
+    reads it (scoped by data set, a missing value its recording's own group). A value of
+    None gives ``""`` for every sample; ``"recording"`` gives each sample's recording
+    (``store:id``). A name in ``optional`` whose column some store lacks is left out of
+    the result instead of raising. Returns a DataFrame with one column per name, in the
+    order of ``samples``."""
+    rec = samples["store"].astype(str).to_numpy() + ":" + samples["id"].astype(str).to_numpy()
+    out = {}
+    for name, column in columns.items():
+        column, where = column if isinstance(column, tuple) else (column, f"decode {name}")
+        if column is None:
+            out[name] = np.full(len(samples), "", dtype=object)
+        elif column == "recording":
+            out[name] = rec.astype(object)
+        elif name in optional and not all(column in st.manifest.columns for st in stores):
+            continue
+        else:
+            out[name] = sample_groups(stores, samples, column, where)
+    return pd.DataFrame(out, index=samples.index)

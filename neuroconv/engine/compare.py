@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["mcnemar", "mcnemar_units", "metric_rows", "unit_bootstrap", "paired_units", "fold_summary",
-           "unit_weights", "CLASSIFICATION_METRICS", "REGRESSION_METRICS"]
+__all__ = ["mcnemar", "mcnemar_units", "metric_rows", "Predictions", "statistics", "bootstrap", "paired",
+           "unit_bootstrap", "paired_units", "fold_summary", "unit_weights", "format_table", "CLASSIFICATION_METRICS",
+           "REGRESSION_METRICS"]
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
 REGRESSION_METRICS = ("r2", "mae", "pearson_r")
@@ -157,10 +158,7 @@ def unit_weights(units, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     """``(W (n_boot, n), codes)``: each row weights every prediction by how often its unit
     was drawn in one resample of the units with replacement."""
     codes, inv = np.unique(np.asarray(units), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(codes), size=(n_boot, len(codes)))
-    counts = np.stack([np.bincount(d, minlength=len(codes)) for d in draws]).astype(float)  # (B U)
-    return counts[:, inv], codes
+    return _resample_counts(len(codes), n_boot, seed)[:, inv], codes
 
 
 def _interval(values: np.ndarray, level: float = 0.95):
@@ -175,34 +173,98 @@ def _value(v) -> float | None:
     return float(v) if v is not None and np.isfinite(v) else None
 
 
+class Predictions:
+    """One model's predictions, as the statistics see them: a score for any weighting of
+    the units.
+
+    ``y (n,)`` integer classes or numbers, ``out`` class probabilities ``(n, K)`` or
+    predictions ``(n,)``, ``units (n,)`` the independent unit of each prediction. Every
+    task's predictions follow the same protocol (:attr:`codes`, :meth:`metrics`,
+    :meth:`swapped`, :meth:`mcnemar`), so :func:`statistics` is one definition for all:
+
+    - ``metrics(W)``: every metric for each row of unit weights ``W (R, U)`` (a row of
+      ones is the pooled score; a row of bootstrap counts a resample of the units; an
+      indicator row one unit's own score), ``{name: (R,)}``;
+    - ``swapped(other, flip)``: these predictions with those of the units ``flip (U,)``
+      taken from ``other`` (a sign-flip permutation);
+    - ``mcnemar(other)``: McNemar's test of accuracy on unit-level predictions, or None.
+    """
+
+    def __init__(self, y, out, kind: str, units, n_classes: int | None = None):
+        self.y, self.out, self.kind, self.n_classes = np.asarray(y), np.asarray(out, float), kind, n_classes
+        self.codes, self.inv = np.unique(np.asarray(units), return_inverse=True)
+        if len(self.y) != len(self.out) or len(self.y) != len(self.inv):
+            raise ValueError(f"Predictions: y, out and units must have one row per prediction; got {len(self.y)}, "
+                             f"{len(self.out)} and {len(self.inv)}.")
+
+    @property
+    def names(self) -> tuple:
+        return REGRESSION_METRICS if self.kind == "regression" else CLASSIFICATION_METRICS
+
+    def metrics(self, W) -> dict:
+        W = np.atleast_2d(np.asarray(W, float))
+        return metric_rows(self.y, self.out, self.kind, W[:, self.inv], self.n_classes)
+
+    def swapped(self, other: "Predictions", flip) -> "Predictions":
+        f = np.asarray(flip, bool)[self.inv]
+        new = Predictions.__new__(Predictions)
+        new.__dict__.update(self.__dict__)
+        new.out = np.where(f[:, None] if self.out.ndim == 2 else f, other.out, self.out)
+        return new
+
+    def mcnemar(self, other: "Predictions") -> dict | None:
+        if self.kind != "classification":
+            return None
+        return mcnemar_units(self.y, self.out, other.out, self.codes[self.inv])
+
+
 def unit_bootstrap(y, out, kind: str, units, *, n_classes: int | None = None, n_boot: int = 2000,
                    seed: int = 0, level: float = 0.95) -> dict:
     """Pooled scores of one model and their percentile intervals over resamples of the
-    units: ``{metric: {"value", "ci95", "undefined_resamples"}}`` plus ``n_units``.
+    units: ``{metric: {"value", "ci95", "undefined_resamples"}}`` plus ``n_units``
+    (:func:`bootstrap` of :class:`Predictions`)."""
+    return bootstrap(Predictions(y, out, kind, units, n_classes), n_boot=n_boot, seed=seed, level=level)
 
-    With a single unit there is nothing to resample: ``ci95`` is None."""
-    n = len(y)
-    point = {k: v[0] for k, v in metric_rows(y, out, kind, np.ones((1, n)), n_classes).items()}
-    W, codes = unit_weights(units, n_boot, seed)
+
+def bootstrap(p: Predictions, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Pooled scores of one model's predictions ``p`` and their percentile intervals over
+    resamples of its units (a cluster bootstrap; Field & Welsh 2007):
+    ``{metric: {"value", "ci95", "undefined_resamples"}}`` plus ``n_units``. With a single
+    unit there is nothing to resample: ``ci95`` is None."""
+    U = len(p.codes)
+    point = {k: v[0] for k, v in p.metrics(np.ones((1, U))).items()}
     res = {}
-    if len(codes) >= 2:
-        rows = metric_rows(y, out, kind, W, n_classes)
+    if U >= 2:
+        rows = p.metrics(_resample_counts(U, n_boot, seed))
     for k, v in point.items():
-        ci, bad = _interval(rows[k], level) if len(codes) >= 2 else (None, 0)
+        ci, bad = _interval(rows[k], level) if U >= 2 else (None, 0)
         res[k] = {"value": _value(v), "ci95": ci, "undefined_resamples": bad}
-    res["n_units"] = int(len(codes))
+    res["n_units"] = int(U)
     return res
 
 
-def _per_unit(y, out, kind, inv, n_units, n_classes):
-    W = np.zeros((n_units, len(y)))
-    W[inv, np.arange(len(y))] = 1.0
-    return metric_rows(y, out, kind, W, n_classes)
+def _resample_counts(n_units: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_units)``: how often each unit is drawn in each resample with replacement."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_units, size=(n_boot, n_units))
+    return np.stack([np.bincount(d, minlength=n_units) for d in draws]).astype(float)
 
 
 def paired_units(y, out_first, out_second, kind: str, units, *, n_classes: int | None = None,
                  n_boot: int = 2000, n_perm: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
-    """Two models' outputs on the same predictions, compared over units.
+    """Two models' outputs on the same predictions, compared over units (:func:`paired`
+    of two :class:`Predictions`)."""
+    a, b = np.asarray(out_first, float), np.asarray(out_second, float)
+    if a.shape != b.shape or len(a) != len(y):
+        raise ValueError(f"paired_units: both models must be scored on the same predictions; got {a.shape} and "
+                         f"{b.shape} for {len(y)} labels.")
+    return paired(Predictions(y, a, kind, units, n_classes), Predictions(y, b, kind, units, n_classes),
+                  n_boot=n_boot, n_perm=n_perm, seed=seed, level=level)
+
+
+def paired(first: Predictions, second: Predictions, *, n_boot: int = 2000, n_perm: int = 2000, seed: int = 0,
+           level: float = 0.95) -> dict:
+    """Two models' predictions of the same samples, compared over units.
 
     Per metric: ``difference`` (pooled first − second), ``ci95`` (percentile interval of
     the difference over the same unit resamples for both models), ``permutation_p``
@@ -214,40 +276,33 @@ def paired_units(y, out_first, out_second, kind: str, units, *, n_classes: int |
     """
     from scipy.stats import wilcoxon
 
-    y = np.asarray(y)
-    a, b = np.asarray(out_first, float), np.asarray(out_second, float)
-    if a.shape != b.shape or len(a) != len(y):
-        raise ValueError(f"paired_units: both models must be scored on the same predictions; got {a.shape} and "
-                         f"{b.shape} for {len(y)} labels.")
-    codes, inv = np.unique(np.asarray(units), return_inverse=True)
-    n = len(y)
-    ones = np.ones((1, n))
-    pa, pb = metric_rows(y, a, kind, ones, n_classes), metric_rows(y, b, kind, ones, n_classes)
-    W, _ = unit_weights(units, n_boot, seed) if len(codes) >= 2 else (None, None)
-    if W is not None:
-        ba, bb = metric_rows(y, a, kind, W, n_classes), metric_rows(y, b, kind, W, n_classes)
-    # sign-flip permutations over units, in blocks to bound memory
+    U = len(first.codes)
+    ones = np.ones((1, U))
+    pa, pb = first.metrics(ones), second.metrics(ones)
+    if U >= 2:
+        W = _resample_counts(U, n_boot, seed)
+        ba, bb = first.metrics(W), second.metrics(W)
+    # sign-flip permutations over units
     rng = np.random.default_rng(seed + 1)
     perm = {k: [] for k in pa}
-    if len(codes) >= 2:
+    if U >= 2:
+        n = len(first.inv)
         block = max(1, int(2e6 // max(n, 1)))
         for start in range(0, n_perm, block):
             m = min(block, n_perm - start)
-            flip = rng.random((m, len(codes))) < 0.5
+            flip = rng.random((m, U)) < 0.5
             for r in range(m):
-                f = flip[r][inv]
-                sa = np.where(f[:, None] if a.ndim == 2 else f, b, a)
-                sb = np.where(f[:, None] if a.ndim == 2 else f, a, b)
-                ra, rb = metric_rows(y, sa, kind, ones, n_classes), metric_rows(y, sb, kind, ones, n_classes)
+                ra = first.swapped(second, flip[r]).metrics(ones)
+                rb = second.swapped(first, flip[r]).metrics(ones)
                 for k in perm:
                     perm[k].append(ra[k][0] - rb[k][0])
-    ua = _per_unit(y, a, kind, inv, len(codes), n_classes)
-    ub = _per_unit(y, b, kind, inv, len(codes), n_classes)
+    eye = np.eye(U)
+    ua, ub = first.metrics(eye), second.metrics(eye)
     res = {}
     for k in pa:
         d = pa[k][0] - pb[k][0]
         row = {"difference": _value(d), "ci95": None, "permutation_p": None}
-        if W is not None:
+        if U >= 2:
             row["ci95"], row["undefined_resamples"] = _interval(ba[k] - bb[k], level)
             dp = np.asarray(perm[k])
             dp = dp[np.isfinite(dp)]
@@ -264,8 +319,56 @@ def paired_units(y, out_first, out_second, kind: str, units, *, n_classes: int |
             w["p_value"] = float(wilcoxon(du, zero_method="wilcox", alternative="two-sided").pvalue)
         row["wilcoxon"] = w
         res[k] = row
-    res["n_units"] = int(len(codes))
+    res["n_units"] = int(U)
     return res
+
+
+def statistics(predictions: dict, ours, *, n_boot: int = 2000, n_perm: int = 2000, seed: int = 0,
+               level: float = 0.95) -> dict:
+    """The whole statistics block of a comparison, from one definition of each metric.
+
+    ``predictions``: model name -> :class:`Predictions` (every model's predictions of the
+    same samples, in the same order, with the same units); ``ours``: the names whose
+    comparisons are reported (each of ours against every other model, each pair once).
+    Returns ``{"models": {name: bootstrap block}, "paired": [{"first", "second",
+    metric: paired block..., "mcnemar"}]}`` (see :func:`bootstrap`, :func:`paired`)."""
+    names = list(predictions)
+    models = {m: bootstrap(predictions[m], n_boot=n_boot, seed=seed, level=level) for m in names}
+    ours = [m for m in names if m in set(ours)]
+    rows = []
+    for i, a in enumerate(ours):
+        for b in [m for m in names if m != a and (m not in ours or ours.index(m) > i)]:
+            pa, pb = predictions[a], predictions[b]
+            row = {"first": a, "second": b, **paired(pa, pb, n_boot=n_boot, n_perm=n_perm, seed=seed, level=level)}
+            mc = pa.mcnemar(pb)
+            if mc is not None:
+                row["mcnemar"] = mc
+            rows.append(row)
+    return {"models": models, "paired": rows}
+
+
+def format_table(results: dict, metric_names) -> str:
+    """Markdown table: one row per model, the pooled score and its 95% interval over
+    units per metric, then the mean ± sd over folds of the first metric."""
+    head = "| model | " + " | ".join(f"{m} [95% CI]" for m in metric_names) + f" | {metric_names[0]} by fold |"
+    lines = [head, "|" + "---|" * (len(metric_names) + 2)]
+    for name, agg in results.items():
+        if "error" in agg:
+            lines.append(f"| {name} | failed: {agg['error']} |" + " |" * len(metric_names))
+            continue
+        cells = []
+        for k in metric_names:
+            m = agg[k]
+            if m.get("pooled") is None:
+                cells.append("n/a")
+                continue
+            ci = m.get("ci95")
+            cells.append(f"{m['pooled']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+        m0 = agg[metric_names[0]]
+        sd = f" ± {m0['sd']:.3f}" if m0.get("sd") is not None else ""
+        cells.append("n/a" if m0["mean"] is None else f"{m0['mean']:.3f}{sd}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- folds

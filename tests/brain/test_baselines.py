@@ -28,6 +28,7 @@ import torch
 
 from neuroconv.brain import baselines as B
 from neuroconv.brain import spd
+from neuroconv.brain.zoo.classical import make_baseline
 
 EPS = np.finfo(np.float64).eps
 EEGBCI = "MNE-eegbci-data/files/eegmmidb/1.0.0/S001/S001R04.edf"
@@ -269,7 +270,7 @@ def _nilearn_pipeline(kind, C):
 def test_connectivity_wrapper_equals_nilearn_pipeline(abide_small):
     X, y, _ = abide_small
     Xtr, Xte, ytr = X[0::2], X[1::2], y[0::2]
-    est = B.make_baseline("connectivity", sfreq=1.0, seed=0, kind="correlation").fit(Xtr, ytr)
+    est = make_baseline("connectivity", sfreq=1.0, seed=0, kind="correlation").fit(Xtr, ytr)
     np.testing.assert_array_equal(est.predict_proba(Xte), _nilearn_pipeline("correlation", 1.0).fit(Xtr, ytr)
                                   .predict_proba(Xte))
     np.testing.assert_array_equal(est.classes_, [0, 1])
@@ -278,20 +279,20 @@ def test_connectivity_wrapper_equals_nilearn_pipeline(abide_small):
 def test_tangent_wrapper_equals_nilearn_pipeline():
     X = _random_series(np.random.default_rng(1), 12, 16)
     y = np.array([0, 1] * 8)
-    est = B.make_baseline("connectivity", sfreq=1.0, seed=0, tangent_backend="nilearn").fit(X[:10], y[:10])
+    est = make_baseline("connectivity", sfreq=1.0, seed=0, tangent_backend="nilearn").fit(X[:10], y[:10])
     np.testing.assert_array_equal(est.predict_proba(X[10:]), _nilearn_pipeline("tangent", 0.05).fit(X[:10], y[:10])
                                   .predict_proba(X[10:]))
     # the fast backend feeds the same standardised features, within the tangent budget
-    fast = B.make_baseline("connectivity", sfreq=1.0, seed=0).fit(X[:10], y[:10])
+    fast = make_baseline("connectivity", sfreq=1.0, seed=0).fit(X[:10], y[:10])
     budget = 10 * (fast.connectivity_.n_iter_ + 1) * 12 * EPS * _whitened_cond(fast.connectivity_, X)
     np.testing.assert_allclose(fast.features(X) * fast.scaler_.scale_, est.features(X) * est.scaler_.scale_,
                                rtol=0, atol=2 * budget)
 
 
-def test_make_baseline_keeps_the_old_call():
-    est = B.make_baseline("connectivity", sfreq=160.0, connectivity_kind="correlation", seed=3)
+def test_make_baseline_connectivity_defaults():
+    est = make_baseline("connectivity", sfreq=160.0, kind="correlation", seed=3)
     assert (est.kind, est.C, est.seed, est.site_centering, est.class_weight) == ("correlation", None, 3, False, None)
-    assert B.make_baseline("connectivity", sfreq=160.0, seed=0).kind == "tangent"
+    assert make_baseline("connectivity", sfreq=160.0, seed=0).kind == "tangent"
 
 
 def test_site_centering_semantics():
@@ -319,7 +320,7 @@ def test_connectivity_site_centering_leave_site_out(abide_small):
     X, y, site = abide_small
     te = site == site[-1]
     Xtr, Xte = [x for x, t in zip(X, te) if not t], [x for x, t in zip(X, te) if t]
-    est = B.make_baseline("connectivity", sfreq=1.0, seed=0, kind="correlation", site_centering=True)
+    est = make_baseline("connectivity", sfreq=1.0, seed=0, kind="correlation", site_centering=True)
     with pytest.raises(ValueError, match="groups="):
         est.fit(Xtr, y[~te])
     est.fit(Xtr, y[~te], groups=site[~te])
@@ -406,15 +407,15 @@ def test_ts_lr_and_csp_lda_equal_their_libraries(eegbci_epochs):
     tr, te = _half_split(y)
     ref = make_pipeline(_band(160.0, 8.0, 32.0), Covariances(estimator="oas"), TangentSpace(metric="riemann"),
                         LogisticRegression(C=0.3, max_iter=5000, random_state=0, class_weight="balanced"))
-    est = B.make_baseline("ts_lr", sfreq=160.0, seed=0, C=0.3, class_weight="balanced")
+    est = make_baseline("ts_lr", sfreq=160.0, seed=0, C=0.3, class_weight="balanced")
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
     ref = make_pipeline(_band(160.0, 8.0, 32.0), CSP(n_components=4, reg="ledoit_wolf", log=True),
                         LinearDiscriminantAnalysis(priors=[0.5, 0.5]))
-    est = B.make_baseline("csp_lda", sfreq=160.0, seed=0, class_weight="balanced", n_classes=2)
+    est = make_baseline("csp_lda", sfreq=160.0, seed=0, class_weight="balanced", n_classes=2)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
     # without its band (band=None) it is the broadband pipeline
     ref = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis())
-    est = B.make_baseline("csp_lda", sfreq=160.0, seed=0, band=None)
+    est = make_baseline("csp_lda", sfreq=160.0, seed=0, band=None)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
 
 
@@ -431,14 +432,14 @@ def test_xdawn_ts_and_erp_lda_equal_their_libraries(muse_p300):
     tr, te = _half_split(y)
     ref = make_pipeline(_band(256.0, 1.0, 24.0), XdawnCovariances(nfilter=4, estimator="oas"),
                         TangentSpace(metric="riemann"), LogisticRegression(C=1.0, max_iter=5000, random_state=0))
-    np.testing.assert_array_equal(_fit_proba(B.make_baseline("xdawn_ts", sfreq=256.0, seed=0), X, y, tr, te),
+    np.testing.assert_array_equal(_fit_proba(make_baseline("xdawn_ts", sfreq=256.0, seed=0), X, y, tr, te),
                                   _fit_proba(ref, X, y, tr, te))
     # erp_lda: 1-24 Hz, decimate 256 Hz by 8 (to 32 Hz), then MNE's Vectorizer and shrinkage LDA
     Xf = _band(256.0, 1.0, 24.0).fit_transform(X)
     Xd = decimate(Xf, 8, ftype="fir", zero_phase=True, axis=-1)
     assert Xd.shape[1:] == (4, 29)
     ref = make_pipeline(Vectorizer(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
-    est = B.make_baseline("erp_lda", sfreq=256.0, seed=0)
+    est = make_baseline("erp_lda", sfreq=256.0, seed=0)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, Xd, y, tr, te))
     assert est[1].factor_ == 8
 
@@ -460,29 +461,38 @@ def test_epoch_decimate_factor():
 
 
 def test_registry_and_errors():
-    from neuroconv.brain import zoo
+    """Every classical baseline is a zoo entry with its own settings and pipeline: the
+    head has a regulariser C exactly when it is a logistic regression, and the LDA heads
+    get uniform priors for balanced classes."""
+    from sklearn.linear_model import LogisticRegression
 
-    assert set(B.CLASSICAL_BASELINES) <= set(zoo.ZOO)
-    assert set(B.REGULARISED) <= set(B.CLASSICAL_BASELINES)
-    for name in B.CLASSICAL_BASELINES:
-        est = B.make_baseline(name, sfreq=128.0, seed=0)
+    from neuroconv.brain import zoo
+    from neuroconv.brain.zoo.classical import _classical
+
+    names = sorted(_classical())
+    assert names == ["bandpower", "connectivity", "csp_lda", "erp_lda", "ts_lr", "xdawn_ts"]
+    for name in names:
+        est = make_baseline(name, sfreq=128.0, seed=0)
         assert hasattr(est, "fit") and hasattr(est, "predict_proba")
-        features, head = B.baseline_parts(name, sfreq=128.0, seed=0, C=0.5, class_weight="balanced", n_classes=2)
+        e = zoo.ZOO[name]
+        settings = e.settings() if e.settings else None
+        features, head = e.options["pipeline"](settings, sfreq=128.0, seed=0, C=0.5, class_weight="balanced",
+                                               n_classes=2)
         assert hasattr(features, "transform")
-        if name in B.REGULARISED:
+        if isinstance(head, LogisticRegression):
             assert (head.C, head.class_weight) == (0.5, "balanced")
         else:
             np.testing.assert_array_equal(head.priors, [0.5, 0.5])
-    with pytest.raises(ValueError, match="name must be one of .*got 'svm'"):
-        B.make_baseline("svm", sfreq=128.0, seed=0)
-    with pytest.raises(ValueError, match="name must be one of"):
-        B.make_baseline("eegnet", sfreq=128.0, seed=0)
-    with pytest.raises(ValueError, match=r"among \['band', 'estimator'\]; got \['nfilter'\]"):
-        B.make_baseline("ts_lr", sfreq=128.0, seed=0, nfilter=2)
+    with pytest.raises(ValueError, match="unknown model 'svm'"):
+        make_baseline("svm", sfreq=128.0, seed=0)
+    with pytest.raises(ValueError, match="name must be a classical baseline"):
+        make_baseline("eegnet", sfreq=128.0, seed=0)
+    with pytest.raises(ValueError, match=r"among \['estimator', 'band'\]; got \['nfilter'\]"):
+        make_baseline("ts_lr", sfreq=128.0, seed=0, nfilter=2)
     with pytest.raises(ValueError, match="needs n_classes"):
-        B.make_baseline("csp_lda", sfreq=128.0, seed=0, class_weight="balanced")
+        make_baseline("csp_lda", sfreq=128.0, seed=0, class_weight="balanced")
     with pytest.raises(ValueError, match="class_weight must be None or 'balanced'"):
-        B.make_baseline("ts_lr", sfreq=128.0, seed=0, class_weight="auto")
+        make_baseline("ts_lr", sfreq=128.0, seed=0, class_weight="auto")
 
 
 def test_import_stays_light():

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuroconv.brain.decode import DecodeFailed, infer_task, run_decode, score
+from neuroconv.brain.decode import DecodeFailed, run_decode
+from neuroconv.brain.tasks.windows import infer_kind
 from neuroconv.brain.pretrain import run_pretrain
 from neuroconv.engine.folds import Folds
 
@@ -143,17 +144,6 @@ def test_folds_need_two_groups():
     assert len(splits) == 2
 
 
-def test_score_matches_sklearn():
-    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 50)
-    p = rng.dirichlet(np.ones(3), 50)
-    s = score(y, p, "classification", 3)
-    assert s["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p.argmax(1)))
-    assert s["roc_auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"))
-
-
 def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path):
     """Real EEG, S001 imagined left/right (runs 4, 8), leave-one-run-out: decode's CSP+LDA
     predictions equal MNE's CSP + LDA fitted directly on the same folds and the same
@@ -220,10 +210,11 @@ def test_a_failing_model_is_reported_the_rest_go_on_and_the_run_fails(eeg_store,
     from neuroconv.brain import zoo
     from neuroconv.cli import main
 
-    def broken(cfg):
-        raise TypeError("simulated bug in this baseline")  # not a RuntimeError: any failure counts
+    class Broken(zoo.Decoder):
+        def __init__(self, *a, **kw):
+            raise TypeError("simulated bug in this baseline")  # not a RuntimeError: any failure counts
 
-    monkeypatch.setitem(zoo.ZOO, "csp_lda", dataclasses.replace(zoo.ZOO["csp_lda"], build=broken))
+    monkeypatch.setitem(zoo.ZOO, "csp_lda", dataclasses.replace(zoo.ZOO["csp_lda"], decoder=Broken, options={}))
     cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmin": 0.0,
                                                 "decode.tmax": 2.0, "decode.models": ["scratch", "csp_lda"]})
     with pytest.raises(DecodeFailed, match="csp_lda") as e:
@@ -309,7 +300,7 @@ def test_an_explicit_backbone_wins_over_the_configs_in_fold_pretraining(eeg_stor
     run = run_decode(cfg, log=notes.append)
     protocol = json.loads((run / "metrics.json").read_text())["protocol"]
     assert protocol["pretrained"] == str(pretrained_run) and protocol["pretrain_in_fold"] is False
-    assert any("decode.pretrain_in_fold is turned off" in str(n) for n in notes)
+    assert any("decode.pretrain_in_fold is not used" in str(n) for n in notes)
 
 
 def test_external_test_stores_report_per_group(eeg_store, eeg_store_other, tmp_path):
@@ -404,15 +395,15 @@ def test_pretraining_is_checked_by_content_not_names(eeg_store, pretrained_run, 
                                                          "decode.group_by": "session"}), log=lambda *_: None)
 
 
-def test_task_auto_states_its_choice():
-    assert infer_task(["left", "right", "left"])[0] == "classification"
-    assert infer_task([1, 2, 1, 2])[0] == "classification"
+def test_kind_auto_states_its_choice():
+    assert infer_kind(["left", "right", "left"])[0] == "classification"
+    assert infer_kind([1, 2, 1, 2])[0] == "classification"
     ages = list(np.random.default_rng(0).integers(7, 60, 100))
-    kind, reason = infer_task(ages)
+    kind, reason = infer_kind(ages)
     assert kind == "regression" and "too many distinct values" in reason
-    assert infer_task([1, 2, 3] * 20)[0] == "classification"  # a 3-level rating, 20 times each
-    assert infer_task([0.5, 1.25, 3.0, 2.2])[0] == "regression"
-    assert infer_task(ages, "classification") == ("classification", "decode.task=classification")
+    assert infer_kind([1, 2, 3] * 20)[0] == "classification"  # a 3-level rating, 20 times each
+    assert infer_kind([0.5, 1.25, 3.0, 2.2])[0] == "regression"
+    assert infer_kind(ages, "classification") == ("classification", "decode.kind=classification")
 
 
 def test_integer_target_becomes_regression(eeg_store, tmp_path):
@@ -477,10 +468,10 @@ def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_
     from neuroconv.brain import zoo
 
     seen = {}
-    real = zoo.build
+    real = zoo.make
 
-    def spy(name, cfg):
-        decoder = real(name, cfg)
+    def spy(name, context, settings=None):
+        decoder = real(name, context, settings)
         fit = decoder.fit
 
         def recording_fit(part):
@@ -497,7 +488,7 @@ def test_train_fraction_subsamples_training_groups_the_same_for_every_model(eeg_
     import pytest as _pytest
 
     mp = _pytest.MonkeyPatch()
-    mp.setattr(zoo, "build", spy)
+    mp.setattr(zoo, "make", spy)
     try:
         run = run_decode(cfg, log=lambda *_: None)
     finally:
@@ -520,19 +511,19 @@ def test_site_centering_is_fitted_inside_folds_and_recorded(sites_store, tmp_pat
     is checked against its definition in test_baselines.py)."""
     cfg = tiny_config([sites_store], tmp_path, **{
         "decode.target": "label", "decode.models": ["connectivity"], "decode.cv": "leave_group_out",
-        "decode.group_by": "site", "decode.site_centering": True, "decode.connectivity_kind": "correlation",
+        "decode.group_by": "site", "decode.connectivity.site_centering": True, "decode.connectivity.kind": "correlation",
         "data.max_len": 64})
     run = run_decode(cfg, log=lambda *_: None)
     m = json.loads((run / "metrics.json").read_text())
-    sc = m["site_centering"]
-    assert sc["enabled"] and sorted(sc["centred_on_their_own_test_samples"]["connectivity"]) == ["0", "1", "2"]
-    for f, sites in sc["centred_on_their_own_test_samples"]["connectivity"].items():
+    sc = m["models"]["connectivity"]["site_centering"]
+    assert sc["enabled"] and sorted(sc["centred_on_their_own_test_samples"]) == ["0", "1", "2"]
+    for f, sites in sc["centred_on_their_own_test_samples"].items():
         assert len(sites) == 1  # the one held-out site of that fold
     plain = run_decode(tiny_config([sites_store], tmp_path, **{
         "decode.target": "label", "decode.models": ["connectivity"], "decode.cv": "leave_group_out",
-        "decode.group_by": "site", "decode.connectivity_kind": "correlation", "data.max_len": 64}),
+        "decode.group_by": "site", "decode.connectivity.kind": "correlation", "data.max_len": 64}),
         log=lambda *_: None)
-    assert json.loads((plain / "metrics.json").read_text())["site_centering"] is None
+    assert "site_centering" not in json.loads((plain / "metrics.json").read_text())["models"]["connectivity"]
 
 
 def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store, tmp_path):

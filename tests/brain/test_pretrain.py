@@ -15,7 +15,7 @@ from neuroconv.brain.config import builtin_configs, job_parser, load_config
 from neuroconv.brain.data import ChannelSetBatchSampler, StoreWindows, open_stores, pretrain_windows
 from neuroconv.brain.models import load_pretrained
 from neuroconv.brain.pretrain import RECORD_FILE, run_pretrain
-from neuroconv.brain.tasks import PretrainTask, span_mask
+from neuroconv.brain.pretrain import PretrainTask, span_mask
 from neuroconv.engine.config import ConfigError
 
 from .conftest import tiny_config

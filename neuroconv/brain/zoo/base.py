@@ -1,27 +1,36 @@
-"""The zoo's contract: what a model sees, what it must do, and what it reports.
+"""The zoo's one registry and one interface: every model, how it is made, and what it reports.
 
-Every decoder and every baseline is a :class:`Decoder` built by one function from the
-experiment config. The decode job (and the scikit-learn estimators) hand it a
-:class:`TrainingPart`: the training samples of one fold, the fold's inner split (the
-group-aware :class:`~neuroconv.engine.folds.Holdout` on which *every* choice is made:
-early stopping, regularisers, the head's C), the class weighting and the seed. The
-decoder fits, then predicts any samples of the same :class:`DecodeData`, then reports
-what it chose (:meth:`Decoder.report`).
+Every decoder and every baseline is a :class:`Decoder` registered under a name with
+:func:`register`: its :class:`Traits` (ours or a baseline, neural or classical, the data
+and tasks it applies to, what it needs), its class, its own settings (a dataclass: the
+``decode.<name>`` section of the experiment config, or none) and a one-line summary. The
+decode job (and the scikit-learn estimators) make a fresh decoder per fold with
+:func:`make` and hand it a :class:`TrainingPart`: the training samples of one fold, the
+fold's inner split (the group-aware :class:`~neuroconv.engine.folds.Holdout` on which
+*every* choice is made: early stopping, regularisers, the head's C), the class weighting
+and the seed. The decoder fits, then predicts any samples of the same
+:class:`DecodeData`, then reports what it chose (:meth:`Decoder.report`).
 
 The same chance for every model is built in here, not left to each model:
 
-- one grid of regularisers (:data:`C_GRID`, ``decode.c_grid``) and one criterion to
-  choose from it (:func:`selection_loss`: the class-weighted log loss on the inner
-  validation part, the very loss on which the neural models early-stop);
+- one grid of regularisers (``decode.c_grid``, handed to every decoder in its
+  :class:`Context`) and one criterion to choose from it (:func:`selection_loss`: the
+  class-weighted log loss on the inner validation part, the very loss on which the
+  neural models early-stop);
 - one class weighting (:meth:`TrainingPart.class_weights`, ``decode.class_weight``);
 - one refit rule: after the inner split has chosen, the model is fitted again on the
   whole training part with that choice (scikit-learn's ``GridSearchCV(refit=True)``).
 
 A choice at the edge of the grid is reported as a warning (the grid may be too narrow).
+
+A model from outside the package registers the same way, from its own module (see the
+README, "Adding a model"): ``neuroconv decode --plugins my_models.py`` imports it before
+the config is read, so its settings section is a config key like any other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,12 +38,10 @@ import numpy as np
 
 from neuroconv.engine.folds import Holdout
 
-__all__ = ["Traits", "Entry", "Decoder", "DecodeData", "TrainingPart", "register", "ZOO", "C_GRID",
-           "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of", "edge_warning",
-           "CLASS_WEIGHTS", "class_weights"]
+__all__ = ["Traits", "Entry", "Decoder", "Context", "DecodeData", "TrainingPart", "register", "make", "entry",
+           "ZOO", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
+           "edge_warning", "CLASS_WEIGHTS", "class_weights"]
 
-#: inverse L2 strengths every regularised model chooses from (log-spaced, 1e-4 .. 1e2)
-C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))
 CLASS_WEIGHTS = ("balanced", "none")
 
 
@@ -44,19 +51,18 @@ class Traits:
 
     Attributes:
         family: ``"ours"`` (neuroconv's models) or ``"baseline"`` (the field's pipelines).
-            Paired comparisons run ours against every baseline.
+            Paired comparisons run ours against every other model.
         kind: ``"neural"`` (trained by the engine's fit loop) or ``"classical"``
             (a scikit-learn pipeline).
         modalities: the data it applies to (``"eeg"``, ``"meg"``, ``"fmri"``).
-        tasks: ``"classification"`` and/or ``"regression"``.
+        tasks: the target kinds it predicts: ``"classification"``, ``"regression"``
+            (windows), ``"detection"``, ``"staging"`` (dense tasks).
         needs_backbone: needs a pretrained backbone (finetune, probe).
-        one_sfreq: needs one sampling rate across the samples.
-        fixed_length: needs windows of one length (EEG epochs), not ragged recordings.
-        site_groups: reads site labels (site centring).
         library: whose implementation it is (neuroconv, nilearn, pyriemann, mne,
-            braindecode, moabb).
+            braindecode, moabb, yasa...).
         paradigm: what it was designed for (``"any"``, ``"connectivity"``,
-            ``"motor imagery"``, ``"erp"``, ``"ssvep"``), for ``--compare``'s choice.
+            ``"motor imagery"``, ``"erp"``, ``"ssvep"``, ``"sleep"``), for ``--compare``'s
+            choice.
     """
 
     family: str
@@ -64,37 +70,95 @@ class Traits:
     modalities: tuple[str, ...]
     tasks: tuple[str, ...] = ("classification",)
     needs_backbone: bool = False
-    one_sfreq: bool = False
-    fixed_length: bool = False
-    site_groups: bool = False
     library: str = "neuroconv"
     paradigm: str = "any"
+
+    def __post_init__(self):
+        if self.family not in ("ours", "baseline"):
+            raise ValueError(f"Traits.family must be 'ours' or 'baseline'; got {self.family!r}.")
+        if self.kind not in ("neural", "classical"):
+            raise ValueError(f"Traits.kind must be 'neural' or 'classical'; got {self.kind!r}.")
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A zoo entry: ``build(cfg) -> Decoder`` for an :class:`~neuroconv.brain.config.ExperimentConfig`."""
+    """A zoo entry: ``decoder(name, settings, context, **options)`` makes the model.
+
+    ``settings`` is the dataclass of the model's own config section (``decode.<name>``),
+    or None when the model has no settings; ``options`` are fixed keyword arguments of
+    this entry (e.g. the layer of ``attention``)."""
 
     name: str
     traits: Traits
-    build: Callable
+    decoder: type
+    settings: type | None
     summary: str
+    options: dict = field(default_factory=dict)
 
 
-#: name -> :class:`Entry`; filled by the modules of :mod:`neuroconv.brain.zoo`
+#: name -> :class:`Entry`; filled by :func:`register` (the modules of
+#: :mod:`neuroconv.brain.zoo`, and plugins)
 ZOO: dict[str, Entry] = {}
 
 
-def register(name: str, traits: Traits, summary: str):
-    """Decorator: register ``build(cfg) -> Decoder`` under ``name``."""
+def register(name: str, traits: Traits, decoder: type, *, settings: type | None = None, summary: str = "",
+             **options) -> Entry:
+    """Register ``decoder`` (a :class:`Decoder` subclass) under ``name``.
 
-    def deco(build):
-        if name in ZOO:
-            raise RuntimeError(f"model {name!r} is registered twice")
-        ZOO[name] = Entry(name, traits, build, summary)
-        return build
+    ``settings``: a dataclass whose fields are the model's options, with defaults and an
+    ``Args:`` docstring (they become the config keys ``decode.<name>.<field>``, documented
+    in ``--help``). ``options``: fixed keyword arguments passed to ``decoder``. Returns the
+    :class:`Entry`. A name registered twice is an error."""
+    if not name.isidentifier():
+        raise ValueError(f"model names must be Python identifiers (they are config keys); got {name!r}.")
+    if name in ZOO:
+        raise ValueError(f"model {name!r} is registered twice")
+    if not (isinstance(decoder, type) and issubclass(decoder, Decoder)):
+        raise TypeError(f"register({name!r}): `decoder` must be a subclass of zoo.Decoder; got {decoder!r}.")
+    if settings is not None and not dataclasses.is_dataclass(settings):
+        raise TypeError(f"register({name!r}): `settings` must be a dataclass; got {settings!r}.")
+    ZOO[name] = e = Entry(name, traits, decoder, settings, summary, dict(options))
+    return e
 
-    return deco
+
+def entry(name: str) -> Entry:
+    """The entry ``name``, or an error that lists the zoo."""
+    if name not in ZOO:
+        raise ValueError(f"unknown model {name!r}; the zoo has {sorted(ZOO)} (decode.models).")
+    return ZOO[name]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every model of one decode run shares.
+
+    Attributes:
+        trainer: the training-loop settings (:class:`~neuroconv.engine.config.TrainerConfig`
+            of the ``decode`` section: epochs, batch, learning rate, patience...).
+        backbone: the backbone's :class:`~neuroconv.brain.config.ModelConfig` (the
+            ``model`` section), for the sequence models.
+        c_grid: the regularisers every model chooses from (``decode.c_grid``).
+        seed: the seed of every random choice.
+        n_jobs: threads of the tangent spaces' means (``decode.n_jobs``).
+        refit: after the inner split has made every choice, fit again on the whole
+            training part with those choices (``decode.refit``).
+    """
+
+    trainer: object
+    backbone: object = None
+    c_grid: tuple = tuple(float(c) for c in np.logspace(-4, 2, 13))
+    seed: int = 0
+    n_jobs: int = 1
+    refit: bool = True
+
+
+def make(name: str, context: Context, settings=None) -> "Decoder":
+    """A fresh decoder ``name`` with its ``settings`` (an instance of the entry's settings
+    dataclass; None: its defaults)."""
+    e = entry(name)
+    if settings is None and e.settings is not None:
+        settings = e.settings()
+    return e.decoder(name, settings, context, **e.options)
 
 
 # --------------------------------------------------------------------------- data
@@ -113,7 +177,9 @@ class DecodeData:
         groups: ``(n,)`` the group of each sample (``decode.group_by``).
         recordings, starts, stops: ``(n,)`` the recording of each sample and its window
             (for inner splits in time).
-        sites: ``(n,)`` site labels, or None.
+        columns: per-sample labels from the manifests, scoped like groups (e.g.
+            ``columns["site"]``, when the stores have a site column): what a model may
+            read besides the signals (site centring reads the sites).
     """
 
     windows: object
@@ -124,11 +190,19 @@ class DecodeData:
     recordings: np.ndarray
     starts: np.ndarray
     stops: np.ndarray
-    sites: np.ndarray | None = None
+    columns: dict = field(default_factory=dict)
 
     @property
     def n_out(self) -> int:
         return len(self.classes) or 1
+
+    def column(self, name: str, model: str) -> np.ndarray:
+        """The per-sample labels of manifest column ``name`` (an error naming ``model``
+        when the stores have no such column)."""
+        if name not in self.columns:
+            raise ValueError(f"model {model!r} needs the manifest column {name!r}, which the decode data's stores "
+                             f"do not have (columns available: {sorted(self.columns)}).")
+        return self.columns[name]
 
     def channels(self) -> tuple[str, list]:
         """``(key, names)`` of the one channel set (an error when the samples have several)."""
@@ -156,7 +230,8 @@ def class_weights(y: np.ndarray, n_classes: int, how) -> np.ndarray | None:
     """Per-class weights for labels ``y``: ``"balanced"`` is scikit-learn's
     ``n / (K · count_k)`` (a class absent from ``y`` gets weight ``n / K``), ``"none"``
     is None (every sample counts once), a dict ``{class index: weight}`` gives them
-    (1 for the classes it leaves out)."""
+    (1 for the classes it leaves out). This is the one place ``decode.class_weight`` is
+    checked."""
     if isinstance(how, dict):
         w = np.ones(n_classes)
         for k, v in how.items():
@@ -179,7 +254,7 @@ class TrainingPart:
         train: sample indices of the training part.
         inner: the inner split of ``train`` (absolute sample indices in ``inner.train``
             and ``inner.val``; ``inner.by`` says how it was made).
-        class_weight: ``"balanced"`` or ``"none"`` (``decode.class_weight``).
+        class_weight: ``"balanced"``, ``"none"`` or a dict (``decode.class_weight``).
         seed: the seed of every random choice.
         fold: the fold number (for logs and reports).
         backbone: a callable returning the pretrained backbone for this fold (or None).
@@ -189,7 +264,7 @@ class TrainingPart:
     data: DecodeData
     train: np.ndarray
     inner: Holdout
-    class_weight: str = "balanced"
+    class_weight: object = "balanced"
     seed: int = 0
     fold: int = 0
     backbone: Callable | None = None
@@ -285,17 +360,20 @@ def edge_warning(name: str, param: str, value: float, grid) -> str | None:
 class Decoder:
     """One model of the zoo: ``fit(part)``, ``predict(data, idx)``, ``report()``.
 
+    Made by :func:`make` as ``Decoder(name, settings, context, **options)``: ``settings``
+    is the model's own config section (an instance of its entry's settings dataclass, or
+    None), ``context`` the :class:`Context` every model of the run shares.
+
     ``predict`` returns class probabilities ``(n, K)`` (rows sum to 1) or regression
     predictions ``(n,)``. ``report()`` returns a JSON-safe dict with what was chosen and
     learned on this fold: ``hyperparameters`` (the choices made on the inner split),
     ``training`` (steps, the step of the kept state), ``kernels`` (learned filters'
-    summary), ``warnings``.
+    summary), ``warnings``, and whatever the model adds. :meth:`summarize` turns the
+    per-fold reports into the model's own keys of ``metrics.json``.
     """
 
-    name = "decoder"
-
-    def __init__(self, name: str, cfg):
-        self.name, self.cfg = name, cfg
+    def __init__(self, name: str, settings, context: Context):
+        self.name, self.settings, self.context = name, settings, context
         self.hyperparameters: dict = {}
         self.training: dict = {}
         self.kernels: dict | None = None
@@ -304,12 +382,15 @@ class Decoder:
     def fit(self, part: TrainingPart) -> "Decoder":
         raise NotImplementedError
 
+    def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def choose_c(self, est, part: TrainingPart, X_in, X_va) -> float:
         """The regulariser ``C`` of ``est`` (see :func:`regulariser_path`) chosen on the
         inner split's features ``X_in`` (inner training part) and ``X_va`` (inner
-        validation part) from ``decode.c_grid``, recorded in the report (with a warning at
+        validation part) from the run's grid, recorded in the report (with a warning at
         the grid's edge); 1 when the part has no inner validation samples."""
-        inner, data, grid = part.inner, part.data, self.cfg.decode.c_grid
+        inner, data, grid = part.inner, part.data, self.context.c_grid
         if not len(inner.val):
             self.hyperparameters.update(C=1.0, note="no inner validation part: C fixed at 1")
             return 1.0
@@ -319,9 +400,6 @@ class Decoder:
         self.warn(edge_warning(self.name, "C", C, grid))
         self.hyperparameters.update(C=C, selection_loss=scores)
         return C
-
-    def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
 
     def warn(self, text: str | None) -> None:
         """Keep a warning for the report (decode logs each once and writes it to metrics.json)."""
@@ -337,3 +415,15 @@ class Decoder:
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
+
+    @classmethod
+    def summarize(cls, reports: list[dict]) -> dict:
+        """The model's own keys of its ``metrics.json`` section, from its per-fold
+        :meth:`report` s (none by default)."""
+        return {}
+
+    @classmethod
+    def applies(cls, targets) -> bool:
+        """Whether ``--compare`` runs this model on these targets (beyond its traits'
+        tasks and modalities; e.g. the SSVEP baselines need classes named by frequency)."""
+        return True

@@ -23,14 +23,92 @@ are then fitted again on the learned filters (the head's C stays the one chosen)
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
 
 import numpy as np
-import torch
 
 from .base import Decoder, DecodeData, Traits, TrainingPart, register
-from .neural import _kernels, fit_net, outputs, refit_steps
+from .neural import _kernel_summary, fit_net, kernel_report, outputs, refit_steps
 
-__all__ = ["CovConvDecoder", "covconv_readout", "covconv_bands"]
+__all__ = ["CovConvDecoder", "CovConvSettings", "covconv_readout", "covconv_bands"]
+
+
+@dataclass
+class CovConvSettings:
+    """The covconv decoder (:class:`neuroconv.brain.covconv.CovConvNet`): long-conv filters,
+    shrunk covariances, tangent space (or log-variance), linear head.
+
+    Args:
+        readout: tangent (the Riemannian pipelines' readout: connectivity, motor imagery,
+            ERPs with prototypes), logvar (ShallowConvNet form, band power after spatial
+            filters), or auto (tangent).
+        n_filters: Temporal filters shared by every channel.
+        identity: With kernel_init geometric or random, filter 0 starts as the identity (a
+            gated residual; box starts it as the identity anyway): with one filter and no
+            spatial filters the model starts as the connectivity baseline.
+        spatial: Spatial filters per temporal filter (0: the channels as they are).
+        filter_seconds: Half-length of the centred kernels, in seconds.
+        erp_prototypes: Add the training classes' mean responses as extra channels before
+            the covariance (the ERP covariances of xDAWN/Riemannian ERP pipelines).
+        diagonal: Tangent features include the diagonal (log-variances; false: exactly
+            nilearn's connectivity features).
+        means: Add the filtered channels' means (first-order statistics) to the features.
+        init_head: Start the head at the logistic regression of the training features
+            (C = head_c), the connectivity baseline's solution.
+        head_c: Inverse L2 strength of that logistic regression (ridge penalty 1/C for
+            regression); null: chosen from decode.c_grid on the inner split, as every
+            model's regulariser is.
+        crop_seconds: Train on random crops of this length and average predictions over
+            test_crops evenly spaced crops (0: whole windows).
+        test_crops: Crops averaged at test time.
+        dropout: Dropout on the standardised features.
+        lam: Squash threshold of the kernels.
+        smooth_width: Moving-average width of the kernels (odd).
+        kernel_init: box (filter f starts as a moving average of width 3**f: identity,
+            3, 9... steps, octave-spaced low-pass filters), geometric or random.
+        bands: Band filters instead of long kernels: a list of [lo, hi] in Hz (each band's
+            two edges are learned) or null (the signal itself, as the connectivity
+            baseline sees it), e.g. [null, [0.01, 0.027], [0.027, 0.073]]; "classes" puts
+            one band of +-band_halfwidth Hz at each class's frequency (SSVEP classes named
+            "20Hz", "30Hz") plus the signal itself. Empty: long-conv kernels
+            (n_filters, kernel_init).
+        band_halfwidth: Half-width in Hz of the bands that bands: classes builds.
+        band_edge: Edge softness of the bands, a fraction of their width.
+        band_lr: Learning rate of the band edges (their logarithms; no weight decay).
+        train: What end-to-end training moves: all (filters, spatial filters and head) or
+            filters (only the filters, against the head at its logistic-regression start,
+            without feature dropout; reference, standardisation and head are then fitted
+            again on the learned filters).
+        reference: The tangent space's reference point: riemann (the geometric mean of the
+            training covariances, as nilearn's tangent connectivity takes it) or logeuclid
+            (the log-Euclidean mean: one eigendecomposition per window instead of one per
+            window and iteration; band-filtered covariances are ill-conditioned and the
+            geometric mean's iteration then needs many steps).
+    """
+
+    readout: Literal["auto", "tangent", "logvar"] = "auto"
+    n_filters: int = 2
+    identity: bool = True
+    spatial: int = 0
+    filter_seconds: float = 0.5
+    erp_prototypes: bool = False
+    diagonal: bool = True
+    means: bool = False
+    init_head: bool = True
+    head_c: Optional[float] = None
+    crop_seconds: float = 0.0
+    test_crops: int = 5
+    dropout: float = 0.5
+    lam: float = 0.0
+    smooth_width: int = 5
+    kernel_init: Literal["box", "geometric", "random"] = "box"
+    bands: Union[str, list[Optional[list[float]]]] = field(default_factory=list)
+    band_halfwidth: float = 1.0
+    band_edge: float = 0.1
+    band_lr: float = 0.01
+    reference: Literal["riemann", "logeuclid"] = "riemann"
+    train: Literal["all", "filters"] = "all"
 
 
 def covconv_readout(cc) -> str:
@@ -60,21 +138,21 @@ def covconv_bands(cc, data: DecodeData):
 class CovConvDecoder(Decoder):
     """covconv (:mod:`neuroconv.brain.covconv`) behind the zoo's interface."""
 
-    def _build(self, data: DecodeData):
+    def _new_net(self, data: DecodeData):
         from ..covconv import CovConvNet
 
-        cc = self.cfg.decode.covconv
+        cc = self.settings
         _, chans = data.channels()
         sfreq = data.sfreq(self.name, one=False)
         return CovConvNet(len(chans), data.n_out, filter_len=max(2, int(round(cc.filter_seconds * sfreq))),
                           n_filters=cc.n_filters, identity=cc.identity, spatial=cc.spatial or None,
                           readout=covconv_readout(cc), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
                           means=cc.means, dropout=cc.dropout, lam=cc.lam, smooth_width=cc.smooth_width,
-                          kernel_lr=self.cfg.model.kernel_lr, kernel_init=cc.kernel_init, reference=cc.reference,
+                          kernel_lr=self.context.backbone.kernel_lr, kernel_init=cc.kernel_init, reference=cc.reference,
                           bands=covconv_bands(cc, data), band_edge=cc.band_edge, band_lr=cc.band_lr)
 
     def _crop(self, data: DecodeData) -> int:
-        cc = self.cfg.decode.covconv
+        cc = self.settings
         crop = int(round(cc.crop_seconds * data.sfreq(self.name, one=False))) if cc.crop_seconds > 0 else 0
         if crop and cc.erp_prototypes:
             raise ValueError("decode.covconv: crops and erp_prototypes exclude each other (prototypes are "
@@ -84,14 +162,16 @@ class CovConvDecoder(Decoder):
     def fit(self, part: TrainingPart) -> "CovConvDecoder":
         from ..data import Crops, loader
 
-        cc, tc, data, inner = self.cfg.decode.covconv, self.cfg.decode, part.data, part.inner
-        n_jobs = self.cfg.decode.n_jobs
+        import torch
+
+        cc, tc, data, inner = self.settings, self.context.trainer, part.data, part.inner
+        n_jobs = self.context.n_jobs
         self.crop = crop = self._crop(data)
         y, kind = data.y, data.kind
         cw = part.class_weights()
         class_weight = None if cw is None else dict(enumerate(cw))
         torch.manual_seed(part.seed)
-        start = self._build(data)
+        start = self._new_net(data)
         shared = not cc.erp_prototypes  # statistics through the starting filters, computed once
         if shared:
             C_all, m_all = start.batch_statistics(loader(data.windows.subset(part.train), 64, False))
@@ -119,7 +199,8 @@ class CovConvDecoder(Decoder):
             if len(inner.val):
                 F_va = net.standardized(*(stats(inner.val) if shared else
                                           net.batch_statistics(loader(data.windows.subset(inner.val), 64, False))))
-            C = self.choose_c(head_regression(min(tc.c_grid), part.seed, kind, class_weight), part, F_in, F_va)
+            C = self.choose_c(head_regression(min(self.context.c_grid), part.seed, kind, class_weight), part, F_in,
+                              F_va)
         if cc.init_head:
             net.init_head(F_in, y[fit_idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
         filters_only = cc.train == "filters"
@@ -148,7 +229,7 @@ class CovConvDecoder(Decoder):
             self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
                              "best_val_loss": result.best_val_loss}
             self.hyperparameters["best_step"] = result.best_step
-            if tc.refit:
+            if self.context.refit:
                 steps = refit_steps(result.best_step, len(inner.train), len(part.train))
                 self.training["refit_steps"] = steps
                 net = copy.deepcopy(start)
@@ -163,7 +244,7 @@ class CovConvDecoder(Decoder):
             net, result = train(net, part.train, part.train[:0])
             self.training = {"epochs": result.epochs, "steps": result.steps, "note": "no inner validation part"}
         self.net = net.eval()
-        self.kernels = _kernels(self.net)
+        self.kernels = kernel_report(self.net)
         if self.net.bank is not None:  # what the band edges became, next to where they started
             self.kernels = {"bands": self.net.bank.edges().detach().tolist(),
                             "start": self.net.bank.start.tolist()}
@@ -175,12 +256,17 @@ class CovConvDecoder(Decoder):
         from ..data import Crops, loader
 
         if self.crop:
-            crops = Crops(data.windows.subset(idx), self.crop, self.cfg.decode.covconv.test_crops)
+            crops = Crops(data.windows.subset(idx), self.crop, self.settings.test_crops)
             return outputs(data.kind, crops.average(predict(self.net, loader(crops, 64, False))))
         return outputs(data.kind, predict(self.net, loader(data.windows.subset(idx), 64, False)))
 
 
+    @classmethod
+    def summarize(cls, reports: list[dict]) -> dict:
+        return _kernel_summary(reports)
+
+
 register("covconv", Traits("ours", "neural", ("eeg", "meg", "fmri"), ("classification", "regression"),
-                           paradigm="connectivity"),
-         "long-conv filters -> shrunk covariances -> tangent space (or log-variance) -> linear head started at "
-         "the logistic regression")(lambda cfg: CovConvDecoder("covconv", cfg))
+                           paradigm="connectivity"), CovConvDecoder, settings=CovConvSettings,
+         summary="long-conv filters -> shrunk covariances -> tangent space (or log-variance) -> linear head started "
+                 "at the logistic regression")

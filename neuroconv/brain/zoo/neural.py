@@ -10,27 +10,15 @@ refitted on the whole training part for the budget the inner split chose
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from .base import Decoder, DecodeData, Traits, TrainingPart, proba_of, register
 
-__all__ = ["fit_net", "refit_steps", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "BRAINDECODE_RECIPES",
-           "outputs"]
-
-#: how braindecode's networks are trained: optimiser, learning rate, weight decay, batch
-#: size and schedule as their authors' documentation gives them; the epoch budget and
-#: early stopping are the experiment's, the same for every neural model
-BRAINDECODE_RECIPES = {
-    "shallow_fbcsp": {"optimizer": "adamw", "lr": 0.0625 * 0.01, "weight_decay": 0.0, "batch_size": 64,
-                      "schedule": "cosine", "warmup_steps": 0,
-                      "source": "braindecode's trialwise decoding tutorial for ShallowFBCSPNet (Schirrmeister et al. "
-                                "2017): AdamW, lr 0.0625 x 0.01, no weight decay, batch 64, cosine annealing"},
-    "eegnet": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "schedule": "constant",
-               "warmup_steps": 0,
-               "source": "Lawhern et al. 2018 (EEGNet): Adam at its default learning rate 1e-3, batch 64, no weight "
-                         "decay, the state of lowest validation loss kept"},
-}
+__all__ = ["fit_net", "refit_steps", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "SequenceSettings",
+           "BraindecodeSettings", "outputs", "kernel_report"]
 
 
 def outputs(kind: str, raw: np.ndarray) -> np.ndarray:
@@ -53,9 +41,10 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
     """Train ``net`` (``net(batch) -> outputs``) on samples ``train_idx`` (or the
     dataset ``train_ds`` built on them, e.g. crops) with the fold's class weights,
     early-stopping on ``val_idx``; with ``steps``, for exactly that many optimizer steps
-    and no validation. ``tc``: the trainer settings (``decode`` section); ``recipe``
-    overrides optimizer, lr, weight decay, batch size, schedule and warm-up (the
-    braindecode networks). Returns ``(net holding its kept state, FitResult)``."""
+    and no validation. ``tc``: the trainer settings (:class:`~neuroconv.engine.config.
+    TrainerConfig`); ``recipe`` overrides optimizer, lr, weight decay, batch size,
+    schedule and warm-up (the braindecode networks). Returns ``(net holding its kept
+    state, FitResult)``."""
     import lightning as L
 
     from neuroconv.engine.runner import fit
@@ -91,10 +80,21 @@ def _predict(net, data: DecodeData, idx) -> np.ndarray:
     return outputs(data.kind, predict(net, loader(data.windows.subset(idx), 64, False)))
 
 
-def _kernels(net) -> dict | None:
+def kernel_report(net) -> dict | None:
+    """The learned long-conv kernels' summary of ``net`` (roughness, zero fraction), or None."""
     from ..plots import kernel_summary
 
     return kernel_summary(net)
+
+
+def _kernel_summary(reports: list[dict]) -> dict:
+    """Mean roughness and zero fraction of the long-conv kernels over the folds."""
+    kern = [r["kernels"] for r in reports if (r.get("kernels") or {}).get("roughness") is not None]
+    if not kern:
+        return {}
+    return {"kernels": {"roughness": float(np.mean([k["roughness"] for k in kern])),
+                        "folds": [k["roughness"] for k in kern],
+                        "zero_fraction": float(np.mean([k["zero_fraction"] for k in kern]))}}
 
 
 class _NeuralDecoder(Decoder):
@@ -103,53 +103,76 @@ class _NeuralDecoder(Decoder):
 
     recipe: dict | None = None
 
-    def build(self, part: TrainingPart):
+    def new_net(self, part: TrainingPart):
+        """A fresh, untrained network for this part's data."""
         raise NotImplementedError
 
     def fit(self, part: TrainingPart) -> "_NeuralDecoder":
-        tc, inner = self.cfg.decode, part.inner
-        net, result = fit_net(part, self.build(part), inner.train, inner.val, tc, recipe=self.recipe)
+        tc, inner = self.context.trainer, part.inner
+        net, result = fit_net(part, self.new_net(part), inner.train, inner.val, tc, recipe=self.recipe)
         self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
                          "best_val_loss": result.best_val_loss}
         self.hyperparameters = {"best_step": result.best_step}
         if self.recipe:
-            self.hyperparameters["recipe"] = {k: v for k, v in self.recipe.items() if k != "source"}
-        if self.cfg.decode.refit and len(inner.val):
+            self.hyperparameters["recipe"] = dict(self.recipe)
+        if self.context.refit and len(inner.val):
             steps = refit_steps(result.best_step, len(inner.train), len(part.train))
             self.training["refit_steps"] = steps
-            net = self.build(part)
+            net = self.new_net(part)
             if steps:
                 net, _ = fit_net(part, net, part.train, part.train[:0], tc, recipe=self.recipe, steps=steps)
         self.net = net.eval()
-        self.kernels = _kernels(self.net)
+        self.kernels = kernel_report(self.net)
         return self
 
     def predict(self, data: DecodeData, idx) -> np.ndarray:
         return _predict(self.net, data, idx)
 
+    @classmethod
+    def summarize(cls, reports: list[dict]) -> dict:
+        return _kernel_summary(reports)
+
+
+@dataclass
+class SequenceSettings:
+    """A sequence-model decoder (the backbone of the ``model`` section with a linear head).
+
+    Args:
+        pool: How the sequence model pools its outputs over time before the head: mean
+            (over the valid steps) or last.
+    """
+
+    pool: Literal["mean", "last"] = "mean"
+
+
+def _backbone(part: TrainingPart, name: str, required: bool):
+    pre = part.backbone() if part.backbone is not None else None
+    if required and pre is None:
+        raise ValueError(f"{name} needs a pretrained backbone: decode.pretrained, decode.pretrain_in_fold true, or a "
+                         "`neuroconv pretrain` run of this config.")
+    return pre
+
 
 class SequenceDecoder(_NeuralDecoder):
     """A :class:`~neuroconv.brain.models.BrainClassifier`: a long-conv (or attention)
-    backbone from ``cfg.model``, fresh or pretrained, mean-pooled, linear head."""
+    backbone from the ``model`` section, fresh or pretrained, pooled, linear head."""
 
-    def __init__(self, name: str, cfg, layer: str | None = None, pretrained: bool = False):
-        super().__init__(name, cfg)
+    def __init__(self, name: str, settings: SequenceSettings, context, layer: str | None = None,
+                 pretrained: bool = False):
+        super().__init__(name, settings, context)
         self.layer, self.pretrained = layer, pretrained
 
-    def build(self, part: TrainingPart):
+    def new_net(self, part: TrainingPart):
         from ..models import make_classifier
 
-        model_cfg = self.cfg.model
+        model_cfg = self.context.backbone
         if self.layer is not None:
             model_cfg = copy.copy(model_cfg)
             model_cfg.layer = self.layer
         key, chans = part.data.channels()
-        pre = part.backbone() if self.pretrained else None
-        if self.pretrained and pre is None:
-            raise ValueError(f"{self.name} needs a pretrained backbone: decode.pretrained, decode.pretrain_in_fold "
-                             "true, or a `neuroconv pretrain` run of this config.")
+        pre = _backbone(part, self.name, self.pretrained) if self.pretrained else None
         return make_classifier(model_cfg, {key: chans}, key, chans, part.data.n_out, part.data.l_max, pretrained=pre,
-                               pool=self.cfg.decode.pool)
+                               pool=self.settings.pool)
 
 
 class ProbeDecoder(Decoder):
@@ -162,27 +185,14 @@ class ProbeDecoder(Decoder):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from neuroconv.engine.runner import predict
-
-        from ..data import loader
         from ..models import make_classifier
 
         data = part.data
         key, chans = data.channels()
-        pre = part.backbone()
-        if pre is None:
-            raise ValueError("probe needs a pretrained backbone: decode.pretrained, decode.pretrain_in_fold true, or "
-                             "a `neuroconv pretrain` run of this config.")
-        self.net = make_classifier(self.cfg.model, {key: chans}, key, chans, data.n_out, data.l_max, pretrained=pre,
-                                   freeze=True, pool=self.cfg.decode.pool).eval()
-        feats = {}
-
-        def features(idx):
-            missing = [i for i in idx if i not in feats]
-            if missing:
-                f = predict(self.net, loader(data.windows.subset(missing), 64, False), method="features")
-                feats.update(zip(missing, f))
-            return np.stack([feats[i] for i in idx])
+        pre = _backbone(part, self.name, True)
+        self.net = make_classifier(self.context.backbone, {key: chans}, key, chans, data.n_out, data.l_max,
+                                   pretrained=pre, freeze=True, pool=self.settings.pool).eval()
+        self._cache = {}
 
         def head(C):
             if data.kind == "regression":
@@ -193,31 +203,102 @@ class ProbeDecoder(Decoder):
                 class_weight=None if cw is None else dict(enumerate(cw))))
 
         inner = part.inner
-        C = self.choose_c(head(min(self.cfg.decode.c_grid)), part,
-                          *((features(inner.train), features(inner.val)) if len(inner.val) else (None, None)))
-        self.head = head(C).fit(features(part.train), data.y[part.train])
-        self._features = features
+        C = self.choose_c(head(min(self.context.c_grid)), part,
+                          *((self._features(data, inner.train), self._features(data, inner.val)) if len(inner.val)
+                            else (None, None)))
+        self.head = head(C).fit(self._features(data, part.train), data.y[part.train])
         return self
 
+    def _features(self, data: DecodeData, idx) -> np.ndarray:
+        """The frozen backbone's pooled features of samples ``idx``, computed once each."""
+        from neuroconv.engine.runner import predict
+
+        from ..data import loader
+
+        idx = [int(i) for i in idx]
+        missing = [i for i in idx if i not in self._cache]
+        if missing:
+            f = predict(self.net, loader(data.windows.subset(missing), 64, False), method="features")
+            self._cache.update(zip(missing, f))
+        return np.stack([self._cache[i] for i in idx])
+
     def predict(self, data: DecodeData, idx) -> np.ndarray:
-        f = self._features(list(idx))
+        f = self._features(data, idx)
         return self.head.predict(f) if data.kind == "regression" else proba_of(self.head, f, data.n_out)
 
 
+@dataclass
+class BraindecodeSettings:
+    """How a braindecode network is trained: its authors' recipe by default (the epoch
+    budget and early stopping are the run's, the same for every neural model).
+
+    Args:
+        optimizer: adam or adamw.
+        lr: Learning rate.
+        weight_decay: Weight decay.
+        batch_size: Examples per batch.
+        schedule: Learning-rate schedule: constant or cosine.
+        warmup_steps: Linear warm-up steps.
+    """
+
+    optimizer: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = 0
+
+
+@dataclass
+class EEGNetSettings(BraindecodeSettings):
+    """EEGNet's recipe (Lawhern et al. 2018): Adam at its default learning rate 1e-3,
+    batch 64, no weight decay, the state of lowest validation loss kept.
+
+    Args:
+        optimizer: adam or adamw.
+        lr: Learning rate.
+        weight_decay: Weight decay.
+        batch_size: Examples per batch.
+        schedule: Learning-rate schedule: constant or cosine.
+        warmup_steps: Linear warm-up steps.
+    """
+
+
+@dataclass
+class ShallowFBCSPSettings(BraindecodeSettings):
+    """ShallowFBCSPNet's recipe, from braindecode's trialwise decoding tutorial
+    (Schirrmeister et al. 2017): AdamW, lr 0.0625 x 0.01, no weight decay, batch 64,
+    cosine annealing.
+
+    Args:
+        optimizer: adam or adamw.
+        lr: Learning rate.
+        weight_decay: Weight decay.
+        batch_size: Examples per batch.
+        schedule: Learning-rate schedule: constant or cosine.
+        warmup_steps: Linear warm-up steps.
+    """
+
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    lr: float = 0.0625 * 0.01
+    schedule: Literal["constant", "cosine"] = "cosine"
+
+
 class BraindecodeDecoder(_NeuralDecoder):
-    """braindecode's EEGNet or ShallowFBCSPNet, trained with its recipe
-    (:data:`BRAINDECODE_RECIPES`) by the same loop, inner split and class weights as
-    every neural model."""
+    """braindecode's EEGNet or ShallowFBCSPNet, trained with its recipe (its settings) by
+    the same loop, inner split and class weights as every neural model."""
 
-    def __init__(self, name: str, cfg):
-        super().__init__(name, cfg)
-        self.recipe = BRAINDECODE_RECIPES[name]
+    def __init__(self, name: str, settings: BraindecodeSettings, context, net: str):
+        super().__init__(name, settings, context)
+        self.net_name = net
+        self.recipe = {f: getattr(settings, f) for f in ("optimizer", "lr", "weight_decay", "batch_size",
+                                                           "schedule", "warmup_steps")}
 
-    def build(self, part: TrainingPart):
+    def new_net(self, part: TrainingPart):
         from ..baselines import braindecode_net
 
         _, chans = part.data.channels()
-        return braindecode_net(self.name, n_chans=len(chans), n_outputs=part.data.n_out, n_times=part.data.l_max,
+        return braindecode_net(self.net_name, n_chans=len(chans), n_outputs=part.data.n_out, n_times=part.data.l_max,
                                sfreq=part.data.sfreq(self.name))
 
 
@@ -225,24 +306,19 @@ class BraindecodeDecoder(_NeuralDecoder):
 _ANY = ("eeg", "meg", "fmri")
 _BOTH = ("classification", "regression")
 
-register("scratch", Traits("ours", "neural", _ANY, _BOTH),
-         "long-conv backbone (model section) trained from scratch, mean-pooled, linear head")(
-    lambda cfg: SequenceDecoder("scratch", cfg))
-register("attention", Traits("ours", "neural", _ANY, _BOTH),
-         "the same backbone with attention layers instead of long convolutions")(
-    lambda cfg: SequenceDecoder("attention", cfg, layer="attention"))
-register("finetune", Traits("ours", "neural", _ANY, _BOTH, needs_backbone=True),
-         "the pretrained backbone, fine-tuned end to end")(
-    lambda cfg: SequenceDecoder("finetune", cfg, pretrained=True))
-register("probe", Traits("ours", "neural", _ANY, _BOTH, needs_backbone=True),
-         "the frozen pretrained backbone's pooled features, logistic regression (C on the inner split)")(
-    lambda cfg: ProbeDecoder("probe", cfg))
-register("eegnet", Traits("baseline", "neural", ("eeg", "meg"), one_sfreq=True, fixed_length=True,
-                          library="braindecode"),
-         "braindecode's EEGNet (Lawhern et al. 2018), with its authors' training recipe")(
-    lambda cfg: BraindecodeDecoder("eegnet", cfg))
-register("shallow_fbcsp", Traits("baseline", "neural", ("eeg", "meg"), one_sfreq=True, fixed_length=True,
-                                 library="braindecode", paradigm="motor imagery"),
-         "braindecode's ShallowFBCSPNet (Schirrmeister et al. 2017), with braindecode's recipe")(
-    lambda cfg: BraindecodeDecoder("shallow_fbcsp", cfg))
-
+register("scratch", Traits("ours", "neural", _ANY, _BOTH), SequenceDecoder, settings=SequenceSettings,
+         summary="long-conv backbone (model section) trained from scratch, pooled, linear head")
+register("attention", Traits("ours", "neural", _ANY, _BOTH), SequenceDecoder, settings=SequenceSettings,
+         summary="the same backbone with attention layers instead of long convolutions", layer="attention")
+register("finetune", Traits("ours", "neural", _ANY, _BOTH, needs_backbone=True), SequenceDecoder,
+         settings=SequenceSettings, summary="the pretrained backbone, fine-tuned end to end", pretrained=True)
+register("probe", Traits("ours", "neural", _ANY, _BOTH, needs_backbone=True), ProbeDecoder,
+         settings=SequenceSettings,
+         summary="the frozen pretrained backbone's pooled features, logistic regression (C on the inner split)")
+register("eegnet", Traits("baseline", "neural", ("eeg", "meg"), library="braindecode"), BraindecodeDecoder,
+         settings=EEGNetSettings, summary="braindecode's EEGNet (Lawhern et al. 2018), with its authors' training "
+                                          "recipe", net="eegnet")
+register("shallow_fbcsp", Traits("baseline", "neural", ("eeg", "meg"), library="braindecode",
+                                 paradigm="motor imagery"), BraindecodeDecoder, settings=ShallowFBCSPSettings,
+         summary="braindecode's ShallowFBCSPNet (Schirrmeister et al. 2017), with braindecode's recipe",
+         net="shallow_fbcsp")

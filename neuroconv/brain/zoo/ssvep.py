@@ -32,29 +32,33 @@ def classes_are_frequencies(classes) -> bool:
 
 
 class SSVEPDecoder(ClassicalDecoder):
-    """An SSVEP baseline of :func:`~neuroconv.brain.ssvep.make_ssvep_baseline`."""
+    """An SSVEP baseline of :func:`~neuroconv.brain.ssvep.make_ssvep_baseline`: the class
+    frequencies come from the class names, the rate from the data."""
 
-    def _parts(self, data: DecodeData, C=None, class_weight=None, **extra):
+    def _parts(self, data: DecodeData, C=None, class_weight=None, **warm):
         from ..ssvep import freqs_from_labels, make_ssvep_baseline
 
         est = make_ssvep_baseline(self.name, sfreq=data.sfreq(self.name), freqs=freqs_from_labels(data.classes),
-                                  seed=self.cfg.decode.seed, class_weight=class_weight)
-        if self.regularised:  # a pipeline ending in the logistic regression
+                                  seed=self.context.seed, class_weight=class_weight)
+        if hasattr(est, "steps"):  # a pipeline ending in the logistic regression
             head = est[-1]
             if C is not None:
                 head.set_params(C=C)
             return est[:-1], head
         return FunctionTransformer(), est
 
-
-def _entry(name: str, regularised: bool, library: str, summary: str):
-    register(name, Traits("baseline", "classical", ("eeg", "meg"), one_sfreq=True, fixed_length=True,
-                          library=library, paradigm="ssvep"), summary)(
-        lambda cfg: SSVEPDecoder(name, cfg, regularised=regularised, fixed_length=True))
+    @classmethod
+    def applies(cls, targets) -> bool:
+        return classes_are_frequencies(targets.classes)
 
 
-_entry("ssvep_cca", False, "moabb", "MOABB's SSVEP_CCA: canonical correlation with sine/cosine references")
-_entry("ssvep_trca", False, "moabb", "MOABB's SSVEP_TRCA: ensemble task-related component analysis")
-_entry("ssvep_msetcca", False, "moabb", "MOABB's SSVEP_MsetCCA: multiset CCA templates")
-_entry("ssvep_ts_lr", True, "moabb", "MOABB's SSVEP TS+LR: filter bank at each frequency -> covariances -> "
-                                     "tangent space -> logistic regression")
+def _entry(name: str, library: str, summary: str):
+    register(name, Traits("baseline", "classical", ("eeg", "meg"), library=library, paradigm="ssvep"), SSVEPDecoder,
+             summary=summary, pipeline=None, fixed_length=True)
+
+
+_entry("ssvep_cca", "moabb", "MOABB's SSVEP_CCA: canonical correlation with sine/cosine references")
+_entry("ssvep_trca", "moabb", "MOABB's SSVEP_TRCA: ensemble task-related component analysis")
+_entry("ssvep_msetcca", "moabb", "MOABB's SSVEP_MsetCCA: multiset CCA templates")
+_entry("ssvep_ts_lr", "moabb", "MOABB's SSVEP TS+LR: filter bank at each frequency -> covariances -> tangent space "
+                               "-> logistic regression")
