@@ -119,13 +119,13 @@ def feature_names() -> tuple[list[str], list[str]]:
 
 # ------------------------------------------------------------------------ layout
 def night_of(name: str) -> dict | None:
-    """``"SC4012EC-Hypnogram.edf"`` -> ``{"night": "SC4012", "study": "SC", "subject":
-    "1", "session": "2"}``; None for a name that is no Sleep-EDF night."""
+    """``"SC4012EC-Hypnogram.edf"`` -> ``{"night": "SC4012", "study": "SC", "ss": 1,
+    "subject": "1", "session": "2"}``; None for a name that is no Sleep-EDF night."""
     m = _NIGHT.match(name)
     if not m:
         return None
     study, _, ss, n = m.groups()
-    return {"night": m.group(0).upper(), "study": study.upper(),
+    return {"night": m.group(0).upper(), "study": study.upper(), "ss": int(ss),
             "subject": str(int(ss)) if study.upper() == "SC" else f"ST{int(ss)}",
             "session": n}
 
@@ -168,6 +168,14 @@ def hypnogram_epochs(path, meas_date=None) -> tuple[np.ndarray, np.ndarray, floa
     """
     import mne
 
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise InputError(path, f"cannot be read ({e}).", "Check the file.") from e
+    if head != b"0       ":
+        raise InputError(path, f"cannot be read as an EDF+ hypnogram: it does not start like "
+                         f"an EDF file ({head!r}).", "Restore the file.")
     try:
         ann = mne.read_annotations(path)
     except Exception as e:  # noqa: BLE001 - any reader failure is this file's
@@ -248,8 +256,8 @@ def _tail_check(hyp, stages: np.ndarray, end: int, what: str, allow_truncated: b
 def _one_class(path, stages: np.ndarray) -> None:
     present = sorted(set(stages) - {""})
     if len(present) < 2:
-        raise InputError(path, f"the stored night holds {'only stage ' + present[0] if present else 'no scored epoch'}"
-                         ": nothing to stage against.",
+        what = f"only stage {present[0]}" if present else "no scored epoch"
+        raise InputError(path, f"the stored night holds {what}: nothing to stage against.",
                          "Leave this night out, or keep more of it (wake_margin).")
 
 
@@ -473,7 +481,8 @@ def preprocess_sleep_edf(data_dir, out, subjects=None, *, mode: str = "auto",
     ----------
     data_dir : a folder holding the files (searched recursively).
     out : the store folder.
-    subjects : ``None`` (all), an int, a list, or ``"0-4"`` (the ``ss`` of ``SC4ssN``).
+    subjects : ``None`` (all), an int, a list, or ``"0-4"`` (the ``ss`` of ``SC4ssN`` or
+        ``ST7ssN``).
     mode : ``"features"`` (``.npz`` per-epoch features), ``"psg"`` (``-PSG.edf``
         signals) or ``"auto"`` (the one present).
     wake_margin : minutes of wake kept before the first and after the last sleep epoch
@@ -501,8 +510,7 @@ def preprocess_sleep_edf(data_dir, out, subjects=None, *, mode: str = "auto",
     margin = _margin_epochs(wake_margin)
     channels = tuple(channels) if isinstance(channels, (list, tuple)) else channels
     _check_options(mode, channels, resample, l_freq, h_freq)
-    wanted = None if subjects is None else {str(s) for s in _parse_ints(subjects, "subjects",
-                                                                      0, 99)}
+    wanted = None if subjects is None else set(_parse_ints(subjects, "subjects", 0, 99))
     found = scan_sleep_edf(data_dir)
     has = {k: any(v[k] for v in found.values()) for k in ("features", "psg")}
     if mode == "auto":
@@ -518,7 +526,7 @@ def preprocess_sleep_edf(data_dir, out, subjects=None, *, mode: str = "auto",
     minutes = None if margin is None else margin * EPOCH_S / 60
     for night, files in found.items():
         info = night_of(night)
-        if wanted is not None and info["subject"] not in wanted:
+        if wanted is not None and info["ss"] not in wanted:
             continue
         if not files[kind]:
             if files["hypnogram"]:

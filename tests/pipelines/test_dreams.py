@@ -287,3 +287,9 @@ def test_shards_and_dask(tmp_path):
     for rid in one.ids:
         np.testing.assert_array_equal(one.load(rid), two.load(rid))
     assert one.events.drop(columns="id").equals(two.events.drop(columns="id"))
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["preprocess", "dreams", "--help"])
+    assert e.value.code == 0 and "--data-dir" in capsys.readouterr().out
