@@ -261,8 +261,8 @@ def _one_class(path, stages: np.ndarray) -> None:
                          "Leave this night out, or keep more of it (wake_margin).")
 
 
-def _stage_events(stages: np.ndarray, start: int, samples_per_epoch: float,
-                  n_times: int) -> pd.DataFrame:
+def _stage_events(stages: np.ndarray, samples_per_epoch: float, n_times: int) -> pd.DataFrame:
+    """One event per scored epoch of ``stages`` (the stored night's epochs, in order)."""
     k = np.flatnonzero(stages != "")
     onset = np.round(k * samples_per_epoch).astype(np.int64)
     stop = np.minimum(np.round((k + 1) * samples_per_epoch).astype(np.int64), n_times)
@@ -341,7 +341,7 @@ def process_features_night(path: str, hypnogram: str, row: dict, margin: int | N
     for j in range(X.shape[1]):
         data[:, j] = np.interp(epochs, rows_at, X[:, j])
     has_row = np.isin(epochs, rows_at)      # every scored epoch in [lo, hi) has its row
-    events = _stage_events(kept, start, 1.0, len(epochs))
+    events = _stage_events(kept, 1.0, len(epochs))
     names, units = feature_names()
     filled = np.flatnonzero(~has_row)
     row = {**row, "sfreq": 1.0 / EPOCH_S, "data_kind": "features", "start_s": start * EPOCH_S,
@@ -424,7 +424,7 @@ def process_psg_night(path: str, hypnogram: str, row: dict, margin: int | None,
     sf_out = float(raw.info["sfreq"])
     factors = np.array([edf_to_microvolts(path, headers[i])[0] for i, _ in picked])
     data = (raw.get_data() * factors[:, None]).T                   # (T, C) µV
-    events = _stage_events(kept, start, EPOCH_S * sf_out, data.shape[0])
+    events = _stage_events(kept, EPOCH_S * sf_out, data.shape[0])
     row = {**row, "sfreq": sf_out, "data_kind": "signals", "start_s": start * EPOCH_S,
            "n_epochs": stop - start, "n_staged": len(events), "n_filled": None,
            "truncated": truncated}
@@ -522,6 +522,12 @@ def preprocess_sleep_edf(data_dir, out, subjects=None, *, mode: str = "auto",
                                     f"(SC4ssNE0-PSG.edf) under {data_dir}.")
         mode = "features" if has["features"] else "psg"
     kind = "features" if mode == "features" else "psg"
+    psg_only = {k: v for k, v in (("channels", channels != PSG_CHANNELS), ("eog", eog),
+                                  ("resample", resample), ("l_freq", l_freq),
+                                  ("h_freq", h_freq)) if v}
+    if kind == "features" and psg_only:
+        raise ValueError(f"{sorted(psg_only)} apply to PSG signals (mode='psg'); the nights "
+                         f"under {data_dir} are read as features files: leave them out.")
     items, pre_failed, lonely = [], [], []
     minutes = None if margin is None else margin * EPOCH_S / 60
     for night, files in found.items():

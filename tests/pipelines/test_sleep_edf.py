@@ -86,6 +86,8 @@ def test_rows_placed_at_their_epochs_and_gaps_interpolated(tmp_path):
     assert (ev.duration == 1).all() and list(ev.label) == [LABEL[c] for c in y[in_night]]
     assert st.meta["details"]["SC4001E0"]["filled_by_annotation"] == {
         "Movement time": 2, "Sleep stage ?": 1}
+    with pytest.raises(ValueError, match=r"\['resample'\] apply to PSG signals"):
+        preprocess_sleep_edf(tmp_path, tmp_path / "x", resample=50, progress=False)
     # wake margin 1 minute (2 epochs), and none (first to last row)
     preprocess_sleep_edf(tmp_path, tmp_path / "m1", wake_margin=1, progress=False)
     m1 = SequenceStore(tmp_path / "m1")
