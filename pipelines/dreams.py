@@ -302,7 +302,7 @@ _EDF_FIELDS = [("label", 16), ("transducer", 80), ("dimension", 8), ("physical_m
                ("physical_max", 8), ("digital_min", 8), ("digital_max", 8),
                ("prefiltering", 80), ("samples_per_record", 8), ("reserved", 32)]
 #: physical dimensions that MNE's EDF reader scales to volts
-_MNE_SCALED = ("uV", "\u00b5V", "\u03bcV", "mV")
+_MNE_SCALED = ("uV", "\u00b5V", "\u03bcV", "\x83\xcaV", "mV")
 #: physical dimension (case-insensitive) -> factor to µV of values in that dimension
 _TO_MICROVOLTS = {"uv": 1.0, "\u00b5v": 1.0, "\u03bcv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
@@ -353,7 +353,7 @@ def edf_to_microvolts(path, header: dict) -> tuple[float, float]:
     dim = header["dimension"]
     key = dim.strip().lower()
     if dim in _MNE_SCALED:
-        factor, per = 1e6, _TO_MICROVOLTS[key]
+        factor, per = 1e6, (1e3 if dim == "mV" else 1.0)
     elif key in _TO_MICROVOLTS:
         factor = per = _TO_MICROVOLTS[key]
     elif key == "":

@@ -214,10 +214,14 @@ def test_bad_files_reported_others_stored(tmp_path, monkeypatch, capsys):
     (d / "excerpt6.txt").write_text("\n".join(lines) + "\n")
     write_scoring(d, "expert1", 7, SPINDLES)                        # no signal file
     write_full(d, 8, experts=("expert1", "automatic"))              # no expert 2: fine
+    write_full(d, 9, codes=CODES[:100] + [7] + CODES[101:])         # no such stage code
+    write_full(d, 10)
+    (d / "Automatic_detection_excerpt10.txt").write_text("[Spindles/C3-A1]\n 12.5 0.5\n"
+                                                         " 40,25 0.75\n")
     s = preprocess_dreams(d, tmp_path / "st", progress=False)
     assert [o.id for o in s.done] == ["excerpt1", "excerpt8"]
     why = {o.id: o.reason for o in s.failed}
-    assert sorted(why) == [f"excerpt{n}" for n in range(2, 8)]
+    assert sorted(why) == sorted(f"excerpt{n}" for n in (2, 3, 4, 5, 6, 7, 9, 10))
     assert "Visual_scoring1_excerpt2.txt" in why["excerpt2"] and "from 1799.5 s to 1800.5 s" \
         in why["excerpt2"]
     assert "from -0.2 s" in why["excerpt3"]
@@ -227,6 +231,8 @@ def test_bad_files_reported_others_stored(tmp_path, monkeypatch, capsys):
     assert "excerpt6.txt: line 51 is '12.3.4'" in why["excerpt6"]
     assert "no signal file" in why["excerpt7"] and "Visual_scoring1_excerpt7.txt" in \
         why["excerpt7"]
+    assert "Hypnogram_excerpt9.txt: line 102: stage code 7 is not one of" in why["excerpt9"]
+    assert "Automatic_detection_excerpt10.txt: line 3 is '40,25 0.75'" in why["excerpt10"]
     st = SequenceStore(tmp_path / "st")
     np.testing.assert_array_equal(st.load("excerpt1")[:, 0], good.astype(np.float32))
     row = st.manifest.set_index("id").loc["excerpt8"]
@@ -243,7 +249,7 @@ def test_bad_files_reported_others_stored(tmp_path, monkeypatch, capsys):
     rc = main(["preprocess", "dreams", "--data-dir", str(d), "--out", str(tmp_path / "st"),
                "--no-progress", "--jobs", "2", "--summary-json", str(tmp_path / "s.json")])
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert rc == 1 and len(summary["skipped"]) == 2 and len(summary["failed"]) == 6
+    assert rc == 1 and len(summary["skipped"]) == 2 and len(summary["failed"]) == 8
     assert "excerpt5.txt: 4600 samples" in capsys.readouterr().err
 
 
