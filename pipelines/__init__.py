@@ -8,6 +8,8 @@ Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
     preprocess_eegbci(data_dir, out, subjects, runs, **steps)
     preprocess_eeg_notebooks(data_dir, out, experiment="visual/P300", subjects=None, **options)
     preprocess_moabb(dataset, out, subjects=None, **steps)   # a MOABB data set (moabb extra)
+    preprocess_dreams(data_dir, out, excerpts=None, **options)   # DREAMS sleep spindles
+    preprocess_sleep_edf(data_dir, out, subjects=None, **options)   # Sleep-EDF nights
     read_table(path, **table_options)          # one CSV/TSV recording -> mne RawArray
     with use_dask("tcp://host:8786"): preprocess_...(...)   # the recordings on a Dask cluster
     neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
@@ -26,6 +28,8 @@ _LAZY = {
     "preprocess_eegbci": "eeg",
     "preprocess_eeg_notebooks": "eeg_notebooks",
     "preprocess_moabb": "moabb",
+    "preprocess_dreams": "dreams",
+    "preprocess_sleep_edf": "sleep_edf",
     "read_table": "tabular",
     "preprocess_fmri": "fmri",
     "preprocess_abide": "abide",

@@ -401,3 +401,77 @@ def add_preprocess(sub) -> None:
     _clean_args(a)
     _common(a)
     a.set_defaults(func=_cmd_abide)
+    _add_sleep_readers(ps)
+
+
+# ------------------------------------------------ sleep readers: dreams, sleep-edf
+def _cmd_dreams(a) -> int:
+    from .dreams import preprocess_dreams
+
+    return _run(preprocess_dreams, a, a.data_dir, excerpts=a.excerpts, source=a.source,
+                resample=a.resample, l_freq=a.l_freq, h_freq=a.h_freq)
+
+
+def _cmd_sleep_edf(a) -> int:
+    from .sleep_edf import preprocess_sleep_edf
+
+    return _run(preprocess_sleep_edf, a, a.data_dir, subjects=a.subjects, mode=a.mode,
+                wake_margin=a.wake_margin, allow_truncated=a.allow_truncated,
+                channels=_names(a.channels), eog=a.eog, resample=a.resample,
+                l_freq=a.l_freq, h_freq=a.h_freq)
+
+
+def _add_sleep_readers(ps) -> None:
+    """The ``dreams`` and ``sleep-edf`` subcommands of ``neuroconv preprocess``."""
+    def filters(p, what):
+        g = p.add_argument_group(f"signal steps ({what}; MNE, recorded in meta.json)")
+        g.add_argument("--resample", type=float, default=None, metavar="HZ",
+                       help="resample to this rate (default: keep each file's rate)")
+        g.add_argument("--l-freq", type=float, default=None, metavar="HZ",
+                       help="high-pass edge (Hz)")
+        g.add_argument("--h-freq", type=float, default=None, metavar="HZ",
+                       help="low-pass edge (Hz)")
+
+    d = ps.add_parser("dreams", help="DREAMS Sleep Spindles excerpts (spindles of 2 experts "
+                                     "and a detector, 5-s hypnograms)",
+                      description="DREAMS Sleep Spindles database (excerptN.txt/.edf, "
+                                  "Visual_scoring1/2_excerptN.txt, Automatic_detection_"
+                                  "excerptN.txt, Hypnogram_excerptN.txt) -> store: one "
+                                  "channel 'EEG' per excerpt in µV (its derivation in the "
+                                  "manifest), events spindle:expert1/expert2/automatic and "
+                                  "stage:W/N1/N2/N3/R per 5-s epoch. A text excerpt's rate "
+                                  "is its length over 30 minutes (within 1 s).")
+    d.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="the database's folder (or one holding dreams-spindles)")
+    d.add_argument("--excerpts", default=None, help="e.g. '1', '1-3', '1,5' (default all)")
+    d.add_argument("--source", default="auto", choices=["auto", "txt", "edf"],
+                   help="auto (default): the EDF where there is one, checked against its "
+                        "text twin; txt or edf: only that format")
+    filters(d, "every excerpt")
+    _common(d)
+    d.set_defaults(func=_cmd_dreams)
+
+    s = ps.add_parser("sleep-edf", help="Sleep-EDF Expanded nights: per-epoch features "
+                                        "(.npz) or PSG signals, with their hypnograms",
+                      description="Sleep-EDF Expanded nights (SC4ssN*: features/SC4ssNE0.npz "
+                                  "or SC4ssNE0-PSG.edf, each with its SC4ssNx-Hypnogram.edf) "
+                                  "-> store: one recording per night, stage:W/N1/N2/N3/R "
+                                  "per scored 30-s epoch, the night cut to --wake-margin "
+                                  "minutes around sleep. Feature rows are placed at their "
+                                  "epochs and checked against the hypnogram.")
+    s.add_argument("--data-dir", required=True, metavar="DIR",
+                   help="folder holding the files (searched recursively)")
+    s.add_argument("--subjects", default=None, help="e.g. '0', '0-4', '0,8' (default all)")
+    s.add_argument("--mode", default="auto", choices=["auto", "features", "psg"],
+                   help="features (.npz), psg (-PSG.edf) or auto (default: the one present)")
+    s.add_argument("--wake-margin", default="30", metavar="MINUTES",
+                   help="wake kept before the first and after the last sleep epoch "
+                        "(default 30; 'none' keeps the whole recording)")
+    s.add_argument("--allow-truncated", action="store_true",
+                   help="keep a night whose data stop during scored sleep, cut there")
+    s.add_argument("--channels", default="Fpz-Cz,Pz-Oz",
+                   help="PSG mode: EEG channels (default Fpz-Cz,Pz-Oz)")
+    s.add_argument("--eog", action="store_true", help="PSG mode: add the horizontal EOG")
+    filters(s, "PSG mode")
+    _common(s)
+    s.set_defaults(func=_cmd_sleep_edf)
