@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, make_dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal
 
-import numpy as np
 
 from neuroconv.engine.config import JobParser, TrainerConfig, to_dict
 from neuroconv.model import ModelConfig as BackboneConfig
+
+from .zoo.base import C_GRID
 
 __all__ = ["ExperimentConfig", "DataConfig", "SourceConfig", "ModelConfig", "PretrainConfig", "DecodeConfig",
            "FoldPretrainConfig", "load_config", "builtin_configs", "config_path", "job_parser", "to_dict",
@@ -208,7 +209,7 @@ class DecodeConfig(TrainerConfig):
     train_fraction: float = 1.0
     train_fraction_of: Literal["groups", "samples"] = "groups"
     class_weight: Literal["balanced", "none"] = "balanced"
-    c_grid: list[float] = field(default_factory=lambda: [float(c) for c in np.logspace(-4, 2, 13)])
+    c_grid: list[float] = field(default_factory=lambda: list(C_GRID))
     refit: bool = True
     unit: str = "auto"
     n_boot: int = 2000

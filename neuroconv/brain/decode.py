@@ -70,7 +70,7 @@ def evaluate(design: Design, name: str, log=print) -> tuple[pd.DataFrame, dict]:
         decoder = design.make(name).fit(design.part(fold, log))
         out = decoder.predict(design.data, fold.test)
         seconds = time.perf_counter() - t0
-        reports.append({**decoder.report(), "seconds": round(seconds, 3)})
+        reports.append({**decoder.report(design.data, fold.test), "seconds": round(seconds, 3)})
         y = targets.y[fold.test]
         scores = {k: v[0] for k, v in t.predictions(y, out, targets, np.zeros(len(y))).metrics([[1.0]]).items()}
         fold_scores.append(scores)

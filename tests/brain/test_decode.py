@@ -530,8 +530,8 @@ def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store
     """data.align subject: each subject's windows, whitened by their own mean covariance,
     have the identity as mean covariance (He & Wu 2019); aligning by subject while folds
     split runs of one subject would mix test windows into training: refused."""
-    from neuroconv.brain.data import StoreWindows, open_stores, sample_groups
-    from neuroconv.brain.decode import prepare
+    from neuroconv.brain.data import StoreWindows
+    from neuroconv.brain.design import prepare
 
     cfg = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmax": 2.0,
                                                 "decode.models": ["csp_lda"], "data.align": "subject"})
@@ -566,7 +566,7 @@ def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store
 
 
 def test_train_fraction_of_samples_keeps_a_stratified_share_of_the_windows(eeg_store, tmp_path):
-    from neuroconv.brain.decode import prepare
+    from neuroconv.brain.design import prepare
 
     base = {"decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda"],
             "decode.cv": "leave_group_out"}

@@ -30,8 +30,8 @@ package: one import line below; outside it: ``--plugins your_module.py``).
 from __future__ import annotations
 
 from . import classical, covconv, neural, ssvep  # noqa: F401  (register the entries)
-from .base import (CLASS_WEIGHTS, ZOO, Context, Decoder, DecodeData, Entry, Traits, TrainingPart, class_weights,
-                   entry, make, register, selection_loss)
+from .base import (C_GRID, CLASS_WEIGHTS, ZOO, Context, Decoder, DecodeData, Entry, Traits, TrainingPart, class_weights,
+                   entry, make, proba_of, register, regulariser_path, selection_loss)
 
-__all__ = ["ZOO", "Entry", "Traits", "Decoder", "Context", "DecodeData", "TrainingPart", "CLASS_WEIGHTS", "make",
-           "entry", "register", "class_weights", "selection_loss"]
+__all__ = ["ZOO", "C_GRID", "Entry", "Traits", "Decoder", "Context", "DecodeData", "TrainingPart", "CLASS_WEIGHTS",
+           "make", "entry", "register", "class_weights", "selection_loss", "proba_of", "regulariser_path"]

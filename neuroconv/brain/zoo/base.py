@@ -39,10 +39,13 @@ import numpy as np
 from neuroconv.engine.folds import Holdout
 
 __all__ = ["Traits", "Entry", "Decoder", "Context", "DecodeData", "TrainingPart", "register", "make", "entry",
-           "ZOO", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
+           "ZOO", "C_GRID", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
            "edge_warning", "CLASS_WEIGHTS", "class_weights"]
 
 CLASS_WEIGHTS = ("balanced", "none")
+#: the inverse L2 strengths every regularised model chooses from by default
+#: (``decode.c_grid``: 13 log-spaced values, 1e-4 .. 1e2)
+C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class Context:
 
     trainer: object
     backbone: object = None
-    c_grid: tuple = tuple(float(c) for c in np.logspace(-4, 2, 13))
+    c_grid: tuple = C_GRID
     seed: int = 0
     n_jobs: int = 1
     refit: bool = True
@@ -365,7 +368,7 @@ class Decoder:
     None), ``context`` the :class:`Context` every model of the run shares.
 
     ``predict`` returns class probabilities ``(n, K)`` (rows sum to 1) or regression
-    predictions ``(n,)``. ``report()`` returns a JSON-safe dict with what was chosen and
+    predictions ``(n,)``; it changes no state. ``report(data, idx)`` returns a JSON-safe dict with what was chosen and
     learned on this fold: ``hyperparameters`` (the choices made on the inner split),
     ``training`` (steps, the step of the kept state), ``kernels`` (learned filters'
     summary), ``warnings``, and whatever the model adds. :meth:`summarize` turns the
@@ -406,7 +409,9 @@ class Decoder:
         if text:
             self.warnings.append(text)
 
-    def report(self) -> dict:
+    def report(self, data: DecodeData | None = None, idx=None) -> dict:
+        """What was chosen and learned on this fold (JSON-safe); ``data, idx``: the test
+        samples it predicted, for reports that describe them."""
         out = {"hyperparameters": dict(self.hyperparameters)}
         if self.training:
             out["training"] = dict(self.training)

@@ -184,16 +184,14 @@ class ConnectivityDecoder(ClassicalDecoder):
     def _groups(self, data: DecodeData, idx) -> dict:
         return {"groups": data.column("site", self.name)[idx]} if self.settings.site_centering else {}
 
-    def predict(self, data: DecodeData, idx) -> np.ndarray:
-        out = super().predict(data, idx)
-        if self.settings.site_centering:
-            self.transductive_sites = sorted(map(str, getattr(self.features, "transductive_sites_", [])))
-        return out
-
-    def report(self) -> dict:
-        out = super().report()
-        if self.settings.site_centering:
-            out["centred_on_their_own_test_samples"] = list(getattr(self, "transductive_sites", []))
+    def report(self, data: DecodeData | None = None, idx=None) -> dict:
+        """With site centring: the test sites that training never saw, which are centred
+        on their own test samples (transductive, without labels)."""
+        out = super().report(data, idx)
+        if self.settings.site_centering and data is not None:
+            seen = set(self.features.centering_.means_)
+            out["centred_on_their_own_test_samples"] = sorted(
+                str(s) for s in set(data.column("site", self.name)[idx]) - seen)
         return out
 
     @classmethod

@@ -160,88 +160,33 @@ class CovConvDecoder(Decoder):
         return crop
 
     def fit(self, part: TrainingPart) -> "CovConvDecoder":
-        from ..data import Crops, loader
-
         import torch
 
-        cc, tc, data, inner = self.settings, self.context.trainer, part.data, part.inner
-        n_jobs = self.context.n_jobs
-        self.crop = crop = self._crop(data)
-        y, kind = data.y, data.kind
+        cc, data, inner = self.settings, part.data, part.inner
+        self.crop = self._crop(data)
         cw = part.class_weights()
-        class_weight = None if cw is None else dict(enumerate(cw))
+        self._class_weight = None if cw is None else dict(enumerate(cw))
         torch.manual_seed(part.seed)
         start = self._new_net(data)
-        shared = not cc.erp_prototypes  # statistics through the starting filters, computed once
-        if shared:
-            C_all, m_all = start.batch_statistics(loader(data.windows.subset(part.train), 64, False))
-            row = {int(i): r for r, i in enumerate(part.train)}
-
-        def stats(idx):
-            r = [row[int(i)] for i in idx]
-            return C_all[r], m_all[r]
-
-        def train_ds(idx):
-            return Crops(data.windows.subset(idx), crop) if crop else None
-
+        # statistics through the starting filters, computed once for the inner fit and the refit
+        self._shared = None if cc.erp_prototypes else self._statistics(start, part, part.train)
         net = copy.deepcopy(start)
         fit_idx = inner.train if len(inner.val) else part.train
-        F_in = net.fit_statistics(loader(data.windows.subset(fit_idx), 64, False),
-                                  precomputed=stats(fit_idx) if shared else None, n_jobs=n_jobs)
+        F_in = net.fit_statistics(self._loader(data, fit_idx), precomputed=self._precomputed(fit_idx),
+                                  n_jobs=self.context.n_jobs)
         ref_inner = getattr(net, "reference_mean", None)
-        if cc.head_c is not None:
-            C = float(cc.head_c)
-            self.hyperparameters = {"C": C, "note": "decode.covconv.head_c fixed"}
-        else:
-            from ..covconv import head_regression
-
-            F_va = None
-            if len(inner.val):
-                F_va = net.standardized(*(stats(inner.val) if shared else
-                                          net.batch_statistics(loader(data.windows.subset(inner.val), 64, False))))
-            C = self.choose_c(head_regression(min(self.context.c_grid), part.seed, kind, class_weight), part, F_in,
-                              F_va)
+        self._C = C = self._head_c(net, part, F_in)
         if cc.init_head:
-            net.init_head(F_in, y[fit_idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
-        filters_only = cc.train == "filters"
-
-        def train(net, idx, val_idx, **kw):
-            """fit_net; with decode.covconv.train filters, only the filters move (the head and
-            the standardisation stay those of the start, no feature dropout), and then the
-            reference, standardisation and head are fitted again on the learned filters."""
-            if not filters_only:
-                return fit_net(part, net, idx, val_idx, tc, train_ds=train_ds(idx), **kw)
-            for p_ in net.head.parameters():
-                p_.requires_grad_(False)
-            drop, net.drop.p = net.drop.p, 0.0
-            net, result = fit_net(part, net, idx, val_idx, tc, train_ds=train_ds(idx), **kw)
-            net.drop.p = drop
-            for p_ in net.head.parameters():
-                p_.requires_grad_(True)
-            moved = result.steps > 0 and (not len(val_idx) or bool(result.best_step))  # the start did not win
-            if moved:
-                F = net.fit_statistics(loader(data.windows.subset(idx), 64, False), n_jobs=n_jobs)
-                net.init_head(F, y[idx], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
-            return net, result
-
+            net.init_head(F_in, data.y[fit_idx], C=C, seed=part.seed, kind=data.kind, class_weight=self._class_weight)
         if len(inner.val):
-            net, result = train(net, inner.train, inner.val, validate_first=True)
+            net, result = self._train(net, part, inner.train, inner.val, validate_first=True)
             self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
                              "best_val_loss": result.best_val_loss}
             self.hyperparameters["best_step"] = result.best_step
             if self.context.refit:
-                steps = refit_steps(result.best_step, len(inner.train), len(part.train))
-                self.training["refit_steps"] = steps
-                net = copy.deepcopy(start)
-                F_all = net.fit_statistics(loader(data.windows.subset(part.train), 64, False),
-                                           precomputed=(C_all, m_all) if shared else None, init=ref_inner,
-                                           n_jobs=n_jobs)
-                if cc.init_head:
-                    net.init_head(F_all, y[part.train], C=C, seed=part.seed, kind=kind, class_weight=class_weight)
-                if steps:
-                    net, _ = train(net, part.train, part.train[:0], steps=steps)
+                net = self._refit(start, part, result.best_step, ref_inner)
         else:
-            net, result = train(net, part.train, part.train[:0])
+            net, result = self._train(net, part, part.train, part.train[:0])
             self.training = {"epochs": result.epochs, "steps": result.steps, "note": "no inner validation part"}
         self.net = net.eval()
         self.kernels = kernel_report(self.net)
@@ -249,6 +194,79 @@ class CovConvDecoder(Decoder):
             self.kernels = {"bands": self.net.bank.edges().detach().tolist(),
                             "start": self.net.bank.start.tolist()}
         return self
+
+    @staticmethod
+    def _loader(data: DecodeData, idx):
+        from ..data import loader
+
+        return loader(data.windows.subset(idx), 64, False)
+
+    def _statistics(self, net, part: TrainingPart, idx):
+        """``(covariances, means, row of each sample)`` of samples ``idx`` through ``net``'s filters."""
+        C_all, m_all = net.batch_statistics(self._loader(part.data, idx))
+        return C_all, m_all, {int(i): r for r, i in enumerate(idx)}
+
+    def _precomputed(self, idx):
+        """The shared statistics of samples ``idx`` (None when they are not shared)."""
+        if self._shared is None:
+            return None
+        C_all, m_all, row = self._shared
+        r = [row[int(i)] for i in idx]
+        return C_all[r], m_all[r]
+
+    def _head_c(self, net, part: TrainingPart, F_in) -> float:
+        """The head's C: ``head_c`` when fixed, else chosen on the inner split."""
+        cc, data, inner = self.settings, part.data, part.inner
+        if cc.head_c is not None:
+            self.hyperparameters = {"C": float(cc.head_c), "note": "decode.covconv.head_c fixed"}
+            return float(cc.head_c)
+        from ..covconv import head_regression
+
+        F_va = None
+        if len(inner.val):
+            pre = self._precomputed(inner.val)
+            F_va = net.standardized(*(pre if pre is not None else net.batch_statistics(self._loader(data, inner.val))))
+        return self.choose_c(head_regression(min(self.context.c_grid), part.seed, data.kind, self._class_weight), part,
+                             F_in, F_va)
+
+    def _train(self, net, part: TrainingPart, idx, val_idx, **kw):
+        """fit_net; with ``train: filters``, only the filters move (the head and the
+        standardisation stay those of the start, no feature dropout), and then the
+        reference, standardisation and head are fitted again on the learned filters."""
+        from ..data import Crops
+
+        data, tc = part.data, self.context.trainer
+        train_ds = Crops(data.windows.subset(idx), self.crop) if self.crop else None
+        if self.settings.train != "filters":
+            return fit_net(part, net, idx, val_idx, tc, train_ds=train_ds, **kw)
+        for p_ in net.head.parameters():
+            p_.requires_grad_(False)
+        drop, net.drop.p = net.drop.p, 0.0
+        net, result = fit_net(part, net, idx, val_idx, tc, train_ds=train_ds, **kw)
+        net.drop.p = drop
+        for p_ in net.head.parameters():
+            p_.requires_grad_(True)
+        moved = result.steps > 0 and (not len(val_idx) or bool(result.best_step))  # the start did not win
+        if moved:
+            F = net.fit_statistics(self._loader(data, idx), n_jobs=self.context.n_jobs)
+            net.init_head(F, data.y[idx], C=self._C, seed=part.seed, kind=data.kind, class_weight=self._class_weight)
+        return net, result
+
+    def _refit(self, start, part: TrainingPart, best_step, ref_inner):
+        """The start fitted again on the whole training part (its reference warm-started
+        from the inner part's), then trained for the budget the inner fit chose."""
+        data = part.data
+        steps = refit_steps(best_step, len(part.inner.train), len(part.train))
+        self.training["refit_steps"] = steps
+        net = copy.deepcopy(start)
+        F_all = net.fit_statistics(self._loader(data, part.train), precomputed=self._precomputed(part.train),
+                                   init=ref_inner, n_jobs=self.context.n_jobs)
+        if self.settings.init_head:
+            net.init_head(F_all, data.y[part.train], C=self._C, seed=part.seed, kind=data.kind,
+                          class_weight=self._class_weight)
+        if steps:
+            net, _ = self._train(net, part, part.train, part.train[:0], steps=steps)
+        return net
 
     def predict(self, data: DecodeData, idx) -> np.ndarray:
         from neuroconv.engine.runner import predict
