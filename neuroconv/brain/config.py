@@ -46,6 +46,8 @@ class DataConfig:
         stores: Existing sequence stores. Given on the command line, stores and sources
             replace the config file's data inputs (both lists) rather than add to them.
         sources: Data sets to preprocess into stores first (pipeline, args, store).
+        data_dir: root folder of the data sets named by data.sources; empty: each source's
+            own default place (NEUROCONV_DATA, the library's default)
         window_seconds: Pretraining windows, in seconds (converted with each recording's
             sampling rate; at most max_len steps).
         stride_seconds: Step between pretraining windows, in seconds.
@@ -66,6 +68,7 @@ class DataConfig:
 
     stores: list[str] = field(default_factory=list)
     sources: list[SourceConfig] = field(default_factory=list)
+    data_dir: str = ""
     window_seconds: float = 4.0
     stride_seconds: float = 2.0
     max_len: int = 1024
