@@ -55,7 +55,8 @@ from typing import Any, Callable, Mapping
 
 __all__ = ["Option", "Group", "Source", "GROUPS", "SOURCES", "ENV_ROOT", "DEFAULT_ROOT",
            "DataNotFoundError", "MissingArgumentError", "get_source", "source_names", "load_reader",
-           "resolve_data_dir", "data_places", "run_source", "describe"]
+           "resolve_data_dir", "data_places", "run_source", "describe", "nilearn_places",
+           "mne_places", "mne_eegbci_places", "mne_sleep_physionet_places"]
 
 #: environment variable naming a root folder that holds every data set
 ENV_ROOT = "NEUROCONV_DATA"
@@ -181,6 +182,18 @@ class Source:
     library_help: str = "the library's own data folder"
     download: str | None = None
     requires: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        if not self.name or "_" in self.name or " " in self.name:
+            raise ValueError(f"Source.name must be a non-empty word with dashes between "
+                             f"words (as typed on the command line), got {self.name!r}")
+        unknown = [g for g in self.groups if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"Source.groups of {self.name!r}: unknown {unknown}; the groups "
+                             f"are {sorted(GROUPS)}")
+        if self.data_dir and not self.folder:
+            raise ValueError(f"Source {self.name!r} has a data_dir but no folder: name its "
+                             "folder under a data root (e.g. folder='sleep-edf').")
 
     def cli_options(self) -> list[tuple[str | None, Option]]:
         """``(group title or None, option)`` of its command line, in order: its own
@@ -418,20 +431,33 @@ def nilearn_places() -> list[tuple[str, Path]]:
             for p in get_data_dirs()]
 
 
-def mne_eegbci_places() -> list[tuple[str, Path]]:
-    """Where ``mne.datasets.eegbci.load_data`` keeps EEGBCI: the
-    ``MNE_DATASETS_EEGBCI_PATH`` setting (environment or MNE config), else ``MNE_DATA``,
-    else ``~/mne_data``; the files are in ``MNE-eegbci-data`` under it."""
+def mne_places(key: str, folder: str) -> list[tuple[str, Path]]:
+    """Where an ``mne.datasets`` fetcher keeps a data set (MNE's ``_get_path`` rule): the
+    ``key`` setting (environment variable or MNE config file), else ``MNE_DATA``, else
+    ``~/mne_data``; the data set is in ``folder`` under it."""
     import mne
 
-    key = "MNE_DATASETS_EEGBCI_PATH"
     if mne.get_config(key) is not None:
         where, base = key, mne.get_config(key)
     elif mne.get_config("MNE_DATA") is not None:
         where, base = "MNE_DATA", mne.get_config("MNE_DATA")
     else:
         where, base = "MNE's default", "~/mne_data"
-    return [(f"MNE's EEGBCI folder ({where})", Path(base).expanduser() / "MNE-eegbci-data")]
+    return [(f"MNE's {folder} folder ({where})", Path(base).expanduser() / folder)]
+
+
+def mne_eegbci_places() -> list[tuple[str, Path]]:
+    """Where ``mne.datasets.eegbci.load_data`` keeps EEGBCI: the
+    ``MNE_DATASETS_EEGBCI_PATH`` setting, else ``MNE_DATA``, else ``~/mne_data``; the
+    files are in ``MNE-eegbci-data`` under it."""
+    return mne_places("MNE_DATASETS_EEGBCI_PATH", "MNE-eegbci-data")
+
+
+def mne_sleep_physionet_places() -> list[tuple[str, Path]]:
+    """Where ``mne.datasets.sleep_physionet`` keeps Sleep-EDF: the
+    ``PHYSIONET_SLEEP_PATH`` setting, else ``MNE_DATA``, else ``~/mne_data``; the files
+    are in ``physionet-sleep-data`` under it."""
+    return mne_places("PHYSIONET_SLEEP_PATH", "physionet-sleep-data")
 
 
 # ----------------------------------------------------------------------- the rows
@@ -643,8 +669,9 @@ def _what(row: Source) -> str:
 def _pointers(row: Source) -> str:
     return (f"Point at the data with --data-dir DIR (neuroconv preprocess {row.name}) or "
             f"args.data_dir (a data.sources entry of an experiment config), or give a root "
-            f"folder that holds {row.folder}/: data.data_dir of the experiment config, "
-            f"root= in Python, or the {ENV_ROOT} environment variable.")
+            f"folder that holds {row.folder}/: data.data_dir of the experiment config "
+            f"(--data.data_dir ROOT), root= in Python, or the {ENV_ROOT} environment "
+            "variable.")
 
 
 def resolve_data_dir(source: str | Source, data_dir=None, root=None, *,

@@ -218,6 +218,30 @@ def test_eegbci_is_found_where_mne_keeps_it(shared_data, tmp_path, monkeypatch, 
     assert S.resolve_data_dir("eegbci", root=shared_data) == shared_data / "MNE-eegbci-data"
 
 
+def test_mne_places_follow_mne(tmp_path, monkeypatch, clean_env):
+    """mne_places is MNE's own rule (mne.datasets.utils._get_path), for the sleep
+    data set's key as for EEGBCI's."""
+    sleep_utils = pytest.importorskip("mne.datasets.sleep_physionet._utils")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "s").mkdir()
+    for env in ({}, {"MNE_DATA": tmp_path / "m"},
+                {"MNE_DATA": tmp_path / "m", "PHYSIONET_SLEEP_PATH": tmp_path / "s"}):
+        for k, v in env.items():
+            monkeypatch.setenv(k, str(v))
+        (clean_env / "mne_data").mkdir(exist_ok=True)     # MNE would create it
+        [(_, ours)] = S.mne_sleep_physionet_places()
+        assert ours == Path(sleep_utils._data_path()), env
+
+
+def test_rows_are_checked_when_made():
+    with pytest.raises(ValueError, match="dashes"):
+        S.Source("my_set", "m:f", help="x")
+    with pytest.raises(ValueError, match="unknown \\['eegg'\\]"):
+        S.Source("my-set", "m:f", help="x", groups=("eegg",))
+    with pytest.raises(ValueError, match="no folder"):
+        S.Source("my-set", "m:f", help="x", data_dir="data_dir")
+
+
 def test_nothing_found_says_where_it_looked_and_what_to_do(tmp_path, monkeypatch, clean_env):
     monkeypatch.setenv("NILEARN_DATA", str(tmp_path / "nl"))
     with pytest.raises(S.DataNotFoundError) as e:
