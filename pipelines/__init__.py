@@ -1,15 +1,10 @@
 """Preprocessing pipelines: recordings -> sequence stores (``neuroconv.data``).
 
-Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light)::
+Entry points (imported lazily, so ``import neuroconv.pipelines`` stays light): one reader
+per data source of the registry :mod:`neuroconv.pipelines.sources` (listed below), and::
 
-    preprocess_eeg(files, out, **steps_and_table_options)   # EDF/FIF/BIDS/CSV/TSV...
-    preprocess_fmri(files, atlas, out, **params)
-    preprocess_abide(data_dir, out, **params)
-    preprocess_eegbci(data_dir, out, subjects, runs, **steps)
-    preprocess_eeg_notebooks(data_dir, out, experiment="visual/P300", subjects=None, **options)
-    preprocess_moabb(dataset, out, subjects=None, **steps)   # a MOABB data set (moabb extra)
-    preprocess_dreams(data_dir, out, excerpts=None, **options)   # DREAMS sleep spindles
-    preprocess_sleep_edf(data_dir, out, subjects=None, **options)   # Sleep-EDF nights
+    run_source(name, out, root=None, **kwargs)  # a source by name, its data folder found
+    resolve_data_dir(name, data_dir=None, root=None)   # where a source's data are
     read_table(path, **table_options)          # one CSV/TSV recording -> mne RawArray
     with use_dask("tcp://host:8786"): preprocess_...(...)   # the recordings on a Dask cluster
     neuroconv.pipelines.simulate.simulate_eeg / simulate_fmri
@@ -23,31 +18,46 @@ from __future__ import annotations
 
 import importlib
 
+from . import sources as _sources
+
 _LAZY = {
-    "preprocess_eeg": "eeg",
-    "preprocess_eegbci": "eeg",
-    "preprocess_eeg_notebooks": "eeg_notebooks",
-    "preprocess_moabb": "moabb",
-    "preprocess_dreams": "dreams",
-    "preprocess_sleep_edf": "sleep_edf",
     "read_table": "tabular",
-    "preprocess_fmri": "fmri",
-    "preprocess_abide": "abide",
     "Summary": "runner",
     "use_dask": "runner",
     "InputError": "runner",
     "MissingTRError": "runner",
+    "RunWarning": "runner",
     "resolve_atlas": "atlas",
     "MapsExtractor": "atlas",
     "LabelsExtractor": "atlas",
 }
+_REGISTRY = ("SOURCES", "run_source", "resolve_data_dir", "get_source")
 
-__all__ = list(_LAZY) + ["simulate"]
+
+def _readers() -> dict[str, str]:
+    """Reader function -> module, for every registered source named by a string."""
+    out = {}
+    for row in _sources.SOURCES.values():
+        if isinstance(row.reader, str) and row.reader.startswith(f"{__name__}."):
+            module, _, func = row.reader.partition(":")
+            out[func] = module
+    return out
+
+
+if __doc__:  # None under python -OO
+    __doc__ += "\nThe readers, one per data source:\n\n" + _sources.describe("    ") + "\n"
+
+__all__ = sorted(_readers()) + list(_LAZY) + list(_REGISTRY) + ["simulate", "sources"]
 
 
 def __getattr__(name):
+    readers = _readers()
+    if name in readers:
+        return getattr(importlib.import_module(readers[name]), name)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    if name == "simulate":
-        return importlib.import_module(".simulate", __name__)
+    if name in _REGISTRY:
+        return getattr(_sources, name)
+    if name in ("simulate", "sources"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

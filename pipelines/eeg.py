@@ -47,7 +47,7 @@ import pandas as pd
 
 from .channels import (ALIASES, amplitude_warning, implausible_amplitudes, make_montage,
                        rename_to_montage)
-from .runner import InputError, Item, Recording, run_items, unique_ids
+from .runner import InputError, Item, Recording, RunWarning, run_items, unique_ids
 from .tabular import TABLE_DEFAULTS, is_table, read_table, validate_table_options
 
 #: named common channel sets
@@ -302,13 +302,18 @@ def _check_amplitudes(raw, path: str) -> None:
 
 
 def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
-                drop_first_samples: int = 0, table: dict | None = None, raw=None) -> Recording:
+                drop_first_samples: int = 0, table: dict | None = None, raw=None,
+                reference_is_default: bool = False) -> Recording:
     """Read one recording and run the steps; returns a :class:`Recording` (µV).
 
     ``table``: the options of :func:`pipelines.tabular.read_table` for a CSV/TSV/text
     recording (then ``details["table"]`` records what was read and how). ``raw``: an
     ``mne.io.Raw`` read already (e.g. by MOABB's loader), processed in place instead of
     reading ``path``, which then only names the recording in messages.
+    ``reference_is_default``: ``steps["reference"]`` is the pipeline's default, not the
+    user's choice; then an average reference over fewer than
+    :data:`MIN_AVERAGE_REFERENCE` EEG channels earns a :class:`~pipelines.runner.RunWarning`
+    (reported once per run) instead of a warning about this file.
     """
     import mne
 
@@ -386,10 +391,16 @@ def process_raw(path: str, steps: dict, row: dict | None = None, bids_path=None,
     ref = steps["reference"]
     n_eeg = len(mne.pick_types(raw.info, eeg=True, exclude="bads"))
     if ref == "average" and 0 < n_eeg < MIN_AVERAGE_REFERENCE:
-        warnings.warn(f"{path}: average reference over only {n_eeg} EEG channels: their mean "
-                      "is not close to zero potential and mixes the channels' signals; "
-                      "consider reference=None (--reference none) to keep the recording's "
-                      "own reference.")
+        few = (f"average reference over only {n_eeg} EEG channels: their mean is not close "
+               "to zero potential and mixes the channels' signals")
+        if reference_is_default:
+            warnings.warn(RunWarning(
+                f"{few}. reference='average' is this pipeline's default; pass reference=None "
+                "(--reference none) to keep the recordings' own reference, or "
+                "reference='average' (--reference average) to choose it."))
+        else:
+            warnings.warn(f"{path}: {few}; consider reference=None (--reference none) to "
+                          "keep the recording's own reference.")
     if ref is not None and has_eeg:
         raw.set_eeg_reference("average" if ref == "average" else ref, projection=False,
                               verbose="error")
@@ -590,7 +601,8 @@ def preprocess_eeg(files, out, *, jobs: int = 1, shard=None, overwrite: bool = F
     ids = unique_ids([_item_id(row, p) for p, _, row in entries], [e[0] for e in entries])
     items = [Item(rid, [p], process_raw,
                   dict(path=p, steps=steps, row=row, bids_path=bp,
-                       table=table if bp is None and is_table(p) else None))
+                       table=table if bp is None and is_table(p) else None,
+                       reference_is_default="reference" not in options))
              for rid, (p, bp, row) in zip(ids, entries)]
     has_tables = any(it.kwargs["table"] is not None for it in items)
     writer = StoreWriter(out, "eeg", _steps_record(steps, table if has_tables else None),
@@ -643,13 +655,16 @@ def preprocess_eegbci(data_dir, out, subjects=(1,), runs=tuple(range(3, 15)), *,
     Each run is mapped to its task and labels (runs 3/7/11 real left/right fist, 4/8/12
     imagined left/right, 5/9/13 real fists/feet, 6/10/14 imagined fists/feet; T0 = rest,
     T1/T2 = left/right or fists/feet). Manifest columns ``task`` and ``imagery`` say
-    which. Files come from ``data_dir`` in the ``mne.datasets.eegbci`` cache layout;
-    missing ones fail unless ``download=True``.
+    which. Files come from ``data_dir`` in the ``mne.datasets.eegbci`` cache layout: the
+    folder given to ``mne.datasets.eegbci.load_data`` as ``path`` (holding
+    ``MNE-eegbci-data``), or the ``MNE-eegbci-data`` folder itself. Missing ones fail
+    unless ``download=True``, which fetches them there through ``load_data``.
     """
     from neuroconv.data.store import StoreWriter
 
     subjects = _parse_ints(subjects, "subjects", 1, 109)
     runs = _parse_ints(runs, "runs", 1, 14)
+    default_reference = "reference" not in steps
     steps = _validate_steps(steps)
     items, pre_failed = [], []
     from .runner import Outcome
@@ -662,7 +677,9 @@ def preprocess_eegbci(data_dir, out, subjects=(1,), runs=tuple(range(3, 15)), *,
                 from mne.datasets import eegbci
 
                 try:
-                    eegbci.load_data(s, [r], path=str(data_dir), update_path=False)
+                    d = Path(data_dir).expanduser()
+                    mne_path = d.parent if d.name == "MNE-eegbci-data" else d
+                    eegbci.load_data(s, [r], path=str(mne_path), update_path=False)
                 except Exception as e:  # noqa: BLE001
                     pre_failed.append(Outcome(rid, "", "failed", f"download failed: {e}"))
                     continue
@@ -679,7 +696,8 @@ def preprocess_eegbci(data_dir, out, subjects=(1,), runs=tuple(range(3, 15)), *,
                 st["event_map"] = mapping
             row = {"subject": f"S{s:03d}", "session": None, "run": str(r), "task": task,
                    "imagery": imagery, "site": "eegbci", "dataset": "eegbci"}
-            items.append(Item(rid, [str(p)], process_raw, dict(path=str(p), steps=st, row=row)))
+            items.append(Item(rid, [str(p)], process_raw, dict(
+                path=str(p), steps=st, row=row, reference_is_default=default_reference)))
     rec = _steps_record(steps)
     rec[-2]["params"]["event_map"] = {str(r): EEGBCI_RUNS[r][2] for r in runs} \
         if steps["event_map"] is None else steps["event_map"]

@@ -287,13 +287,15 @@ def check_aux(path, columns: list[tuple[str, str]], sep: str = ",") -> dict:
     return out
 
 
-def process_notebook_file(path: str, steps: dict, row: dict, table: dict) -> Recording:
+def process_notebook_file(path: str, steps: dict, row: dict, table: dict,
+                          reference_is_default: bool = False) -> Recording:
     """One eeg-notebooks CSV -> :class:`~pipelines.runner.Recording`: the auxiliary
     columns read as electrodes are checked (:func:`check_aux`), then
     :func:`pipelines.eeg.process_raw` runs the EEG steps."""
     aux = _aux_columns(table.get("channels"))
     checked = check_aux(path, aux, table.get("sep", "auto")) if aux else None
-    rec = process_raw(path, steps=steps, row=row, table=table)
+    rec = process_raw(path, steps=steps, row=row, table=table,
+                      reference_is_default=reference_is_default)
     if checked:
         rec.details["aux_check"] = checked
     return rec
@@ -352,7 +354,8 @@ def preprocess_eeg_notebooks(data_dir, out, experiment: str = "visual/P300", sub
                "started": f["started"].isoformat() if f["started"] else None,
                "source_sha256": digest}
         items.append(Item(rid, [path], process_notebook_file,
-                          dict(path=path, steps=steps, row=row, table=table)))
+                          dict(path=path, steps=steps, row=row, table=table,
+                               reference_is_default="reference" not in options)))
     if not items and not pre_failed:
         raise FileNotFoundError(f"no recordings of {exp} for subjects {sorted(wanted or [])} "
                                 f"under {data_dir}.")

@@ -78,10 +78,11 @@ def _safe(v) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "", str(v)) or "0"
 
 
-def _process_run(label: str, raw, steps: dict, row: dict, files: list[str]):
+def _process_run(label: str, raw, steps: dict, row: dict, files: list[str],
+                 reference_is_default: bool = False):
     """One MOABB run through the EEG steps; its sources are the files MOABB read it from
     (none for data MOABB builds in memory)."""
-    rec = process_raw(label, steps, row=row, raw=raw)
+    rec = process_raw(label, steps, row=row, raw=raw, reference_is_default=reference_is_default)
     rec.sources = files
     return rec
 
@@ -102,6 +103,7 @@ def preprocess_moabb(dataset, out, subjects=None, *, jobs: int = 1, shard=None, 
 
     ds = resolve_dataset(dataset)
     chosen = _subjects(ds, subjects)
+    default_reference = "reference" not in steps
     steps = _validate_steps(steps)
     i, n = parse_shard(shard)
     record = [{"name": "moabb", "params": {"dataset": type(ds).__name__, "code": ds.code,
@@ -133,7 +135,8 @@ def preprocess_moabb(dataset, out, subjects=None, *, jobs: int = 1, shard=None, 
                 row = {"subject": str(subject), "session": str(session), "run": str(run), "task": ds.paradigm,
                        "dataset": ds.code, "moabb_dataset": type(ds).__name__}
                 items.append(Item(rid, files, _process_run, dict(label=label, raw=raw, steps=steps, row=row,
-                                                                 files=files)))
+                                                                 files=files,
+                                                                 reference_is_default=default_reference)))
         del data
         part = run_items(items, writer, jobs=jobs, progress=progress, description=f"moabb subject {subject}",
                          extra_meta=meta)

@@ -46,6 +46,16 @@ class MissingTRError(InputError):
     """The repetition time of an fMRI recording is unknown."""
 
 
+class RunWarning(UserWarning):
+    """A warning about the settings of a run rather than about one recording (for
+    example about a default that the pipeline chose itself).
+
+    A recording's task raises it like any warning, with a message that names no file; the
+    run reports each such message once (:attr:`Summary.run_warnings`, with the number of
+    recordings it concerns) instead of once per recording.
+    """
+
+
 @dataclass
 class Recording:
     """What a task returns: the array and what goes into the store about it."""
@@ -79,6 +89,7 @@ class Outcome:
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    run_warnings: list[str] = field(default_factory=list)   # RunWarning messages
 
 
 @dataclass
@@ -96,13 +107,20 @@ class Summary:
         return not self.failed
 
     @property
+    def run_warnings(self) -> list[str]:
+        """Each :class:`RunWarning` of the done recordings once, with how many recordings
+        it concerns: ``"<message> (3 of 5 recordings)"``."""
+        return _run_warning_lines(self.done)
+
+    @property
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
     def to_dict(self) -> dict:
         f = lambda outs: [o.__dict__ for o in outs]  # noqa: E731
         return {"store": str(self.store), "done": f(self.done), "skipped": f(self.skipped),
-                "failed": f(self.failed), "shard": list(self.shard)}
+                "failed": f(self.failed), "shard": list(self.shard),
+                "run_warnings": self.run_warnings}
 
     def __str__(self) -> str:
         lines = [f"store {self.store}: {len(self.done)} done, {len(self.skipped)} skipped, "
@@ -112,6 +130,8 @@ class Summary:
         for o in self.done:
             for w in o.warnings:
                 lines.append(f"  warning {o.id}: {w}")
+        for w in self.run_warnings:
+            lines.append(f"  warning: {w}")
         return "\n".join(lines)
 
     def print(self, console=None) -> None:
@@ -134,7 +154,8 @@ class Summary:
             for o in self.failed:
                 ft.add_row(o.id, o.reason)
             console.print(ft)
-        warned = [(o.id, w) for o in self.done for w in o.warnings]
+        warned = [("run", w) for w in self.run_warnings]
+        warned += [(o.id, w) for o in self.done for w in o.warnings]
         if warned:
             wt = Table(title="warnings", show_lines=True)
             wt.add_column("id")
@@ -193,12 +214,14 @@ def _execute(item: Item, writer: StoreWriter) -> Outcome:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             rec = item.task(**item.kwargs)
-        msgs = _dedupe([str(w.message) for w in caught
-                        if not issubclass(w.category, (DeprecationWarning, FutureWarning))])
+        kept = [w for w in caught
+                if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
+        msgs = _dedupe([str(w.message) for w in kept if not issubclass(w.category, RunWarning)])
+        run_msgs = _dedupe([str(w.message) for w in kept if issubclass(w.category, RunWarning)])
         writer.write(item.id, rec.data, rec.row, rec.channels, rec.sources, rec.events,
                      channel_units=rec.channel_units, details=rec.details, warnings_=msgs)
         return Outcome(item.id, item.source, "done", warnings=msgs,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, run_warnings=run_msgs)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - reported per item, the run goes on
@@ -209,6 +232,15 @@ def _execute(item: Item, writer: StoreWriter) -> Outcome:
                 reason += f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})"
         return Outcome(item.id, item.source, "failed", reason=reason,
                        seconds=time.perf_counter() - t0)
+
+
+def _run_warning_lines(done: list[Outcome]) -> list[str]:
+    counts: dict[str, int] = {}
+    for o in done:
+        for w in o.run_warnings:
+            counts[w] = counts.get(w, 0) + 1
+    return [f"{w} ({k} of {len(done)} recording{'s' if len(done) > 1 else ''})"
+            for w, k in counts.items()]
 
 
 def _dedupe(msgs: list[str]) -> list[str]:
@@ -228,6 +260,8 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
 
     Inside a :func:`use_dask` block the items run on that Dask cluster's workers and
     ``jobs`` is not used; otherwise on ``jobs`` joblib processes (1: in this process).
+    Each :class:`RunWarning` that the recordings raised is warned once here (and listed
+    in :attr:`Summary.run_warnings`), however many recordings raised it.
     """
     i, n = parse_shard(shard)
     if not isinstance(jobs, (int, np.integer)) or jobs == 0 or jobs < -1:
@@ -266,6 +300,8 @@ def run_items(items: list[Item], writer: StoreWriter, *, jobs: int = 1, shard=No
     writer.finalize(extra_meta)
     summary.done.sort(key=lambda o: o.id)
     summary.failed.sort(key=lambda o: o.id)
+    for line in summary.run_warnings:
+        warnings.warn(line, RunWarning, stacklevel=3)
     return summary
 
 

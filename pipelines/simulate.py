@@ -9,6 +9,11 @@
 
 The files then go through the same pipelines as real data (``preprocess_eeg``,
 ``preprocess_fmri``). Everything is deterministic given ``seed``.
+
+:func:`preprocess_simulated_eeg` and :func:`preprocess_simulated_fmri` do both: they write
+the simulation once into a raw folder (reused while the simulation's parameters are
+unchanged) and run the pipeline into a store. They are the data sources
+``simulate-eeg`` and ``simulate-fmri`` (:mod:`pipelines.sources`).
 """
 
 from __future__ import annotations
@@ -271,3 +276,69 @@ def simulate_fmri(out_dir, n_subjects: int = 8, n_runs: int = 1, n_times: int = 
             events.append(ev)
     return SimulatedFMRI(root, bolds, atlas, atlas_tsv, maps_path, events, t_r,
                          [names[a] for a in active])
+
+
+# ------------------------------------------------------------- simulated data sources
+def _raw_dir(out, raw_dir) -> Path:
+    if raw_dir:
+        return Path(raw_dir)
+    out = Path(out)
+    return out.parent / f"{out.name}_raw"
+
+
+def _simulated(kind: str, raw_dir: Path, params: dict) -> dict:
+    """Run ``simulate_<kind>(raw_dir, **params)`` unless ``raw_dir`` holds this simulation
+    already (its ``simulation.json`` records the parameters and the files written)."""
+    from neuroconv.io import atomic_write_json
+
+    marker = raw_dir / "simulation.json"
+    if marker.is_file():
+        cached = json.loads(marker.read_text())
+        if cached.get("kind", kind) == kind and cached.get("params") == params:
+            return cached["result"]
+    fn = {"eeg": simulate_eeg, "fmri": simulate_fmri}[kind]
+    try:
+        result = fn(raw_dir, **params)
+    except TypeError as e:
+        raise TypeError(f"simulate: {e}; the parameters of simulate_{kind} are its keyword "
+                        f"arguments (see neuroconv.pipelines.simulate.simulate_{kind}).") from e
+    if kind == "eeg":
+        cached = {"files": [str(p) for p in result]}
+    else:
+        cached = {"files": [str(p) for p in result.bold], "atlas": str(result.atlas),
+                  "atlas_labels": str(result.atlas_labels)}
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(marker, {"kind": kind, "params": params, "result": cached})
+    return cached
+
+
+def preprocess_simulated_eeg(out, raw_dir=None, simulate: dict | None = None, **options):
+    """Simulated motor-imagery EEG (:func:`simulate_eeg`) -> a sequence store at ``out``.
+
+    ``raw_dir``: where the FIF files are written (default ``<out>_raw``); they are reused
+    while ``simulate`` (the keyword arguments of :func:`simulate_eeg`) is unchanged.
+    ``**options``: those of :func:`pipelines.eeg.preprocess_eeg` (EEG steps, ``jobs``,
+    ``shard``, ``overwrite``, ``progress``). Returns its
+    :class:`~pipelines.runner.Summary`.
+    """
+    from .eeg import preprocess_eeg
+
+    sim = _simulated("eeg", _raw_dir(out, raw_dir), dict(simulate or {}))
+    return preprocess_eeg(sim["files"], out, **options)
+
+
+def preprocess_simulated_fmri(out, raw_dir=None, simulate: dict | None = None, **params):
+    """Simulated block-design fMRI (:func:`simulate_fmri`) -> a sequence store at ``out``,
+    through the simulation's labels atlas.
+
+    ``raw_dir``: where the BIDS folder is written (default ``<out>_raw``); it is reused
+    while ``simulate`` (the keyword arguments of :func:`simulate_fmri`) is unchanged.
+    ``**params``: those of :func:`pipelines.fmri.preprocess_fmri` (``t_r``, cleaning,
+    ``jobs``, ``shard``, ``overwrite``, ``progress``...). Returns its
+    :class:`~pipelines.runner.Summary`.
+    """
+    from .fmri import preprocess_fmri
+
+    sim = _simulated("fmri", _raw_dir(out, raw_dir), dict(simulate or {}))
+    return preprocess_fmri(sim["files"], sim["atlas"], out, atlas_labels=sim["atlas_labels"],
+                           **params)

@@ -29,7 +29,8 @@ class SourceConfig:
     """One input data set, turned into a sequence store by a pipeline before training.
 
     Args:
-        pipeline: Pipeline name: simulate_eeg, simulate_fmri, eeg, fmri, abide, eegbci, eeg_notebooks.
+        pipeline: A data source of neuroconv.pipelines.sources.SOURCES (neuroconv preprocess --help
+            lists them), e.g. eegbci, abide, eeg-notebooks, dreams, sleep-edf.
         args: Keyword arguments of the pipeline (paths relative to the current directory).
         store: Where the sequence store goes. Reruns skip the recordings already done.
     """
@@ -47,6 +48,8 @@ class DataConfig:
         stores: Existing sequence stores. Given on the command line, stores and sources
             replace the config file's data inputs (both lists) rather than add to them.
         sources: Data sets to preprocess into stores first (pipeline, args, store).
+        data_dir: root folder of the data sets named by data.sources; empty: each source's
+            own default place (NEUROCONV_DATA, the library's default)
         window_seconds: Pretraining windows, in seconds (converted with each recording's
             sampling rate; at most max_len steps).
         stride_seconds: Step between pretraining windows, in seconds.
@@ -67,6 +70,7 @@ class DataConfig:
 
     stores: list[str] = field(default_factory=list)
     sources: list[SourceConfig] = field(default_factory=list)
+    data_dir: str = ""
     window_seconds: float = 4.0
     stride_seconds: float = 2.0
     max_len: int = 1024

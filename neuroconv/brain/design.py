@@ -88,7 +88,7 @@ def _stores(cfg, log):
     training ones)."""
     kc, dc = cfg.decode, cfg.data
     t = task(kc.task)
-    train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    train_stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log, data_dir=dc.data_dir))
     samples = t.samples(train_stores, kc, dc)
     if not kc.test_stores:
         return train_stores, len(train_stores), samples, np.zeros(len(samples), bool), None

@@ -181,7 +181,7 @@ def run_pretrain(cfg: ExperimentConfig, log=print) -> Path:
     """Run pretraining as configured; returns the run folder."""
     pc, dc = cfg.pretrain, cfg.data
     t0 = time.time()
-    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log))
+    stores = open_stores(list(dc.stores) + prepare_sources(dc.sources, log=log, data_dir=dc.data_dir))
     windows = pretrain_windows(stores, dc.window_seconds, dc.stride_seconds, dc.max_len, pc.query)
     if pc.resume:
         run = Run.find(pc.out, pc.name, f"{cfg.name}-pretrain")

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from neuroconv.data import SequenceStore
-from neuroconv.pipelines import InputError, preprocess_eeg, read_table
+from neuroconv.cli import main
+from neuroconv.pipelines import InputError, RunWarning, preprocess_eeg, read_table
 from neuroconv.pipelines.tabular import place_samples
 from reference_budget import assert_matches_reference
 
@@ -79,9 +80,12 @@ def test_real_muse_unfiltered_is_the_csv_in_uV(shared_data, tmp_path):
     st = SequenceStore(tmp_path / "st")
     assert_matches_reference(st.load(st.ids[0]), pd.read_csv(csv)[MUSE].to_numpy())
     assert set(st.events.label) == {"1", "2"}            # no event_map: the codes
-    # the generic default (average reference) over 4 channels earns a warning
-    s2 = preprocess_eeg([str(csv)], tmp_path / "st2", progress=False)
-    assert any("average reference over only 4" in w for w in s2.done[0].warnings)
+    # the generic default (average reference) over 4 channels earns one warning for the
+    # run, not one about the file
+    with pytest.warns(RunWarning, match="average reference over only 4"):
+        s2 = preprocess_eeg([str(csv)], tmp_path / "st2", progress=False)
+    assert not any("average reference" in w for w in s2.done[0].warnings)
+    assert len(s2.run_warnings) == 1 and s2.run_warnings[0].endswith("(1 of 1 recording)")
 
 
 # ------------------------------------------------------------------ synthetic tables
@@ -97,6 +101,59 @@ def _table(n=2560, sf=256.0, t0=1000.0, seed=0, markers=None):
         m[r] = code
     df["Marker0"] = m
     return df
+
+
+def test_average_reference_of_few_channels_warns_once_unless_asked_for(tmp_path, capsys):
+    """The pipeline's own default reference (average) over 4 channels: one warning for
+    the whole run, counting the recordings; asked for explicitly: a warning per file
+    that names it; the Muse's own reference (none): no warning at all."""
+    d = tmp_path / "tables"
+    for sub in (1, 2, 3):
+        (d / f"subject{sub}").mkdir(parents=True)
+        _table(seed=sub).to_csv(d / f"subject{sub}" / "rec.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = preprocess_eeg([str(d)], tmp_path / "default", progress=False)
+    assert s.ok and len(s.done) == 3
+    ours = [w for w in caught if "average reference" in str(w.message)]
+    assert len(ours) == 1 and issubclass(ours[0].category, RunWarning)
+    assert str(ours[0].message).endswith("(3 of 3 recordings)")
+    assert s.run_warnings == [str(ours[0].message)]
+    assert s.to_dict()["run_warnings"] == s.run_warnings
+    assert not any("average reference" in w for o in s.done for w in o.warnings)
+    assert "reference='average' is this pipeline's default" in s.run_warnings[0]
+
+    asked = preprocess_eeg([str(d)], tmp_path / "asked", reference="average", progress=False)
+    assert asked.run_warnings == []
+    for o in asked.done:
+        ws = [w for w in o.warnings if "average reference over only 4" in w]
+        assert len(ws) == 1 and ws[0].startswith(o.source), o.id   # names its file
+    # the same store either way: the warning changes nothing in the data
+    a, b = SequenceStore(tmp_path / "default"), SequenceStore(tmp_path / "asked")
+    assert list(a.ids) == list(b.ids)
+    for rid in a.ids:
+        np.testing.assert_array_equal(a.load(rid), b.load(rid))
+
+    none = preprocess_eeg([str(d)], tmp_path / "none", reference=None, progress=False)
+    assert none.run_warnings == [] and not any(o.warnings for o in none.done)
+
+    # the command line: the default warns once (the summary's "run" row), an explicit
+    # --reference average per file
+    rc = main(["preprocess", "eeg", str(d), "--out", str(tmp_path / "cli1"), "--no-progress",
+               "--summary-json", str(tmp_path / "s1.json")])
+    assert rc == 0
+    import json
+
+    summ = json.loads((tmp_path / "s1.json").read_text())
+    assert len(summ["run_warnings"]) == 1 and summ["run_warnings"][0].endswith("(3 of 3 recordings)")
+    assert not any("average reference" in w for o in summ["done"] for w in o["warnings"])
+    rc = main(["preprocess", "eeg", str(d), "--out", str(tmp_path / "cli2"), "--no-progress",
+               "--reference", "average", "--summary-json", str(tmp_path / "s2.json")])
+    assert rc == 0
+    summ = json.loads((tmp_path / "s2.json").read_text())
+    assert summ["run_warnings"] == []
+    assert all(any("average reference over only 4" in w for w in o["warnings"])
+               for o in summ["done"])
 
 
 def _read(path, **kw):
