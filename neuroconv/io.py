@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_write_yaml",
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_write_yaml", "jsonable",
            "atomic_write_csv", "atomic_save_npy", "atomic_save_figure", "atomic_save_safetensors",
            "json_default"]
 
@@ -53,6 +53,20 @@ def json_default(o):
     if isinstance(o, (set, tuple)):
         return list(o)
     return str(o)
+
+
+def jsonable(v):
+    """``v`` with numpy scalars as Python numbers, tuples as lists, dict keys as strings,
+    and non-finite floats as None, recursively (what JSON can hold)."""
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
 
 
 def atomic_write_text(path, text: str) -> Path:

@@ -22,34 +22,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from neuroconv.data import SequenceStore
+from neuroconv.data import SequenceStore, open_stores
 
 from .models import channel_set_key
 
 __all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
-           "pretrain_windows", "select", "recording_table", "content_overlap", "sample_groups", "sample_columns",
-           "store_is_standardized", "RECORD_COLUMNS", "CONTENT_COLUMNS"]
-
-#: manifest columns that identify a recording and its groups (written to pretraining's record)
-RECORD_COLUMNS = ("id", "subject", "session", "run", "site", "dataset", "task")
-#: what a recording is whatever its name: its source files' and stored array's sha256
-CONTENT_COLUMNS = ("source_sha256", "array_sha256")
-
-
-def open_stores(paths: Sequence[str]) -> list[SequenceStore]:
-    """Open stores, with a clear error for a missing or empty one."""
-    stores = []
-    for p in paths:
-        store = SequenceStore(p)
-        if len(store) == 0:
-            raise ValueError(
-                f"sequence store {p} is empty (no recordings). Check the preprocess summary: every "
-                "recording may have failed."
-            )
-        stores.append(store)
-    if not stores:
-        raise ValueError("no sequence stores given: set data.stores or data.sources.")
-    return stores
+           "pretrain_windows", "sample_groups", "sample_columns", "store_is_standardized"]
 
 
 def store_is_standardized(store: SequenceStore) -> bool:
@@ -60,49 +38,6 @@ def store_is_standardized(store: SequenceStore) -> bool:
         if step.get("name") == "clean" and params.get("standardize") in ("zscore_sample", "zscore", True):
             return True
     return False
-
-
-def recording_table(stores: Sequence[SequenceStore], samples: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per recording (of ``samples``, or of every store): ``store_path``,
-    ``store``, the identifying manifest columns :data:`RECORD_COLUMNS`, and what the
-    recording is whatever its name (:data:`CONTENT_COLUMNS`, from
-    :meth:`~neuroconv.data.SequenceStore.content`)."""
-    parts = []
-    for s, store in enumerate(stores):
-        man = store.manifest
-        if samples is not None:
-            man = man[man["id"].isin(set(samples.loc[samples["store"] == s, "id"].astype(str)))]
-        cols = [c for c in RECORD_COLUMNS if c in man.columns]
-        part = man[cols].assign(store=s, store_path=str(store.path.resolve()))
-        parts.append(part.merge(store.content(list(man["id"])), on="id", how="left"))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["store", "store_path", "id"])
-    return out[["store_path", "store"] + [c for c in RECORD_COLUMNS + CONTENT_COLUMNS if c in out.columns]]
-
-
-def content_overlap(first: pd.DataFrame, second: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """Recordings of ``second`` that are recordings of ``first`` by content: the same
-    primary source file (sha256) or the same stored array, whatever their ids, stores or
-    data-set names. Both are :func:`recording_table` frames; returns ``(second's
-    store:id, first's store:id, "source file" | "array")`` triples, one per recording of
-    ``second`` found in ``first``."""
-    def keys(table):
-        return (table["store_path"].astype(str) + ":" + table["id"].astype(str)).tolist()
-
-    def values(table, column):
-        return (table[column].fillna("").astype(str) if column in table.columns else
-                pd.Series([""] * len(table))).tolist()
-
-    hits, found = [], set()
-    for column, what in (("source_sha256", "source file"), ("array_sha256", "array")):
-        seen = {}
-        for key, v in zip(keys(first), values(first, column)):
-            if v:
-                seen.setdefault(v, key)
-        for key, v in zip(keys(second), values(second, column)):
-            if v in seen and key not in found:
-                found.add(key)
-                hits.append((key, seen[v], what))
-    return hits
 
 
 class StoreWindows(Dataset):
@@ -399,19 +334,6 @@ def loader(ds, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int =
                       collate_fn=collate, num_workers=num_workers, persistent_workers=num_workers > 0)
 
 
-def select(store: SequenceStore, query: str, key: str) -> pd.DataFrame:
-    """The manifest rows of ``store`` that the pandas ``query`` selects (all when empty);
-    ``key`` names the config key in error messages."""
-    man = store.manifest
-    if not query:
-        return man
-    try:
-        return man.query(query)
-    except Exception as e:  # pandas raises many types for a bad expression
-        raise ValueError(f"{key}={query!r} failed on {store.path}/manifest.csv: {e}. Columns: "
-                         f"{sorted(man.columns)}.") from None
-
-
 def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_seconds: float,
                      max_len: int, query: str = "") -> pd.DataFrame:
     """Fixed windows of ``window_seconds`` (at most ``max_len`` samples) from every store
@@ -422,7 +344,7 @@ def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_
     parts = []
     longest = 0.0
     for s, store in enumerate(stores):
-        man = select(store, query, "pretrain.query")
+        man = store.select(query, "pretrain.query")
         if not len(man):
             continue
         longest = max(longest, float((man["n_times"] / man["sfreq"]).max()))
@@ -453,53 +375,101 @@ def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_
     return out
 
 
-def sample_groups(stores: Sequence[SequenceStore], samples: pd.DataFrame, column: str, where: str) -> np.ndarray:
+def sample_groups(stores: Sequence[SequenceStore], samples: pd.DataFrame, column, where) -> np.ndarray:
     """The group of every sample: the value of manifest ``column``, scoped by the
     recording's ``dataset`` (or by its store's path when the manifest names none), so subject "1"
     of two data sets are two groups while one data set split over two stores stays one.
     Missing values follow :func:`neuroconv.engine.folds.group_values`: the recording is
-    its own group. ``where`` names the config key in error messages."""
+    its own group. ``where`` names the config key in error messages.
+
+    ``column`` may be a list of columns (with a list of ``where``): then a dict
+    ``{column: groups}``, read in one pass."""
     from neuroconv.engine.folds import group_values
 
-    out = np.empty(len(samples), dtype=object)
+    columns, wheres = ([column], [where]) if isinstance(column, str) else (list(column), list(where))
+    ids_all = samples["id"].astype(str).to_numpy()
+    store_of = samples["store"].to_numpy()
+    raw, fallback, scope = ({c: np.empty(len(samples), dtype=object) for c in columns} for _ in range(3))
     for s, store in enumerate(stores):
-        rows = np.flatnonzero(samples["store"].to_numpy() == s)
+        rows = np.flatnonzero(store_of == s)
         if not len(rows):
             continue
         man = store.manifest.set_index("id", drop=False)
-        if column not in man.columns:
-            raise ValueError(f"{where}={column!r} is not a column of {store.path}/manifest.csv; columns: "
-                             f"{sorted(man.columns)}.")
-        ids = samples["id"].astype(str).to_numpy()[rows]
-        here = str(store.path.resolve())
-        scope = [here] * len(ids)
+        ids, here = ids_all[rows], str(store.path.resolve())
+        sc = [here] * len(ids)
         if "dataset" in man.columns:
-            scope = [here if pd.isna(d) or str(d) == "" else str(d) for d in man.loc[ids, "dataset"]]
-        vals = group_values(man.loc[ids, column].to_numpy(), [f"{here}:{i}" for i in ids])
-        out[rows] = [v if v.startswith("recording:") else f"{sc}:{v}" for v, sc in zip(vals, scope)]
-    return out
-
-
-def sample_columns(stores: Sequence[SequenceStore], samples: pd.DataFrame, columns: dict,
-                   optional: Sequence[str] = ()) -> pd.DataFrame:
-    """Every per-sample column a decode job needs, in one call: ``columns`` maps a name
-    (``group``, ``unit``...) to a manifest column, or to ``(column, config key)`` (the key
-    named in errors), each read as :func:`sample_groups`
-    reads it (scoped by data set, a missing value its recording's own group). A value of
-    None gives ``""`` for every sample; ``"recording"`` gives each sample's recording
-    (``store:id``). A name in ``optional`` whose column some store lacks is left out of
-    the result instead of raising. Returns a DataFrame with one column per name, in the
-    order of ``samples``."""
-    rec = samples["store"].astype(str).to_numpy() + ":" + samples["id"].astype(str).to_numpy()
+            sc = [here if pd.isna(d) or str(d) == "" else str(d) for d in man.loc[ids, "dataset"]]
+        for c, w in zip(columns, wheres):
+            if c not in man.columns:
+                raise ValueError(f"{w}={c!r} is not a column of {store.path}/manifest.csv; columns: "
+                                 f"{sorted(man.columns)}.")
+            raw[c][rows], scope[c][rows] = man.loc[ids, c].to_numpy(), sc
+            fallback[c][rows] = [f"{here}:{i}" for i in ids]
+    n = len(samples)
+    flat = group_values(np.concatenate([raw[c] for c in columns]), np.concatenate([fallback[c] for c in columns]))
     out = {}
-    for name, column in columns.items():
-        column, where = column if isinstance(column, tuple) else (column, f"decode {name}")
-        if column is None:
-            out[name] = np.full(len(samples), "", dtype=object)
-        elif column == "recording":
-            out[name] = rec.astype(object)
-        elif name in optional and not all(column in st.manifest.columns for st in stores):
-            continue
-        else:
-            out[name] = sample_groups(stores, samples, column, where)
-    return pd.DataFrame(out, index=samples.index)
+    for k, c in enumerate(columns):
+        vals = flat[k * n:(k + 1) * n]
+        out[c] = np.asarray([v if v.startswith("recording:") else f"{sc}:{v}" for v, sc in zip(vals, scope[c])],
+                            dtype=object)
+    return out[column] if isinstance(column, str) else out
+
+
+def sample_columns(stores: Sequence[SequenceStore], samples: pd.DataFrame, *, group_by: str, within: str = "",
+                   unit: str = "auto", align: str = "none", is_test=None, transductive: bool = False,
+                   log=print) -> tuple[pd.DataFrame, dict]:
+    """Every per-sample column of a decode job, in one call, each read as
+    :func:`sample_groups` reads a manifest column (scoped by data set; a missing value is
+    its recording's own group):
+
+    - ``group``: the ``group_by`` groups the folds keep apart;
+    - ``within``: the values of ``within`` (``""`` for all when empty);
+    - ``unit``: the independent unit of the statistics (``unit``; ``"auto"``: the site
+      when sites are left out, else the subject, else the groups; the groups, too, when a
+      single such unit is tested: within-unit inference);
+    - ``align``: the Euclidean-alignment unit (``align``: ``"recording"`` or a manifest
+      column; absent for ``"none"``). A unit's reference uses all its windows, so a unit
+      that straddles two groups, or the training and test sides (``is_test``), is refused
+      unless ``transductive``;
+    - ``site``: the site of each sample, when every store has a site column.
+
+    Returns ``(columns, units)``: a DataFrame in the order of ``samples``, and what the
+    units are (``{"column", "n", "note"}``)."""
+    is_test = np.zeros(len(samples), bool) if is_test is None else np.asarray(is_test, bool)
+    rec = samples["store"].astype(str).to_numpy() + ":" + samples["id"].astype(str).to_numpy()
+    has = {c: all(c in st.manifest.columns for st in stores) for c in ("site",)}
+    column = unit if unit != "auto" else ("site" if group_by == "site" else "subject")
+    own_units = column != group_by and (unit != "auto" or all(column in st.manifest.columns for st in stores))
+    wanted = {group_by: "decode.group_by"}
+    for c, w, on in ((within, "decode.within", bool(within)), (column, "decode.unit", own_units),
+                     (align, "data.align", align not in ("", "none", "recording")), ("site", "site", has["site"])):
+        if on:
+            wanted.setdefault(c, w)
+    g = sample_groups(stores, samples, list(wanted), list(wanted.values()))
+    groups = g[group_by]
+    cols = {"group": groups, "within": g[within] if within else np.full(len(samples), "", dtype=object)}
+    if has["site"]:
+        cols["site"] = g["site"]
+    note = ""
+    units = g[column] if own_units else groups
+    if column != group_by and not own_units:
+        note, column = f"the stores have no {column!r} column: units are the {group_by} groups", group_by
+    tested = is_test if is_test.any() else np.ones(len(samples), bool)
+    if len(np.unique(units[tested])) < 2 and column != group_by and unit == "auto":
+        note = (f"a single {column} is tested: intervals and paired tests resample its {group_by} groups "
+                f"(within-{column} inference, not a claim about other {column}s)")
+        units, column = groups, group_by
+    cols["unit"] = np.asarray(units, dtype=object)
+    if align not in ("", "none"):
+        cols["align"] = rec.astype(object) if align == "recording" else g[align]
+        straddle = pd.Series(groups).groupby(cols["align"]).nunique()
+        crossing = pd.Series(is_test).groupby(cols["align"]).nunique()
+        bad = sorted(set(straddle.index[straddle > 1]) | set(crossing.index[crossing > 1]))
+        if bad and not transductive:
+            raise ValueError(f"data.align={align!r}: {len(bad)} unit(s) (e.g. {bad[0]}) hold samples of several "
+                             f"decode.group_by groups, so their alignment would mix test windows into training "
+                             "ones. Align by a unit inside the groups (data.align recording, or group_by at least as "
+                             "coarse), or pass --transductive to accept it (recorded in metrics.json).")
+        log(f"aligning the windows of each {align} to their own mean covariance (Euclidean alignment, no labels)")
+    return pd.DataFrame(cols, index=samples.index), {"column": column, "n": int(len(np.unique(units[tested]))),
+                                                     "note": note}

@@ -10,16 +10,91 @@ which records it in ``metrics.json``.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import pandas as pd
 
-from .data import content_overlap
+from neuroconv.data import SequenceStore
 
-__all__ = ["check_test_stores", "check_duplicates", "check_pretrained", "check_pretraining_overlap", "record_keys"]
+__all__ = ["check", "check_test_stores", "check_duplicates", "check_pretrained", "check_pretraining_overlap",
+           "record_keys", "recording_table", "content_overlap", "RECORD_COLUMNS", "CONTENT_COLUMNS"]
+
+#: manifest columns that identify a recording and its groups (written to pretraining's record)
+RECORD_COLUMNS = ("id", "subject", "session", "run", "site", "dataset", "task")
+#: what a recording is whatever its name: its source files' and stored array's sha256
+CONTENT_COLUMNS = ("source_sha256", "array_sha256")
+
+
+def recording_table(stores: Sequence[SequenceStore], samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per recording (of ``samples``, or of every store): ``store_path``,
+    ``store``, the identifying manifest columns :data:`RECORD_COLUMNS`, and what the
+    recording is whatever its name (:data:`CONTENT_COLUMNS`, from
+    :meth:`~neuroconv.data.SequenceStore.content`)."""
+    parts = []
+    for s, store in enumerate(stores):
+        man = store.manifest
+        if samples is not None:
+            man = man[man["id"].isin(set(samples.loc[samples["store"] == s, "id"].astype(str)))]
+        cols = [c for c in RECORD_COLUMNS if c in man.columns]
+        part = man[cols].assign(store=s, store_path=str(store.path.resolve()))
+        parts.append(part.merge(store.content(list(man["id"])), on="id", how="left"))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["store", "store_path", "id"])
+    return out[["store_path", "store"] + [c for c in RECORD_COLUMNS + CONTENT_COLUMNS if c in out.columns]]
+
+
+def content_overlap(first: pd.DataFrame, second: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Recordings of ``second`` that are recordings of ``first`` by content: the same
+    primary source file (sha256) or the same stored array, whatever their ids, stores or
+    data-set names. Both are :func:`recording_table` frames; returns ``(second's
+    store:id, first's store:id, "source file" | "array")`` triples, one per recording of
+    ``second`` found in ``first``."""
+    def keys(table):
+        return (table["store_path"].astype(str) + ":" + table["id"].astype(str)).tolist()
+
+    def values(table, column):
+        return (table[column].fillna("").astype(str) if column in table.columns else
+                pd.Series([""] * len(table))).tolist()
+
+    hits, found = [], set()
+    for column, what in (("source_sha256", "source file"), ("array_sha256", "array")):
+        seen = {}
+        for key, v in zip(keys(first), values(first, column)):
+            if v:
+                seen.setdefault(v, key)
+        for key, v in zip(keys(second), values(second, column)):
+            if v in seen and key not in found:
+                found.add(key)
+                hits.append((key, seen[v], what))
+    return hits
+
+
+def check(stores, n_train: int, samples: pd.DataFrame, fold_tests: dict, backbone, group_by: str,
+          transductive: bool, log) -> dict:
+    """Every overlap check of a decode run, by content (each raises unless
+    ``transductive``, which records what it found): test stores that hold training
+    recordings, one recording stored twice under two groups, and a pretrained backbone
+    that saw test data. ``samples``: the design's samples (``store``, ``id``, ``group``);
+    ``fold_tests``: fold index -> the samples it tests; ``backbone``: its ``run`` and
+    ``record`` (recordings.csv). Returns what metrics.json records."""
+    out = {}
+    is_test = samples["store"].to_numpy() >= n_train
+    if is_test.any():
+        out["test_stores"] = check_test_stores(recording_table(stores[:n_train], samples[~is_test]),
+                                               recording_table(stores, samples[is_test]), transductive, log)
+    else:
+        keys = samples["store"].map(lambda s: str(stores[s].path.resolve())) + ":" + samples["id"].astype(str)
+        out["duplicates"] = check_duplicates(recording_table(stores, samples), dict(zip(keys, samples["group"])),
+                                             transductive, log)
+    if backbone.run is not None:
+        tests = {f: recording_table(stores, samples.iloc[idx]) for f, idx in fold_tests.items()}
+        out["pretraining"] = check_pretrained(backbone.record, backbone.run, tests, group_by, transductive, log)
+    return out
 
 
 def record_keys(table: pd.DataFrame, column: str | None) -> pd.Series:
     """Identity of each row of a recording table: ``dataset-or-store:id`` (recordings) or
-    ``dataset-or-store:value`` of ``column`` (groups), as :func:`sample_groups` builds them."""
+    ``dataset-or-store:value`` of ``column`` (groups), as
+    :func:`~neuroconv.brain.data.sample_groups` builds them."""
     scope = table["store_path"].astype(str)
     if "dataset" in table.columns:
         ds = table["dataset"]
@@ -36,7 +111,7 @@ def check_pretraining_overlap(record: pd.DataFrame, test: pd.DataFrame, group_by
     """What a pretrained backbone saw of one test fold: ``{"recordings": [...],
     "groups": [...], "content": [...]}`` (empty lists when nothing). ``record``: the
     pretrain run's recordings.csv; ``test``: the test fold's recording table
-    (:func:`~neuroconv.brain.data.recording_table`). ``content`` lists test recordings
+    (:func:`recording_table`). ``content`` lists test recordings
     whose source file or stored array pretraining saw under any name. A ``group_by``
     column that the record lacks is an error (the group check cannot be made)."""
     if group_by != "id" and group_by not in record.columns:

@@ -24,13 +24,14 @@ from neuroconv.engine.tasks import TrainTask
 from neuroconv.model import masked_mean
 
 from .config import ExperimentConfig
-from .data import StoreWindows, loader, open_stores, pretrain_windows, recording_table, sample_groups
+from .data import StoreWindows, loader, open_stores, pretrain_windows, sample_groups
 from .models import BrainModel, backbone_config
+from .overlap import recording_table
 from .plots import plot_kernels, plot_losses
 from .sources import prepare_sources
 
 __all__ = ["run_pretrain", "pretrain_backbone", "naive_val_loss", "PretrainTask", "span_mask", "RECORD_FILE",
-           "FoldBackbones", "fold_backbones", "backbone_possible", "newest_pretrain"]
+           "FoldBackbones", "fold_backbones", "newest_pretrain"]
 
 #: the file in a pretrain run folder that lists the recordings pretraining saw
 RECORD_FILE = "recordings.csv"
@@ -231,13 +232,6 @@ def newest_pretrain(cfg) -> Path | None:
         return Run.find(cfg.pretrain.out, "", f"{cfg.name}-pretrain", require="model.safetensors").path
     except FileNotFoundError:
         return None
-
-
-def backbone_possible(cfg) -> bool:
-    """Whether a decode run of ``cfg`` can have a pretrained backbone: an explicit run
-    folder, pretraining inside the folds, or a pretrain run of this experiment."""
-    kc = cfg.decode
-    return bool(kc.pretrained or kc.pretrain_in_fold or newest_pretrain(cfg) is not None)
 
 
 @dataclass

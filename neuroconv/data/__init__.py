@@ -6,6 +6,6 @@ conversion to and from braindecode datasets. Splits that keep groups apart come 
 place, :class:`neuroconv.engine.Folds`.
 """
 
-from .store import SequenceStore, StoreError, StoreWriter, consolidate
+from .store import SequenceStore, StoreError, StoreWriter, consolidate, open_stores
 
-__all__ = ["SequenceStore", "StoreWriter", "StoreError", "consolidate"]
+__all__ = ["SequenceStore", "StoreWriter", "StoreError", "consolidate", "open_stores"]

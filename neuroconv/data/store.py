@@ -389,6 +389,18 @@ class SequenceStore:
     def sfreq(self, rid: str) -> float:
         return float(self._row(rid)["sfreq"])
 
+    def select(self, query: str, key: str = "query") -> pd.DataFrame:
+        """The manifest rows that the pandas ``query`` selects (all when empty); ``key``
+        names the setting in error messages (e.g. ``decode.query``)."""
+        man = self.manifest
+        if not query:
+            return man
+        try:
+            return man.query(query)
+        except Exception as e:  # pandas raises many types for a bad expression
+            raise ValueError(f"{key}={query!r} failed on {self.path}/manifest.csv: {e}. Columns: "
+                             f"{sorted(man.columns)}.") from None
+
     def content(self, ids=None) -> pd.DataFrame:
         """What each recording is, whatever it is called: ``id``, ``source_sha256`` (the
         sha256 of its primary source file, the first the pipeline read: the recording
@@ -490,3 +502,19 @@ def _positive_int(v, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
         raise ValueError(f"{name} must be a positive integer number of samples, got {v!r}")
     return int(v)
+
+
+def open_stores(paths) -> list[SequenceStore]:
+    """Open stores, with a clear error for a missing or empty one (or for none at all)."""
+    stores = []
+    for p in paths:
+        store = SequenceStore(p)
+        if len(store) == 0:
+            raise ValueError(
+                f"sequence store {p} is empty (no recordings). Check the preprocess summary: every "
+                "recording may have failed."
+            )
+        stores.append(store)
+    if not stores:
+        raise ValueError("no sequence stores given: set data.stores or data.sources.")
+    return stores

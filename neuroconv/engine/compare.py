@@ -190,12 +190,24 @@ class Predictions:
     - ``mcnemar(other)``: McNemar's test of accuracy on unit-level predictions, or None.
     """
 
-    def __init__(self, y, out, kind: str, units, n_classes: int | None = None):
+    def __init__(self, y, out, kind: str, units, n_classes: int | None = None, folds=None, by=None):
         self.y, self.out, self.kind, self.n_classes = np.asarray(y), np.asarray(out, float), kind, n_classes
         self.codes, self.inv = np.unique(np.asarray(units), return_inverse=True)
         if len(self.y) != len(self.out) or len(self.y) != len(self.inv):
             raise ValueError(f"Predictions: y, out and units must have one row per prediction; got {len(self.y)}, "
                              f"{len(self.out)} and {len(self.inv)}.")
+        self.folds = None if folds is None else np.asarray(folds)
+        self.by = None if by is None else np.asarray(by)
+
+    def subset(self, mask) -> "Predictions":
+        """The predictions where ``mask`` is true (their units, folds and groups kept)."""
+        m = np.asarray(mask, bool)
+        return Predictions(self.y[m], self.out[m], self.kind, self.codes[self.inv[m]], self.n_classes,
+                           None if self.folds is None else self.folds[m], None if self.by is None else self.by[m])
+
+    def score(self) -> dict:
+        """Every metric of all these predictions, pooled: ``{name: float}`` (NaN where undefined)."""
+        return {k: float(v[0]) for k, v in self.metrics(np.ones((1, len(self.codes)))).items()}
 
     @property
     def names(self) -> tuple:
@@ -328,12 +340,29 @@ def statistics(predictions: dict, ours, *, n_boot: int = 2000, n_perm: int = 200
     """The whole statistics block of a comparison, from one definition of each metric.
 
     ``predictions``: model name -> :class:`Predictions` (every model's predictions of the
-    same samples, in the same order, with the same units); ``ours``: the names whose
-    comparisons are reported (each of ours against every other model, each pair once).
-    Returns ``{"models": {name: bootstrap block}, "paired": [{"first", "second",
-    metric: paired block..., "mcnemar"}]}`` (see :func:`bootstrap`, :func:`paired`)."""
+    same samples, in the same order, with the same units, folds and groups); ``ours``:
+    the names whose comparisons are reported (each of ours against every other model,
+    each pair once). Returns::
+
+        {"models": {name: {metric: {"mean", "sd", "folds", "n_undefined",  # over folds
+                                    "pooled", "ci95"},                     # over units
+                           "n_units": U, "by": {group: {metric: score, "n": n}}}},
+         "paired": [{"first", "second", metric: paired block..., "mcnemar"}]}
+
+    (see :func:`fold_summary`, :func:`bootstrap`, :func:`paired`; ``by`` only when the
+    predictions carry groups)."""
     names = list(predictions)
-    models = {m: bootstrap(predictions[m], n_boot=n_boot, seed=seed, level=level) for m in names}
+    models = {}
+    for m in names:
+        p = predictions[m]
+        boot = bootstrap(p, n_boot=n_boot, seed=seed, level=level)
+        folds = [p.subset(p.folds == f).score() for f in np.unique(p.folds)] if p.folds is not None else []
+        models[m] = {k: {**fold_summary([s[k] for s in folds]), "pooled": boot[k]["value"], "ci95": boot[k]["ci95"]}
+                     for k in p.names}
+        models[m]["n_units"] = boot["n_units"]
+        if p.by is not None:
+            models[m]["by"] = {str(g): {**{k: _value(v) for k, v in p.subset(p.by == g).score().items()},
+                                        "n": int((p.by == g).sum())} for g in np.unique(p.by)}
     ours = [m for m in names if m in set(ours)]
     rows = []
     for i, a in enumerate(ours):

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Folds", "Holdout", "group_values", "time_holdout", "MISSING_GROUP", "CVS"]
+__all__ = ["Folds", "Holdout", "Fold", "fold_design", "group_values", "time_holdout", "MISSING_GROUP", "CVS"]
 
 CVS = ("group_kfold", "leave_group_out", "none")
 MISSING_GROUP = ("", "nan", "none", "n/a", "na", "<na>")
@@ -206,3 +206,99 @@ def time_holdout(recordings, starts, stops, fraction: float) -> Holdout:
 def _is_classes(y) -> bool:
     y = np.asarray(y)
     return y.dtype.kind in "iub" or (y.dtype.kind == "O")
+
+
+# --------------------------------------------------------------------------- a fold design
+@dataclass(frozen=True)
+class Fold:
+    """One outer fold: ``train`` (after any subsampling), ``test``, and the inner split
+    of ``train`` that every model makes its choices on."""
+
+    index: int
+    train: np.ndarray
+    test: np.ndarray
+    inner: Holdout
+
+
+def _fraction(frac: float, of: str, seed: int, kind, y, groups, f: int, tr: np.ndarray) -> np.ndarray:
+    """The training fold, or with ``frac`` < 1 a seeded subset of it: of its groups
+    (``of="groups"``; stratified by class when the groups have one class each, e.g. one
+    label per subject), or of its labelled samples (``"samples"``: a class-stratified
+    subset, e.g. of one person's trials)."""
+    if frac >= 1:
+        return tr
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
+    if of == "samples":
+        n_keep = max(2, int(round(frac * len(tr))))
+        if kind == "classification" and np.bincount(y[tr].astype(int)).max() < len(tr):
+            keep, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=seed + f)
+                           .split(tr, y[tr]))
+        else:
+            keep = np.random.default_rng(seed + f).permutation(len(tr))[:n_keep]
+        return np.sort(tr[keep])
+    g = groups[tr]
+    uniq, first = np.unique(g, return_index=True)
+    n_keep = max(2, int(round(frac * len(uniq))))
+    seed = seed + f
+    labels = y[tr][first] if kind == "classification" else None
+    one_label = labels is not None and all(len(set(y[tr][g == u])) == 1 for u in uniq)
+    if n_keep >= len(uniq):
+        keep = uniq
+    elif one_label and min(np.bincount(labels.astype(int))[np.unique(labels.astype(int))]) >= 2:
+        keep_idx, _ = next(StratifiedShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, labels))
+        keep = uniq[keep_idx]
+    else:
+        keep_idx, _ = next(GroupShuffleSplit(1, train_size=n_keep, random_state=seed).split(uniq, groups=uniq))
+        keep = uniq[keep_idx]
+    return tr[np.isin(g, keep)]
+
+
+def _splits(folds: Folds, y, groups, within, log):
+    """Folds over all samples, or, with decode.within, separately inside each value of
+    that column (e.g. one set of folds per subject); values with too few groups to split
+    are skipped and reported."""
+    values = list(dict.fromkeys(within))
+    if len(values) == 1 and values[0] == "":
+        return folds.split(y, groups), []
+    splits, skipped = [], []
+    for v in values:
+        idx = np.flatnonzero(within == v)
+        if len(np.unique(groups[idx])) < 2:
+            skipped.append(v)
+            log(f"note: decode.within {v}: a single group; left out (nothing to cross-validate)")
+            continue
+        splits += [(idx[tr], idx[te]) for tr, te in folds.split(y[idx], groups[idx])]
+    if not splits:
+        raise ValueError("decode.within: no value of that column has 2 or more groups to cross-validate.")
+    return splits, skipped
+
+
+def fold_design(folds: "Folds", y, groups, *, within=None, is_test=None, recordings, starts, stops,
+                train_fraction: float = 1.0, fraction_of: str = "groups", log=print) -> tuple[list[Fold], list]:
+    """Every outer fold with its inner split, made once for every model, and the values
+    of ``within`` left out (too few groups to split).
+
+    - ``is_test`` (external test data): one fold that trains on the rest and tests there;
+    - else ``folds.split`` over all samples, or, with ``within``, separately inside each
+      of its values (e.g. one set of folds per subject);
+    - each fold's training side is subsampled to ``train_fraction`` of its groups or
+      samples (``fraction_of``), the same seeded subset for every model;
+    - each fold's inner split is :meth:`Folds.holdout` of its training side (by group, or
+      in time inside each recording: ``recordings``, ``starts``, ``stops``).
+    """
+    y, groups = np.asarray(y), np.asarray(groups, dtype=object)
+    kind = "classification" if folds.stratify else "regression"
+    if is_test is not None and np.asarray(is_test).any():
+        splits, skipped = [(np.flatnonzero(~np.asarray(is_test)), np.flatnonzero(is_test))], []
+    else:
+        within = np.full(len(y), "", dtype=object) if within is None else np.asarray(within, dtype=object)
+        splits, skipped = _splits(folds, y, groups, within, log)
+    recordings = np.asarray(recordings, dtype=object)
+    starts, stops = np.asarray(starts), np.asarray(stops)
+    out = []
+    for f, (tr, te) in enumerate(splits):
+        tr = _fraction(train_fraction, fraction_of, folds.seed, kind, y, groups, f, tr)
+        h = folds.holdout(y[tr], groups[tr], recordings=recordings[tr], starts=starts[tr], stops=stops[tr])
+        out.append(Fold(f, tr, te, Holdout(tr[h.train], tr[h.val], h.by, h.dropped, h.note)))
+    return out, skipped

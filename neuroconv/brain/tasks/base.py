@@ -6,10 +6,10 @@ fold and knows nothing else; a task plugs in through :class:`Task`:
 - :meth:`Task.samples`: the samples of the stores (one row each: ``store, id, start,
   stop, label``);
 - :meth:`Task.targets`: their targets (the kind, the classes, ``y``) and why;
-- :meth:`Task.predictions`: a model's outputs as the statistics see them
+- :meth:`Task.rows`: the rows of ``predictions.csv`` of one fold;
+- :meth:`Task.predictions`: every model's rows as the statistics see them
   (:class:`neuroconv.engine.compare.Predictions` or a task's own kind, scored over
   independent units by :func:`neuroconv.engine.compare.statistics`);
-- :meth:`Task.rows` and :meth:`Task.outputs`: the rows of ``predictions.csv``, and back;
 - :meth:`Task.write`: what the field reads besides the metrics (confusion matrices,
   events, hypnograms).
 
@@ -50,6 +50,20 @@ class Task:
 
     name = "task"
 
+    def inputs(self, paths, test_paths, kc, dc, log=print):
+        """``(stores, n_train, samples, targets, is_test)``: the stores (training stores,
+        then ``decode.test_stores``), their samples and targets; ``is_test`` marks the
+        samples of the test stores."""
+        from neuroconv.data import open_stores
+
+        train = open_stores(paths)
+        stores = train + (open_stores(test_paths) if test_paths else [])
+        samples = self.samples(stores, kc, dc)
+        is_test = samples["store"].to_numpy() >= len(train)
+        if test_paths and not is_test.any():
+            raise ValueError(f"decode.test_stores {list(test_paths)} hold no sample to test.")
+        return stores, len(train), samples, self.targets(samples, is_test, kc), is_test
+
     def samples(self, stores, kc, dc) -> pd.DataFrame:
         """The samples of ``stores`` (``kc``: the decode section, ``dc``: the data section):
         rows ``store, id, start, stop, label``."""
@@ -64,17 +78,16 @@ class Task:
         """The metrics of this task, the headline first."""
         raise NotImplementedError
 
-    def predictions(self, y, out, targets: Targets, units):
-        """A model's outputs ``out`` of samples with targets ``y``, as the statistics see
-        them (the :class:`~neuroconv.engine.compare.Predictions` protocol)."""
-        raise NotImplementedError
-
     def rows(self, samples: pd.DataFrame, y, out, targets: Targets) -> pd.DataFrame:
-        """The ``predictions.csv`` rows of one fold's test samples."""
+        """The ``predictions.csv`` rows of one fold's test samples (``samples`` has the
+        columns ``model, fold, store, id, start, stop, label, group, within, unit``)."""
         raise NotImplementedError
 
-    def outputs(self, rows: pd.DataFrame, targets: Targets):
-        """``(y, out)`` back from :meth:`rows`."""
+    def predictions(self, rows: pd.DataFrame, targets: Targets, by: str | None = None) -> dict:
+        """Every model's predictions (its :meth:`rows` of all folds) as the statistics see
+        them: model -> :class:`~neuroconv.engine.compare.Predictions` (or a task's own kind
+        with the same protocol), each over the same samples in the same order, with their
+        units, folds and, when ``by`` names a column, groups."""
         raise NotImplementedError
 
     def write(self, run, rows: pd.DataFrame, targets: Targets) -> None:

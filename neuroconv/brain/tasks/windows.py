@@ -23,7 +23,6 @@ import pandas as pd
 
 from neuroconv.engine.compare import CLASSIFICATION_METRICS, REGRESSION_METRICS, Predictions
 
-from ..data import select
 from .base import Targets, Task, register_task
 
 __all__ = ["WindowTask", "infer_kind", "window_samples"]
@@ -33,7 +32,7 @@ def window_samples(stores, kc, max_len: int) -> pd.DataFrame:
     """Rows ``store, id, start, stop, label`` for the configured target."""
     parts = []
     for s, store in enumerate(stores):
-        man = select(store, kc.query, "decode.query").set_index("id")
+        man = store.select(kc.query, "decode.query").set_index("id")
         if len(man) == 0:
             continue
         w = _event_windows(store, man, kc) if kc.target == "events" else _recordings(store, man, kc, max_len)
@@ -130,19 +129,26 @@ class WindowTask(Task):
     def metric_names(self, kind: str) -> tuple:
         return CLASSIFICATION_METRICS if kind == "classification" else REGRESSION_METRICS
 
-    def predictions(self, y, out, targets: Targets, units) -> Predictions:
-        return Predictions(y, out, targets.kind, units, len(targets.classes) or None)
-
     def rows(self, samples: pd.DataFrame, y, out, targets: Targets) -> pd.DataFrame:
         if targets.kind == "classification":
             return samples.assign(y_true=y, y_pred=out.argmax(1),
                                   **{f"proba_{c}": out[:, i] for i, c in enumerate(targets.classes)})
         return samples.assign(y_true=y, y_pred=out)
 
-    def outputs(self, rows: pd.DataFrame, targets: Targets):
-        if targets.kind == "classification":
-            return rows["y_true"].to_numpy(), rows[[f"proba_{c}" for c in targets.classes]].to_numpy(float)
-        return rows["y_true"].to_numpy(), rows["y_pred"].to_numpy(float)
+    def predictions(self, rows: pd.DataFrame, targets: Targets, by: str | None = None) -> dict:
+        key = ["fold", "store", "id", "start"]
+        out, first = {}, None
+        for name, part in rows.groupby("model", sort=False):
+            part = part.sort_values(key, kind="stable").reset_index(drop=True)
+            if first is not None and not part[key].equals(first[key]):
+                raise AssertionError(f"{name} and {next(iter(out))} were not scored on the same samples")
+            first = part if first is None else first
+            values = (part[[f"proba_{c}" for c in targets.classes]].to_numpy(float) if targets.kind == "classification"
+                      else part["y_pred"].to_numpy(float))
+            out[name] = Predictions(part["y_true"].to_numpy(), values, targets.kind, part["unit"].astype(str).to_numpy(),
+                                    len(targets.classes) or None, folds=part["fold"].to_numpy(),
+                                    by=None if by is None else part[by].astype(str).to_numpy())
+        return out
 
     def write(self, run, rows: pd.DataFrame, targets: Targets) -> None:
         if targets.kind != "classification":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from . import classical, covconv, neural, ssvep  # noqa: F401  (register the entries)
 from .base import (C_GRID, CLASS_WEIGHTS, ZOO, Context, Decoder, DecodeData, Entry, Traits, TrainingPart, class_weights,
-                   entry, make, proba_of, register, regulariser_path, selection_loss)
+                   choose, entry, make, proba_of, register, regulariser_path, selection_loss)
 
 __all__ = ["ZOO", "C_GRID", "Entry", "Traits", "Decoder", "Context", "DecodeData", "TrainingPart", "CLASS_WEIGHTS",
-           "make", "entry", "register", "class_weights", "selection_loss", "proba_of", "regulariser_path"]
+           "make", "choose", "entry", "register", "class_weights", "selection_loss", "proba_of", "regulariser_path"]

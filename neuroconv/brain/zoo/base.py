@@ -39,7 +39,7 @@ import numpy as np
 from neuroconv.engine.folds import Holdout
 
 __all__ = ["Traits", "Entry", "Decoder", "Context", "DecodeData", "TrainingPart", "register", "make", "entry",
-           "ZOO", "C_GRID", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
+           "ZOO", "C_GRID", "choose", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
            "edge_warning", "CLASS_WEIGHTS", "class_weights"]
 
 CLASS_WEIGHTS = ("balanced", "none")
@@ -162,6 +162,24 @@ def make(name: str, context: Context, settings=None) -> "Decoder":
     if settings is None and e.settings is not None:
         settings = e.settings()
     return e.decoder(name, settings, context, **e.options)
+
+
+def choose(models, *, compare: bool, targets, modalities: set) -> list[str]:
+    """The models of a run: ``models`` (``decode.models``), and with ``compare`` ours first
+    and every entry that applies: its tasks include the targets' kind, its modalities the
+    data's, and :meth:`Decoder.applies` to the targets (those that need a pretrained
+    backbone are dropped later when there is none). Unknown names are an error listing
+    the zoo."""
+    models = list(models)
+    if compare:
+        fits = [name for name, e in ZOO.items()
+                if targets.kind in e.traits.tasks and set(e.traits.modalities) & set(modalities)
+                and e.decoder.applies(targets)]
+        ours = [m for m in fits if ZOO[m].traits.family == "ours"]
+        models = list(dict.fromkeys(ours + models + [m for m in fits if m not in ours]))
+    for m in models:
+        entry(m)
+    return models
 
 
 # --------------------------------------------------------------------------- data
