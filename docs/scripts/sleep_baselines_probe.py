@@ -35,7 +35,8 @@ the training part (engine ``Folds(stratify=False).holdout``: one subject held ou
 Metrics: accuracy, macro-F1 and Cohen's kappa pooled over all test epochs of all folds,
 and their mean over the 14 test nights (a night's macro-F1 averages the stages present in
 its truth or prediction, scikit-learn's default). Seconds are wall-clock per model summed
-over folds (for +HMM: the HMM's fit and decoding only, on top of its classifier's). BLAS and torch run on one thread (the measuring machine's 2 cores are shared).
+over folds (for +HMM: the HMM's fit and decoding only, on top of its classifier's). BLAS
+and torch run on one thread (the measuring machine's 2 cores are shared).
 Writes the JSON summary to ``--out`` (atomically) and prints it.
 """
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import logging
 from typing import Sequence
 
 import numpy as np
@@ -123,7 +122,8 @@ def _pooled_f1(true_events, pred_events, iou: float) -> tuple[float, tuple[int, 
 
 # --------------------------------------------------------------------------- YASA
 def yasa_spindles(signal, sfreq: float, *, thresh: dict | None = None, mask=None, freq_sp=(12.0, 15.0),
-                  freq_broad=(1.0, 30.0), duration=(0.5, 2.0), min_distance: float = 500) -> tuple[np.ndarray, np.ndarray]:
+                  freq_broad=(1.0, 30.0), duration=(0.5, 2.0),
+                  min_distance: float = 500) -> tuple[np.ndarray, np.ndarray]:
     """YASA's spindle detector on one channel, its spindles as sample intervals.
 
     Runs ``yasa.spindles_detect(signal, sfreq, thresh=..., freq_sp=..., freq_broad=...,
@@ -161,8 +161,7 @@ def yasa_spindles(signal, sfreq: float, *, thresh: dict | None = None, mask=None
         if not m.any():
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         kw.update(hypno=m.astype(int), include=(1,))
-    logging.getLogger("yasa").setLevel(logging.ERROR)  # "no spindle found" is a result here
-    sp = yasa.spindles_detect(x, sf, **kw)
+    sp = yasa.spindles_detect(x, sf, verbose="error", **kw)  # "no spindle found" is a result here
     if sp is None:
         std = float(yasa.others.trimbothstd(x, cut=0.05))
         if not 0.1 < std < 1e3:
@@ -341,7 +340,7 @@ class SigmaSpindleClassifier(BaseEstimator):
     """
 
     def __init__(self, window: float = 0.5, step: float = 0.1, context: int = 2,
-                 Cs=(1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0), thresholds=tuple(np.round(np.arange(0.05, 1.0, 0.05), 2)),
+                 Cs=(1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0), thresholds=tuple(k / 20 for k in range(1, 20)),
                  iou: float = 0.2, duration=(0.5, 2.0), max_gap: float = 0.2, inner_splits: int = 3,
                  freq_sp=(11.0, 16.0), freq_broad=(1.0, 30.0)):
         self.window = window
@@ -406,7 +405,8 @@ class SigmaSpindleClassifier(BaseEstimator):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", solver="newton-cholesky", max_iter=1000))
+        lr = LogisticRegression(C=C, class_weight="balanced", solver="newton-cholesky", max_iter=1000)
+        return make_pipeline(StandardScaler(), lr)
 
     def fit(self, signals: Sequence, sfreqs, true_events: Sequence, masks: Sequence | None = None):
         """Fit on training recordings (same arguments as :meth:`YasaSpindles.fit`;
@@ -435,15 +435,13 @@ class SigmaSpindleClassifier(BaseEstimator):
         k = min(int(self.inner_splits), n_rec)
         folds = list(GroupKFold(n_splits=k).split(Xa, ya, ga))
         self.inner_log_loss_, oof_by_C = [], []
+        w = compute_sample_weight("balanced", ya[ka])
         for C in self.Cs:
-            oof = np.zeros(len(ya))
+            oof = np.zeros(len(ya))  # held-out probability of every window
             for tr, va in folds:
-                tr, va_k = tr[ka[tr]], va
-                model = self._make(C).fit(Xa[tr], ya[tr])
-                oof[va_k] = model.predict_proba(Xa[va_k])[:, 1]
-            sel = ka
-            w = compute_sample_weight("balanced", ya[sel])
-            self.inner_log_loss_.append(float(log_loss(ya[sel], oof[sel], sample_weight=w, labels=[False, True])))
+                tr = tr[ka[tr]]
+                oof[va] = self._make(C).fit(Xa[tr], ya[tr]).predict_proba(Xa[va])[:, 1]
+            self.inner_log_loss_.append(float(log_loss(ya[ka], oof[ka], sample_weight=w, labels=[False, True])))
             oof_by_C.append(oof)
         best = int(np.argmin(self.inner_log_loss_))
         self.C_ = float(self.Cs[best])
@@ -593,7 +591,8 @@ class HMMSmoother(BaseEstimator):
         if lengths is not None:
             lengths = np.asarray(lengths, dtype=np.int64)
             if lengths.sum() != len(P) or (lengths <= 0).any():
-                raise ValueError(f"`lengths` must be positive and add up to len(proba)={len(P)}; got {lengths.tolist()}.")
+                raise ValueError(f"`lengths` must be positive and add up to len(proba)={len(P)}; "
+                                 f"got {lengths.tolist()}.")
         tiny = np.finfo(np.float64).tiny
         loglik = np.log(np.maximum(P, tiny)) - np.log(self.class_prior_)
         hmm = _scaled_likelihood_hmm()(n_components=K, implementation="log")
