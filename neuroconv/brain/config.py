@@ -181,6 +181,12 @@ class DecodeConfig(TrainerConfig):
             the class-weighted log loss of its validation part.
         refit: After the inner split has made every choice (regulariser, training
             budget), fit each model again on the whole training fold with those choices.
+        budget: steps (every neural model gets the same optimiser-step budget, max_epochs
+            epochs at batch_size, and the same patience in steps, whatever its own batch
+            size: braindecode's networks train at batch 64 for more epochs) or epochs
+            (each model max_epochs epochs of its own batch size: its authors' schedule).
+            Weight decay is each model's own and fixed; none is chosen on the inner
+            split.
         unit: The independent unit for intervals and paired tests: a manifest column,
             or auto (site when group_by is site, else subject; the groups when a single
             subject is tested).
@@ -215,6 +221,7 @@ class DecodeConfig(TrainerConfig):
     class_weight: Literal["balanced", "none"] = "balanced"
     c_grid: list[float] = field(default_factory=lambda: list(C_GRID))
     refit: bool = True
+    budget: Literal["steps", "epochs"] = "steps"
     unit: str = "auto"
     n_boot: int = 2000
     n_perm: int = 2000

@@ -78,7 +78,7 @@ def context(cfg) -> zoo.Context:
         raise ValueError(f"decode.c_grid must be a list of positive numbers; got {kc.c_grid!r}.")
     trainer = TrainerConfig(**{f.name: getattr(kc, f.name) for f in dataclasses.fields(TrainerConfig)})
     return zoo.Context(trainer=trainer, backbone=cfg.model, c_grid=tuple(kc.c_grid), seed=kc.seed, n_jobs=kc.n_jobs,
-                       refit=kc.refit)
+                       refit=kc.refit, budget=kc.budget)
 
 
 def prepare(cfg, log=print) -> Design:
@@ -124,6 +124,8 @@ def prepare(cfg, log=print) -> Design:
                      "n_folds": len(folds), "test_stores": list(kc.test_stores),
                      "inner_split": sorted({f.inner.by for f in folds}), "normalize": dc.normalize, "align": dc.align,
                      "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,
+                     "budget": kc.budget, "weight_decay": "each neural model's own, fixed (none is chosen on the "
+                                                          "inner split)",
                      "selection": "class-weighted log loss on the inner validation part (MSE for regression)",
                      "pretrained": str(backbone.run) if backbone.run else None,
                      "pretrain_in_fold": backbone.in_fold is not None, "transductive": kc.transductive},

@@ -318,7 +318,8 @@ class BestState(_callback_base()):
 class FitResult:
     """What :func:`fit` reports: ``status`` ("completed" or "stopped: <why>"), the
     ``trainer``, the best validation loss (None without validation), the optimizer step
-    it was reached at (0: the state before training won) and the counters."""
+    it was reached at (0: the state before training won), the counters, and the step
+    budget it ran under (set by the caller that decides it)."""
 
     status: str
     trainer: object
@@ -326,6 +327,7 @@ class FitResult:
     epochs: int
     steps: int
     best_step: int | None = None
+    step_budget: int | None = None
 
 
 def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quiet: bool = False,

@@ -402,19 +402,22 @@ def test_ts_lr_and_csp_lda_equal_their_libraries(eegbci_epochs):
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     X, y = eegbci_epochs
     tr, te = _half_split(y)
     ref = make_pipeline(_band(160.0, 8.0, 32.0), Covariances(estimator="oas"), TangentSpace(metric="riemann"),
+                        StandardScaler(),
                         LogisticRegression(C=0.3, max_iter=5000, random_state=0, class_weight="balanced"))
     est = make_baseline("ts_lr", sfreq=160.0, seed=0, C=0.3, class_weight="balanced")
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
     ref = make_pipeline(_band(160.0, 8.0, 32.0), CSP(n_components=4, reg="ledoit_wolf", log=True),
-                        LinearDiscriminantAnalysis(priors=[0.5, 0.5]))
+                        LinearDiscriminantAnalysis(priors=[0.5, 0.5], solver="lsqr", shrinkage="auto"))
     est = make_baseline("csp_lda", sfreq=160.0, seed=0, class_weight="balanced", n_classes=2)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
     # without its band (band=None) it is the broadband pipeline
-    ref = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True), LinearDiscriminantAnalysis())
+    ref = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True),
+                        LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"))
     est = make_baseline("csp_lda", sfreq=160.0, seed=0, band=None)
     np.testing.assert_array_equal(_fit_proba(est, X, y, tr, te), _fit_proba(ref, X, y, tr, te))
 
@@ -427,11 +430,13 @@ def test_xdawn_ts_and_erp_lda_equal_their_libraries(muse_p300):
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     X, y = muse_p300
     tr, te = _half_split(y)
     ref = make_pipeline(_band(256.0, 1.0, 24.0), XdawnCovariances(nfilter=4, estimator="oas"),
-                        TangentSpace(metric="riemann"), LogisticRegression(C=1.0, max_iter=5000, random_state=0))
+                        TangentSpace(metric="riemann"), StandardScaler(),
+                        LogisticRegression(C=1.0, max_iter=5000, random_state=0))
     np.testing.assert_array_equal(_fit_proba(make_baseline("xdawn_ts", sfreq=256.0, seed=0), X, y, tr, te),
                                   _fit_proba(ref, X, y, tr, te))
     # erp_lda: 1-24 Hz, decimate 256 Hz by 8 (to 32 Hz), then MNE's Vectorizer and shrinkage LDA

@@ -336,3 +336,75 @@ def test_probabilities_of_float32_features_sum_to_one_and_score_without_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         selection_loss(y, p, "classification", 3)
+
+
+# --------------------------------------------------------------------------- one meaning per regulariser
+def _standardised_features_test_part(name):
+    """The fitted features of baseline ``name`` on the contract's windows (SSVEP classes
+    named by frequency)."""
+    part, _ = _part(C=4, T=256, sfreq=128.0)
+    if zoo.ZOO[name].traits.paradigm == "ssvep":
+        part.data.classes = ["20Hz", "30Hz"]
+    decoder = _make(name, _cfg())
+    return decoder.fit(part), part
+
+
+@pytest.mark.parametrize("name", ["ts_lr", "xdawn_ts", "bandpower", "ssvep_ts_lr"])
+def test_every_logistic_regression_reads_standardised_features(name):
+    """One C grid means one thing: the features every logistic regression reads are
+    standardised on the training part (zero mean, unit variance per feature)."""
+    from sklearn.linear_model import LogisticRegression
+
+    decoder, part = _standardised_features_test_part(name)
+    assert isinstance(decoder.head, LogisticRegression)
+    F = decoder.features.transform(part.data.windows.subset(part.train).arrays())
+    np.testing.assert_allclose(F.mean(0), 0.0, atol=1e-8)
+    np.testing.assert_allclose(F.std(0), 1.0, atol=1e-6)
+
+
+def test_csp_lda_is_shrunk_like_erp_lda():
+    for name in ("csp_lda", "erp_lda"):
+        decoder, _ = _standardised_features_test_part(name)
+        assert (decoder.head.solver, decoder.head.shrinkage) == ("lsqr", "auto"), name
+
+
+def test_a_choice_at_the_grid_edge_extends_the_grid():
+    """A C at the top of the grid extends it by a decade and chooses again; the report
+    records the extension (a bare warning is not enough)."""
+    from neuroconv.brain.zoo.base import MAX_EXTENSIONS, extend_grid
+
+    assert extend_grid([0.01, 0.1, 1.0], 0.5) is None
+    np.testing.assert_allclose(extend_grid([0.01, 0.1, 1.0], 1.0), [10.0])
+    np.testing.assert_allclose(extend_grid(np.logspace(-4, 2, 13), 1e-4), [10 ** -5, 10 ** -4.5])
+    part, _ = _part(n_groups=10, per=8)  # a strong, easy effect: the weakest regularisation wins
+    decoder = _make("bandpower", _cfg(**{"decode.c_grid": [1e-4, 1e-3]})).fit(part)
+    hp = decoder.hyperparameters
+    assert hp["grid_extended"], hp
+    assert hp["C"] > 1e-3 and hp["C"] == min(hp["selection_loss"], key=hp["selection_loss"].get)
+    assert len(hp["grid_extended"]) <= MAX_EXTENSIONS
+    assert set(np.round(np.log10([c for ext in hp["grid_extended"] for c in ext]), 6)) <= \
+        set(np.round(np.log10(list(hp["selection_loss"])), 6))
+
+
+# --------------------------------------------------------------------------- the same budget
+@pytest.mark.parametrize("budget", ["steps", "epochs"])
+def test_neural_models_get_the_same_step_budget(eeg_store, tmp_path, budget):
+    """decode.budget steps: braindecode's networks (batch 64) get the same optimiser-step
+    budget as the sequence model (batch 8), recorded per fold beside the steps taken;
+    decode.budget epochs: each trains max_epochs epochs of its own batch size."""
+    from neuroconv.brain.decode import run_decode
+
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["scratch", "eegnet"],
+        "decode.cv": "leave_group_out", "decode.max_epochs": 2, "decode.batch_size": 8, "decode.patience": 0,
+        "decode.refit": False, "decode.budget": budget})
+    m = json.loads((run_decode(cfg, log=lambda *_: None) / "metrics.json").read_text())
+    assert m["protocol"]["budget"] == budget
+    for scratch, eegnet in zip(m["models"]["scratch"]["training"], m["models"]["eegnet"]["training"]):
+        assert scratch["steps"] == scratch["step_budget"]  # no early stopping: the whole budget
+        assert eegnet["steps"] <= eegnet["step_budget"]
+        if budget == "steps":
+            assert eegnet["step_budget"] == scratch["step_budget"] and eegnet["steps"] == scratch["steps"]
+        else:
+            assert eegnet["step_budget"] < scratch["step_budget"]
+        assert eegnet["weight_decay"] == 0.0 and scratch["weight_decay"] == cfg.decode.weight_decay

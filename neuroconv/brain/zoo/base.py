@@ -21,7 +21,8 @@ The same chance for every model is built in here, not left to each model:
 - one refit rule: after the inner split has chosen, the model is fitted again on the
   whole training part with that choice (scikit-learn's ``GridSearchCV(refit=True)``).
 
-A choice at the edge of the grid is reported as a warning (the grid may be too narrow).
+A choice at the edge of the grid extends the grid by a decade and chooses again (up to
+three times), and the report records it.
 
 A model from outside the package registers the same way, from its own module (see the
 README, "Adding a model"): ``neuroconv decode --plugins my_models.py`` imports it before
@@ -40,7 +41,7 @@ from neuroconv.engine.folds import Holdout
 
 __all__ = ["Traits", "Entry", "Decoder", "Context", "DecodeData", "TrainingPart", "register", "make", "entry",
            "ZOO", "C_GRID", "choose", "selection_loss", "choose_on_holdout", "path_estimator", "regulariser_path", "proba_of",
-           "edge_warning", "CLASS_WEIGHTS", "class_weights"]
+           "edge_warning", "extend_grid", "MAX_EXTENSIONS", "CLASS_WEIGHTS", "class_weights"]
 
 CLASS_WEIGHTS = ("balanced", "none")
 #: the inverse L2 strengths every regularised model chooses from by default
@@ -145,6 +146,8 @@ class Context:
         n_jobs: threads of the tangent spaces' means (``decode.n_jobs``).
         refit: after the inner split has made every choice, fit again on the whole
             training part with those choices (``decode.refit``).
+        budget: ``"steps"`` (every neural model gets the same optimiser-step budget) or
+            ``"epochs"`` (each its own batch size's epochs; ``decode.budget``).
     """
 
     trainer: object
@@ -153,6 +156,7 @@ class Context:
     seed: int = 0
     n_jobs: int = 1
     refit: bool = True
+    budget: str = "steps"
 
 
 def make(name: str, context: Context, settings=None) -> "Decoder":
@@ -369,12 +373,29 @@ def regulariser_path(est, X_in, y_in, X_va, y_va, *, kind: str, n_out: int, grid
     return choose_on_holdout(loss, grid)
 
 
+#: how many times a choice at the grid's edge extends the grid by a decade
+MAX_EXTENSIONS = 3
+
+
+def extend_grid(grid, value) -> list[float] | None:
+    """The values one decade beyond the edge of ``grid`` that ``value`` sits at, at the
+    grid's own (logarithmic) spacing; None when ``value`` lies inside the grid."""
+    g = sorted(float(v) for v in grid)
+    if len(g) < 2 or g[0] < value < g[-1]:
+        return None
+    step = float(np.median(np.diff(np.log10(g))))
+    n = max(1, int(round(1.0 / step)))
+    if value <= g[0]:
+        return [g[0] * 10 ** (-step * k) for k in range(n, 0, -1)]
+    return [g[-1] * 10 ** (step * k) for k in range(1, n + 1)]
+
+
 def edge_warning(name: str, param: str, value: float, grid) -> str | None:
     """A warning text when ``value`` sits at either end of ``grid`` (else None)."""
     grid = sorted(float(g) for g in grid)
     if len(grid) > 1 and (value <= grid[0] or value >= grid[-1]):
-        return (f"{name}: {param}={value:g} is at the edge of the grid [{grid[0]:g}, {grid[-1]:g}]; the best value "
-                "may lie outside it (widen decode.c_grid).")
+        return (f"{name}: {param}={value:g} is at the edge of the grid [{grid[0]:g}, {grid[-1]:g}], extended "
+                f"{MAX_EXTENSIONS} times by a decade; the best value may lie further out (widen decode.c_grid).")
     return None
 
 
@@ -409,17 +430,34 @@ class Decoder:
     def choose_c(self, est, part: TrainingPart, X_in, X_va) -> float:
         """The regulariser ``C`` of ``est`` (see :func:`regulariser_path`) chosen on the
         inner split's features ``X_in`` (inner training part) and ``X_va`` (inner
-        validation part) from the run's grid, recorded in the report (with a warning at
-        the grid's edge); 1 when the part has no inner validation samples."""
-        inner, data, grid = part.inner, part.data, self.context.c_grid
+        validation part) from the run's grid, recorded in the report; 1 when the part has
+        no inner validation samples. A choice at the grid's edge extends the grid by a
+        decade beyond that edge (:func:`extend_grid`) and chooses again, up to
+        :data:`MAX_EXTENSIONS` times; the report records every extension
+        (``grid_extended``), and warns when the choice is still at the edge."""
+        inner, data, grid = part.inner, part.data, list(self.context.c_grid)
         if not len(inner.val):
             self.hyperparameters.update(C=1.0, note="no inner validation part: C fixed at 1")
             return 1.0
-        C, scores = regulariser_path(est, X_in, data.y[inner.train], X_va, data.y[inner.val], kind=data.kind,
-                                     n_out=data.n_out, grid=grid,
-                                     sample_weight=part.sample_weights(inner.val, inner.train))
-        self.warn(edge_warning(self.name, "C", C, grid))
+
+        def path(values):
+            return regulariser_path(est, X_in, data.y[inner.train], X_va, data.y[inner.val], kind=data.kind,
+                                    n_out=data.n_out, grid=values,
+                                    sample_weight=part.sample_weights(inner.val, inner.train))[1]
+
+        scores, extended = path(grid), []
+        C = choose_on_holdout(scores.get, scores)[0]
+        for _ in range(MAX_EXTENSIONS):
+            more = extend_grid(sorted(scores), C)
+            if more is None:
+                break
+            extended.append([float(c) for c in more])
+            scores.update(path(more))
+            C = choose_on_holdout(scores.get, scores)[0]
+        self.warn(edge_warning(self.name, "C", C, sorted(scores)))
         self.hyperparameters.update(C=C, selection_loss=scores)
+        if extended:
+            self.hyperparameters["grid_extended"] = extended
         return C
 
     def warn(self, text: str | None) -> None:

@@ -16,8 +16,11 @@ the config) and one ``pipeline(settings, sfreq=, seed=, C=, class_weight=, n_cla
    (``GridSearchCV(refit=True)``), warm-started where the features allow (the tangent
    space's geometric mean starts from the inner part's).
 
-Class weights: the logistic regressions get ``class_weight``, the LDA heads uniform
-priors (``decode.class_weight: balanced``). :func:`make_baseline` builds any of them as
+Every logistic regression reads standardised features (a ``StandardScaler`` ends each
+regularised pipeline's features), so one C grid means one thing for every model; every
+LDA head is shrunk (Ledoit-Wolf, ``shrinkage="auto"``). Class weights: the logistic
+regressions get ``class_weight``, the LDA heads uniform priors (``decode.class_weight:
+balanced``). :func:`make_baseline` builds any of them as
 one scikit-learn classifier, outside the decode job.
 
 ============  ========  =================================================================
@@ -26,10 +29,11 @@ name          modality  pipeline (``features`` -> ``head``)
 connectivity  fmri      nilearn connectivity (tangent or correlation) -> optional per-site
                         centring -> standardise -> logistic regression
 ts_lr         eeg       8-32 Hz band-pass -> pyriemann covariances (OAS) -> tangent space
-                        -> logistic regression (MOABB's TS+LR)
+                        -> standardise -> logistic regression (MOABB's TS+LR)
 xdawn_ts      eeg       1-24 Hz band-pass -> pyriemann xDAWN covariances -> tangent space
-                        -> logistic regression
-csp_lda       eeg       8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> LDA
+                        -> standardise -> logistic regression
+csp_lda       eeg       8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> shrinkage
+                        LDA (Ledoit-Wolf)
 erp_lda       eeg       1-24 Hz band-pass -> decimation to about 32 Hz -> vectorised epochs
                         -> shrinkage LDA
 bandpower     eeg       log band power (MNE Welch PSD) -> standardise -> logistic regression
@@ -222,9 +226,10 @@ def _ts_lr(s: TSLRSettings, *, sfreq, seed, C, class_weight, n_classes, **_):
     from pyriemann.estimation import Covariances
     from pyriemann.tangentspace import TangentSpace
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    return (make_pipeline(*_band(s, sfreq), Covariances(estimator=s.estimator), TangentSpace(metric="riemann")),
-            _lr(C, seed, class_weight))
+    return (make_pipeline(*_band(s, sfreq), Covariances(estimator=s.estimator), TangentSpace(metric="riemann"),
+                          StandardScaler()), _lr(C, seed, class_weight))
 
 
 @dataclass
@@ -246,9 +251,10 @@ def _xdawn_ts(s: XdawnTSSettings, *, sfreq, seed, C, class_weight, n_classes, **
     from pyriemann.estimation import XdawnCovariances
     from pyriemann.tangentspace import TangentSpace
     from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     return (make_pipeline(*_band(s, sfreq), XdawnCovariances(nfilter=s.nfilter, estimator=s.estimator),
-                          TangentSpace(metric="riemann")), _lr(C, seed, class_weight))
+                          TangentSpace(metric="riemann"), StandardScaler()), _lr(C, seed, class_weight))
 
 
 @dataclass
@@ -269,7 +275,7 @@ def _csp_lda(s: CSPLDASettings, *, sfreq, seed, C, class_weight, n_classes, **_)
     from sklearn.pipeline import make_pipeline
 
     return (make_pipeline(*_band(s, sfreq), CSP(n_components=s.n_components, reg="ledoit_wolf", log=True)),
-            _lda(class_weight, n_classes))
+            _lda(class_weight, n_classes, solver="lsqr", shrinkage="auto"))
 
 
 @dataclass
@@ -312,14 +318,15 @@ register("connectivity", Traits("baseline", "classical", ("fmri",), library="nil
          summary="nilearn connectivity (tangent or correlation) -> standardise -> logistic regression")
 register("ts_lr", Traits("baseline", "classical", _EEG, library="pyriemann", paradigm="motor imagery"),
          ClassicalDecoder, settings=TSLRSettings, pipeline=_ts_lr,
-         summary="8-32 Hz band-pass -> pyriemann covariances (OAS) -> tangent space -> logistic regression (MOABB "
-                 "TS+LR)")
+         summary="8-32 Hz band-pass -> pyriemann covariances (OAS) -> tangent space -> standardise -> logistic "
+                 "regression (MOABB's TS+LR)")
 register("xdawn_ts", Traits("baseline", "classical", _EEG, library="pyriemann", paradigm="erp"),
          ClassicalDecoder, settings=XdawnTSSettings, pipeline=_xdawn_ts,
-         summary="1-24 Hz band-pass -> pyriemann xDAWN covariances -> tangent space -> logistic regression")
+         summary="1-24 Hz band-pass -> pyriemann xDAWN covariances -> tangent space -> standardise -> logistic "
+                 "regression")
 register("csp_lda", Traits("baseline", "classical", _EEG, library="mne", paradigm="motor imagery"),
          ClassicalDecoder, settings=CSPLDASettings, pipeline=_csp_lda,
-         summary="8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> LDA")
+         summary="8-32 Hz band-pass -> MNE CSP (log-variance of 4 filters) -> shrinkage LDA")
 register("erp_lda", Traits("baseline", "classical", _EEG, library="mne", paradigm="erp"),
          ClassicalDecoder, settings=ERPLDASettings, pipeline=_erp_lda,
          summary="1-24 Hz band-pass -> decimation to about 32 Hz -> vectorised epochs -> shrinkage LDA")

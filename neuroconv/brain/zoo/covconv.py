@@ -29,7 +29,7 @@ from typing import Literal, Optional, Union
 import numpy as np
 
 from .base import Decoder, DecodeData, Traits, TrainingPart, register
-from .neural import _kernel_summary, fit_net, kernel_report, outputs, refit_steps
+from .neural import _kernel_summary, fit_net, kernel_report, outputs, refit_steps, training_report
 
 __all__ = ["CovConvDecoder", "CovConvSettings", "covconv_readout", "covconv_bands"]
 
@@ -180,14 +180,14 @@ class CovConvDecoder(Decoder):
             net.init_head(F_in, data.y[fit_idx], C=C, seed=part.seed, kind=data.kind, class_weight=self._class_weight)
         if len(inner.val):
             net, result = self._train(net, part, inner.train, inner.val, validate_first=True)
-            self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
-                             "best_val_loss": result.best_val_loss}
+            self.training = training_report(result, self.context.trainer.weight_decay)
             self.hyperparameters["best_step"] = result.best_step
             if self.context.refit:
                 net = self._refit(start, part, result.best_step, ref_inner)
         else:
             net, result = self._train(net, part, part.train, part.train[:0])
-            self.training = {"epochs": result.epochs, "steps": result.steps, "note": "no inner validation part"}
+            self.training = {**training_report(result, self.context.trainer.weight_decay),
+                             "note": "no inner validation part"}
         self.net = net.eval()
         self.kernels = kernel_report(self.net)
         if self.net.bank is not None:  # what the band edges became, next to where they started
@@ -237,6 +237,7 @@ class CovConvDecoder(Decoder):
 
         data, tc = part.data, self.context.trainer
         train_ds = Crops(data.windows.subset(idx), self.crop) if self.crop else None
+        kw["budget"] = self.context.budget
         if self.settings.train != "filters":
             return fit_net(part, net, idx, val_idx, tc, train_ds=train_ds, **kw)
         for p_ in net.head.parameters():

@@ -10,6 +10,7 @@ refitted on the whole training part for the budget the inner split chose
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .base import Decoder, DecodeData, Traits, TrainingPart, proba_of, register
 
-__all__ = ["fit_net", "refit_steps", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "SequenceSettings",
+__all__ = ["fit_net", "refit_steps", "step_budget", "training_report", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "SequenceSettings",
            "BraindecodeSettings", "outputs", "kernel_report"]
 
 
@@ -36,15 +37,31 @@ def refit_steps(best_step: int | None, n_inner: int, n_all: int) -> int:
     return max(1, int(round(best_step * n_all / max(n_inner, 1))))
 
 
+def step_budget(n_train: int, tc, batch_size: int | None = None) -> int:
+    """The optimiser-step budget of the run: ``max_epochs`` epochs of ``n_train`` samples
+    at the run's batch size (``tc.batch_size``), the same for every neural model whatever
+    its own batch size (``batch_size``); -1 when ``max_epochs`` is -1 (``max_steps``
+    then decides)."""
+    if tc.max_epochs < 0:
+        return int(tc.max_steps)
+    steps = int(tc.max_epochs) * max(1, math.ceil(n_train / max(1, int(tc.batch_size))))
+    return steps if tc.max_steps < 0 else min(steps, int(tc.max_steps))
+
+
 def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | None = None,
-            steps: int | None = None, validate_first: bool = False, train_ds=None):
+            steps: int | None = None, validate_first: bool = False, train_ds=None, budget: str = "steps"):
     """Train ``net`` (``net(batch) -> outputs``) on samples ``train_idx`` (or the
     dataset ``train_ds`` built on them, e.g. crops) with the fold's class weights,
     early-stopping on ``val_idx``; with ``steps``, for exactly that many optimizer steps
     and no validation. ``tc``: the trainer settings (:class:`~neuroconv.engine.config.
     TrainerConfig`); ``recipe`` overrides optimizer, lr, weight decay, batch size,
-    schedule and warm-up (the braindecode networks). Returns ``(net holding its kept
-    state, FitResult)``."""
+    schedule and warm-up (the braindecode networks).
+
+    ``budget``: ``"steps"`` (every neural model gets :func:`step_budget` optimiser steps
+    and the same patience in steps, whatever its own batch size) or ``"epochs"`` (each
+    model ``max_epochs`` epochs of its own batch size: its authors' schedule). Returns
+    ``(net holding its kept state, FitResult)``; the result's ``step_budget`` is the
+    budget it ran under."""
     import lightning as L
 
     from neuroconv.engine.runner import fit
@@ -52,13 +69,26 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
 
     from ..data import loader
 
+    if budget not in ("steps", "epochs"):
+        raise ValueError(f"decode.budget must be 'steps' or 'epochs'; got {budget!r}.")
     tc = copy.copy(tc)
     r = dict(recipe or {})
+    n_train = len(train_ds) if train_ds is not None else len(train_idx)
+    run_batch = int(tc.batch_size)
+    limit = step_budget(n_train, tc)  # at the run's batch size
     for key in ("lr", "weight_decay", "batch_size", "warmup_steps"):
         if key in r:
             setattr(tc, key, r[key])
     if steps is not None:
         tc.max_steps, tc.max_epochs = int(steps), -1
+        limit = int(steps)
+    elif budget == "steps" and int(tc.batch_size) != run_batch and limit > 0:
+        own = math.ceil(n_train / max(1, int(tc.batch_size)))
+        run = math.ceil(n_train / run_batch)
+        tc.max_steps, tc.max_epochs = limit, -1
+        tc.patience = max(1, math.ceil(tc.patience * run / max(own, 1))) if tc.patience else 0
+    elif budget == "epochs":
+        limit = step_budget(n_train, tc)  # at its own batch size
     data = part.data
     cw = part.class_weights(train_idx)
     task = SupervisedTask(net, kind=data.kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
@@ -69,7 +99,15 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
     val = loader(data.windows.subset(val_idx), tc.batch_size, False, part.seed) if len(val_idx) else None
     result = fit(task, loader(train_ds, tc.batch_size, True, part.seed), val, tc, quiet=True,
                  validate_first=validate_first)
+    result.step_budget = limit
     return task.net, result
+
+
+def training_report(result, weight_decay: float) -> dict:
+    """What a neural model's inner fit did: epochs, steps, its step budget, the step and
+    loss of the kept state, and its (fixed, not chosen) weight decay."""
+    return {"epochs": result.epochs, "steps": result.steps, "step_budget": result.step_budget,
+            "best_step": result.best_step, "best_val_loss": result.best_val_loss, "weight_decay": float(weight_decay)}
 
 
 def _predict(net, data: DecodeData, idx) -> np.ndarray:
@@ -109,9 +147,9 @@ class _NeuralDecoder(Decoder):
 
     def fit(self, part: TrainingPart) -> "_NeuralDecoder":
         tc, inner = self.context.trainer, part.inner
-        net, result = fit_net(part, self.new_net(part), inner.train, inner.val, tc, recipe=self.recipe)
-        self.training = {"epochs": result.epochs, "steps": result.steps, "best_step": result.best_step,
-                         "best_val_loss": result.best_val_loss}
+        net, result = fit_net(part, self.new_net(part), inner.train, inner.val, tc, recipe=self.recipe,
+                              budget=self.context.budget)
+        self.training = training_report(result, (self.recipe or {}).get("weight_decay", tc.weight_decay))
         self.hyperparameters = {"best_step": result.best_step}
         if self.recipe:
             self.hyperparameters["recipe"] = dict(self.recipe)
@@ -120,7 +158,8 @@ class _NeuralDecoder(Decoder):
             self.training["refit_steps"] = steps
             net = self.new_net(part)
             if steps:
-                net, _ = fit_net(part, net, part.train, part.train[:0], tc, recipe=self.recipe, steps=steps)
+                net, _ = fit_net(part, net, part.train, part.train[:0], tc, recipe=self.recipe, steps=steps,
+                                 budget=self.context.budget)
         self.net = net.eval()
         self.kernels = kernel_report(self.net)
         return self

@@ -4,8 +4,9 @@
 
 The stimulus frequency of each class is read from the class names (``"20Hz"``,
 ``"30Hz"``: :func:`~neuroconv.brain.ssvep.freqs_from_labels`); ``--compare`` runs these
-baselines only when every class name is a frequency. ``ssvep_ts_lr`` chooses its logistic
-regression's ``C`` on the inner split like every regulariser; CCA, TRCA and MsetCCA have
+baselines only when every class name is a frequency. ``ssvep_ts_lr`` standardises its
+tangent vectors and chooses its logistic regression's ``C`` on the inner split like every
+regulariser; CCA, TRCA and MsetCCA have
 none, and no notion of class weights (they pick the class of highest correlation, with
 no prior).
 """
@@ -40,11 +41,14 @@ class SSVEPDecoder(ClassicalDecoder):
 
         est = make_ssvep_baseline(self.name, sfreq=data.sfreq(self.name), freqs=freqs_from_labels(data.classes),
                                   seed=self.context.seed, class_weight=class_weight)
-        if hasattr(est, "steps"):  # a pipeline ending in the logistic regression
+        if hasattr(est, "steps"):  # a pipeline ending in the logistic regression: standardised features
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
             head = est[-1]
             if C is not None:
                 head.set_params(C=C)
-            return est[:-1], head
+            return make_pipeline(*[step for _, step in est[:-1].steps], StandardScaler()), head
         return FunctionTransformer(), est
 
     @classmethod
