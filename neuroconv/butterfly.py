@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-from neuroconv import kernels
+from neuroconv.kernels import availability
 
 from .backend import check_backend, resolve_backend
 from .contract import check_inputs, effective_kernel
@@ -108,7 +108,7 @@ class ButterflyFFTConv(nn.Module):
     def _use_triton(self, u: torch.Tensor) -> bool:
         """Whether this input runs on the fused kernel (:func:`resolve_backend`)."""
         fits = True
-        if self.backend == "auto" and kernels.triton_available(u.device):
+        if self.backend == "auto" and availability.triton_available(u.device):
             from neuroconv.kernels.monarch import supported
 
             fits = supported(self.dft.n1, self.dft.n2, u.dtype, self.dft.f1.dtype)

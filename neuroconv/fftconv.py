@@ -21,6 +21,7 @@ import torch
 from scipy.fft import next_fast_len
 
 from neuroconv import kernels
+from neuroconv.kernels import availability
 
 from .backend import ENV_BACKEND, check_backend, resolve_backend
 from .contract import check_inputs, compute_dtype, effective_kernel, fftconv_ref
@@ -39,7 +40,7 @@ def available_backends(device: torch.device | str | None = None) -> list[str]:
     """Backends that can run on ``device`` (default: CPU) in this environment."""
     device = torch.device(device if device is not None else "cpu")
     out = ["torch"]
-    if kernels.triton_available(device):
+    if availability.triton_available(device):
         out.append("triton")
     return out
 

@@ -231,9 +231,9 @@ def test_gated_fused_triton_path_matches_torch():
 
 
 def test_gated_explicit_triton_on_plain_cpu_says_how(monkeypatch):
-    from neuroconv import kernels
+    from neuroconv.kernels import availability
 
-    monkeypatch.setattr(kernels, "triton_available", lambda device=None: False)
+    monkeypatch.setattr(availability, "_triton_importable", lambda: False)
     layer = GatedLongConv(4, 8, backend="triton")
     with pytest.raises(RuntimeError, match="triton"):
         layer(torch.randn(1, 8, 4))
