@@ -32,6 +32,8 @@ __all__ = [
     "LAYERS",
     "LongConvClassifier",
     "LongConvRegressor",
+    "CovConvClassifier",
+    "CovConvRegressor",
     "load_pretrained",
     "__version__",
 ]
@@ -51,6 +53,8 @@ _LAZY = {
     "param_groups": "neuroconv.optim",
     "LongConvClassifier": "neuroconv.estimators",
     "LongConvRegressor": "neuroconv.estimators",
+    "CovConvClassifier": "neuroconv.estimators",
+    "CovConvRegressor": "neuroconv.estimators",
     "load_pretrained": "neuroconv.brain.models",
 }
 
