@@ -60,9 +60,8 @@ def lra_run_config(task: str | None = None, config=None, *, layer: str | None = 
         task: a name in :data:`TASKS`; with ``config`` unset, ``configs/lra/<task>.yaml``.
         config: a shipped config name (e.g. ``"listops_cpu"``) or a YAML path; its
             ``task`` must match ``task`` when both are given.
-        layer: sequence layer to use instead of the config's (``longconv``, ``s4d``,
-            ``butterfly``, ``attention``, ``gated``); ``overrides["model.layer"]`` does
-            the same.
+        layer: sequence layer to use instead of the config's, a name of
+            :data:`neuroconv.LAYERS`; ``overrides["model.layer"]`` does the same.
         overrides: dotted key -> value (checked like command-line flags).
     """
     if task is None and config is None:
