@@ -39,7 +39,9 @@ kernels), its docstring says why.
 
 from __future__ import annotations
 
-import numpy as np
+from neuroconv.extras import require_brain  # noqa: F401 - an ImportError that names the missing extra
+
+import numpy as np  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
