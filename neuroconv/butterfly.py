@@ -79,7 +79,8 @@ class MonarchDFT(nn.Module):
 
 
 class ButterflyFFTConv(nn.Module):
-    """FFT convolution whose forward and inverse DFTs are learnable Monarch factors.
+    """FFT convolution ``u (B, H, L) -> (B, H, L)`` whose forward and inverse DFTs are
+    learnable Monarch factors.
 
     Same contract as :func:`neuroconv.fftconv` for inputs of length ``L <= l_max``:
     ``forward(u (B, H, L), k (H, Lk), D (H,) | None) -> y (B, H, L)``. The transform size
@@ -115,6 +116,9 @@ class ButterflyFFTConv(nn.Module):
         return resolve_backend(self.backend, u, causal=self.causal, op="butterfly", fits=fits) == "triton"
 
     def forward(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
+        """``u (B, H, L)``, ``k (H, Lk)``, ``D (H,)`` or None -> ``y (B, H, L)``, ``L <=
+        l_max``: :func:`neuroconv.fftconv`'s contract (and errors), through the learned
+        transforms."""
         check_inputs(u, k, D, self.causal)
         L = u.shape[-1]
         if L > self.l_max:

@@ -90,7 +90,9 @@ class LongConv(nn.Module):
         kernel_args: keyword arguments for the kernel generator (``lam``,
             ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...); the generator's
             own defaults otherwise, which are :class:`neuroconv.ModelConfig`'s.
-        dropout: dropout after the activation.
+        dropout: dropout after the activation. 0 for a bare layer;
+            :class:`neuroconv.ModelConfig` builds its layers with its ``dropout`` (0.1)
+            unless ``layer_dropout`` is set.
         backend: ``fftconv`` backend (``"auto"``, ``"torch"`` or ``"triton"``).
     """
 
@@ -203,7 +205,8 @@ class GatedLongConv(nn.Module):
         kernel_args: keyword arguments for the kernel generator (``lam``,
             ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...).
         short_conv: width of the depthwise short convolution (odd when bidirectional).
-        dropout: dropout on the gated output, before ``out_proj``.
+        dropout: dropout on the gated output, before ``out_proj`` (0 for a bare layer;
+            :class:`neuroconv.ModelConfig` passes its own, as for :class:`LongConv`).
         backend: ``"auto"`` (the fused Triton kernel with its gates,
             ``neuroconv.kernels``, for CUDA tensors when triton is installed and its
             one-time self-check passes; torch otherwise), ``"torch"`` or ``"triton"`` (an
@@ -300,7 +303,9 @@ class AttentionLayer(nn.Module):
 
     Causal by default (``bidirectional=False``), with rotary position embeddings so that
     it needs no positional encoder. ``l_max`` is accepted for a uniform constructor and
-    not used. Padded keys are masked out; padded queries produce zeros.
+    not used. Padded keys are masked out; padded queries produce zeros. ``dropout`` (on
+    the attention weights, training only) is 0 for a bare layer;
+    :class:`neuroconv.ModelConfig` passes its own, as for :class:`LongConv`.
     """
 
     def __init__(
