@@ -57,10 +57,11 @@ class LongConvKernel(nn.Module):
         lr: learning rate of the kernel weights (None: the model's base rate). Weight
             decay on them is always 0.
 
-    The defaults (``init="geometric"``, ``lam=0.003``, ``smooth_width=9``,
-    ``kernel_dropout=0.1``, ``lr=1e-3``) are :class:`neuroconv.ModelConfig`'s, those of
-    the shipped brain experiments (``configs/*.yaml``); the LRA configs set the paper's
-    own (``init: random``, ``smooth_width: 1``).
+    The defaults (``init="geometric"``, ``lam=0.003``, ``smooth_width=9``, ``lr=1e-3``)
+    are :class:`neuroconv.ModelConfig`'s, those of the shipped brain experiments
+    (``configs/*.yaml``); the LRA configs set the paper's own (``init: random``,
+    ``smooth_width: 1``). ``kernel_dropout`` is 0 for a bare generator, as every dropout
+    of a bare module is; :class:`neuroconv.ModelConfig` sets 0.1.
 
     Initialisation and λ are chosen together (pitfall of the reference implementation:
     its 0.002-std init under λ = 0.003 leaves ~87% of the weights inside the squash's
@@ -84,7 +85,7 @@ class LongConvKernel(nn.Module):
         init_scale: float = 0.002,
         lam: float = 0.003,
         smooth_width: int = 9,
-        kernel_dropout: float = 0.1,
+        kernel_dropout: float = 0.0,
         lr: float | None = 1e-3,
     ):
         super().__init__()

@@ -232,8 +232,10 @@ class SequenceModel(nn.Module):
 
     ``forward(x, mask=None, lengths=None)``: ``mask`` is boolean ``(B, L)`` (True = real
     step) or ``lengths`` is ``(B,)``; padded steps never affect real outputs. The
-    defaults of ``d_model``, ``n_layers``, ``layer``, ``norm``, ``prenorm`` and
-    ``dropout`` are :class:`ModelConfig`'s.
+    defaults of ``d_model``, ``n_layers``, ``layer``, ``norm`` and ``prenorm`` are
+    :class:`ModelConfig`'s, and the kernels' are too; dropouts are 0 in a bare model
+    (residual, layer and kernel), as in every bare layer, and :class:`ModelConfig` sets
+    them (0.1).
     """
 
     def __init__(
@@ -247,7 +249,7 @@ class SequenceModel(nn.Module):
         layer_args: dict | None = None,
         prenorm: bool = True,
         norm: str = "layer",
-        dropout: float = 0.1,
+        dropout: float = 0.0,
         head: str | None = None,
         d_output: int | None = None,
         pool: str = "mean",

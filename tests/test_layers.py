@@ -58,13 +58,18 @@ def test_kernel_defaults_are_the_model_configs():
 
     defaults = {f.name: f.default for f in fields(ModelConfig)}
     ker = LongConvKernel(4, 16)
-    assert (ker.init, ker.lam, ker.smooth_width, ker.kernel_dropout.p) == (
-        defaults["kernel_init"], defaults["lam"], defaults["smooth_width"], defaults["kernel_dropout"])
+    assert (ker.init, ker.lam, ker.smooth_width) == (defaults["kernel_init"], defaults["lam"], defaults["smooth_width"])
     assert ker.weight._optim["lr"] == defaults["kernel_lr"]
     m = SequenceModel(3)
-    assert (m.config["d_model"], m.config["n_layers"], m.config["layer"], m.config["norm"], m.config["prenorm"],
-            m.config["dropout"]) == tuple(defaults[k] for k in ("d_model", "n_layers", "layer", "norm", "prenorm",
-                                                                 "dropout"))
+    assert (m.config["d_model"], m.config["n_layers"], m.config["layer"], m.config["norm"], m.config["prenorm"]) \
+        == tuple(defaults[k] for k in ("d_model", "n_layers", "layer", "norm", "prenorm"))
+    # dropouts: none in a bare module (documented); ModelConfig's models get its own
+    assert isinstance(ker.kernel_dropout, torch.nn.Identity) and m.config["dropout"] == 0.0
+    assert "0 for a bare generator" in LongConvKernel.__doc__ and "dropouts are 0 in a bare model" in \
+        " ".join(SequenceModel.__doc__.split())
+    body = SequenceModel(**ModelConfig().model_args(l_max=16, d_input=3)).blocks[0]
+    assert body.drop.p == defaults["dropout"] == body.layer.dropout.p
+    assert body.layer.kernel.kernel_dropout.p == defaults["kernel_dropout"]
 
 
 @pytest.mark.parametrize("init", ["random", "geometric", "double_exp"])
