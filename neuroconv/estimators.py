@@ -48,8 +48,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["LongConvClassifier", "LongConvRegressor", "CovConvClassifier", "CovConvRegressor"]
 
-_READOUTS = ("tangent", "logvar", "pool")
-
 _DOC_LONGCONV = """
     Parameters
     ----------
@@ -231,7 +229,7 @@ class _LongConvBase(BaseEstimator):
         fitted = getattr(self, "n_features_in_", None)
         if shape is None or len(shape) != 3 or fitted is None or shape[1] == fitted:
             return
-        hint = (f" X looks like (n, T, C): pass X.transpose(0, 2, 1)." if shape[2] == fitted else "")
+        hint = " X looks like (n, T, C): pass X.transpose(0, 2, 1)." if shape[2] == fitted else ""
         raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is expecting {fitted} features as "
                          f"input: got X (n, C, T) = {tuple(shape)}; this estimator was fitted on (n, C, T) with C = "
                          f"{fitted} channels.{hint}")

@@ -89,6 +89,15 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dim=None) -> torch.T
     return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
 
 
+def LayerName():  # noqa: N802 - called in an annotation, where it stands for a type
+    """The type of :attr:`ModelConfig.layer`: ``Literal`` of the names in
+    :data:`neuroconv.LAYERS` as they are when the annotation is evaluated (by
+    ``typing.get_type_hints``, which the config parser calls when it is built), so the
+    command line checks the name, ``--help`` lists the choices, and a layer registered
+    later is one of them."""
+    return Literal[tuple(LAYERS)]
+
+
 @dataclass
 class ModelConfig:
     """The backbone of a :class:`SequenceModel`: its layers and their kernels.
@@ -99,7 +108,7 @@ class ModelConfig:
     layers' and kernel generators' own defaults are the same.
 
     Args:
-        layer: Sequence layer, a name of neuroconv.LAYERS: {layers}.
+        layer: Sequence layer, a name of neuroconv.LAYERS.
         d_model: Width of the residual stream.
         n_layers: Residual blocks.
         channels: Kernels per feature (longconv, s4d, butterfly; gated has one kernel per
@@ -121,7 +130,7 @@ class ModelConfig:
             layer's default, 3).
     """
 
-    layer: str = "longconv"
+    layer: LayerName() = "longconv"
     d_model: int = 64
     n_layers: int = 4
     channels: int = 1
@@ -243,7 +252,7 @@ class SequenceModel(nn.Module):
         d_input: int | None,
         d_model: int = 64,
         n_layers: int = 4,
-        layer: str = "longconv",
+        layer: LayerName() = "longconv",
         *,
         l_max: int = 1024,
         layer_args: dict | None = None,
@@ -376,5 +385,4 @@ class SequenceModel(nn.Module):
 
 
 _NAMES = ", ".join(LAYERS)
-ModelConfig.__doc__ = ModelConfig.__doc__.replace("{layers}", _NAMES)
 SequenceModel.__doc__ = SequenceModel.__doc__.replace("{layers}", _NAMES)

@@ -83,16 +83,23 @@ def test_unknown_names_list_the_registry(toy):
             make()
 
 
-def test_help_lists_the_registry():
-    """The config's --help names every registered layer (its docstring is filled from the
-    registry when the module loads)."""
+def test_help_lists_the_registry_and_the_parser_checks_it(toy):
+    """The config's type is the registry as it is when a parser is built: --help lists
+    every layer, the registered one included, and a name outside it is a ConfigError
+    naming the key."""
+    import typing
+
+    from neuroconv.engine.config import ConfigError
     from neuroconv.lra.configs import lra_parser
 
+    assert typing.get_type_hints(ModelConfig)["layer"] == typing.Literal[tuple(LAYERS)]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         lra_parser().print_help()
-    text = " ".join(out.getvalue().split())
-    assert "a name of neuroconv.LAYERS: " + ", ".join(LAYERS) in text
+    assert "--model.layer {" + ",".join(LAYERS) + "}" in out.getvalue() and ",toy}" in out.getvalue()
+    with pytest.raises(ConfigError, match=r"config key `model.layer` must be one of 'longconv', 's4d', 'butterfly', "
+                                          r"'attention', 'gated', 'toy'; got rnn"):
+        lra_parser().parse(["--config", "listops_cpu", "--model.layer", "rnn"])
 
 
 def test_no_other_list_of_layer_names():
