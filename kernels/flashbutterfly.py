@@ -84,10 +84,9 @@ import torch
 import triton
 import triton.language as tl
 
-from neuroconv.contract import check_inputs, effective_kernel
-from neuroconv.contract import fftconv_ref as contract_fftconv_ref
+from neuroconv.contract import check_inputs, effective_kernel, fftconv_ref
 
-from . import require_triton
+from .availability import require_triton
 from ._common import (
     _cdot,
     _cmul,
@@ -104,7 +103,7 @@ from ._common import (
     tracing,
 )
 
-__all__ = ["fftconv_fn", "fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP",
+__all__ = ["fftconv_fn", "gated_fftconv_ref", "Plan", "make_plan", "kernel_spectrum", "MAX_ONCHIP",
            "max_onchip_for"]
 
 #: Largest FFT size handled by the fused on-chip kernels, by compute class; larger sizes
@@ -127,15 +126,17 @@ SCRATCH_BYTES = int(os.environ.get("NEUROCONV_FB_SCRATCH_BYTES", str(256 << 20))
 # ============================================================================ reference
 
 
-def fftconv_ref(u, k, D=None, *, causal=True, g1=None, g2=None):
-    """Plain-PyTorch twin of :func:`fftconv_fn`, computed in float32 (float64 stays float64).
+def gated_fftconv_ref(u, k, D=None, *, causal=True, g1=None, g2=None):
+    """Plain-PyTorch twin of :func:`fftconv_fn`, gates included, computed in float32
+    (float64 stays float64).
 
-    ``y = (fftconv(u * g1, k) + D * u * g1) * g2`` through ``neuroconv.contract.fftconv_ref``
-    (rfft of size 2L), cast back to ``u``'s dtype.
+    ``y = (fftconv_ref(u * g1, k) + D * u * g1) * g2`` where ``fftconv_ref`` is the one
+    plain definition, :func:`neuroconv.contract.fftconv_ref` (rfft of size 2L); without
+    gates it is that function. Cast back to ``u``'s dtype.
     """
     cdt = compute_dtype(u.dtype, k.dtype)
     v = u.to(cdt) if g1 is None else u.to(cdt) * g1.to(cdt)
-    y = contract_fftconv_ref(v, k.to(cdt), None if D is None else D.to(cdt), causal=causal)
+    y = fftconv_ref(v, k.to(cdt), None if D is None else D.to(cdt), causal=causal)
     if g2 is not None:
         y = y * g2.to(cdt)
     return y.to(u.dtype)

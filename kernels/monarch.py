@@ -40,7 +40,7 @@ import triton.language as tl
 
 from neuroconv.contract import check_inputs, effective_kernel
 
-from . import require_triton
+from .availability import require_triton
 from ._common import (_cdot, _cmul, _cmul_conj, _ld2, _ld2t, define_op, device_max_programs, dot_precision,
                       launch, launch_device, num_warps_for)
 

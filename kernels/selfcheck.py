@@ -99,7 +99,7 @@ def _runs(causal: bool, gated: bool, op: str, dtype: torch.dtype, device, shapes
                                        max_onchip=max_onchip, device=device))
 
 
-def self_check(device, dtype: torch.dtype, causal: bool, gated: bool, *, op: str = "fftconv",
+def self_check(device, dtype: torch.dtype, causal: bool = True, gated: bool = False, *, op: str = "fftconv",
                shapes=None) -> SelfCheck:
     """Run a Triton kernel on ``device`` against its torch twin; never raises.
 

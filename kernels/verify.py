@@ -87,14 +87,14 @@ def compare_fftconv(B: int, H: int, L: int, Lk: int, causal: bool, *, gates: boo
 
     Inputs are drawn in float64 (seeded), rounded to ``dtype`` (``k`` to ``k_dtype``) and
     put on ``device``; ``Lk`` is made odd for centred kernels. The kernel (``fn``, default
-    ``fftconv_fn`` with ``max_onchip``) and the twin ``fftconv_ref`` run on them; the
-    float64 reference runs ``fftconv_ref`` on the same rounded values in float64.
+    ``fftconv_fn`` with ``max_onchip``) and the twin ``gated_fftconv_ref`` run on them; the
+    float64 reference runs ``gated_fftconv_ref`` on the same rounded values in float64.
     ``budget_dtype`` (default ``dtype``): the dtype whose budget applies; when it differs,
     the twin is fed inputs rounded to it. Returns one record per tensor (``y``, ``du``,
     ``dk``, ``dD``, ``dg1``, ``dg2``) with :func:`budget`'s fields, ``name`` and
     ``dtype_ok`` (the result has its input's dtype).
     """
-    from .flashbutterfly import fftconv_fn, fftconv_ref
+    from .flashbutterfly import fftconv_fn, gated_fftconv_ref
 
     if not causal and Lk % 2 == 0:
         Lk += 1
@@ -114,7 +114,7 @@ def compare_fftconv(B: int, H: int, L: int, Lk: int, causal: bool, *, gates: boo
         return [y, *grads(y, [v for v in ins.values() if v is not None], dy)]
 
     kernel = fn or (lambda *a, **kw: fftconv_fn(*a, max_onchip=max_onchip, **kw))
-    kern, twin, exact = run(kernel, c), run(fftconv_ref, ctw), run(fftconv_ref, c64)
+    kern, twin, exact = run(kernel, c), run(gated_fftconv_ref, ctw), run(gated_fftconv_ref, c64)
     names = ["y"] + ["d" + n for n, v in c.items() if v is not None]
     inputs = [c["u"]] + [v for v in c.values() if v is not None]  # y has u's dtype
     out = []

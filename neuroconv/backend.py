@@ -14,6 +14,7 @@ import os
 import torch
 
 from neuroconv import kernels
+from neuroconv.kernels import availability
 
 __all__ = ["BACKENDS", "OPS", "ENV_BACKEND", "check_backend", "env_backend", "resolve_backend"]
 
@@ -51,7 +52,7 @@ def env_backend() -> str | None:
 def _auto_candidate(u: torch.Tensor) -> bool:
     """Whether ``"auto"`` considers triton for ``u`` at all: CUDA tensors with triton
     installed (tests patch this to send interpreter tensors through the self-check)."""
-    return u.is_cuda and kernels.triton_available(u.device)
+    return u.is_cuda and availability.triton_available(u.device)
 
 
 def resolve_backend(backend: str, u: torch.Tensor, *, causal: bool = True, gated: bool = False,
@@ -96,5 +97,5 @@ def resolve_backend(backend: str, u: torch.Tensor, *, causal: bool = True, gated
                 return "torch"
             return kernels.auto_backend(u.device, u.dtype, bool(causal), bool(gated), op)
     if backend == "triton":
-        kernels.require_triton(u.device)
+        availability.require_triton(u.device)
     return backend

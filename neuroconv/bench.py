@@ -400,6 +400,13 @@ def add_bench(sub) -> None:
                    help="write the rows as JSON here (default bench_conv.json)")
     c.set_defaults(func=_bench_conv)
 
-    from neuroconv.pipelines.bench import add_bench_preprocess
+    from neuroconv.extras import MissingExtraError
 
+    try:
+        from neuroconv.pipelines.bench import add_bench_preprocess
+    except MissingExtraError as e:  # the sequence library alone: `bench conv` works, this says what to install
+        from neuroconv.cli import add_unavailable
+
+        add_unavailable(bsub, "preprocess", e, "neuroconv bench preprocess")
+        return
     add_bench_preprocess(bsub)

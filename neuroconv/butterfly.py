@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn as nn
 
-from neuroconv import kernels
+from neuroconv.kernels import availability
 
 from .backend import check_backend, resolve_backend
 from .contract import check_inputs, effective_kernel
@@ -79,7 +79,8 @@ class MonarchDFT(nn.Module):
 
 
 class ButterflyFFTConv(nn.Module):
-    """FFT convolution whose forward and inverse DFTs are learnable Monarch factors.
+    """FFT convolution ``u (B, H, L) -> (B, H, L)`` whose forward and inverse DFTs are
+    learnable Monarch factors.
 
     Same contract as :func:`neuroconv.fftconv` for inputs of length ``L <= l_max``:
     ``forward(u (B, H, L), k (H, Lk), D (H,) | None) -> y (B, H, L)``. The transform size
@@ -108,13 +109,16 @@ class ButterflyFFTConv(nn.Module):
     def _use_triton(self, u: torch.Tensor) -> bool:
         """Whether this input runs on the fused kernel (:func:`resolve_backend`)."""
         fits = True
-        if self.backend == "auto" and kernels.triton_available(u.device):
+        if self.backend == "auto" and availability.triton_available(u.device):
             from neuroconv.kernels.monarch import supported
 
             fits = supported(self.dft.n1, self.dft.n2, u.dtype, self.dft.f1.dtype)
         return resolve_backend(self.backend, u, causal=self.causal, op="butterfly", fits=fits) == "triton"
 
     def forward(self, u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None = None) -> torch.Tensor:
+        """``u (B, H, L)``, ``k (H, Lk)``, ``D (H,)`` or None -> ``y (B, H, L)``, ``L <=
+        l_max``: :func:`neuroconv.fftconv`'s contract (and errors), through the learned
+        transforms."""
         check_inputs(u, k, D, self.causal)
         L = u.shape[-1]
         if L > self.l_max:

@@ -43,6 +43,11 @@ def check_inputs(u: torch.Tensor, k: torch.Tensor, D: torch.Tensor | None, causa
     B, H, L = u.shape
     if L < 1:
         raise ValueError("fftconv: `u` has length L=0; pass at least one time step.")
+    if isinstance(k, torch.Tensor) and k.dim() == 2 and k.shape[0] != H and u.shape[2] == k.shape[0]:
+        raise ValueError(
+            f"fftconv: got u (B, L, H) = {tuple(u.shape)}; fftconv expects (B, H, L) with H = k.shape[0] = "
+            f"{k.shape[0]}; pass u.transpose(1, 2)."
+        )
     if not isinstance(k, torch.Tensor) or k.dim() != 2 or k.shape[0] != H:
         raise ValueError(
             f"fftconv: `k` must have shape (H, Lk) with H={H} matching u; got "

@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 
 import torch
-from scipy.fft import next_fast_len
 
 from neuroconv import kernels
+from neuroconv.kernels import availability
 
 from .backend import ENV_BACKEND, check_backend, resolve_backend
 from .contract import check_inputs, compute_dtype, effective_kernel, fftconv_ref
@@ -31,15 +31,27 @@ __all__ = ["fftconv", "fftconv_ref", "available_backends", "fft_size", "resolve_
 
 @functools.lru_cache(maxsize=None)
 def fft_size(n: int) -> int:
-    """Smallest FFT length >= ``n`` that pocketFFT/cuFFT handle fast (2,3,5,7-smooth)."""
-    return int(next_fast_len(max(int(n), 1), real=True))
+    """Smallest FFT length >= ``n`` (and >= 1) with no prime factor above 5, the lengths
+    pocketFFT and cuFFT transform fast: ``scipy.fft.next_fast_len(n, real=True)``,
+    computed here so that the layers need no scipy."""
+    n = max(int(n), 1)
+    best = 1 << (n - 1).bit_length()  # the power of two >= n
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p2 = 1 << (-(-n // p35) - 1).bit_length()  # smallest power of two with p2 * p35 >= n
+            best = min(best, p2 * p35)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def available_backends(device: torch.device | str | None = None) -> list[str]:
     """Backends that can run on ``device`` (default: CPU) in this environment."""
     device = torch.device(device if device is not None else "cpu")
     out = ["torch"]
-    if kernels.triton_available(device):
+    if availability.triton_available(device):
         out.append("triton")
     return out
 
@@ -133,7 +145,8 @@ def fftconv(
     causal: bool = True,
     backend: str = "auto",
 ) -> torch.Tensor:
-    """Long convolution of each channel of ``u`` with its own kernel, via the FFT.
+    """Long convolution ``u (B, H, L) -> y (B, H, L)``, each channel with its own kernel
+    ``k (H, Lk)``, via the FFT.
 
     Causal (``causal=True``)::
 

@@ -44,9 +44,10 @@ class LongConvKernel(nn.Module):
             wrapped-around version.
         channels: kernels per feature (``C``).
         bidirectional: centred kernels of ``2 * l_max - 1`` taps instead of causal ones.
-        init: ``"random"`` (i.i.d. Gaussian) or ``"geometric"`` (Gaussian under an
-            exponential decay whose rate grows geometrically across features; the
-            authors call it ``double_exp``, which is accepted as an alias).
+        init: ``"geometric"`` (default: Gaussian under an exponential decay whose rate
+            grows geometrically across features; the authors call it ``double_exp``,
+            which is accepted as an alias) or ``"random"`` (i.i.d. Gaussian, the
+            paper's LRA setting).
         init_scale: standard deviation of the Gaussian part of the *effective* kernel at
             initialisation.
         lam: squash threshold λ: ``k -> sign(k) * max(|k| - λ, 0)``. 0 turns squash off.
@@ -55,6 +56,12 @@ class LongConvKernel(nn.Module):
         kernel_dropout: dropout probability on the kernel taps (training only).
         lr: learning rate of the kernel weights (None: the model's base rate). Weight
             decay on them is always 0.
+
+    The defaults (``init="geometric"``, ``lam=0.003``, ``smooth_width=9``, ``lr=1e-3``)
+    are :class:`neuroconv.ModelConfig`'s, those of the shipped brain experiments
+    (``configs/*.yaml``); the LRA configs set the paper's own (``init: random``,
+    ``smooth_width: 1``). ``kernel_dropout`` is 0 for a bare generator, as every dropout
+    of a bare module is; :class:`neuroconv.ModelConfig` sets 0.1.
 
     Initialisation and λ are chosen together (pitfall of the reference implementation:
     its 0.002-std init under λ = 0.003 leaves ~87% of the weights inside the squash's
@@ -74,10 +81,10 @@ class LongConvKernel(nn.Module):
         channels: int = 1,
         *,
         bidirectional: bool = False,
-        init: str = "random",
+        init: str = "geometric",
         init_scale: float = 0.002,
         lam: float = 0.003,
-        smooth_width: int = 3,
+        smooth_width: int = 9,
         kernel_dropout: float = 0.0,
         lr: float | None = 1e-3,
     ):
@@ -117,7 +124,11 @@ class LongConvKernel(nn.Module):
             # features, fast for the last.
             rate = (max(self.H / 2, 1.0)) ** (torch.arange(self.H) / self.H)  # (H,)
             z = z * torch.exp(-self._lag(n_taps)[None, :] / self.l_max * rate[:, None])
-        return torch.sign(z) * (z.abs() + self.lam) + (z == 0) * self.lam
+        # Strictly outside [-λ, λ], where squash has gradient: a decayed |z| below float32's
+        # spacing at λ (late taps of fast features under "geometric") would round onto λ.
+        edge = torch.nextafter(torch.tensor(self.lam), torch.tensor(float("inf")))
+        raw = torch.sign(z) * (z.abs() + self.lam)
+        return torch.where(raw.abs() > self.lam, raw, torch.where(z < 0, -edge, edge))
 
     def squash(self, k: torch.Tensor) -> torch.Tensor:
         """Soft threshold at λ (zero gradient inside ``[-λ, λ]``)."""

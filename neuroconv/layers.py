@@ -1,12 +1,23 @@
 """Sequence layers: ``(B, L, D) -> (B, L, D)``, each with an optional validity mask.
 
-Every layer takes ``forward(x, mask=None)`` where ``x`` is ``(B, L, D)`` and ``mask`` is a
-boolean ``(B, L)`` tensor, True on real steps and False on padding. Padded steps never
-leak into real ones and come out as zeros. All layers are registered in :data:`LAYERS`
-and pass one shared contract test (``tests/test_layers.py``).
+Every layer takes ``forward(x, mask=None)`` where ``x`` is ``(B, L, D)`` (batch, time,
+features; ``D = d_model``) and ``mask`` is a boolean ``(B, L)`` tensor, True on real steps
+and False on padding. Padded steps never leak into real ones and come out as zeros. A
+tensor in another layout (``(B, D, L)``, the convolution's ``(B, H, L)``) is refused with
+an error that names the layout it got and how to fix it (:func:`check_sequence`).
+
+:data:`LAYERS` is the one list of layer names: :class:`neuroconv.ModelConfig`,
+:class:`neuroconv.SequenceModel`, ``neuroconv lra --layer`` and the estimators all read
+it, and every entry passes one shared contract test (``tests/test_layers.py``). Adding a
+layer is one entry here: a constructor ``(d_model, l_max, **keywords) -> module``;
+:meth:`neuroconv.ModelConfig.layer_args` hands it the config keys its signature names
+(:func:`layer_keywords`).
 """
 
 from __future__ import annotations
+
+import functools
+import inspect
 
 import torch
 import torch.nn as nn
@@ -17,7 +28,8 @@ from .butterfly import ButterflyFFTConv
 from .fftconv import fftconv
 from .kernel_gen import LongConvKernel, S4DKernel, register_optim
 
-__all__ = ["LongConv", "ButterflyConv", "GatedLongConv", "AttentionLayer", "LAYERS", "build_layer"]
+__all__ = ["LongConv", "ButterflyConv", "GatedLongConv", "AttentionLayer", "LAYERS", "build_layer", "check_layer",
+           "layer_keywords", "check_sequence", "check_mask"]
 
 _KERNELS = {"longconv": LongConvKernel, "s4d": S4DKernel}
 
@@ -26,8 +38,45 @@ def _apply_mask(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x.masked_fill(~mask[..., None], 0.0)
 
 
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def check_mask(mask, B: int, L: int, where: str) -> None:
+    """Raise unless ``mask`` is None or a boolean ``(B, L)`` tensor (True on real steps)."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        dtype = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"{where}: mask must be bool (B, L), True on real steps; got dtype {str(dtype).replace('torch.', '')}"
+                        f" {_shape(mask)}. Pass mask.bool() (or lengths= where it is taken).")
+    if mask.dim() != 2 or mask.shape[0] != B:
+        raise ValueError(f"{where}: mask must be bool (B, L) = ({B}, {L}) like x; got {_shape(mask)}.")
+    if mask.shape[1] != L:
+        raise ValueError(f"{where}: mask has length {mask.shape[1]} but x has L = {L} steps; pass a (B, L) = "
+                         f"({B}, {L}) mask.")
+
+
+def check_sequence(x, mask, d_model: int, where: str) -> None:
+    """Raise unless ``x`` is a floating ``(B, L, D)`` tensor with ``D = d_model`` and
+    ``mask`` is None or boolean ``(B, L)``. The message names the layout received: a
+    ``(B, D, L)`` tensor (the convolution's ``(B, H, L)``) is told to transpose."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"{where} expects x of shape (B, L, D) with D = d_model = {d_model}; got {_shape(x)}.")
+    B, L, D = x.shape
+    if D != d_model:
+        if L == d_model:
+            raise ValueError(f"got (B, H, L) = {tuple(x.shape)}; {where} expects (B, L, D) with D = d_model = "
+                             f"{d_model}; pass x.transpose(1, 2).")
+        raise ValueError(f"{where} expects x of shape (B, L, D) with D = d_model = {d_model}; got {tuple(x.shape)} "
+                         f"({D} features per step).")
+    if not x.is_floating_point():
+        raise TypeError(f"{where} expects a floating-point x (B, L, D); got dtype {x.dtype}.")
+    check_mask(mask, B, L, where)
+
+
 class LongConv(nn.Module):
-    """Long-convolution layer (the paper's block body), ``(B, L, D) -> (B, L, D)``.
+    """Long-convolution layer (the paper's block body): ``x (B, L, D) -> (B, L, D)``.
 
     ``x -> kernel generator -> fftconv (+ D skip) -> GELU -> dropout -> Linear -> GLU``.
 
@@ -39,8 +88,11 @@ class LongConv(nn.Module):
         bidirectional: centred (non-causal) kernels.
         kernel: ``"longconv"`` (:class:`LongConvKernel`) or ``"s4d"`` (:class:`S4DKernel`).
         kernel_args: keyword arguments for the kernel generator (``lam``,
-            ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...).
-        dropout: dropout after the activation.
+            ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...); the generator's
+            own defaults otherwise, which are :class:`neuroconv.ModelConfig`'s.
+        dropout: dropout after the activation. 0 for a bare layer;
+            :class:`neuroconv.ModelConfig` builds its layers with its ``dropout`` (0.1)
+            unless ``layer_dropout`` is set.
         backend: ``fftconv`` backend (``"auto"``, ``"torch"`` or ``"triton"``).
     """
 
@@ -89,6 +141,13 @@ class LongConv(nn.Module):
         return cache[1]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, L, D) -> (B, L, D)``, ``D = d_model``, ``L <= l_max``.
+
+        ``mask``: boolean ``(B, L)``, True on real steps, or None (every step real).
+        Padded steps are zeroed before the convolution, so they never reach real ones, and
+        come out as zeros. A ``(B, D, L)`` input raises an error that says to transpose it.
+        """
+        check_sequence(x, mask, self.d_model, type(self).__name__)
         B, L, H = x.shape  # (B L H)
         x = _apply_mask(x, mask)
         k = self._kernel(L)  # (C H L) or (C H 2L-1)
@@ -103,14 +162,19 @@ class LongConv(nn.Module):
 
 
 class ButterflyConv(LongConv):
-    """:class:`LongConv` whose FFT is a learned butterfly (:class:`ButterflyFFTConv`).
+    """:class:`LongConv` whose FFT is a learned butterfly (:class:`ButterflyFFTConv`):
+    ``x (B, L, D) -> (B, L, D)``.
 
     At initialisation it computes exactly what :class:`LongConv` computes; the Monarch
-    DFT factors then train with their own learning rate ``butterfly_lr``.
+    DFT factors then train with their own learning rate ``butterfly_lr``. The other
+    parameters are :class:`LongConv`'s.
     """
 
-    def __init__(self, d_model: int, l_max: int, *, butterfly_lr: float | None = 1e-4, **kwargs):
-        super().__init__(d_model, l_max, **kwargs)
+    def __init__(self, d_model: int, l_max: int, *, channels: int = 1, bidirectional: bool = False,
+                 kernel: str = "longconv", kernel_args: dict | None = None, dropout: float = 0.0,
+                 backend: str = "auto", butterfly_lr: float | None = 1e-4):
+        super().__init__(d_model, l_max, channels=channels, bidirectional=bidirectional, kernel=kernel,
+                         kernel_args=kernel_args, dropout=dropout, backend=backend)
         self.butterfly = ButterflyFFTConv(l_max, causal=not self.bidirectional, lr=butterfly_lr,
                                           backend=self.backend)
 
@@ -119,7 +183,7 @@ class ButterflyConv(LongConv):
 
 
 class GatedLongConv(nn.Module):
-    """Gated long convolution, the H3/Hyena form, ``(B, L, D) -> (B, L, D)``::
+    """Gated long convolution, the H3/Hyena form: ``x (B, L, D) -> (B, L, D)``::
 
         q, k, v = split(short_conv(in_proj(x)))        # (B L D) each
         y = q * (longconv(k * v) + D * (k * v))        # elementwise gates around one long conv
@@ -141,7 +205,8 @@ class GatedLongConv(nn.Module):
         kernel_args: keyword arguments for the kernel generator (``lam``,
             ``smooth_width``, ``kernel_dropout``, ``init``, ``lr``, ...).
         short_conv: width of the depthwise short convolution (odd when bidirectional).
-        dropout: dropout on the gated output, before ``out_proj``.
+        dropout: dropout on the gated output, before ``out_proj`` (0 for a bare layer;
+            :class:`neuroconv.ModelConfig` passes its own, as for :class:`LongConv`).
         backend: ``"auto"`` (the fused Triton kernel with its gates,
             ``neuroconv.kernels``, for CUDA tensors when triton is installed and its
             one-time self-check passes; torch otherwise), ``"torch"`` or ``"triton"`` (an
@@ -204,6 +269,12 @@ class GatedLongConv(nn.Module):
         return fftconv(v * g1, k, self.D, causal=not self.bidirectional, backend="torch") * g2
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, L, D) -> (B, L, D)``, ``D = d_model``, ``L <= l_max``.
+
+        ``mask``: boolean ``(B, L)``, True on real steps, or None. Projections are zeroed
+        on padded steps before both convolutions; padded outputs are zero.
+        """
+        check_sequence(x, mask, self.d_model, "GatedLongConv")
         B, L, H = x.shape  # (B L H)
         z = _apply_mask(self.in_proj(x), mask).transpose(1, 2)  # (B 3H L), zero on padding
         z = self._short(z)
@@ -227,11 +298,14 @@ def _rotary(x: torch.Tensor) -> torch.Tensor:
 
 
 class AttentionLayer(nn.Module):
-    """Multi-head self-attention through ``F.scaled_dot_product_attention``.
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``:
+    ``x (B, L, D) -> (B, L, D)``.
 
     Causal by default (``bidirectional=False``), with rotary position embeddings so that
     it needs no positional encoder. ``l_max`` is accepted for a uniform constructor and
-    not used. Padded keys are masked out; padded queries produce zeros.
+    not used. Padded keys are masked out; padded queries produce zeros. ``dropout`` (on
+    the attention weights, training only) is 0 for a bare layer;
+    :class:`neuroconv.ModelConfig` passes its own, as for :class:`LongConv`.
     """
 
     def __init__(
@@ -256,6 +330,12 @@ class AttentionLayer(nn.Module):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x (B, L, D) -> (B, L, D)``, ``D = d_model`` (any ``L``).
+
+        ``mask``: boolean ``(B, L)``, True on real steps, or None. Padded keys are never
+        attended to; padded queries give zeros.
+        """
+        check_sequence(x, mask, self.d_model, "AttentionLayer")
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         if self.rotary:
@@ -274,22 +354,46 @@ class AttentionLayer(nn.Module):
         return _apply_mask(y, mask)
 
 
-def _s4d_layer(d_model: int, l_max: int, **kwargs) -> LongConv:
-    return LongConv(d_model, l_max, kernel="s4d", **kwargs)
-
-
-#: name -> constructor ``(d_model, l_max, **kwargs) -> module``; the shared contract
-#: test runs every entry.
+#: The one list of sequence layers: name -> constructor ``(d_model, l_max, **keywords)
+#: -> module`` of a ``(B, L, D) -> (B, L, D)`` layer with ``forward(x, mask=None)``.
+#: ModelConfig, SequenceModel, ``neuroconv lra --layer`` and the estimators read it; the
+#: shared contract test runs every entry. A new layer is one entry here.
 LAYERS = {
     "longconv": LongConv,
-    "s4d": _s4d_layer,
+    "s4d": functools.partial(LongConv, kernel="s4d"),  # LongConv with the diagonal state-space kernel
     "butterfly": ButterflyConv,
     "attention": AttentionLayer,
     "gated": GatedLongConv,
 }
 
 
+def check_layer(name, where: str = "layer") -> str:
+    """Return ``name`` when it is a key of :data:`LAYERS`; raise a ``ValueError`` that
+    lists the registered names otherwise."""
+    if not isinstance(name, str) or name not in LAYERS:
+        raise ValueError(f"`{where}` must be one of {sorted(LAYERS)} (neuroconv.LAYERS); got {name!r}.")
+    return name
+
+
+def layer_keywords(name: str) -> tuple[set[str], set[str]]:
+    """``(layer keywords, kernel keywords)``: the keyword arguments that the constructor
+    of ``LAYERS[name]`` names, and those that its kernel generator names when the layer
+    takes ``kernel_args`` (empty otherwise). The generator is the one of the
+    constructor's ``kernel`` default (``"longconv"`` when it has none). Constructors that
+    take only ``**kwargs`` name nothing, so they get no optional keyword."""
+    ctor = LAYERS[check_layer(name)]
+    params = inspect.signature(ctor).parameters
+    named = {n for n, p in params.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"d_model", "l_max"}
+    kernel = set()
+    if "kernel_args" in named:
+        default = params["kernel"].default if "kernel" in params else "longconv"
+        gen = _KERNELS.get(default, LongConvKernel)
+        kernel = {n for n, p in inspect.signature(gen).parameters.items()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"H", "l_max", "channels", "bidirectional"}
+    return named, kernel
+
+
 def build_layer(name: str, d_model: int, l_max: int, **kwargs) -> nn.Module:
-    if name not in LAYERS:
-        raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {name!r}.")
-    return LAYERS[name](d_model, l_max, **kwargs)
+    """``LAYERS[name](d_model, l_max, **kwargs)``, after :func:`check_layer`."""
+    return LAYERS[check_layer(name)](d_model, l_max, **kwargs)

@@ -17,7 +17,7 @@ from typing import Literal, Optional
 import torch
 import torch.nn as nn
 
-from .layers import LAYERS, build_layer
+from .layers import LAYERS, build_layer, check_layer, check_mask, layer_keywords
 
 __all__ = ["SequenceModel", "ModelConfig", "lengths_to_mask", "masked_mean"]
 
@@ -89,15 +89,26 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None, dim=None) -> torch.T
     return (x * m).sum(dim) / m.sum(dim).clamp_min(1.0)
 
 
+def LayerName():  # noqa: N802 - called in an annotation, where it stands for a type
+    """The type of :attr:`ModelConfig.layer`: ``Literal`` of the names in
+    :data:`neuroconv.LAYERS` as they are when the annotation is evaluated (by
+    ``typing.get_type_hints``, which the config parser calls when it is built), so the
+    command line checks the name, ``--help`` lists the choices, and a layer registered
+    later is one of them."""
+    return Literal[tuple(LAYERS)]
+
+
 @dataclass
 class ModelConfig:
     """The backbone of a :class:`SequenceModel`: its layers and their kernels.
 
     Every key is flat, whatever the layer; :meth:`layer_args` hands each layer the keys it
-    takes and leaves out the others, so one config can swap ``layer`` freely.
+    takes and leaves out the others, so one config can swap ``layer`` freely. The
+    defaults are those of the shipped brain experiments (``configs/*.yaml``), and the
+    layers' and kernel generators' own defaults are the same.
 
     Args:
-        layer: Sequence layer: longconv, s4d, butterfly, gated or attention.
+        layer: Sequence layer, a name of neuroconv.LAYERS.
         d_model: Width of the residual stream.
         n_layers: Residual blocks.
         channels: Kernels per feature (longconv, s4d, butterfly; gated has one kernel per
@@ -119,7 +130,7 @@ class ModelConfig:
             layer's default, 3).
     """
 
-    layer: Literal["longconv", "s4d", "butterfly", "gated", "attention"] = "longconv"
+    layer: LayerName() = "longconv"
     d_model: int = 64
     n_layers: int = 4
     channels: int = 1
@@ -137,41 +148,48 @@ class ModelConfig:
     d_state: Optional[int] = None
     short_conv: Optional[int] = None
 
-    def layer_args(self) -> dict:
-        """The ``layer_args`` of :class:`SequenceModel` for ``self.layer``; each layer gets
-        the keys it takes:
+    def __post_init__(self):
+        check_layer(self.layer)
 
-        - ``longconv``, ``butterfly``: ``channels``, ``bidirectional``, ``dropout`` and
-          ``kernel_args`` of :class:`neuroconv.LongConvKernel` (``lam``,
-          ``smooth_width``, ``kernel_dropout``, ``lr``, ``init``).
-        - ``gated`` (:class:`neuroconv.GatedLongConv`): the same without ``channels``
-          (one kernel per feature), plus ``short_conv`` when set.
-        - ``s4d``: ``channels``, ``bidirectional``, ``dropout``; ``kernel_args`` of
-          :class:`neuroconv.S4DKernel` are ``lr`` (and ``d_state`` when set): S4D-Lin
-          has no squash, smoothing or kernel dropout.
-        - ``attention``: ``n_heads`` (resolved, see the class doc), ``bidirectional``,
-          ``dropout``.
+    def layer_args(self) -> dict:
+        """The ``layer_args`` of :class:`SequenceModel` for ``self.layer``: each layer
+        gets the keys its constructor names (:func:`neuroconv.layers.layer_keywords`),
+        whatever the layer, so a layer added to :data:`neuroconv.LAYERS` needs no edit
+        here.
+
+        - ``channels``, ``bidirectional``, ``dropout``, ``n_heads`` (resolved, see the
+          class doc), and ``short_conv`` and ``d_state`` when set, to the layers that
+          take them;
+        - ``kernel_args``, to layers that take them, with the keys that their kernel
+          generator takes of ``lam``, ``smooth_width``, ``kernel_dropout``, ``lr``
+          (``kernel_lr``), ``init`` (``kernel_init``) and ``d_state``.
+
+        So ``longconv`` and ``butterfly`` get ``channels``, ``bidirectional``,
+        ``dropout`` and :class:`neuroconv.LongConvKernel`'s ``lam``, ``smooth_width``,
+        ``kernel_dropout``, ``lr``, ``init``; ``gated`` the same without ``channels``
+        (one kernel per feature) and with ``short_conv``; ``s4d`` gets
+        :class:`neuroconv.S4DKernel`'s ``lr`` and ``d_state`` only (S4D-Lin has no
+        squash, smoothing or kernel dropout); ``attention`` gets ``n_heads``,
+        ``bidirectional``, ``dropout``.
 
         ``dropout`` is ``layer_dropout``, or ``dropout`` when that is null. Returns a new
         dict.
         """
-        if self.layer not in LAYERS:
-            raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {self.layer!r}.")
-        dropout = self.dropout if self.layer_dropout is None else self.layer_dropout
-        if self.layer == "attention":
-            return dict(n_heads=self._n_heads(), bidirectional=self.bidirectional, dropout=dropout)
-        out = dict(channels=self.channels, bidirectional=self.bidirectional, dropout=dropout)
-        if self.layer == "s4d":
-            out["kernel_args"] = dict(lr=self.kernel_lr)
+        named, kernel_named = layer_keywords(check_layer(self.layer))
+        offered = dict(channels=self.channels, bidirectional=self.bidirectional,
+                       dropout=self.dropout if self.layer_dropout is None else self.layer_dropout)
+        for key in ("short_conv", "d_state"):
+            if getattr(self, key) is not None:
+                offered[key] = getattr(self, key)
+        out = {k: v for k, v in offered.items() if k in named}
+        if "n_heads" in named:
+            out["n_heads"] = self._n_heads()
+        if "kernel_args" in named:
+            kernel = dict(lam=self.lam, smooth_width=self.smooth_width, kernel_dropout=self.kernel_dropout,
+                          lr=self.kernel_lr, init=self.kernel_init)
             if self.d_state is not None:
-                out["kernel_args"]["d_state"] = self.d_state
-            return out
-        out["kernel_args"] = dict(lam=self.lam, smooth_width=self.smooth_width, kernel_dropout=self.kernel_dropout,
-                                  lr=self.kernel_lr, init=self.kernel_init)
-        if self.layer == "gated":
-            del out["channels"]
-            if self.short_conv is not None:
-                out["short_conv"] = self.short_conv
+                kernel["d_state"] = self.d_state
+            out["kernel_args"] = {k: v for k, v in kernel.items() if k in kernel_named}
         return out
 
     def model_args(self, *, l_max: int, d_input: int | None = None, vocab_size: int | None = None,
@@ -195,7 +213,8 @@ class ModelConfig:
 
 
 class SequenceModel(nn.Module):
-    """A stack of sequence layers with an input encoder and an optional head.
+    """A stack of sequence layers with an input encoder and an optional head:
+    ``x (B, L, d_input) -> (B, L, d_model)``, or the head's output.
 
     Parameters:
         d_input: input features per step (``x`` is ``(B, L, d_input)`` floats), or
@@ -204,11 +223,12 @@ class SequenceModel(nn.Module):
             ``(B, L, d_model)`` (an outside encoder, as in the brain-data models).
         d_model: width of the residual stream.
         n_layers: number of residual blocks.
-        layer: a name in :data:`neuroconv.layers.LAYERS` (``"longconv"``, ``"s4d"``,
-            ``"butterfly"``, ``"attention"``).
+        layer: a name in :data:`neuroconv.LAYERS` ({layers}).
         l_max: longest sequence length.
         layer_args: keyword arguments for each layer (e.g. ``channels``,
-            ``bidirectional``, ``kernel_args``, ``n_heads``).
+            ``bidirectional``, ``kernel_args``, ``n_heads``); None builds each layer with
+            its own defaults (no dropout inside the layer; :class:`ModelConfig` sets the
+            layer's dropout to ``dropout`` unless ``layer_dropout`` says otherwise).
         prenorm: pre-norm (``True``) or post-norm residual blocks.
         norm: ``"layer"``, ``"batch"`` (masked statistics) or ``"none"``.
         dropout: residual dropout.
@@ -220,15 +240,19 @@ class SequenceModel(nn.Module):
         vocab_size: token vocabulary for embedding inputs and the ``"lm"`` head.
 
     ``forward(x, mask=None, lengths=None)``: ``mask`` is boolean ``(B, L)`` (True = real
-    step) or ``lengths`` is ``(B,)``; padded steps never affect real outputs.
+    step) or ``lengths`` is ``(B,)``; padded steps never affect real outputs. The
+    defaults of ``d_model``, ``n_layers``, ``layer``, ``norm`` and ``prenorm`` are
+    :class:`ModelConfig`'s, and the kernels' are too; dropouts are 0 in a bare model
+    (residual, layer and kernel), as in every bare layer, and :class:`ModelConfig` sets
+    them (0.1).
     """
 
     def __init__(
         self,
         d_input: int | None,
-        d_model: int = 128,
+        d_model: int = 64,
         n_layers: int = 4,
-        layer: str = "longconv",
+        layer: LayerName() = "longconv",
         *,
         l_max: int = 1024,
         layer_args: dict | None = None,
@@ -241,8 +265,7 @@ class SequenceModel(nn.Module):
         vocab_size: int | None = None,
     ):
         super().__init__()
-        if layer not in LAYERS:
-            raise ValueError(f"`layer` must be one of {sorted(LAYERS)}; got {layer!r}.")
+        check_layer(layer)
         if norm not in _NORMS:
             raise ValueError(f"`norm` must be one of {_NORMS}; got {norm!r}.")
         if head not in _HEADS:
@@ -304,22 +327,62 @@ class SequenceModel(nn.Module):
         last = mask.long().cumsum(1).argmax(1)  # index of the last valid step
         return h[torch.arange(h.shape[0], device=h.device), last]
 
+    def _check_input(self, x) -> None:
+        """Raise unless ``x`` has the layout the encoder takes, naming what it got."""
+        d_input, vocab = self.config["d_input"], self.config["vocab_size"]
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        if d_input is None and vocab is not None:
+            if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point():
+                raise ValueError(f"SequenceModel: this model takes token ids, integer (B, L) < vocab_size="
+                                 f"{vocab}; got {shape}" + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else "")
+                                 + ".")
+            return
+        width, what = (d_input, f"d_input={d_input}") if d_input is not None else \
+            (self.config["d_model"], f"d_input=None: inputs already embedded, d_model={self.config['d_model']}")
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            raise ValueError(f"SequenceModel expects x of shape (B, L, {width}) (batch, time, features); got {shape}.")
+        if x.shape[2] != width:
+            hint = "; pass x.transpose(1, 2)" if x.shape[1] == width else ""
+            raise ValueError(f"SequenceModel: x has {x.shape[2]} features per step (x is (B, L, D) = {shape}); this "
+                             f"model was built with {what}{hint}.")
+        if not x.is_floating_point():
+            raise TypeError(f"SequenceModel expects floating-point x (B, L, {width}); got dtype {x.dtype}.")
+
     def forward(
         self,
         x: torch.Tensor,
         mask: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        L = x.shape[1]
+        """Run the encoder, the blocks and the head.
+
+        Arguments:
+            x: ``(B, L, d_input)`` floats; ``(B, L)`` integer token ids when built with
+                ``vocab_size``; ``(B, L, d_model)`` when built with neither. ``L <= l_max``.
+            mask: boolean ``(B, L)``, True on real steps; or None.
+            lengths: ``(B,)`` valid steps of each sequence (from the start), instead of
+                ``mask``.
+
+        Returns:
+            ``(B, L, d_model)`` features (``head=None``), ``(B, d_output)`` logits
+            (``"classification"``, pooled over the valid steps), ``(B, L, d_output)``
+            (``"regression"``) or ``(B, L, vocab_size)`` (``"lm"``). Padded steps never
+            change the outputs of real ones.
+        """
+        self._check_input(x)
+        B, L = x.shape[:2]
         if lengths is not None:
             if mask is not None:
                 raise ValueError("pass `mask` or `lengths`, not both.")
             mask = lengths_to_mask(lengths.to(x.device), L)
-        if mask is not None and mask.shape != x.shape[:2]:
-            raise ValueError(f"`mask` must have shape (B, L)={tuple(x.shape[:2])}; got {tuple(mask.shape)}.")
+        check_mask(mask, B, L, "SequenceModel")
         h = self.features(x, mask)
         if self.head_kind is None:
             return h
         if self.head_kind == "classification":
             return self.head(self.pooled(h, mask))
         return self.head(h)
+
+
+_NAMES = ", ".join(LAYERS)
+SequenceModel.__doc__ = SequenceModel.__doc__.replace("{layers}", _NAMES)

@@ -16,6 +16,8 @@ train.
 
 from __future__ import annotations
 
+from neuroconv.extras import require_brain  # noqa: F401 - an ImportError that names the missing extra
+
 import importlib
 
 from . import sources as _sources

@@ -190,3 +190,26 @@ def test_public_api():
     for name in ["fftconv", "LongConvKernel", "S4DKernel", "LongConv", "ButterflyConv",
                  "AttentionLayer", "SequenceModel", "param_groups"]:
         assert hasattr(neuroconv, name), name
+
+
+def test_a_transposed_input_is_named():
+    """(B, L, H) given to fftconv, whose layout is (B, H, L): named, with the fix."""
+    k = torch.randn(64, 16)
+    with pytest.raises(ValueError, match=r"got u \(B, L, H\) = \(2, 16, 64\); fftconv expects \(B, H, L\) with "
+                                         r"H = k\.shape\[0\] = 64; pass u\.transpose\(1, 2\)\."):
+        fftconv(torch.randn(2, 16, 64), k)
+    with pytest.raises(ValueError, match=r"`k` must have shape \(H, Lk\) with H=5"):
+        fftconv(torch.randn(2, 5, 16), k)
+
+
+def test_fft_size_is_scipys_next_fast_len():
+    """The torch path's FFT length is scipy's real-input fast length (2, 3, 5-smooth),
+    computed without scipy."""
+    from scipy.fft import next_fast_len
+
+    from neuroconv.fftconv import fft_size
+
+    rng = np.random.default_rng(0)
+    ns = list(range(1, 5000)) + [int(n) for n in rng.integers(5000, 10**9, 500)] + [2**k + 1 for k in range(35)]
+    assert [fft_size(n) for n in ns] == [next_fast_len(n, real=True) for n in ns]
+    assert fft_size(0) == 1

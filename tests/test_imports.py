@@ -154,6 +154,47 @@ def test_the_kernels_know_no_layer():
     assert not bad, "\n".join(bad)
 
 
+def _face_imports(modules) -> list[str]:
+    """Imports, by a module of a package, of a name its package's ``__init__`` defines or
+    re-exports (``from . import require_triton``, ``from neuroconv.kernels import x``):
+    the modules of a package import each other, never their face."""
+    known = {m for m, _, _ in MODULES}
+    bad = []
+    for module, is_pkg, path in modules:
+        if is_pkg:
+            continue
+        package = _package_of(module)
+        for line, target, names in _imports(module, is_pkg, path):
+            if target != package:
+                continue
+            for n in names or ["(module)"]:
+                if f"{target}.{n}" not in known:
+                    bad.append(f"{_rel(path)}:{line}: from {target} import {n}")
+    return bad
+
+
+def test_the_kernels_import_down_only():
+    """No kernel module takes a name from ``neuroconv.kernels``'s ``__init__`` (the face
+    re-exports; the helpers live in modules the kernels import), and the face defines no
+    function of its own beyond the lazy re-export (``__getattr__``, ``__dir__``)."""
+    kernels = [m for m in MODULES if m[0] == "neuroconv.kernels" or m[0].startswith("neuroconv.kernels.")]
+    assert len(kernels) > 5
+    bad = _face_imports(kernels)
+    assert not bad, "kernel modules importing from their package's face:\n" + "\n".join(bad)
+    face = next(path for name, is_pkg, path in kernels if is_pkg)
+    defs = [n.name for n in ast.parse(face.read_text()).body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    assert set(defs) <= {"__getattr__", "__dir__"}, f"{_rel(face)} defines {defs}; move them into a module"
+
+
+def test_the_face_rule_can_fail(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("from . import require_triton\nfrom . import availability\n"
+                   "from neuroconv.kernels import auto_backend\nimport neuroconv.kernels\n")
+    bad = _face_imports([("neuroconv.kernels.m", False, src)])
+    assert len(bad) == 3 and "availability" not in str(bad), bad
+
+
 @pytest.mark.parametrize("package,forbidden", [("neuroconv.lra", ("neuroconv.brain",)),
                                                ("neuroconv.engine", ("neuroconv.brain", "neuroconv.lra"))])
 def test_benchmarks_and_engine_do_not_import_the_brain_experiments(package, forbidden):

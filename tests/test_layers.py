@@ -28,7 +28,7 @@ from neuroconv.layers import LAYERS
 
 def test_squash_weights_alive_at_init():
     """Pitfall 1: with the reference init (std 0.002, λ 0.003) ~87% of weights are dead."""
-    ker = LongConvKernel(32, 256, channels=2, lam=0.003, init_scale=0.002)
+    ker = LongConvKernel(32, 256, channels=2, lam=0.003, init_scale=0.002, init="random")
     assert (ker.weight.abs() > ker.lam).float().mean() == 1.0
     k = ker.squash(ker.weight)
     k.sum().backward()
@@ -38,6 +38,38 @@ def test_squash_weights_alive_at_init():
     # the reference init really is mostly dead (documents the pitfall)
     ref = torch.randn(100_000) * 0.002
     assert 0.8 < (ref.abs() <= 0.003).float().mean() < 0.92
+
+
+@pytest.mark.parametrize("H,l_max", [(32, 256), (64, 2048)])
+def test_geometric_init_keeps_every_weight_alive(H, l_max):
+    """The late taps of fast-decaying features have |z| far below float32's spacing at λ;
+    they start just outside the dead zone (and so have gradient), not on its edge."""
+    ker = LongConvKernel(H, l_max, channels=2, init="geometric", lam=0.003, smooth_width=1, kernel_dropout=0.0)
+    assert (ker.weight.abs() > ker.lam).all()
+    ker.full_kernel().sum().backward()
+    assert (ker.weight.grad != 0).all()
+    # the decay is what it says: the slowest feature's last tap is exp(-(l_max-1)/l_max) of scale
+    k = ker.squash(ker.weight).detach().abs()
+    assert k[:, -1, -l_max // 8:].max() < 1e-3 * k[:, 0, : l_max // 8].mean()
+
+
+def test_kernel_defaults_are_the_model_configs():
+    from dataclasses import fields
+
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
+    ker = LongConvKernel(4, 16)
+    assert (ker.init, ker.lam, ker.smooth_width) == (defaults["kernel_init"], defaults["lam"], defaults["smooth_width"])
+    assert ker.weight._optim["lr"] == defaults["kernel_lr"]
+    m = SequenceModel(3)
+    assert (m.config["d_model"], m.config["n_layers"], m.config["layer"], m.config["norm"], m.config["prenorm"]) \
+        == tuple(defaults[k] for k in ("d_model", "n_layers", "layer", "norm", "prenorm"))
+    # dropouts: none in a bare module (documented); ModelConfig's models get its own
+    assert isinstance(ker.kernel_dropout, torch.nn.Identity) and m.config["dropout"] == 0.0
+    assert "0 for a bare generator" in LongConvKernel.__doc__ and "dropouts are 0 in a bare model" in \
+        " ".join(SequenceModel.__doc__.split())
+    body = SequenceModel(**ModelConfig().model_args(l_max=16, d_input=3)).blocks[0]
+    assert body.drop.p == defaults["dropout"] == body.layer.dropout.p
+    assert body.layer.kernel.kernel_dropout.p == defaults["kernel_dropout"]
 
 
 @pytest.mark.parametrize("init", ["random", "geometric", "double_exp"])
@@ -81,7 +113,7 @@ def test_kernel_truncates_never_wraps():
 
 
 def test_bidirectional_kernel_centre():
-    ker = LongConvKernel(3, 20, bidirectional=True, smooth_width=1)
+    ker = LongConvKernel(3, 20, bidirectional=True, smooth_width=1, kernel_dropout=0.0)
     assert ker.weight.shape[-1] == 39
     full = ker.full_kernel()
     k = ker(5)
@@ -164,7 +196,8 @@ def test_butterfly_layer_equals_longconv_at_init_then_learns():
     b = ButterflyConv(8, 32, butterfly_lr=1e-2)
     b.load_state_dict(a.state_dict(), strict=False)
     x = torch.randn(2, 32, 8)
-    torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x), rtol=1e-4, atol=1e-4)  # no kernel dropout
+    b.train()
     groups = param_groups(b, lr=1e-3)
     factor_group = [g for g in groups if any(p is b.butterfly.dft.f1 for p in g["params"])]
     assert factor_group and factor_group[0]["lr"] == 1e-2 and factor_group[0]["weight_decay"] == 0
@@ -269,7 +302,10 @@ def test_batchnorm_statistics_ignore_padding():
     lengths = torch.tensor([16, 5])
     x2 = x.clone()
     x2[1, 5:] = 1e4
-    torch.testing.assert_close(m(x, lengths=lengths), m(x2, lengths=lengths), rtol=1e-4, atol=1e-4)
+    torch.manual_seed(0)  # the same dropout masks in both calls
+    y1 = m(x, lengths=lengths)
+    torch.manual_seed(0)
+    torch.testing.assert_close(y1, m(x2, lengths=lengths), rtol=1e-4, atol=1e-4)
 
 
 def test_lm_head_and_tokens():
@@ -386,3 +422,71 @@ def test_eval_kernel_cache_follows_parameter_updates():
     assert not torch.allclose(y1, y2)
     layer.train()
     assert layer._kernel(16) is not layer._kernel(16)  # training: always regenerated
+
+
+# ---------------------------------------------------------------- layouts and masks
+
+
+@pytest.mark.parametrize("name,cls", [("longconv", "LongConv"), ("s4d", "LongConv"), ("butterfly", "ButterflyConv"),
+                                      ("gated", "GatedLongConv"), ("attention", "AttentionLayer")])
+def test_a_transposed_input_is_named(name, cls):
+    """(B, H, L) given to a (B, L, D) layer: the message names both layouts and the fix."""
+    layer = LAYERS[name](64, 32)
+    x = torch.randn(2, 64, 16)  # (B, H, L) with H = d_model = 64, L = 16
+    with pytest.raises(ValueError, match=rf"^got \(B, H, L\) = \(2, 64, 16\); {cls} expects \(B, L, D\) with D = "
+                                         r"d_model = 64; pass x\.transpose\(1, 2\)\.$"):
+        layer(x)
+    with pytest.raises(ValueError, match=rf"{cls} expects x of shape \(B, L, D\) with D = d_model = 64; got "
+                                         r"\(2, 16, 63\) \(63 features per step\)"):
+        layer(torch.randn(2, 16, 63))
+    with pytest.raises(ValueError, match=rf"{cls} expects x of shape \(B, L, D\).*got \(16, 64\)"):
+        layer(torch.randn(16, 64))
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_masks_are_checked(name):
+    layer = LAYERS[name](8, 32)
+    x = torch.randn(2, 16, 8)
+    with pytest.raises(TypeError, match=r"mask must be bool \(B, L\), True on real steps; got dtype int64 \(2, 16\)"
+                                        r"\. Pass mask\.bool\(\)"):
+        layer(x, torch.ones(2, 16, dtype=torch.long))
+    with pytest.raises(TypeError, match="mask must be bool.*got dtype float32"):
+        layer(x, torch.ones(2, 16))
+    with pytest.raises(ValueError, match=r"mask has length 15 but x has L = 16 steps; pass a \(B, L\) = \(2, 16\)"):
+        layer(x, torch.ones(2, 15, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"mask must be bool \(B, L\) = \(2, 16\) like x; got \(3, 16\)"):
+        layer(x, torch.ones(3, 16, dtype=torch.bool))
+
+
+def test_sequence_model_names_a_wrong_input():
+    m = SequenceModel(19, d_model=8, n_layers=1, l_max=32)
+    with pytest.raises(ValueError, match=r"x has 18 features per step \(x is \(B, L, D\) = \(2, 16, 18\)\); this "
+                                         r"model was built with d_input=19\.$"):
+        m(torch.randn(2, 16, 18))
+    with pytest.raises(ValueError, match=r"x has 16 features per step .*d_input=19; pass x\.transpose\(1, 2\)"):
+        m(torch.randn(2, 19, 16))
+    with pytest.raises(ValueError, match=r"mask has length 15 but x has L = 16 steps"):
+        m(torch.randn(2, 16, 19), torch.ones(2, 15, dtype=torch.bool))
+    with pytest.raises(TypeError, match="mask must be bool.*got dtype int64"):
+        m(torch.randn(2, 16, 19), torch.ones(2, 16, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"expects x of shape \(B, L, 19\) \(batch, time, features\); got \(16, 19\)"):
+        m(torch.randn(16, 19))
+    tokens = SequenceModel(None, d_model=8, n_layers=1, l_max=32, vocab_size=11)
+    with pytest.raises(ValueError, match=r"takes token ids, integer \(B, L\) < vocab_size=11; got \(2, 16, 3\)"):
+        tokens(torch.randn(2, 16, 3))
+    embedded = SequenceModel(None, d_model=8, n_layers=1, l_max=32)
+    with pytest.raises(ValueError, match=r"x has 5 features per step.*d_input=None: inputs already embedded, "
+                                         r"d_model=8"):
+        embedded(torch.randn(2, 16, 5))
+
+
+def test_every_public_entry_states_its_layout():
+    """The first line of each public docstring names the tensor layout."""
+    from neuroconv import GatedLongConv
+
+    for obj, layout in ((fftconv, "(B, H, L)"), (LongConv, "(B, L, D)"), (GatedLongConv, "(B, L, D)"),
+                        (ButterflyConv, "(B, L, D)"), (AttentionLayer, "(B, L, D)"), (SequenceModel, "(B, L, d_input)")):
+        first = " ".join(obj.__doc__.strip().split("\n\n")[0].split())
+        assert layout in first, (obj, first)
+    for cls in (LongConv, ButterflyConv, GatedLongConv, AttentionLayer, SequenceModel):
+        assert cls.forward.__doc__ and "(B, L" in cls.forward.__doc__, cls

@@ -1,6 +1,6 @@
 """The estimators as MOABB pipelines: the pipeline files of configs/moabb/ load with
 MOABB's own parser, and MOABB's evaluations (within session, cross subject) put
-LongConvClassifier's scores in MOABB's results table, equal to the same protocol run
+CovConvClassifier's scores in MOABB's results table, equal to the same protocol run
 by hand with scikit-learn. FakeDataset is generated in memory; nothing downloads (any
 socket connection fails these tests) and MOABB's results go to tmp_path."""
 
@@ -51,18 +51,27 @@ def _offline(monkeypatch, tmp_path):
 
 
 def test_pipeline_files_load_with_moabbs_parser(pipelines_dir):
-    assert sorted(p.name for p in PIPELINES.glob("*.yml")) == ["LongConv_P300.yml", "LongConv_SSVEP.yml",
-                                                               "LongConv_imagery.yml"]
+    assert sorted(p.name for p in PIPELINES.glob("*.yml")) == ["CovConv_P300.yml", "CovConv_SSVEP.yml",
+                                                               "CovConv_imagery.yml"]
     configs = {c["name"]: c for c in parse_pipelines_from_directory(pipelines_dir)}
-    assert set(configs) == {"neuroconv LongConv (tangent)", "neuroconv LongConv (tangent, balanced)",
-                            "neuroconv LongConv (tangent, SSVEP)"}
+    assert set(configs) == {"neuroconv CovConv (long-conv filters, tangent space)",
+                            "neuroconv CovConv (long-conv filters, tangent space, balanced)",
+                            "neuroconv CovConv (long-conv filters, tangent space, SSVEP)"}
     paradigms = {p for c in configs.values() for p in c["paradigms"]}
     assert {"LeftRightImagery", "MotorImagery", "P300", "SSVEP"} <= paradigms
     for c in configs.values():
         (name, est), = c["pipeline"].steps
-        assert isinstance(est, neuroconv.LongConvClassifier)
+        assert isinstance(est, neuroconv.CovConvClassifier)
         assert est.get_params()["readout"] == "tangent" and est.random_state == 0
-    assert configs["neuroconv LongConv (tangent, balanced)"]["pipeline"][-1].class_weight == "balanced"
+    assert configs["neuroconv CovConv (long-conv filters, tangent space, balanced)"]["pipeline"][-1].class_weight \
+        == "balanced"
+    # each file cites what its read-out is (the tangent space) and the filters
+    import yaml
+
+    for path in PIPELINES.glob("*.yml"):
+        cited = yaml.safe_load(path.read_text())["citations"]
+        assert "https://doi.org/10.1109/TBME.2011.2172210" in cited, path.name
+        assert "https://doi.org/10.48550/arXiv.2302.06646" in cited, path.name
     # every paradigm named is one of MOABB's
     import moabb.paradigms as mp
 
@@ -71,7 +80,7 @@ def test_pipeline_files_load_with_moabbs_parser(pipelines_dir):
 
 def _fast(pipeline):
     """The shipped pipeline with a one-epoch budget (the test checks plumbing, not skill)."""
-    return clone(pipeline).set_params(longconvclassifier__max_epochs=1, longconvclassifier__patience=0)
+    return clone(pipeline).set_params(covconvclassifier__max_epochs=1, covconvclassifier__patience=0)
 
 
 def _by_hand(paradigm, dataset, pipeline, protocol):
@@ -102,19 +111,19 @@ def test_moabb_evaluations_score_the_estimator(kind, tmp_path, pipelines_dir):
         paradigm = LeftRightImagery()
         dataset = FakeDataset(event_list=("left_hand", "right_hand"), n_sessions=1, n_runs=1, n_subjects=2,
                               paradigm="imagery", channels=("C3", "Cz", "C4"), duration=60, n_events=20, seed=3)
-        pipe = _fast(configs["neuroconv LongConv (tangent)"]["pipeline"])
+        pipe = _fast(configs["neuroconv CovConv (long-conv filters, tangent space)"]["pipeline"])
     else:
         paradigm = P300()
         dataset = FakeDataset(event_list=("Target", "NonTarget"), n_sessions=1, n_runs=1, n_subjects=2,
                               paradigm="p300", channels=("Fz", "Cz", "Pz"), duration=60, n_events=30, seed=3)
-        pipe = _fast(configs["neuroconv LongConv (tangent, balanced)"]["pipeline"])
+        pipe = _fast(configs["neuroconv CovConv (long-conv filters, tangent space, balanced)"]["pipeline"])
     for protocol, evaluation in (("within", WithinSessionEvaluation(
             paradigm=paradigm, datasets=[dataset], hdf5_path=str(tmp_path / "results"), overwrite=True,
             n_splits=2, cv_class=KFold, cv_kwargs={"shuffle": False})),
             ("cross", CrossSubjectEvaluation(paradigm=paradigm, datasets=[dataset],
                                              hdf5_path=str(tmp_path / "results"), overwrite=True))):
-        results = evaluation.process({"LongConv": pipe})
-        assert set(results["pipeline"]) == {"LongConv"} and set(results["dataset"]) == {dataset.code}
+        results = evaluation.process({"CovConv": pipe})
+        assert set(results["pipeline"]) == {"CovConv"} and set(results["dataset"]) == {dataset.code}
         got = {(str(s), str(k)): float(v) for s, k, v in zip(results["subject"], results["session"], results["score"])}
         want = _by_hand(paradigm, dataset, pipe, protocol)
         assert set(got) == set(want) and len(got) == 2, (protocol, got, want)

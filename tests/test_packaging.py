@@ -30,8 +30,8 @@ def test_every_package_is_listed_in_pyproject():
 
 
 def test_import_is_light_and_offline():
-    code = ("import sys, neuroconv; heavy = [m for m in ('triton', 'mne', 'nilearn', 'lightning') "
-            "if m in sys.modules]; print(heavy)")
+    code = ("import sys, neuroconv; heavy = [m for m in ('torch', 'neuroconv.layers', 'triton', 'mne', 'nilearn', "
+            "'lightning') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

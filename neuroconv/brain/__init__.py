@@ -27,6 +27,8 @@ loop, run folders, folds, statistics and the config system come from
 
 from __future__ import annotations
 
+from neuroconv.extras import require_brain  # noqa: F401 - an ImportError that names the missing extra
+
 __all__ = ["run_pretrain", "run_decode", "DecodeFailed", "ExperimentConfig", "load_config", "BrainModel",
            "load_pretrained", "CovConvNet", "StoreWindows", "open_stores", "make_baseline", "ZOO"]
 

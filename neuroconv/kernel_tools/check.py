@@ -785,7 +785,7 @@ def _big_run(rep: Report, b: dict, dev, free: int) -> None:
 
     from neuroconv.butterfly import ButterflyFFTConv
 
-    from neuroconv.kernels.flashbutterfly import fftconv_fn, fftconv_ref
+    from neuroconv.kernels.flashbutterfly import fftconv_fn, gated_fftconv_ref
     from neuroconv.kernels.monarch import butterfly_conv_ref
     from neuroconv.kernels.verify import budget
 
@@ -822,7 +822,7 @@ def _big_run(rep: Report, b: dict, dev, free: int) -> None:
                     m.backend = "triton"
         else:
             fn = lambda u_, k_, D_: fftconv_fn(u_, k_, D_)  # noqa: E731
-            ref = lambda u_, k_, D_: fftconv_ref(u_, k_, D_)  # noqa: E731
+            ref = lambda u_, k_, D_: gated_fftconv_ref(u_, k_, D_)  # noqa: E731
         y = fn(u, k, D)
         dy = torch.zeros_like(y)
         dy[-1].normal_(generator=g)  # only the last batch row: dk and dD come from it alone
@@ -1114,7 +1114,7 @@ def _trace_triton_ops(path: str) -> int:
     from torch._functorch.partitioners import default_partition
     from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table
 
-    import neuroconv.kernels as K
+    from neuroconv.kernels import availability
     from neuroconv.layers import LongConv
 
     from neuroconv.kernels.flashbutterfly import fftconv_fn
@@ -1125,7 +1125,7 @@ def _trace_triton_ops(path: str) -> int:
             return GPUTarget("cuda", 90, 32)
 
     triton.runtime.driver.set_active(_Target())
-    K.triton_available = lambda device=None: True  # trace only: CPU tensors, no interpreter
+    availability.triton_available = lambda device=None: True  # trace only: CPU tensors, no interpreter
     failures = []
 
     class _Count(logging.Handler):

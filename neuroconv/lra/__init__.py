@@ -23,36 +23,9 @@ Training side (``neuroconv lra``):
 
 from __future__ import annotations
 
-from .configs import load_lra_config, lra_config_names, lra_config_path
-from .data import (
-    LRA_TASKS,
-    PATHFINDER_DIFFICULTIES,
-    AanDataset,
-    Cifar10Dataset,
-    ImdbDataset,
-    ListOpsDataset,
-    LRADataset,
-    PathfinderDataset,
-    load_cifar_batch,
-    lra_dataset,
-    read_pathfinder_metadata,
-)
-from .listops import sample_listops, write_listops
-from .models import LanguageModel, PairClassifier, PairHead, SequenceClassifier, load_lra_model
-from .pathfinder import PathfinderSample, render_pathfinder, write_pathfinder
-from .tokens import (
-    BYTE_VOCAB,
-    LISTOPS_VOCAB,
-    PAD_ID,
-    Batch,
-    Vocab,
-    collate,
-    collate_pairs,
-    encode_bytes,
-    encode_listops,
-)
-from .train import generate_data, lra_run_config, run_lra
-from .wikitext import lm_perplexity, wikitext103
+from neuroconv.extras import require_lra  # noqa: F401 - an ImportError that names the missing extra
+
+import importlib
 
 __all__ = [
     "LRA_TASKS", "PATHFINDER_DIFFICULTIES", "LRADataset", "ListOpsDataset", "ImdbDataset", "AanDataset",
@@ -63,3 +36,34 @@ __all__ = [
     "SequenceClassifier", "PairHead", "PairClassifier", "LanguageModel", "load_lra_model",
     "lra_run_config", "run_lra", "generate_data", "wikitext103", "lm_perplexity",
 ]
+
+
+#: public name -> the submodule that defines it; loaded on first use, so importing
+#: ``neuroconv.lra.cli`` (the command line, built for ``neuroconv --help``) or a data
+#: module loads neither torch nor the layers
+_LAZY = {
+    **dict.fromkeys(("load_lra_config", "lra_config_names", "lra_config_path"), "configs"),
+    **dict.fromkeys(("LRA_TASKS", "PATHFINDER_DIFFICULTIES", "AanDataset", "Cifar10Dataset", "ImdbDataset",
+                     "ListOpsDataset", "LRADataset", "PathfinderDataset", "load_cifar_batch", "lra_dataset",
+                     "read_pathfinder_metadata"), "data"),
+    **dict.fromkeys(("sample_listops", "write_listops"), "listops"),
+    **dict.fromkeys(("LanguageModel", "PairClassifier", "PairHead", "SequenceClassifier", "load_lra_model"),
+                    "models"),
+    **dict.fromkeys(("PathfinderSample", "render_pathfinder", "write_pathfinder"), "pathfinder"),
+    **dict.fromkeys(("BYTE_VOCAB", "LISTOPS_VOCAB", "PAD_ID", "Batch", "Vocab", "collate", "collate_pairs",
+                     "encode_bytes", "encode_listops"), "tokens"),
+    **dict.fromkeys(("generate_data", "lra_run_config", "run_lra"), "train"),
+    **dict.fromkeys(("lm_perplexity", "wikitext103"), "wikitext"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -22,7 +22,6 @@ import shlex
 import sys
 
 _TASKS = ("listops", "text", "retrieval", "image", "scifar", "pathfinder", "pathx", "wikitext103")
-_LAYERS = ("longconv", "s4d", "butterfly", "attention", "gated")
 
 _DATA_HELP = """\
 data folders (--data DIR; DIR may also be the parent, e.g. the unpacked lra_release):
@@ -46,7 +45,7 @@ def _front(argv: list[str], prog: str, *, generate_cmd: bool = False):
     p = argparse.ArgumentParser(prog=prog, add_help=False)
     p.add_argument("--task", choices=_TASKS, default=None)
     p.add_argument("--config", default=None)
-    p.add_argument("--layer", choices=_LAYERS, default=None)
+    p.add_argument("--layer", default=None)  # a name of neuroconv.LAYERS, checked with the config
     if generate_cmd:
         p.add_argument("--out", required=True)
     else:
@@ -70,6 +69,8 @@ def _config(front, rest):
 
 
 def _help(extra: str = "") -> None:
+    from neuroconv.layers import LAYERS
+
     from .configs import lra_parser
 
     print("usage: neuroconv lra (--task TASK | --config NAME|YAML) --data DIR [--layer LAYER] [--generate] "
@@ -77,7 +78,8 @@ def _help(extra: str = "") -> None:
           "       neuroconv lra reproduce --out DIR [--arms ...] [--report] [config flags]\n\n"
           f"  --task        one of {', '.join(_TASKS)} (its config is configs/lra/<task>.yaml)\n"
           "  --data DIR    folder holding the task's files\n"
-          f"  --layer       swap the sequence layer: {', '.join(_LAYERS)} (each layer takes the model keys it uses)\n"
+          f"  --layer       swap the sequence layer: {', '.join(LAYERS)} (neuroconv.LAYERS; each layer takes the "
+          "model keys it uses)\n"
           "  --generate    listops/pathfinder/pathx: generate the data into --data first when it is missing\n"
           "  --name NAME   run folder name (= --train.name)\n\n" + _DATA_HELP + extra)
     lra_parser().print_help()

@@ -38,10 +38,6 @@ __all__ = [
     "count_parameters",
 ]
 
-#: layers the LRA command can swap in with ``--layer`` (each takes the keys of the flat
-#: model section that it uses: :meth:`neuroconv.ModelConfig.layer_args`)
-LRA_LAYERS = ("longconv", "s4d", "butterfly", "attention", "gated")
-
 
 class SequenceClassifier(nn.Module):
     """A :class:`SequenceModel` with its classification head; ``forward(batch) -> (B,

@@ -40,9 +40,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from neuroconv.engine.config import to_dict
+from neuroconv.layers import check_layer
 
 from .configs import TASKS, LRAConfig, drop_none, load_lra_config, model_kwargs
-from .models import LRA_LAYERS, LanguageModel, PairClassifier, SequenceClassifier, count_parameters
+from .models import LanguageModel, PairClassifier, SequenceClassifier, count_parameters
 from .tokens import Batch
 
 __all__ = ["TASKS", "lra_run_config", "batch_to_dict", "build_lra_net", "evaluate_classifier", "generate_data",
@@ -59,9 +60,8 @@ def lra_run_config(task: str | None = None, config=None, *, layer: str | None = 
         task: a name in :data:`TASKS`; with ``config`` unset, ``configs/lra/<task>.yaml``.
         config: a shipped config name (e.g. ``"listops_cpu"``) or a YAML path; its
             ``task`` must match ``task`` when both are given.
-        layer: sequence layer to use instead of the config's (``longconv``, ``s4d``,
-            ``butterfly``, ``attention``, ``gated``); ``overrides["model.layer"]`` does
-            the same.
+        layer: sequence layer to use instead of the config's, a name of
+            :data:`neuroconv.LAYERS`; ``overrides["model.layer"]`` does the same.
         overrides: dotted key -> value (checked like command-line flags).
     """
     if task is None and config is None:
@@ -83,9 +83,7 @@ def finish_config(cfg: LRAConfig, task: str | None, layer: str | None, name) -> 
         raise ValueError(f"config {name!r} is for task {cfg.task!r}, not {task!r}; drop --task or pick a config of "
                          "that task.")
     if layer is not None and layer != cfg.model.layer:
-        if layer not in LRA_LAYERS:
-            raise ValueError(f"`layer` must be one of {list(LRA_LAYERS)}; got {layer!r}.")
-        cfg.model.layer = layer
+        cfg.model.layer = check_layer(layer)  # any name of neuroconv.LAYERS
     cfg.model.layer_args()  # the layer's arguments resolve (e.g. attention heads), or a clear error now
     return cfg
 

@@ -277,9 +277,8 @@ def test_each_caller_obeys_the_override_variable(name, monkeypatch, fresh):
 
 @pytest.mark.parametrize("name", CALLERS)
 def test_each_caller_raises_the_same_errors(name, monkeypatch):
-    from neuroconv import kernels
-
-    from neuroconv import ButterflyFFTConv, GatedLongConv
+    from neuroconv import ButterflyFFTConv, GatedLongConv, kernels
+    from neuroconv.kernels import availability
 
     c = _Caller(name)
     with pytest.raises(ValueError, match=r"`backend` must be one of \('auto', 'torch', 'triton'\); got 'cuda'"):
@@ -289,9 +288,9 @@ def test_each_caller_raises_the_same_errors(name, monkeypatch):
             GatedLongConv(4, 24, backend="cuda")
         else:
             ButterflyFFTConv(24, backend="cuda")
-    monkeypatch.setattr(kernels, "_triton_importable", lambda: False)
+    monkeypatch.setattr(availability, "_triton_importable", lambda: False)
     monkeypatch.setattr(bk, "_auto_candidate", lambda u: kernels.triton_available(u.device))  # unpatched
-    with pytest.raises(RuntimeError, match=r"needs the `triton` package.*pip install triton"):
+    with pytest.raises(RuntimeError, match=r"needs the `triton` package.*pip install 'neuroconv\[gpu\]'"):
         c.run("triton")
     torch.testing.assert_close(c.run("auto"), c.run("torch"), rtol=0, atol=0)  # auto: silently torch
 

@@ -15,7 +15,8 @@ from neuroconv.cli import main
 from neuroconv.engine.config import ConfigError
 from neuroconv.lra import ListOpsDataset, lra_config_names
 from neuroconv.lra.configs import lra_parser, model_kwargs
-from neuroconv.lra.models import LRA_LAYERS, load_lra_model
+from neuroconv.layers import LAYERS
+from neuroconv.lra.models import load_lra_model
 from neuroconv.lra.train import batch_to_dict, lra_run_config
 
 TINY = ["--model.d_model", "8", "--model.n_layers", "1", "--train.max_epochs", "1", "--train.batch_size", "8",
@@ -29,7 +30,7 @@ def test_every_shipped_config_parses_with_every_layer():
     """Every key of every shipped config is a typed key of the one config system (a file
     key it does not know would be refused), with every layer swapped in."""
     for name in lra_config_names():
-        for layer in LRA_LAYERS:
+        for layer in LAYERS:
             cfg = lra_run_config(config=name, layer=layer)
             assert cfg.model.layer == layer and cfg.train.lr > 0
             assert lra_parser().parse(["--config", lra_parser().dump(cfg)])[0] == cfg  # round trip
