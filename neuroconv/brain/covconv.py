@@ -162,6 +162,9 @@ class CovConvNet(nn.Module):
             ``identity``, ``filter_len`` and the kernel settings are then unused.
         band_edge, band_lr: the bands' edge softness (a fraction of their width) and the
             learning rate of their edges.
+        n_extra: fixed features read beside the learned ones (``batch["extra"] (B,
+            n_extra)``, e.g. a baseline's standardised features: the head's first
+            ``n_extra`` inputs); the head is then float64 (:meth:`init_head_from`).
     """
 
     def __init__(self, n_channels: int, n_out: int, *, filter_len: int = 16, n_filters: int = 1,
@@ -169,7 +172,7 @@ class CovConvNet(nn.Module):
                  erp_prototypes: bool = False, diagonal: bool = False, means: bool = False,
                  reference: str = "riemann", dropout: float = 0.5,
                  lam: float = 0.0, smooth_width: int = 5, kernel_lr: float = 1e-3, kernel_init: str = "geometric",
-                 bands=None, band_edge: float = 0.1, band_lr: float = 0.01):
+                 bands=None, band_edge: float = 0.1, band_lr: float = 0.01, n_extra: int = 0):
         super().__init__()
         if readout not in ("tangent", "logvar"):
             raise ValueError(f"`readout` must be 'tangent' or 'logvar'; got {readout!r}.")
@@ -180,7 +183,7 @@ class CovConvNet(nn.Module):
                            diagonal=diagonal, means=means, reference=reference, dropout=dropout, lam=lam,
                            smooth_width=smooth_width, kernel_lr=kernel_lr, kernel_init=kernel_init,
                            bands=None if bands is None else [None if b is None else list(b) for b in bands],
-                           band_edge=band_edge, band_lr=band_lr)
+                           band_edge=band_edge, band_lr=band_lr, n_extra=n_extra)
         self.bank = BandPassBank(bands, band_edge, band_lr) if bands else None
         if self.bank is not None:
             n_filters, identity, kernel_init = len(self.bank), False, "box"
@@ -223,7 +226,10 @@ class CovConvNet(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(n_feat, dtype=torch.float64))
         self.register_buffer("feat_sd", torch.ones(n_feat, dtype=torch.float64))
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(n_feat, n_out)
+        self.n_extra = int(n_extra)
+        # with fixed features beside the learned ones (a baseline's), the head is float64 so
+        # that an untrained model reproduces that baseline's logistic regression exactly
+        self.head = nn.Linear(self.n_extra + n_feat, n_out, dtype=torch.float64 if n_extra else None)
 
     # ------------------------------------------------------------------ pieces
     def filtered(self, x: torch.Tensor, mask: torch.Tensor | None, sfreq: torch.Tensor | None = None) -> torch.Tensor:
@@ -292,7 +298,10 @@ class CovConvNet(nn.Module):
         return ((self.raw_features(batch) - self.feat_mean) / self.feat_sd).to(self.head.weight.dtype)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.head(self.drop(self.features(batch)))
+        f = self.features(batch)
+        if self.n_extra:
+            f = torch.cat([batch["extra"].to(f.dtype), f], 1)  # (B E + n_features)
+        return self.head(self.drop(f))
 
     # ------------------------------------------------------------------ statistics
     @torch.no_grad()
@@ -389,6 +398,27 @@ class CovConvNet(nn.Module):
         self.head.weight.copy_(torch.as_tensor(W, dtype=self.head.weight.dtype))
         self.head.bias.copy_(torch.as_tensor(b, dtype=self.head.bias.dtype))
         return float(C)
+
+    @torch.no_grad()
+    def init_head_from(self, coef: np.ndarray, intercept: np.ndarray, classes) -> None:
+        """Start the head at a fitted linear model of the fixed features alone
+        (``coef (K', n_extra)``, ``intercept (K',)`` of a scikit-learn logistic regression
+        with ``classes``): the learned features' weights start at zero, so the model
+        starts exactly at that model."""
+        coef, intercept = np.atleast_2d(coef), np.atleast_1d(intercept)
+        W = np.zeros((self.head.out_features, self.head.in_features))
+        b = np.zeros(self.head.out_features)
+        classes = np.asarray(classes).astype(int)
+        E = coef.shape[1]
+        if E != self.n_extra:
+            raise ValueError(f"init_head_from: the model reads {self.n_extra} fixed features; got coef for {E}.")
+        if len(classes) == 2 and coef.shape[0] == 1 and self.head.out_features == 2:  # binary: split the logit
+            W[classes[1], :E], b[classes[1]] = coef[0] / 2, intercept[0] / 2
+            W[classes[0], :E], b[classes[0]] = -coef[0] / 2, -intercept[0] / 2
+        else:
+            W[classes, :E], b[classes] = coef, intercept
+        self.head.weight.copy_(torch.as_tensor(W, dtype=self.head.weight.dtype))
+        self.head.bias.copy_(torch.as_tensor(b, dtype=self.head.bias.dtype))
 
     def extra_repr(self) -> str:
         bands = "" if self.bank is None else f", bands={self.bank.edges().tolist()}"

@@ -26,7 +26,7 @@ from neuroconv.data import SequenceStore, open_stores
 
 from .models import channel_set_key
 
-__all__ = ["StoreWindows", "ArrayWindows", "Crops", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
+__all__ = ["StoreWindows", "ArrayWindows", "Crops", "Extra", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
            "pretrain_windows", "sample_groups", "sample_columns", "store_is_standardized"]
 
 
@@ -73,6 +73,7 @@ class StoreWindows(Dataset):
         self._zscore = [normalize == "recording" or (normalize == "auto" and not store_is_standardized(st))
                         for st in stores]
         self._stats: dict = {}
+        self._band, self._filtered = None, {}
         self._keys = {}
         for s, rid in set(zip(self._store_idx, self._ids)):
             self._keys[(s, rid)] = channel_set_key(stores[s].channels(rid))
@@ -89,7 +90,7 @@ class StoreWindows(Dataset):
         and alignment (fitted on the whole dataset)."""
         idx = np.asarray(idx, dtype=int)
         sub = StoreWindows(self.stores, self.windows.iloc[idx], self.normalize)
-        sub._stats = self._stats
+        sub._stats, sub._band, sub._filtered = self._stats, self._band, self._filtered
         if self._align is not None:
             sub._align, sub._whiten = self._align[idx], self._whiten
         return sub
@@ -122,26 +123,61 @@ class StoreWindows(Dataset):
     def sfreqs(self) -> set[float]:
         return {float(self.stores[s].sfreq(r)) for s, r in self._keys}
 
+    def filtered(self, band) -> "StoreWindows":
+        """The same windows cut from each recording band-passed as a whole (``band`` =
+        ``(l_freq, h_freq)`` Hz, either None), as MOABB's paradigms filter the continuous
+        recording before epoching: MNE's IIR filter (4th-order Butterworth, forwards and
+        backwards), the recording normalised by its own filtered statistics. The store
+        stays broadband; each filtered recording is computed once (shared by subsets)."""
+        if band is None:
+            return self
+        sub = self.subset(np.arange(len(self)))
+        sub._band = (None if band[0] is None else float(band[0]), None if band[1] is None else float(band[1]))
+        if sub._align is not None:
+            raise ValueError("band-passed windows cannot be Euclidean-aligned (the alignment was fitted on the "
+                             "broadband windows); use data.align none with baselines that filter.")
+        return sub
+
+    def _recording(self, s: int, rid: str) -> np.ndarray:
+        """Recording ``rid`` of store ``s`` (store units), band-passed when this view filters."""
+        if self._band is None:
+            return self.stores[s].load(rid)
+        key = (s, rid, self._band)
+        if key not in self._filtered:
+            from mne.filter import filter_data
+
+            sfreq = float(self.stores[s].sfreq(rid))
+            lo, hi = self._band
+            hi = None if hi is not None and hi >= sfreq / 2 else hi
+            x = np.asarray(self.stores[s].load(rid), dtype=np.float64)
+            self._filtered[key] = filter_data(x.T, sfreq, lo, hi, method="iir", verbose=False).T if (lo or hi) else x
+        return self._filtered[key]
+
     def _norm(self, s: int, rid: str):
-        st = self._stats.get((s, rid))
+        st = self._stats.get((s, rid, self._band))
         if st is None:
-            arr = self.stores[s].load(rid)
+            arr = self._recording(s, rid)
             mean = arr.mean(0, dtype=np.float64)
             sd = arr.std(0, dtype=np.float64)
             sd[~(sd > 1e-12)] = 1.0
-            st = self._stats[(s, rid)] = (mean, sd)
+            st = self._stats[(s, rid, self._band)] = (mean, sd)
         return st
 
     def window(self, i: int) -> np.ndarray:
         """Window ``i`` as float64 ``(L, C)``, normalised."""
         s, rid = self._store_idx[i], self._ids[i]
-        x = np.asarray(self.stores[s].load(rid)[self._start[i]: self._stop[i]], dtype=np.float64)
+        x = np.asarray(self._recording(s, rid)[self._start[i]: self._stop[i]], dtype=np.float64)
         if self._zscore[s]:
             mean, sd = self._norm(s, rid)
             x = (x - mean) / sd
         if self._align is not None:
             x = x @ self._whiten[self._align[i]]
         return x
+
+    def raw_window(self, i: int) -> np.ndarray:
+        """Window ``i`` as float64 ``(L, C)`` in the store's units (e.g. µV), not normalised."""
+        s, rid = self._store_idx[i], self._ids[i]
+        return np.asarray(self._recording(s, rid)[self._start[i]: self._stop[i]], dtype=np.float64)
 
     def arrays(self, fixed_length: bool = True):
         """Every window, normalised, for the baselines: ``(n, C, T)`` float64 when
@@ -193,6 +229,18 @@ class ArrayWindows(Dataset):
 
     def channel_sets(self) -> dict[str, list]:
         return {self.key: [f"ch{i}" for i in range(self.X.shape[2])]}
+
+    def filtered(self, band) -> "ArrayWindows":
+        """The samples band-passed one by one (``band`` = ``(l_freq, h_freq)`` Hz; arrays
+        have no continuous recording to filter first), with MNE's IIR filter."""
+        if band is None:
+            return self
+        from .baselines import BandPass
+
+        X = self.X.numpy().astype(np.float64).transpose(0, 2, 1)  # (n C T)
+        Xf = BandPass(sfreq=self.sfreq, l_freq=band[0], h_freq=band[1]).fit(X).transform(X)
+        out = ArrayWindows(Xf, self.y, self.sfreq, self.key, self.lengths)
+        return out
 
     def sfreqs(self) -> set[float]:
         return {self.sfreq}
@@ -248,8 +296,27 @@ class Crops(Dataset):
         return np.asarray(outputs).reshape(len(self.ds), n, *np.shape(outputs)[1:]).mean(1)
 
 
+class Extra(Dataset):
+    """The windows of ``ds`` with fixed per-window features: item ``i`` gains ``"extra"``,
+    row ``i`` of ``values (n, E)`` (float64), e.g. a baseline's features that a model
+    reads beside the signal."""
+
+    def __init__(self, ds, values):
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) != len(ds):
+            raise ValueError(f"Extra: one row of values per window ({len(ds)}); got {len(values)}.")
+        self.ds, self.values, self.keys = ds, torch.from_numpy(values), list(ds.keys)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        return {**self.ds[i], "extra": self.values[i]}
+
+
 def collate(items: list[dict]) -> dict:
-    """Pad to the longest window: ``x (B, L, C)``, ``mask (B, L)``, ``sfreq (B,)``, ``y (B,)``."""
+    """Pad to the longest window: ``x (B, L, C)``, ``mask (B, L)``, ``sfreq (B,)``, ``y (B,)``
+    (and ``extra (B, E)`` when the items carry fixed features)."""
     keys = {it["key"] for it in items}
     if len(keys) != 1:
         raise RuntimeError("a batch mixes channel sets; use ChannelSetBatchSampler.")
@@ -262,8 +329,11 @@ def collate(items: list[dict]) -> dict:
         x[b, :n] = it["x"]
         mask[b, :n] = True
     y = torch.as_tensor(np.asarray([it["y"] for it in items]))
-    return {"x": x, "mask": mask, "sfreq": torch.tensor([it["sfreq"] for it in items]),
-            "y": y, "key": keys.pop(), "index": torch.tensor([it["index"] for it in items])}
+    out = {"x": x, "mask": mask, "sfreq": torch.tensor([it["sfreq"] for it in items]),
+           "y": y, "key": keys.pop(), "index": torch.tensor([it["index"] for it in items])}
+    if "extra" in items[0]:
+        out["extra"] = torch.stack([torch.as_tensor(it["extra"]) for it in items])  # (B E)
+    return out
 
 
 class ChannelSetBatchSampler(Sampler):

@@ -78,7 +78,7 @@ def context(cfg) -> zoo.Context:
         raise ValueError(f"decode.c_grid must be a list of positive numbers; got {kc.c_grid!r}.")
     trainer = TrainerConfig(**{f.name: getattr(kc, f.name) for f in dataclasses.fields(TrainerConfig)})
     return zoo.Context(trainer=trainer, backbone=cfg.model, c_grid=tuple(kc.c_grid), seed=kc.seed, n_jobs=kc.n_jobs,
-                       refit=kc.refit, budget=kc.budget)
+                       refit=kc.refit, budget=kc.budget, settings={n: kc.settings(n) for n in zoo.ZOO})
 
 
 def prepare(cfg, log=print) -> Design:

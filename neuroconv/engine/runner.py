@@ -387,7 +387,8 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
 @torch.no_grad()
 def predict(net: torch.nn.Module, loader, method: str = "forward", n: int | None = None):
     """Outputs of ``net`` (or of its ``method``, e.g. ``"features"``) over ``loader``,
-    as a numpy array in dataset order when batches carry ``"index"``, else in loader order."""
+    as a numpy array (float32, or float64 when the net computes in float64) in dataset
+    order when batches carry ``"index"``, else in loader order."""
     import numpy as np
 
     net.eval()
@@ -396,7 +397,8 @@ def predict(net: torch.nn.Module, loader, method: str = "forward", n: int | None
     outs, order = [], []
     for batch in loader:
         batch = {k: (v.to(device) if isinstance(v, torch.Tensor) and k != "index" else v) for k, v in batch.items()}
-        outs.append(fn(batch).float().cpu().numpy())
+        o = fn(batch).detach()
+        outs.append((o if o.dtype == torch.float64 else o.float()).cpu().numpy())  # float64 stays float64
         if "index" in batch:
             order.append(np.asarray(batch["index"]))
     out = np.concatenate(outs)

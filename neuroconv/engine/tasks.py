@@ -112,10 +112,11 @@ class SupervisedTask(TrainTask):
         out = self(batch) if out is None else out
         y = batch["y"]
         if self.hparams.kind == "classification":
-            return F.cross_entropy(out, y.long(), weight=self.class_weights), out
+            w = None if self.class_weights is None else self.class_weights.to(out.dtype)
+            return F.cross_entropy(out, y.long(), weight=w), out
         if self.hparams.kind == "lm":
             return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), ignore_index=-100), out
-        return F.mse_loss(out.reshape(y.shape).float(), y.float()), out
+        return F.mse_loss(out.reshape(y.shape), y.to(out.dtype)), out
 
     def _log_acc(self, name, out, batch):
         if self.hparams.kind == "classification":

@@ -408,3 +408,35 @@ def test_neural_models_get_the_same_step_budget(eeg_store, tmp_path, budget):
         else:
             assert eegnet["step_budget"] < scratch["step_budget"]
         assert eegnet["weight_decay"] == 0.0 and scratch["weight_decay"] == cfg.decode.weight_decay
+
+
+# --------------------------------------------------------------------------- containment
+@pytest.mark.parametrize("name", ["ts_lr", "bandpower"])
+def test_covconv_starts_exactly_at_its_baseline(name):
+    """decode.covconv.baseline: with train none, covconv's predictions are its baseline's
+    (its features, its C chosen on the inner split, its head) to float64 rounding; the
+    learned filters' features join with zero weights."""
+    part, test = _part(C=4, T=256, sfreq=128.0)
+    cfg = _cfg(**{"decode.covconv.baseline": name, "decode.covconv.train": "none"})
+    cov = _make("covconv", cfg).fit(part)
+    base = _make(name, cfg).fit(part)
+    np.testing.assert_allclose(cov.predict(part.data, test), base.predict(part.data, test), rtol=0, atol=1e-10)
+    assert cov.hyperparameters["C"] == base.hyperparameters["C"] and cov.training["steps"] == 0
+    learned = cov.net.head.weight[:, cov.net.n_extra:]
+    assert learned.abs().max() == 0 and cov.net.n_extra > 0
+    with pytest.raises(ValueError, match="not a classical baseline"):
+        _make("covconv", _cfg(**{"decode.covconv.baseline": "scratch"})).fit(part)
+
+
+def test_covconv_trained_from_its_baseline_keeps_a_change_only_if_the_inner_split_prefers_it():
+    """train all: the start (the baseline) competes on the inner split; a kept state is
+    either the start (best_step 0: the baseline's predictions) or one with a lower inner
+    validation loss."""
+    part, test = _part(C=4, T=256, sfreq=128.0)
+    cfg = _cfg(**{"decode.covconv.baseline": "ts_lr", "decode.max_epochs": 3, "decode.refit": False})
+    cov = _make("covconv", cfg).fit(part)
+    base = _make("ts_lr", cfg).fit(part)
+    if cov.training["best_step"] == 0:
+        np.testing.assert_allclose(cov.predict(part.data, test), base.predict(part.data, test), atol=1e-10)
+    else:
+        assert cov.training["best_val_loss"] is not None

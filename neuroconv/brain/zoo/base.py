@@ -148,6 +148,8 @@ class Context:
             training part with those choices (``decode.refit``).
         budget: ``"steps"`` (every neural model gets the same optimiser-step budget) or
             ``"epochs"`` (each its own batch size's epochs; ``decode.budget``).
+        settings: every model's settings of the run, by name (a model that contains
+            another, as covconv its baseline, makes it with the run's settings).
     """
 
     trainer: object
@@ -157,6 +159,7 @@ class Context:
     n_jobs: int = 1
     refit: bool = True
     budget: str = "steps"
+    settings: dict = field(default_factory=dict)
 
 
 def make(name: str, context: Context, settings=None) -> "Decoder":

@@ -69,10 +69,15 @@ class ClassicalDecoder(Decoder):
     def _parts(self, data: DecodeData, C=None, class_weight=None, **warm):
         sfreq = data.sfreq(self.name, one=self.fixed_length)
         return self.pipeline(self.settings, sfreq=sfreq, seed=self.context.seed, C=C, class_weight=class_weight,
-                             n_classes=data.n_out, n_jobs=self.context.n_jobs, **warm)
+                             n_classes=data.n_out, n_jobs=self.context.n_jobs, band_step=False, **warm)
 
     def _arrays(self, data: DecodeData, idx):
-        return data.windows.subset(idx).arrays(self.fixed_length)
+        """The samples ``idx`` as the pipeline reads them: with a ``band`` setting, cut from
+        each recording band-passed as a whole (MOABB filters the continuous recording
+        before epoching; the store stays broadband)."""
+        band = getattr(self.settings, "band", None)
+        windows = data.windows.filtered(tuple(band)) if band else data.windows
+        return windows.subset(idx).arrays(self.fixed_length)
 
     def _groups(self, data: DecodeData, idx) -> dict:
         """Extra keyword arguments of the features' fit/transform for samples ``idx``
@@ -108,11 +113,28 @@ class ClassicalDecoder(Decoder):
         return self
 
     def predict(self, data: DecodeData, idx) -> np.ndarray:
+        return proba_of(self.head, self.transform(data, idx), data.n_out)
+
+    def transform(self, data: DecodeData, idx, features=None) -> np.ndarray:
+        """The features (of the fitted pipeline, or of ``features``) of samples ``idx``:
+        what the head reads."""
         from mne.utils import use_log_level
 
         with use_log_level("warning"):
-            F = self.features.transform(self._arrays(data, idx), **self._groups(data, idx))
-        return proba_of(self.head, F, data.n_out)
+            return (features or self.features).transform(self._arrays(data, idx), **self._groups(data, idx))
+
+    def pipeline_at(self, part: TrainingPart, idx, C):
+        """``(features, head)`` of this baseline at regulariser ``C``, fitted on samples
+        ``idx`` of ``part`` (with its class weighting), beside the fitted model."""
+        from mne.utils import use_log_level
+
+        data = part.data
+        with use_log_level("warning"):
+            features, head = self._parts(data, C=C, class_weight="balanced" if part.class_weight == "balanced"
+                                         else None)
+            F = features.fit_transform(self._arrays(data, idx), data.y[idx], **self._groups(data, idx))
+            head.fit(F, data.y[idx])
+        return features, head
 
 
 def _warm_start(features) -> dict:
@@ -143,12 +165,14 @@ def _lda(class_weight, n_classes, **kw):
     return LinearDiscriminantAnalysis(priors=priors, **kw)
 
 
-def _band(settings, sfreq) -> list:
-    """The baseline's own band-pass step (MOABB's paradigm band), or none."""
+def _band(settings, sfreq, band_step: bool) -> list:
+    """The baseline's own band-pass step for epochs (MOABB's paradigm band), when the
+    pipeline filters epochs itself (``band_step``; outside decode); none in decode, which
+    cuts the epochs from each recording band-passed as a whole."""
     from ..baselines import BandPass
 
     band = settings.band
-    return [BandPass(sfreq=sfreq, l_freq=band[0], h_freq=band[1])] if band else []
+    return [BandPass(sfreq=sfreq, l_freq=band[0], h_freq=band[1])] if band and band_step else []
 
 
 # --------------------------------------------------------------------------- connectivity
@@ -173,7 +197,8 @@ class ConnectivitySettings:
     site_centering: bool = False
 
 
-def _connectivity(s: ConnectivitySettings, *, sfreq, seed, C, class_weight, n_classes, n_jobs=None, init_mean=None):
+def _connectivity(s: ConnectivitySettings, *, sfreq, seed, C, class_weight, n_classes, n_jobs=None, init_mean=None,
+                  **_):
     from ..baselines import CONNECTIVITY_C, ConnectivityFeatures
 
     C = CONNECTIVITY_C.get(s.kind, 1.0) if C is None else C
@@ -222,14 +247,14 @@ class TSLRSettings:
     band: Optional[list[float]] = field(default_factory=lambda: [8.0, 32.0])
 
 
-def _ts_lr(s: TSLRSettings, *, sfreq, seed, C, class_weight, n_classes, **_):
+def _ts_lr(s: TSLRSettings, *, sfreq, seed, C, class_weight, n_classes, band_step=True, **_):
     from pyriemann.estimation import Covariances
     from pyriemann.tangentspace import TangentSpace
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return (make_pipeline(*_band(s, sfreq), Covariances(estimator=s.estimator), TangentSpace(metric="riemann"),
-                          StandardScaler()), _lr(C, seed, class_weight))
+    return (make_pipeline(*_band(s, sfreq, band_step), Covariances(estimator=s.estimator),
+                          TangentSpace(metric="riemann"), StandardScaler()), _lr(C, seed, class_weight))
 
 
 @dataclass
@@ -247,13 +272,13 @@ class XdawnTSSettings:
     band: Optional[list[float]] = field(default_factory=lambda: [1.0, 24.0])
 
 
-def _xdawn_ts(s: XdawnTSSettings, *, sfreq, seed, C, class_weight, n_classes, **_):
+def _xdawn_ts(s: XdawnTSSettings, *, sfreq, seed, C, class_weight, n_classes, band_step=True, **_):
     from pyriemann.estimation import XdawnCovariances
     from pyriemann.tangentspace import TangentSpace
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return (make_pipeline(*_band(s, sfreq), XdawnCovariances(nfilter=s.nfilter, estimator=s.estimator),
+    return (make_pipeline(*_band(s, sfreq, band_step), XdawnCovariances(nfilter=s.nfilter, estimator=s.estimator),
                           TangentSpace(metric="riemann"), StandardScaler()), _lr(C, seed, class_weight))
 
 
@@ -270,11 +295,12 @@ class CSPLDASettings:
     band: Optional[list[float]] = field(default_factory=lambda: [8.0, 32.0])
 
 
-def _csp_lda(s: CSPLDASettings, *, sfreq, seed, C, class_weight, n_classes, **_):
+def _csp_lda(s: CSPLDASettings, *, sfreq, seed, C, class_weight, n_classes, band_step=True, **_):
     from mne.decoding import CSP
     from sklearn.pipeline import make_pipeline
 
-    return (make_pipeline(*_band(s, sfreq), CSP(n_components=s.n_components, reg="ledoit_wolf", log=True)),
+    return (make_pipeline(*_band(s, sfreq, band_step), CSP(n_components=s.n_components, reg="ledoit_wolf",
+                                                           log=True)),
             _lda(class_weight, n_classes, solver="lsqr", shrinkage="auto"))
 
 
@@ -291,13 +317,14 @@ class ERPLDASettings:
     band: Optional[list[float]] = field(default_factory=lambda: [1.0, 24.0])
 
 
-def _erp_lda(s: ERPLDASettings, *, sfreq, seed, C, class_weight, n_classes, **_):
+def _erp_lda(s: ERPLDASettings, *, sfreq, seed, C, class_weight, n_classes, band_step=True, **_):
     from mne.decoding import Vectorizer
     from sklearn.pipeline import make_pipeline
 
     from ..baselines import EpochDecimate
 
-    return (make_pipeline(*_band(s, sfreq), EpochDecimate(sfreq=sfreq, target_sfreq=s.target_sfreq), Vectorizer()),
+    return (make_pipeline(*_band(s, sfreq, band_step), EpochDecimate(sfreq=sfreq, target_sfreq=s.target_sfreq),
+                          Vectorizer()),
             _lda(class_weight, n_classes, solver="lsqr", shrinkage="auto"))
 
 

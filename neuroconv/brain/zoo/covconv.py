@@ -76,10 +76,20 @@ class CovConvSettings:
         band_halfwidth: Half-width in Hz of the bands that bands: classes builds.
         band_edge: Edge softness of the bands, a fraction of their width.
         band_lr: Learning rate of the band edges (their logarithms; no weight decay).
-        train: What end-to-end training moves: all (filters, spatial filters and head) or
+        train: What end-to-end training moves: all (filters, spatial filters and head),
             filters (only the filters, against the head at its logistic-regression start,
             without feature dropout; reference, standardisation and head are then fitted
-            again on the learned filters).
+            again on the learned filters), or none (the start itself: with a baseline,
+            that baseline's predictions exactly).
+        baseline: A classical baseline of the zoo with a logistic-regression head (e.g.
+            connectivity, ts_lr, xdawn_ts, ssvep_ts_lr) that covconv contains: its
+            standardised features, fitted by the baseline's own pipeline and settings,
+            join the learned filters' features, and the head starts at the baseline's
+            logistic regression (its C chosen on the inner split as the baseline chooses
+            it) with the learned features' weights at zero. The start is then the
+            baseline exactly; training keeps a change only if the inner split prefers it.
+            Empty: no baseline (the head starts at the logistic regression of the
+            filters' features).
         reference: The tangent space's reference point: riemann (the geometric mean of the
             training covariances, as nilearn's tangent connectivity takes it) or logeuclid
             (the log-Euclidean mean: one eigendecomposition per window instead of one per
@@ -108,7 +118,8 @@ class CovConvSettings:
     band_edge: float = 0.1
     band_lr: float = 0.01
     reference: Literal["riemann", "logeuclid"] = "riemann"
-    train: Literal["all", "filters"] = "all"
+    train: Literal["all", "filters", "none"] = "all"
+    baseline: str = ""
 
 
 def covconv_readout(cc) -> str:
@@ -138,7 +149,7 @@ def covconv_bands(cc, data: DecodeData):
 class CovConvDecoder(Decoder):
     """covconv (:mod:`neuroconv.brain.covconv`) behind the zoo's interface."""
 
-    def _new_net(self, data: DecodeData):
+    def _new_net(self, data: DecodeData, n_extra: int = 0):
         from ..covconv import CovConvNet
 
         cc = self.settings
@@ -149,7 +160,7 @@ class CovConvDecoder(Decoder):
                           readout=covconv_readout(cc), erp_prototypes=cc.erp_prototypes, diagonal=cc.diagonal,
                           means=cc.means, dropout=cc.dropout, lam=cc.lam, smooth_width=cc.smooth_width,
                           kernel_lr=self.context.backbone.kernel_lr, kernel_init=cc.kernel_init, reference=cc.reference,
-                          bands=covconv_bands(cc, data), band_edge=cc.band_edge, band_lr=cc.band_lr)
+                          bands=covconv_bands(cc, data), band_edge=cc.band_edge, band_lr=cc.band_lr, n_extra=n_extra)
 
     def _crop(self, data: DecodeData) -> int:
         cc = self.settings
@@ -163,6 +174,9 @@ class CovConvDecoder(Decoder):
         import torch
 
         cc, data, inner = self.settings, part.data, part.inner
+        self._base = None
+        if cc.baseline:
+            return self._fit_from_baseline(part)
         self.crop = self._crop(data)
         cw = part.class_weights()
         self._class_weight = None if cw is None else dict(enumerate(cw))
@@ -229,15 +243,17 @@ class CovConvDecoder(Decoder):
         return self.choose_c(head_regression(min(self.context.c_grid), part.seed, data.kind, self._class_weight), part,
                              F_in, F_va)
 
-    def _train(self, net, part: TrainingPart, idx, val_idx, **kw):
-        """fit_net; with ``train: filters``, only the filters move (the head and the
+    def _train(self, net, part: TrainingPart, idx, val_idx, dataset=None, **kw):
+        """fit_net (``dataset(idx)``: the samples with their fixed features, when there are
+        any); with ``train: filters``, only the filters move (the head and the
         standardisation stay those of the start, no feature dropout), and then the
         reference, standardisation and head are fitted again on the learned filters."""
         from ..data import Crops
 
         data, tc = part.data, self.context.trainer
-        train_ds = Crops(data.windows.subset(idx), self.crop) if self.crop else None
-        kw["budget"] = self.context.budget
+        dataset = dataset or data.windows.subset
+        train_ds = Crops(dataset(idx), self.crop) if self.crop else None
+        kw.update(budget=self.context.budget, dataset=dataset)
         if self.settings.train != "filters":
             return fit_net(part, net, idx, val_idx, tc, train_ds=train_ds, **kw)
         for p_ in net.head.parameters():
@@ -269,15 +285,97 @@ class CovConvDecoder(Decoder):
             net, _ = self._train(net, part, part.train, part.train[:0], steps=steps)
         return net
 
+    def _baseline(self, part: TrainingPart):
+        """The baseline covconv contains, fitted on the part as the zoo fits it alone (its C
+        chosen on the inner split, then refitted on the whole part)."""
+        from . import base as zoo_base
+        from .classical import ClassicalDecoder
+
+        name = self.settings.baseline
+        base = zoo_base.make(name, self.context, self.context.settings.get(name))
+        if not isinstance(base, ClassicalDecoder):
+            raise ValueError(f"decode.covconv.baseline={name!r} is not a classical baseline of the zoo; covconv "
+                             "contains a baseline with a logistic-regression head (e.g. connectivity, ts_lr).")
+        base.fit(part)
+        if not hasattr(base.head, "coef_"):
+            raise ValueError(f"decode.covconv.baseline={name!r} has no linear head to start from (an LDA or a "
+                             "correlation classifier); choose a baseline with a logistic regression.")
+        return base
+
+    def _extra(self, data: DecodeData, base, features=None):
+        """``dataset(idx)``: the samples ``idx`` with the baseline's features of them."""
+        from ..data import Extra
+
+        return lambda idx: Extra(data.windows.subset(idx), base.transform(data, idx, features))
+
+    def _fit_from_baseline(self, part: TrainingPart) -> "CovConvDecoder":
+        """covconv starting exactly at its baseline (``decode.covconv.baseline``)."""
+        import torch
+
+        cc, data, inner = self.settings, part.data, part.inner
+        if cc.train == "filters":
+            raise ValueError("decode.covconv.train filters cannot move the filters when the head starts at a "
+                             "baseline (their features' weights start at zero); use train all or none.")
+        self.crop = self._crop(data)
+        cw = part.class_weights()
+        self._class_weight = None if cw is None else dict(enumerate(cw))
+        self._base = base = self._baseline(part)
+        self.hyperparameters = {"baseline": cc.baseline, "C": base.hyperparameters.get("C")}
+        has_val = bool(len(inner.val))
+        fit_idx = inner.train if has_val else part.train
+        feats, head = base.pipeline_at(part, fit_idx, base.hyperparameters.get("C")) if has_val else \
+            (base.features, base.head)
+        n_extra = base.transform(data, fit_idx[:2], feats).shape[1]
+        torch.manual_seed(part.seed)
+        start = self._new_net(data, n_extra)
+        self._shared = None if cc.erp_prototypes else self._statistics(start, part, part.train)
+        net = copy.deepcopy(start)
+        net.fit_statistics(self._loader(data, fit_idx), precomputed=self._precomputed(fit_idx),
+                           n_jobs=self.context.n_jobs)
+        ref_inner = getattr(net, "reference_mean", None)
+        net.init_head_from(head.coef_, head.intercept_, head.classes_)
+        if cc.train == "none":
+            self.training = {"steps": 0, "note": "decode.covconv.train none: the baseline's start"}
+        elif has_val:
+            net, result = self._train(net, part, inner.train, inner.val, self._extra(data, base, feats),
+                                      validate_first=True)
+            self.training = training_report(result, self.context.trainer.weight_decay)
+            self.hyperparameters["best_step"] = result.best_step
+        else:
+            net, result = self._train(net, part, part.train, part.train[:0], self._extra(data, base))
+            self.training = training_report(result, self.context.trainer.weight_decay)
+        if has_val and self.context.refit:
+            net = self._refit_from_baseline(start, part, base, ref_inner)
+        self.net = net.eval()
+        self.kernels = kernel_report(self.net)
+        if self.net.bank is not None:
+            self.kernels = {"bands": self.net.bank.edges().detach().tolist(), "start": self.net.bank.start.tolist()}
+        return self
+
+    def _refit_from_baseline(self, start, part: TrainingPart, base, ref_inner):
+        """The start again on the whole training part (the baseline refitted there by its
+        own rule), trained for the budget the inner fit chose."""
+        data = part.data
+        steps = refit_steps(self.training.get("best_step"), len(part.inner.train), len(part.train))
+        self.training["refit_steps"] = steps
+        net = copy.deepcopy(start)
+        net.fit_statistics(self._loader(data, part.train), precomputed=self._precomputed(part.train), init=ref_inner,
+                           n_jobs=self.context.n_jobs)
+        net.init_head_from(base.head.coef_, base.head.intercept_, base.head.classes_)
+        if steps and self.settings.train != "none":
+            net, _ = self._train(net, part, part.train, part.train[:0], self._extra(data, base), steps=steps)
+        return net
+
     def predict(self, data: DecodeData, idx) -> np.ndarray:
         from neuroconv.engine.runner import predict
 
         from ..data import Crops, loader
 
+        ds = self._extra(data, self._base)(idx) if self._base is not None else data.windows.subset(idx)
         if self.crop:
-            crops = Crops(data.windows.subset(idx), self.crop, self.settings.test_crops)
+            crops = Crops(ds, self.crop, self.settings.test_crops)
             return outputs(data.kind, crops.average(predict(self.net, loader(crops, 64, False))))
-        return outputs(data.kind, predict(self.net, loader(data.windows.subset(idx), 64, False)))
+        return outputs(data.kind, predict(self.net, loader(ds, 64, False)))
 
 
     @classmethod

@@ -49,11 +49,13 @@ def step_budget(n_train: int, tc, batch_size: int | None = None) -> int:
 
 
 def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | None = None,
-            steps: int | None = None, validate_first: bool = False, train_ds=None, budget: str = "steps"):
+            steps: int | None = None, validate_first: bool = False, train_ds=None, budget: str = "steps",
+            dataset=None):
     """Train ``net`` (``net(batch) -> outputs``) on samples ``train_idx`` (or the
     dataset ``train_ds`` built on them, e.g. crops) with the fold's class weights,
     early-stopping on ``val_idx``; with ``steps``, for exactly that many optimizer steps
-    and no validation. ``tc``: the trainer settings (:class:`~neuroconv.engine.config.
+    and no validation. ``dataset(idx)`` builds the dataset of samples ``idx`` (default:
+    the data's windows; e.g. with fixed features beside them). ``tc``: the trainer settings (:class:`~neuroconv.engine.config.
     TrainerConfig`); ``recipe`` overrides optimizer, lr, weight decay, batch size,
     schedule and warm-up (the braindecode networks).
 
@@ -95,8 +97,9 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
                           class_weights=None if cw is None else [float(v) for v in cw],
                           optimizer=r.get("optimizer", "adamw"), schedule=r.get("schedule", "cosine"))
     L.seed_everything(part.seed, workers=True, verbose=False)
-    train_ds = train_ds if train_ds is not None else data.windows.subset(train_idx)
-    val = loader(data.windows.subset(val_idx), tc.batch_size, False, part.seed) if len(val_idx) else None
+    dataset = dataset or data.windows.subset
+    train_ds = train_ds if train_ds is not None else dataset(train_idx)
+    val = loader(dataset(val_idx), tc.batch_size, False, part.seed) if len(val_idx) else None
     result = fit(task, loader(train_ds, tc.batch_size, True, part.seed), val, tc, quiet=True,
                  validate_first=validate_first)
     result.step_budget = limit
