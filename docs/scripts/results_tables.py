@@ -3,12 +3,15 @@
     python docs/scripts/results_tables.py RUN [RUN ...] [--metric roc_auc]
     python docs/scripts/results_tables.py --label-efficiency RUN [RUN ...]   # one run per fraction
 
-For each run: the protocol line, one row per model (pooled score with its 95% interval
-over units, mean ± sd over folds, the choices made on the inner splits: the median C,
-the folds whose kept state moved from the start, seconds per fold), then the paired
-comparisons of each of our models with every other model on the metric (difference of
-pooled scores and its interval over the same unit resamples, sign-flip permutation p,
-Wilcoxon over units, McNemar on unit-level predictions).
+For each run: the protocol line, one row per model (the headline score, i.e. the mean of
+the units' own scores or the pooled score as the header says, with its 95% interval over
+units or "too few units for an interval"; mean ± sd over folds; the choices made on the
+inner splits: the median C, the folds whose kept state moved from the start, seconds per
+fold), then the paired comparisons of each of our models with every other model on the
+metric (difference of the headlines and its interval over the same unit resamples, the
+paired test of the headline and its p-value, the sign-flip permutation p, exact or Monte
+Carlo, Wilcoxon over units, McNemar's test of accuracy on unit-level predictions). Runs
+written before headlines existed show their pooled scores.
 """
 
 from __future__ import annotations
@@ -28,9 +31,35 @@ def _p(v):
     return "n/a" if v is None else (f"{v:.2g}" if v >= 0.001 else f"{v:.1e}")
 
 
+TOO_FEW = "too few units for an interval"
+_HEADLINE_WORDS = {"unit_mean": "mean over units", "pooled": "pooled"}
+
+
+def _value(m: dict):
+    """The headline of a metric's block (the pooled score in runs written before headlines)."""
+    return m.get("value", m.get("difference", m.get("pooled")))
+
+
 def _ci(m):
     ci = m.get("ci95")
-    return f"{_fmt(m.get('pooled'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else _fmt(m.get("pooled"))
+    if ci:
+        return f"{_fmt(_value(m))} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return _fmt(_value(m)) + (f" ({TOO_FEW})" if m.get("interval") and _value(m) is not None else "")
+
+
+def _signed_ci(m, digits=3):
+    ci = m.get("ci95")
+    if ci:
+        return f"{_value(m):+.{digits}f} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    if _value(m) is None:
+        return "n/a"
+    return f"{_value(m):+.{digits}f}" + (f" ({TOO_FEW})" if m.get("interval") else "")
+
+
+def _headline(blocks, metric: str) -> str:
+    """How the runs' headline of ``metric`` is made, for a column header."""
+    hs = {b[metric].get("headline", "pooled") for b in blocks if metric in b and "error" not in b}
+    return ", ".join(_HEADLINE_WORDS.get(h, h) for h in sorted(hs)) or "pooled"
 
 
 def table(run: Path, metric: str) -> str:
@@ -43,8 +72,9 @@ def table(run: Path, metric: str) -> str:
                 if p.get("train_fraction", 1) < 1 else "")
              + (f"; align {p['align']}" if p.get("align") not in (None, "none") else "")
              + f"; {m['seconds']:.0f} s in all", "",
-             f"| model | {metric} [95% CI over units] | balanced accuracy [95% CI] | {metric} by fold (mean ± sd) "
-             "| C (median) | folds whose filters/weights moved | s per fold |",
+             f"| model | {metric}, {_headline(m['models'].values(), metric)} [95% CI over units] "
+             f"| balanced accuracy, {_headline(m['models'].values(), 'balanced_accuracy')} [95% CI] "
+             f"| {metric} by fold (mean ± sd) | C (median) | folds whose filters/weights moved | s per fold |",
              "|---|---|---|---|---|---|---|"]
     for name, r in m["models"].items():
         if "error" in r:
@@ -63,16 +93,15 @@ def table(run: Path, metric: str) -> str:
                      f"| {name} | {_ci(mm)} | {_ci(r['balanced_accuracy']) if 'balanced_accuracy' in r else ''} | "
                      f"{_fmt(mm['mean'])}{sd}{undefined} | - | {n_moved} | {secs:.1f} |")
     if m.get("paired"):
-        lines += ["", f"| {metric}: first − second | difference [95% CI] | permutation p | Wilcoxon p (units) "
-                      "| McNemar p (units) |", "|---|---|---|---|---|"]
+        lines += ["", f"| {metric}: first − second | difference [95% CI] | p (test) | permutation p "
+                      "| Wilcoxon p (units) | McNemar p (accuracy, units) |", "|---|---|---|---|---|---|"]
         for pr in m["paired"]:
             d = pr[metric]
-            ci = d.get("ci95")
-            mc = pr.get("mcnemar", {})
-            lines.append(f"| {pr['first']} − {pr['second']} | {_fmt(d['difference'])} "
-                         f"[{_fmt(ci[0]) if ci else 'n/a'}, {_fmt(ci[1]) if ci else 'n/a'}] | "
-                         f"{_p(d.get('permutation_p'))} | {_p(d['wilcoxon'].get('p_value'))} | "
-                         f"{_p(mc.get('p_value'))} ({mc.get('method', '-')}) |")
+            mc = pr.get("mcnemar_accuracy", pr.get("mcnemar", {}))
+            test = f"{_p(d['p_value'])} ({d.get('test')})" if "p_value" in d else "n/a"
+            perm = _p(d.get("permutation_p")) + (f" ({d['permutation']})" if d.get("permutation") else "")
+            lines.append(f"| {pr['first']} − {pr['second']} | {_signed_ci(d)} | {test} | {perm} | "
+                         f"{_p(d['wilcoxon'].get('p_value'))} | {_p(mc.get('p_value'))} ({mc.get('method', '-')}) |")
     return "\n".join(lines)
 
 
@@ -81,7 +110,9 @@ OURS = ("covconv", "scratch", "finetune", "probe", "attention")
 
 
 def _pair(m: dict, first: str, second: str, metric: str):
-    """(difference, ci95, permutation p) of first − second from a run's paired tests."""
+    """(difference, ci95, p, too few units) of first − second from a run's paired tests:
+    the headline difference and the p-value of its paired test (the permutation p in
+    runs written before headlines)."""
     for pr in m.get("paired", []):
         sign = 1 if (pr["first"], pr["second"]) == (first, second) else (
             -1 if (pr["first"], pr["second"]) == (second, first) else 0)
@@ -89,34 +120,38 @@ def _pair(m: dict, first: str, second: str, metric: str):
             d = pr[metric]
             ci = d.get("ci95")
             ci = None if not ci else sorted(sign * c for c in ci)
-            return sign * d["difference"], ci, d.get("permutation_p")
+            diff = d["difference"]
+            return (None if diff is None else sign * diff, ci, d.get("p_value", d.get("permutation_p")),
+                    bool(d.get("interval")))
     return None
 
 
 def label_efficiency_table(runs: list[Path], metric: str) -> str:
-    """One row per training fraction: every model's pooled score [95% CI over units], then
+    """One row per training fraction: every model's headline score [95% CI over units], then
     finetune and probe against scratch and against the best baseline of that run (the
-    baseline with the highest pooled score), each difference with its interval and
-    permutation p over the same unit resamples."""
+    baseline with the highest headline score), each difference with its interval over the
+    same unit resamples and the p-value of its paired test."""
     ms = sorted((json.loads((r / "metrics.json").read_text()) for r in runs),
                 key=lambda m: float(m["protocol"].get("train_fraction", 1.0)))
     models = [k for k in ms[0]["models"]]
-    lines = ["| fraction | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
-    cmp_lines = ["| fraction | comparison | difference [95% CI] | permutation p |", "|---|---|---|---|"]
+    heads = _headline([b for m in ms for b in m["models"].values()], metric)
+    lines = [f"{metric}, {heads} [95% CI over units]", "",
+             "| fraction | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    cmp_lines = ["| fraction | comparison | difference [95% CI] | p |", "|---|---|---|---|"]
     for m in ms:
         frac = float(m["protocol"].get("train_fraction", 1.0))
         cells = [(_ci(m["models"][k][metric]) if k in m["models"] and metric in m["models"][k]
                   else "failed") for k in models]
         lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
-        base = {k: r[metric]["pooled"] for k, r in m["models"].items()
-                if k not in OURS and metric in r and r[metric].get("pooled") is not None}
+        base = {k: _value(r[metric]) for k, r in m["models"].items()
+                if k not in OURS and metric in r and _value(r[metric]) is not None}
         best = max(base, key=base.get) if base else None
         for ours in ("finetune", "probe"):
             for other in ("scratch", best):
                 got = other and _pair(m, ours, other, metric)
-                if got:
-                    d, ci, p = got
-                    ci_s = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "n/a"
+                if got and got[0] is not None:
+                    d, ci, p, few = got
+                    ci_s = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else (f"({TOO_FEW})" if few else "n/a")
                     label = f"{ours} − {other}" + (" (best baseline)" if other == best else "")
                     cmp_lines.append(f"| {frac:g} | {label} | {d:+.3f} {ci_s} | {_p(p)} |")
     return "\n".join(lines + [""] + cmp_lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from neuroconv.brain.decode import DecodeFailed, run_decode
 from neuroconv.brain.tasks.windows import infer_kind
 from neuroconv.brain.pretrain import run_pretrain
+from neuroconv.engine.compare import TOO_FEW_UNITS
 from neuroconv.engine.folds import Folds
 
 from .conftest import tiny_config
@@ -55,8 +57,12 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
         assert agg["accuracy"]["sd"] == pytest.approx(np.std(folds, ddof=1))
         p = preds[preds.model == name]
         assert agg["accuracy"]["pooled"] == pytest.approx(accuracy_score(p.y_true, p.y_pred))
-        lo, hi = agg["accuracy"]["ci95"]
-        assert lo <= agg["accuracy"]["pooled"] <= hi and agg["n_units"] == 4
+        # every subject holds both classes: the headline is the mean of the subjects' own
+        # scores; four subjects are too few for an interval
+        own = p.groupby("unit").apply(lambda d: accuracy_score(d.y_true, d.y_pred), include_groups=False)
+        acc = agg["accuracy"]
+        assert acc["headline"] == "unit_mean" and acc["value"] == pytest.approx(own.mean())
+        assert acc["ci95"] is None and acc["interval"] == TOO_FEW_UNITS and agg["n_units"] == 4
     # the chosen regularisers and training budgets are recorded per fold
     assert all(h["C"] in cfg.decode.c_grid for h in metrics["models"]["bandpower"]["hyperparameters"])
     assert all("best_step" in h for h in metrics["models"]["scratch"]["hyperparameters"])
@@ -84,10 +90,18 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
     # left and right trials in every subject: the clustered McNemar test over subjects
     dk = pd.Series((ok_a & ~ok_b).astype(int) - (~ok_a & ok_b).astype(int)).groupby(a["unit"].to_numpy()).sum()
     stat = dk.sum() ** 2 / (dk**2).sum() if (dk**2).sum() else 0.0
-    assert r["mcnemar"]["method"] == "clustered" and r["mcnemar"]["n_units"] == 4
-    assert r["mcnemar"]["p_value"] == pytest.approx(chi2.sf(stat, 1) if (dk**2).sum() else 1.0)
-    assert r["accuracy"]["difference"] == pytest.approx(ok_a.mean() - ok_b.mean())
-    assert r["accuracy"]["ci95"] is not None and 0 < r["accuracy"]["permutation_p"] <= 1
+    mc = r["mcnemar_accuracy"]
+    assert mc["method"] == "clustered" and mc["n_units"] == 4
+    assert mc["p_value"] == pytest.approx(chi2.sf(stat, 1) if (dk**2).sum() else 1.0)
+    assert r["accuracy"]["pooled"] == pytest.approx(ok_a.mean() - ok_b.mean())
+    # the mean of the per-subject differences, tested by all 16 sign flips of 4 subjects
+    d = (pd.Series(ok_a.astype(float)).groupby(a["unit"].to_numpy()).mean()
+         - pd.Series(ok_b.astype(float)).groupby(a["unit"].to_numpy()).mean()).to_numpy()
+    flips = np.array(list(itertools.product([1, -1], repeat=4)))
+    assert r["accuracy"]["headline"] == "unit_mean" and r["accuracy"]["difference"] == pytest.approx(d.mean())
+    assert r["accuracy"]["permutation"] == "exact" and r["accuracy"]["smallest_p"] == pytest.approx(2 / 16)
+    assert r["accuracy"]["p_value"] == pytest.approx(np.mean(np.abs(flips @ d) >= abs(d.sum()) - 1e-12))
+    assert r["accuracy"]["ci95"] is None and r["accuracy"]["interval"] == TOO_FEW_UNITS
     assert r["accuracy"]["wilcoxon"]["n_units"] == 4
 
 
@@ -600,7 +614,7 @@ def test_unit_level_mcnemar_with_several_stores(eeg_store, eeg_store_other, tmp_
     b = preds[preds.model == "csp_lda"].sort_values(["fold", "store", "id", "start"])
     ok_a, ok_b = (a.y_true == a.y_pred).to_numpy(), (b.y_true == b.y_pred).to_numpy()
     dk = pd.Series((ok_a & ~ok_b).astype(int) - (~ok_a & ok_b).astype(int)).groupby(a["unit"].to_numpy()).sum()
-    r = m["paired"][0]["mcnemar"]
+    r = m["paired"][0]["mcnemar_accuracy"]
     assert (m["paired"][0]["first"], m["paired"][0]["second"]) == ("covconv", "csp_lda")
     assert r["method"] == "clustered" and r["n_units"] == 8
     want = chi2.sf(dk.sum() ** 2 / (dk**2).sum(), 1) if (dk**2).sum() else 1.0
