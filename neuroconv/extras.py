@@ -39,7 +39,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "brain": _LRA + ("sklearn", "mne", "mne_bids", "nilearn", "nibabel", "edfio", "joblib"),
     "gpu": ("triton",),
     "moabb": ("moabb",),
-    "baselines": ("pyriemann", "braindecode", "moabb"),
+    "baselines": ("pyriemann", "braindecode", "moabb", "autoreject"),
     "dask": ("dask", "distributed"),
     "sleep": ("yasa", "lightgbm", "hmmlearn"),
     "docs": ("mkdocs", "material", "mkdocstrings"),

@@ -105,8 +105,14 @@ def table(run: Path, metric: str) -> str:
     return "\n".join(lines)
 
 
-#: the sequence models of the project; every other model in a run is a baseline
+#: the project's models in runs written before metrics.json recorded each model's family
 OURS = ("covconv", "scratch", "finetune", "probe", "attention")
+
+
+def _ours(m: dict, name: str) -> bool:
+    """Whether ``name`` is one of the project's models in run ``m`` (its recorded family)."""
+    family = m["models"].get(name, {}).get("family")
+    return family == "ours" if family else name in OURS
 
 
 def _pair(m: dict, first: str, second: str, metric: str):
@@ -126,11 +132,12 @@ def _pair(m: dict, first: str, second: str, metric: str):
     return None
 
 
-def label_efficiency_table(runs: list[Path], metric: str) -> str:
+def label_efficiency_table(runs: list[Path], metric: str, comparator: str | None = None) -> str:
     """One row per training fraction: every model's headline score [95% CI over units], then
-    finetune and probe against scratch and against the best baseline of that run (the
-    baseline with the highest headline score), each difference with its interval over the
-    same unit resamples and the p-value of its paired test."""
+    finetune and probe against scratch and against the comparator named in advance (the
+    runs' ``decode.comparator``, or ``comparator``; never the baseline that scored best on
+    the test folds), each difference with its interval over the same unit resamples and the
+    p-value of its paired test."""
     ms = sorted((json.loads((r / "metrics.json").read_text()) for r in runs),
                 key=lambda m: float(m["protocol"].get("train_fraction", 1.0)))
     models = [k for k in ms[0]["models"]]
@@ -143,18 +150,20 @@ def label_efficiency_table(runs: list[Path], metric: str) -> str:
         cells = [(_ci(m["models"][k][metric]) if k in m["models"] and metric in m["models"][k]
                   else "failed") for k in models]
         lines.append(f"| {frac:g} | " + " | ".join(cells) + " |")
-        base = {k: _value(r[metric]) for k, r in m["models"].items()
-                if k not in OURS and metric in r and _value(r[metric]) is not None}
-        best = max(base, key=base.get) if base else None
+        named = comparator or m["protocol"].get("comparator") or None
+        if named and _ours(m, named):
+            raise ValueError(f"the comparator {named!r} is one of the project's models; name a baseline.")
         for ours in ("finetune", "probe"):
-            for other in ("scratch", best):
+            for other in ("scratch", named):
                 got = other and _pair(m, ours, other, metric)
                 if got and got[0] is not None:
                     d, ci, p, few = got
                     ci_s = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else (f"({TOO_FEW})" if few else "n/a")
-                    label = f"{ours} − {other}" + (" (best baseline)" if other == best else "")
+                    label = f"{ours} − {other}" + (" (comparator)" if other == named else "")
                     cmp_lines.append(f"| {frac:g} | {label} | {d:+.3f} {ci_s} | {_p(p)} |")
-    return "\n".join(lines + [""] + cmp_lines)
+    note = [] if any(comparator or m["protocol"].get("comparator") for m in ms) else [
+        "", "No comparator was named in advance (decode.comparator, or --comparator): only scratch is compared."]
+    return "\n".join(lines + [""] + cmp_lines + note)
 
 
 def main(argv=None):
@@ -163,9 +172,12 @@ def main(argv=None):
     ap.add_argument("--metric", default="roc_auc")
     ap.add_argument("--label-efficiency", action="store_true",
                     help="one table over the runs (one per decode.train_fraction)")
+    ap.add_argument("--comparator", default=None,
+                    help="the baseline the label-efficiency table compares with (default: the runs' "
+                         "decode.comparator); never chosen by its test score")
     a = ap.parse_args(argv)
     if a.label_efficiency:
-        print(label_efficiency_table(a.runs, a.metric))
+        print(label_efficiency_table(a.runs, a.metric, a.comparator))
         return
     print("\n\n".join(table(r, a.metric) for r in a.runs))
 

@@ -187,6 +187,13 @@ class DecodeConfig(TrainerConfig):
             (each model max_epochs epochs of its own batch size: its authors' schedule).
             Weight decay is each model's own and fixed; none is chosen on the inner
             split.
+        reject: Leave out the windows whose peak-to-peak amplitude exceeds a threshold
+            chosen on each fold's training windows alone, for every model alike (its
+            training, inner split and test parts; counts in metrics.json): none, auto
+            (autoreject's global threshold, cross-validated on the training windows) or a
+            threshold in µV.
+        comparator: The baseline that headline comparisons name, fixed in advance (e.g.
+            in label-efficiency tables: docs/scripts/results_tables.py); empty: none.
         unit: The independent unit for intervals and paired tests: a manifest column,
             or auto (site when group_by is site, else subject; the groups when a single
             subject is tested).
@@ -222,6 +229,8 @@ class DecodeConfig(TrainerConfig):
     c_grid: list[float] = field(default_factory=lambda: list(C_GRID))
     refit: bool = True
     budget: Literal["steps", "epochs"] = "steps"
+    reject: str = "none"
+    comparator: str = ""
     unit: str = "auto"
     n_boot: int = 2000
     n_perm: int = 2000
@@ -362,6 +371,11 @@ def check_names(cfg) -> None:
     from .tasks import task
 
     task(cfg.decode.task)
+    comparator = cfg.decode.comparator
+    if comparator and (comparator not in zoo.ZOO or zoo.ZOO[comparator].traits.family != "baseline"):
+        raise ValueError(f"decode.comparator must name a baseline of the zoo "
+                         f"({sorted(n for n, e in zoo.ZOO.items() if e.traits.family == 'baseline')}); "
+                         f"got {comparator!r}.")
     unknown = [m for m in cfg.decode.models if m not in zoo.ZOO]
     if unknown:
         raise ValueError(f"decode.models: unknown model(s) {unknown}; the zoo has {sorted(zoo.ZOO)} (a model of "

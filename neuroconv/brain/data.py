@@ -543,3 +543,64 @@ def sample_columns(stores: Sequence[SequenceStore], samples: pd.DataFrame, *, gr
         log(f"aligning the windows of each {align} to their own mean covariance (Euclidean alignment, no labels)")
     return pd.DataFrame(cols, index=samples.index), {"column": column, "n": int(len(np.unique(units[tested]))),
                                                      "note": note}
+
+
+def reject_windows(windows: StoreWindows, folds, rule: str, seed: int = 0, log=print) -> tuple[list, dict | None]:
+    """Leave out of each fold the windows whose peak-to-peak amplitude (the largest over
+    channels, in the store's units: µV for EEG) exceeds a threshold chosen on that fold's
+    training windows alone, for every model alike: from its training part, its inner split
+    and its test part. ``rule``: ``"none"``; ``"auto"``, autoreject's global threshold
+    (``autoreject.get_rejection_threshold``: cross-validated on the training windows, no
+    labels; Jas et al. 2017); or a number, a fixed threshold in µV. Returns the folds (an
+    :class:`~neuroconv.engine.folds.Fold` each) and what was rejected per fold (None for
+    ``"none"``)."""
+    from neuroconv.engine.folds import Fold, Holdout
+
+    rule = str(rule).strip().lower()
+    if rule in ("", "none"):
+        return list(folds), None
+    fixed = None
+    if rule != "auto":
+        try:
+            fixed = float(rule)
+        except ValueError:
+            raise ValueError(f"decode.reject must be none, auto or a peak-to-peak threshold in µV; got {rule!r}.") \
+                from None
+    ptp = np.array([np.ptp(windows.raw_window(i), axis=0).max() for i in range(len(windows))])
+    out, record = [], {"rule": rule, "folds": {}}
+    for f in folds:
+        thr = fixed if fixed is not None else _autoreject_threshold(windows, f.train, seed)
+        keep = ptp <= thr
+        for part, what in ((f.train, "training"), (f.test, "test")):
+            if len(part) and not keep[part].any():
+                raise ValueError(f"decode.reject {rule}: the threshold ({thr:.3g} µV) left no {what} window in fold "
+                                 f"{f.index} (their peak-to-peak amplitudes span {ptp[part].min():.3g}-"
+                                 f"{ptp[part].max():.3g} µV); raise it, or use decode.reject auto.")
+        inner = Holdout(f.inner.train[keep[f.inner.train]], f.inner.val[keep[f.inner.val]], f.inner.by,
+                        f.inner.dropped, f.inner.note)
+        out.append(Fold(f.index, f.train[keep[f.train]], f.test[keep[f.test]], inner))
+        record["folds"][str(f.index)] = {"threshold_uv": float(thr), "train_rejected": int((~keep[f.train]).sum()),
+                                         "test_rejected": int((~keep[f.test]).sum())}
+    n = sum(v["train_rejected"] + v["test_rejected"] for v in record["folds"].values())
+    log(f"rejected {n} window(s) over {len(out)} fold(s) by peak-to-peak amplitude ({rule})")
+    return out, record
+
+
+def _autoreject_threshold(windows: StoreWindows, train, seed: int) -> float:
+    """autoreject's global peak-to-peak threshold of the training windows, in µV."""
+    import mne
+
+    try:
+        from autoreject import get_rejection_threshold
+    except ImportError as e:
+        raise ImportError("decode.reject auto needs autoreject: pip install 'neuroconv[baselines]'") from e
+    sub = windows.subset(train)
+    (key, names), = sub.channel_sets().items()
+    sfreqs = sub.sfreqs()
+    if len(sfreqs) != 1:
+        raise ValueError("decode.reject auto needs windows of one sampling rate.")
+    X = np.stack([sub.raw_window(i).T for i in range(len(sub))]) * 1e-6  # (n C T) µV -> V
+    epochs = mne.EpochsArray(X, mne.create_info(list(names), float(next(iter(sfreqs))), "eeg"), verbose="error")
+    with mne.utils.use_log_level("error"):
+        reject = get_rejection_threshold(epochs, random_state=seed, ch_types="eeg", verbose=False)
+    return float(reject["eeg"]) * 1e6

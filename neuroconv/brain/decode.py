@@ -83,10 +83,12 @@ def run_decode(cfg, log=print) -> Path:
         except Exception as e:  # reported, the others go on, and the command exits non-zero
             log(f"  {name}: FAILED: {type(e).__name__}: {e}")
             failed[name] = f"{type(e).__name__}: {e}"
-            results[name] = {"error": failed[name], "traceback": traceback.format_exc()}
+            results[name] = {"family": zoo.ZOO[name].traits.family, "error": failed[name],
+                             "traceback": traceback.format_exc()}
             continue
         rows += parts
-        results[name] = jsonable({"folds": reports, **type(decoder).summarize(reports)})
+        results[name] = jsonable({"family": zoo.ZOO[name].traits.family, "folds": reports,
+                                  **type(decoder).summarize(reports)})
     rows = pd.concat(rows, ignore_index=True) if rows else None
     by = "group" if protocol["test_stores"] else ("within" if protocol["within"] else None)
     block = (statistics(task.predictions(rows, targets, by), [m for m in results if m not in failed and

@@ -29,7 +29,8 @@ from neuroconv.engine.config import TrainerConfig
 from neuroconv.engine.folds import Fold, Folds, fold_design
 
 from . import zoo
-from .data import StoreWindows, sample_columns
+from .config import check_names
+from .data import StoreWindows, reject_windows, sample_columns
 from .overlap import check
 from .pretrain import fold_backbones
 from .sources import prepare_sources
@@ -85,6 +86,7 @@ def prepare(cfg, log=print) -> Design:
     """Read the data, decide the task, the folds, the inner splits, the units and the
     models, and run every overlap check: everything before any model is fitted."""
     kc, dc = cfg.decode, cfg.data
+    check_names(cfg)
     if not 0 < kc.train_fraction <= 1:
         raise ValueError(f"decode.train_fraction must be in (0, 1]; got {kc.train_fraction}.")
     if not kc.test_stores and kc.cv == "none":
@@ -108,6 +110,7 @@ def prepare(cfg, log=print) -> Design:
         recordings=rec, starts=samples["start"].to_numpy(), stops=samples["stop"].to_numpy(),
         train_fraction=kc.train_fraction, fraction_of=kc.train_fraction_of, log=log)
     windows = StoreWindows(stores, samples, dc.normalize, align=cols["align"].to_numpy() if "align" in cols else None)
+    folds, rejected = reject_windows(windows, folds, kc.reject, kc.seed, log)
     modalities = {str(m) for st in stores for m in st.manifest.get("modality", pd.Series(dtype=str)).dropna()}
     models = zoo.choose(kc.models, compare=kc.compare, targets=targets, modalities=modalities)
     backbone, models = fold_backbones(cfg, models, stores[:n_train], samples["group"].to_numpy(), log)
@@ -124,7 +127,7 @@ def prepare(cfg, log=print) -> Design:
                      "n_folds": len(folds), "test_stores": list(kc.test_stores),
                      "inner_split": sorted({f.inner.by for f in folds}), "normalize": dc.normalize, "align": dc.align,
                      "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,
-                     "budget": kc.budget, "weight_decay": "each neural model's own, fixed (none is chosen on the "
+                     "budget": kc.budget, "comparator": kc.comparator or None, "weight_decay": "each neural model's own, fixed (none is chosen on the "
                                                           "inner split)",
                      "selection": "class-weighted log loss on the inner validation part (MSE for regression)",
                      "pretrained": str(backbone.run) if backbone.run else None,
@@ -133,6 +136,6 @@ def prepare(cfg, log=print) -> Design:
         "inner_splits": {str(f.index): f.inner.describe() for f in folds},
         "pretraining_overlap": overlap.get("pretraining") or None,
         "test_store_overlap": overlap.get("test_stores") or None,
-        "duplicate_recordings": overlap.get("duplicates") or None}
+        "duplicate_recordings": overlap.get("duplicates") or None, "rejection": rejected}
     return Design(t, targets, tuple(stores), samples, data, tuple(folds), tuple(models),
                   {m: kc.settings(m) for m in models}, shared, kc.class_weight, units, backbone, record)

@@ -61,7 +61,7 @@ def plot_label_efficiency(run_dirs, path: Path, metric: str = "accuracy") -> dic
         frac = float(m["protocol"].get("train_fraction", 1.0))
         for name, agg in m["models"].items():
             v = agg.get(metric, {}) if "error" not in agg else {}
-            value = v.get("pooled", v.get("mean"))
+            value = v.get("value", v.get("pooled", v.get("mean")))  # the headline (its interval is ci95)
             if value is not None:
                 lo, hi = v.get("ci95") or (value, value)
                 table.setdefault(name, {})[frac] = (value, lo, hi)

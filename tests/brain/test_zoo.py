@@ -440,3 +440,73 @@ def test_covconv_trained_from_its_baseline_keeps_a_change_only_if_the_inner_spli
         np.testing.assert_allclose(cov.predict(part.data, test), base.predict(part.data, test), atol=1e-10)
     else:
         assert cov.training["best_val_loss"] is not None
+
+
+# --------------------------------------------------------------------------- epochs as the field cuts them
+def test_band_passed_windows_are_cut_from_the_filtered_recording(eeg_store):
+    """A baseline's band: each recording is band-passed as a whole (MNE's IIR filter, as
+    MOABB's paradigms filter), then normalised and windowed; the store stays broadband."""
+    from mne.filter import filter_data
+
+    from neuroconv.brain.data import StoreWindows
+    from neuroconv.data import open_stores
+
+    store = open_stores([eeg_store])[0]
+    ev = store.event_windows(0.0, 2.0, labels=["left", "right"]).head(6).assign(store=0)
+    ds = StoreWindows([store], ev, "recording")
+    band = ds.filtered((8.0, 20.0))
+    for i in range(len(ev)):
+        rid, start, stop = ev.iloc[i][["id", "start", "stop"]]
+        whole = filter_data(store.load(rid).astype(np.float64).T, store.sfreq(rid), 8.0, 20.0, method="iir",
+                            verbose=False).T
+        want = (whole - whole.mean(0)) / whole.std(0)
+        np.testing.assert_allclose(band.window(i), want[start:stop], rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(band.raw_window(0)[:0], ds.raw_window(0)[:0])
+    assert not np.allclose(band.window(0), ds.window(0))  # the broadband windows are unchanged
+    np.testing.assert_allclose(ds.raw_window(0), store.load(ev.iloc[0]["id"])[ev.iloc[0]["start"]:ev.iloc[0]["stop"]])
+
+
+def test_rejection_is_chosen_on_training_windows_and_applied_to_every_model(eeg_store, tmp_path):
+    """decode.reject: a fold's threshold comes from its training windows alone; every
+    model sees the same kept windows; metrics.json counts what was rejected."""
+    from neuroconv.brain.decode import run_decode
+
+    cfg = tiny_config([eeg_store], tmp_path, **{
+        "decode.event_labels": ["left", "right"], "decode.tmax": 2.0, "decode.models": ["csp_lda", "bandpower"],
+        "decode.cv": "leave_group_out", "decode.reject": "48"})  # the simulated windows span 38-56 µV
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    rej = m["rejection"]
+    assert rej["rule"] == "48" and set(rej["folds"]) == {str(i) for i in range(6)}
+    preds = pd.read_csv(run / "predictions.csv", dtype={"id": str})
+    a, b = (preds[preds.model == k][["fold", "id", "start"]].sort_values(["fold", "id", "start"]).to_numpy().tolist()
+            for k in ("csp_lda", "bandpower"))
+    assert a == b  # the same windows for every model
+    total = sum(v["test_rejected"] for v in rej["folds"].values())
+    n_all = len(pd.read_csv(eeg_store / "events.csv").query("label in ['left', 'right']"))
+    assert total > 0 and len(a) <= n_all - total
+    with pytest.raises(ValueError, match="decode.reject must be none, auto or"):
+        run_decode(tiny_config([eeg_store], tmp_path, **{"decode.reject": "loud"}), log=lambda *_: None)
+    with pytest.raises(ValueError, match="left no (training|test) window in fold"):
+        run_decode(tiny_config([eeg_store], tmp_path, **{**{k: v for k, v in [("decode.event_labels", ["left", "right"]),
+                                                                             ("decode.tmax", 2.0)]},
+                                                         "decode.reject": "10"}), log=lambda *_: None)
+
+
+def test_autoreject_threshold_is_autoreject_on_the_training_windows(eeg_store):
+    pytest.importorskip("autoreject")
+    import mne
+    from autoreject import get_rejection_threshold
+
+    from neuroconv.brain.data import StoreWindows, _autoreject_threshold
+    from neuroconv.data import open_stores
+
+    store = open_stores([eeg_store])[0]
+    ev = store.event_windows(0.0, 2.0, labels=["left", "right"]).assign(store=0)
+    ds = StoreWindows([store], ev, "recording")
+    train = np.arange(0, len(ev), 2)
+    X = np.stack([ds.raw_window(i).T for i in train]) * 1e-6
+    ep = mne.EpochsArray(X, mne.create_info(store.channels(ev.iloc[0]["id"]), store.sfreq(ev.iloc[0]["id"]), "eeg"),
+                         verbose="error")
+    want = get_rejection_threshold(ep, random_state=0, ch_types="eeg", verbose=False)["eeg"] * 1e6
+    assert _autoreject_threshold(ds, train, 0) == pytest.approx(want, rel=1e-12)
