@@ -423,9 +423,9 @@ _JOBS = {
             ("neuroconv decode --config eegbci --compare",
              "every model of the zoo that applies to the data, ours and the baselines"),
             ("neuroconv decode --decode.pretrained runs/RUN --decode.models finetune probe scratch",
-             "a pretrain run folder's backbone, fine-tuned and probed, against training from scratch"),
+             "a pretrained backbone, fine-tuned and probed, vs training from scratch"),
             ("neuroconv decode --data.stores DIR --decode.target diagnosis --decode.models covconv connectivity",
-             "a store of your own (DIR), one label per recording (a column of its manifest)"),
+             "a store of your own, one label per recording (a manifest column)"),
             ("neuroconv decode --config eegbci --print-config > mine.yaml",
              "the resolved config as a file to edit; then --config mine.yaml"),
         ]),
@@ -445,7 +445,7 @@ def _lists(job: str):
         rows = {family: [(n, e.summary if e.traits.library.lower() in e.summary.lower() or family == "ours"
                           else f"{e.summary} ({e.traits.library})")
                          for n, e in zoo.ZOO.items() if e.traits.family == family] for family in ("ours", "baseline")}
-        out.append(("models (--decode.models NAME ...; --compare adds all that apply; their settings: --help-all)",
+        out.append(("models (--decode.models NAME ...; their own settings: --help-all)",
                     ["ours:", *rows["ours"], "baselines (the field's pipelines, from their libraries):",
                      *rows["baseline"]]))
     names = [f"configs (--config NAME): {', '.join(sorted(builtin_configs()))}",

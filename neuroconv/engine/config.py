@@ -426,9 +426,8 @@ class JobParser:
                 rows.append(_key_row(f"--{key}", tp, docs.get(f.name, ""), f.name))
         out = _rows(rows, width)
         if loop:
-            out += textwrap.wrap(f"the training loop: --{prefix}.KEY with KEY one of {', '.join(loop)} (the same "
-                                 "keys in every job)", width=width, initial_indent="  ", subsequent_indent="    ",
-                                 break_on_hyphens=False)
+            out += textwrap.wrap(f"the training loop: --{prefix}.KEY with KEY one of {', '.join(loop)}", width=width,
+                                 initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
         return out
 
     def _shortcut_block(self, width: int, most: int = 1) -> list[str]:
