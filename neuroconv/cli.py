@@ -30,16 +30,29 @@ SUBCOMMANDS = {
 }
 
 
+#: ``neuroconv --help``'s examples: (command line, what it does)
+EXAMPLES = (
+    ("neuroconv preprocess eegbci --subjects 1-10 --out stores/eegbci", "EEG recordings -> a sequence store"),
+    ("neuroconv pretrain --data.stores stores/eegbci --max-epochs 20", "self-supervised pretraining on the store"),
+    ("neuroconv decode --config eegbci --compare", "our models and the field's baselines on the same folds"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuroconv",
-        description=(
-            "Brain recordings (fMRI, EEG/MEG) to sequences, and long-convolution sequence "
-            "models that learn from them."
-        ),
-    )
+    """The ``neuroconv`` parser: one subcommand per entry of :data:`SUBCOMMANDS`; its help
+    lists them, one line each (each subcommand's own ``help``), and :data:`EXAMPLES`."""
+    parser = argparse.ArgumentParser(prog="neuroconv", usage="%(prog)s [-h] [--version] COMMAND ...",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"neuroconv {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # (the listing below replaces argparse's; `prog` keeps the subcommands' usage "neuroconv NAME")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS, prog="neuroconv")
+    helps, add_parser = {}, sub.add_parser
+
+    def record(name, **kwargs):  # each subcommand's one line, for the listing below
+        helps[name] = kwargs.get("help") or ""
+        return add_parser(name, **kwargs)
+
+    sub.add_parser = record
     for name, spec in SUBCOMMANDS.items():
         module, func = spec.split(":")
         try:
@@ -48,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
             add_unavailable(sub, name, e)
             continue
         add(sub)
+    sub.add_parser = add_parser
+    width = max(map(len, helps)) + 4
+    parser.description = "\n".join([
+        "Brain recordings (fMRI, EEG/MEG) to sequences, and long-convolution sequence models that learn from them.",
+        "", "commands:", *(f"  {name:<{width}}{text}" for name, text in helps.items()),
+        "", "examples:", *(f"  {cmd}\n      {what}" for cmd, what in EXAMPLES),
+        "", "neuroconv COMMAND --help: the options of one command."])
     return parser
 
 

@@ -1,10 +1,16 @@
 """``neuroconv pretrain`` and ``neuroconv decode``.
 
 Both read an experiment config (``--config``: a built-in name or a YAML path; default:
-the simulated ``default``) through :func:`neuroconv.brain.config.job_parser`: every key
-is a dotted flag (``--model.d_model 64``, ``--decode.models scratch csp_lda``),
-``--print_config`` prints the resolved config, and the shortcuts ``--max-epochs``,
-``--max-steps``, ``--seed``, ``--out`` mean the same in every job.
+the simulated ``default``) through :func:`neuroconv.brain.config.job_parser`. One flag
+style: every config key is a dotted flag named by its field (``--model.d_model 64``,
+``--decode.group_by subject``, ``--decode.models scratch csp_lda``); a few shortcuts use
+dashes and mean the same in every job (``--max-epochs``, ``--max-steps``, ``--seed``,
+``--out``, ``--batch-size`` ..., ``--data-dir`` for ``--data.data_dir``), and switches
+such as ``--compare`` set a key to true. ``--print-config`` prints the resolved config
+(``--print_config`` works too), ``--help`` is one screen (the job's own keys, the
+registries' models, layers, tasks, configs and data sources, and examples) and
+``--help-all`` lists every key. An option of another command (``--l-freq`` of
+``neuroconv preprocess``) is refused with a message that says where it belongs.
 """
 
 from __future__ import annotations
@@ -44,19 +50,23 @@ def parse(job: str, argv: list[str], log=print):
 
 
 def _run(job: str, argv: list[str]) -> int:
-    from neuroconv.engine.config import ConfigError
+    from neuroconv.engine.config import ConfigError, JobParser
 
-    if any(a in ("-h", "--help") for a in argv):
+    wants = JobParser.wants_help(argv)
+    if wants:
         from .config import config_path, import_plugins, job_parser, plugins_of
 
-        import_plugins(plugins_of(argv, lambda n: config_path(n)))
-        job_parser(job).print_help()
+        try:
+            import_plugins(plugins_of(argv, config_path))
+        except (FileNotFoundError, ModuleNotFoundError) as e:
+            return _fail(e)
+        job_parser(job).print_help(full=wants == "all")
         return 0
     try:
         cfg = parse(job, argv)
     except (ConfigError, FileNotFoundError, ValueError, ModuleNotFoundError) as e:
         return _fail(e)
-    except SystemExit as e:  # --print_config
+    except SystemExit as e:  # --print-config
         return int(e.code or 0)
     from neuroconv.engine.tasks import NonFiniteLossError
 

@@ -3,7 +3,9 @@
 One YAML file describes one experiment (``configs/*.yaml``, shipped with the package):
 its data, its model and the ``pretrain`` and ``decode`` jobs. Both jobs read the whole
 file (decode uses the pretrain section too, to pretrain inside folds). Parsing, dotted
-flags, ``--print_config`` and error messages come from :mod:`neuroconv.engine.config`.
+flags, ``--print-config``, the one-screen ``--help`` and error messages come from
+:mod:`neuroconv.engine.config`; :func:`job_parser` supplies what is particular to each job
+(its sections, examples, and the lists its help reads from the registries).
 """
 
 from __future__ import annotations
@@ -364,10 +366,14 @@ def plugins_of(argv: list[str], resolve=None) -> list[str]:
 
 
 def check_names(cfg) -> None:
-    """Names that would only fail later are checked now, before any work: the task and
-    the models of ``decode.models``."""
-    from . import zoo
+    """Names that would only fail later are checked now, before any work, each against its
+    registry: the task (``decode.task``), the models of ``decode.models``, the layer
+    (``model.layer``, :data:`neuroconv.layers.LAYERS`) and the data sources of
+    ``data.sources`` (:data:`neuroconv.pipelines.sources.SOURCES`)."""
+    from neuroconv.layers import LAYERS
+    from neuroconv.pipelines.sources import get_source
 
+    from . import zoo
     from .tasks import task
 
     task(cfg.decode.task)
@@ -380,6 +386,14 @@ def check_names(cfg) -> None:
     if unknown:
         raise ValueError(f"decode.models: unknown model(s) {unknown}; the zoo has {sorted(zoo.ZOO)} (a model of "
                          "your own: --plugins your_module.py).")
+    if cfg.model.layer not in LAYERS:
+        raise ValueError(f"model.layer must be one of {sorted(LAYERS)} (neuroconv.layers.LAYERS); got "
+                         f"{cfg.model.layer!r}.")
+    for i, source in enumerate(cfg.data.sources):
+        try:
+            get_source(source.pipeline)
+        except ValueError as e:
+            raise ValueError(f"data.sources[{i}].pipeline: {e}") from None
 
 
 def builtin_configs() -> dict[str, Path]:
@@ -404,30 +418,119 @@ def config_path(name_or_path: str | Path) -> Path:
     )
 
 
+#: what each job's help shows: its description, and examples ``(command line, what it does)``
+#: (a test parses every example, so each names configs, models and keys that exist)
+_JOBS = {
+    "pretrain": dict(
+        description=("Self-supervised pretraining (next-step or masked) on one or more sequence stores. With no "
+                     "arguments it runs the built-in default: simulated EEG goes through the real preprocessing "
+                     "pipeline and a small long-conv model pretrains on it."),
+        flags={"--resume": "pretrain.resume"},
+        examples=[
+            ("neuroconv pretrain", "the built-in default experiment on simulated EEG"),
+            ("neuroconv pretrain --config eegbci --data-dir ~/data --max-epochs 20",
+             "PhysioNet EEGBCI found in the data root ~/data (its MNE-eegbci-data/ folder)"),
+            ("neuroconv pretrain --config abide --model.layer s4d --pretrain.objective masked",
+             "another sequence layer and the masked objective on ABIDE"),
+            ("neuroconv pretrain --config eegbci --print-config > mine.yaml",
+             "the resolved config as a file to edit; then --config mine.yaml"),
+        ]),
+    "decode": dict(
+        description=("Cross-validated decoding of recording labels (e.g. diagnosis) or event labels (e.g. motor "
+                     "imagery): neural models and the field's baselines on the same folds and inputs, compared "
+                     "over independent units. With no arguments: the built-in demo on simulated EEG."),
+        flags={"--compare": "decode.compare", "--transductive": "decode.transductive"},
+        examples=[
+            ("neuroconv decode --config eegbci --compare",
+             "every model of the zoo that applies to the data, ours and the baselines"),
+            ("neuroconv decode --decode.pretrained runs/RUN --decode.models finetune probe scratch",
+             "a pretrained backbone, fine-tuned and probed, vs training from scratch"),
+            ("neuroconv decode --data.stores DIR --decode.target diagnosis --decode.models covconv connectivity",
+             "a store of your own, one label per recording (a manifest column)"),
+            ("neuroconv decode --config eegbci --print-config > mine.yaml",
+             "the resolved config as a file to edit; then --config mine.yaml"),
+        ]),
+}
+
+
+def _lists(job: str):
+    """The job's lists for its ``--help``, read from the registries as they are now."""
+    from neuroconv.layers import LAYERS
+    from neuroconv.pipelines.sources import source_names
+
+    from . import zoo
+    from .tasks import TASKS
+
+    out = []
+    if job == "decode":
+        rows = {family: [(n, e.summary if e.traits.library.lower() in e.summary.lower() or family == "ours"
+                          else f"{e.summary} ({e.traits.library})")
+                         for n, e in zoo.ZOO.items() if e.traits.family == family] for family in ("ours", "baseline")}
+        out.append(("models (--decode.models NAME ...; their own settings: --help-all)",
+                    ["ours:", *rows["ours"], "baselines (the field's pipelines, from their libraries):",
+                     *rows["baseline"]]))
+    names = [f"configs (--config NAME): {', '.join(sorted(builtin_configs()))}",
+             f"layers (--model.layer): {', '.join(LAYERS)}",
+             *([f"tasks (--decode.task): {', '.join(TASKS)}"] if job == "decode" else []),
+             f"data sources (data.sources[i].pipeline; neuroconv preprocess --help): {', '.join(source_names())}"]
+    out.append(("names (from the registries)", names))
+    return out
+
+
+def _elsewhere(job: str):
+    """``flag -> message`` for a flag that is an option of ``neuroconv preprocess``
+    (read from the data-source registry), else None."""
+
+    def where(flag: str) -> str | None:
+        import re
+
+        from neuroconv.pipelines.sources import SOURCES
+
+        groups, what, kwarg = {}, "", None
+        for row in SOURCES.values():
+            for title, opt in row.cli_options():
+                if (flag in opt.flags or flag in opt.deprecated) and opt.refuse is None:
+                    groups.setdefault(title.split(" (")[0] if title else "", []).append(row.name)
+                    what, kwarg = what or opt.help, kwarg or opt.fills
+        if not groups:
+            return None
+        what = re.split(r"[;:]", re.sub(r"\s*\([^()]*\)", "", what))[0].strip()
+        what = "" if what.startswith("e.g.") else f" ({what})"
+        places = ", ".join(("every source" if len(names) == len(SOURCES) else ", ".join(names))
+                           + (f" (group: {g})" if g else "") for g, names in groups.items())
+        args = (f", or put it in the args of a data.sources entry of the config (args: {{{kwarg}: VALUE}})"
+                if kwarg else "")
+        return (f"`{flag}`{what} is an option of `neuroconv preprocess SOURCE`, for {places}. {job} reads sequence "
+                f"stores made by preprocess: run `neuroconv preprocess SOURCE ... {flag} VALUE --out STORE` first and "
+                f"give --data.stores STORE{args}.")
+
+    return where
+
+
+#: data keys only pretraining reads (decode's --help leaves them to --help-all)
+_PRETRAIN_DATA_KEYS = ("data.window_seconds", "data.stride_seconds", "data.split_by", "data.val_fraction")
+
+
 def job_parser(job: str) -> JobParser:
     """The command line of ``neuroconv pretrain`` or ``neuroconv decode``, over the
     experiment config with the zoo's sections as they are registered now (import plugins
-    first: :func:`import_plugins`)."""
-    configs = ", ".join(sorted(builtin_configs()))
-    root = experiment_class()
-    common = dict(resolve_config=config_path, default_config="default",
-                  replace_together=(("data.stores", "data.sources"),))
-    if job == "pretrain":
-        return JobParser(
-            root, prog="neuroconv pretrain", section="pretrain", flags={"--resume": "pretrain.resume"}, **common,
-            description=("Self-supervised pretraining (next-step or masked) on one or more sequence stores. With "
-                         "no arguments it runs the built-in default: simulated EEG goes through the real "
-                         "preprocessing pipeline and a small long-conv model pretrains on it (about a minute on 2 "
-                         f"CPU cores). --config NAME picks a built-in experiment ({configs}) or a YAML file."))
-    if job == "decode":
-        return JobParser(
-            root, prog="neuroconv decode", section="decode",
-            flags={"--compare": "decode.compare", "--transductive": "decode.transductive"}, **common,
-            description=("Cross-validated decoding of recording labels (e.g. diagnosis) or event labels (e.g. "
-                         "motor imagery), with neural models and classical baselines on the same folds and "
-                         "inputs. With no arguments it runs the built-in demo on the simulated default data. "
-                         f"--config NAME picks a built-in experiment ({configs}) or a YAML file."))
-    raise ValueError(f"`job` must be 'pretrain' or 'decode'; got {job!r}.")
+    first: :func:`import_plugins`). Its ``--help`` shows the job's own sections and the
+    lists of the registries (configs, models, tasks, layers, data sources)."""
+    if job not in _JOBS:
+        raise ValueError(f"`job` must be 'pretrain' or 'decode'; got {job!r}.")
+    from . import zoo
+
+    spec = _JOBS[job]
+    return JobParser(
+        experiment_class(), prog=f"neuroconv {job}", section=job, description=spec["description"],
+        flags=spec["flags"], resolve_config=config_path, default_config="default",
+        replace_together=(("data.stores", "data.sources"),),
+        aliases={"--data-dir": ("data.data_dir", "root folder holding each data set of data.sources in its own "
+                                                 "folder (default: NEUROCONV_DATA, else the library's place)")},
+        help_sections=("data", "model", job), examples=spec["examples"], lists=lambda: _lists(job),
+        help_skip=_PRETRAIN_DATA_KEYS * (job == "decode")
+        + tuple(f"decode.{n}" for n, e in zoo.ZOO.items() if e.settings is not None),
+        elsewhere=_elsewhere(job))
 
 
 def load_config(name_or_path: str | Path | None = None, overrides: dict | None = None,
