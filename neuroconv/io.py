@@ -83,8 +83,9 @@ def atomic_write_yaml(path, obj: Any) -> Path:
     return atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False))
 
 
-def atomic_write_csv(path, df) -> Path:
-    return atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode("utf-8")))
+def atomic_write_csv(path, df, sep: str = ",") -> Path:
+    """A DataFrame as CSV (``sep="\\t"``: TSV), without its index, atomically."""
+    return atomic_write(path, lambda f: f.write(df.to_csv(index=False, sep=sep).encode("utf-8")))
 
 
 def atomic_save_npy(path, array: np.ndarray) -> Path:

@@ -94,6 +94,10 @@ class LongConv(nn.Module):
             :class:`neuroconv.ModelConfig` builds its layers with its ``dropout`` (0.1)
             unless ``layer_dropout`` is set.
         backend: ``fftconv`` backend (``"auto"``, ``"torch"`` or ``"triton"``).
+        kernel_size: the kernel's length in lags (``None``: ``l_max``, as long as the
+            longest input). A shorter kernel gives the same layer with a short receptive
+            field (``kernel_size=5`` and ``bidirectional``: 9-tap centred kernels, a
+            short-context ablation); inputs may then be longer than it.
     """
 
     def __init__(
@@ -107,15 +111,20 @@ class LongConv(nn.Module):
         kernel_args: dict | None = None,
         dropout: float = 0.0,
         backend: str = "auto",
+        kernel_size: int | None = None,
     ):
         super().__init__()
         if kernel not in _KERNELS:
             raise ValueError(f"`kernel` must be one of {sorted(_KERNELS)}; got {kernel!r}.")
+        if kernel_size is not None and (isinstance(kernel_size, bool) or not isinstance(kernel_size, int)
+                                        or kernel_size < 1):
+            raise ValueError(f"`kernel_size` must be None or an integer >= 1; got {kernel_size!r}.")
         check_backend(backend, type(self).__name__)
         self.d_model, self.l_max, self.channels = d_model, l_max, channels
+        self.kernel_size = kernel_size
         self.bidirectional, self.backend = bool(bidirectional), backend
         self.kernel = _KERNELS[kernel](
-            d_model, l_max, channels, bidirectional=bidirectional, **(kernel_args or {})
+            d_model, kernel_size or l_max, channels, bidirectional=bidirectional, **(kernel_args or {})
         )
         self.D = nn.Parameter(torch.randn(channels, d_model))
         register_optim(self.D, lr=None)  # a skip gain: never weight-decayed, whatever its shape
@@ -141,7 +150,8 @@ class LongConv(nn.Module):
         return cache[1]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x (B, L, D) -> (B, L, D)``, ``D = d_model``, ``L <= l_max``.
+        """``x (B, L, D) -> (B, L, D)``, ``D = d_model``, ``L <= l_max`` (any ``L`` with
+        ``kernel_size``).
 
         ``mask``: boolean ``(B, L)``, True on real steps, or None (every step real).
         Padded steps are zeroed before the convolution, so they never reach real ones, and
@@ -150,7 +160,7 @@ class LongConv(nn.Module):
         check_sequence(x, mask, self.d_model, type(self).__name__)
         B, L, H = x.shape  # (B L H)
         x = _apply_mask(x, mask)
-        k = self._kernel(L)  # (C H L) or (C H 2L-1)
+        k = self._kernel(min(L, self.kernel_size) if self.kernel_size else L)  # (C H Lk) or (C H 2Lk-1)
         C = k.shape[0]
         u = x.transpose(1, 2)  # (B H L)
         if C > 1:

@@ -142,13 +142,19 @@ class DecodeConfig(TrainerConfig):
 
     Args:
         task: What a sample, a target and a score are: windows (one class or number per
-            window around an event, or per whole recording).
-        target: A manifest column (one label per recording, e.g. diagnosis) or "events"
-            (one label per window around each event, e.g. left/right).
+            window around an event, or per whole recording), staging (a class per epoch of
+            whole recordings) or detection (events in whole recordings, scored by event).
+        reference: detection: the scorer whose events are the truth (their labels are
+            <target>:<scorer>, e.g. spindle:expert1), or union (every expert* scorer).
+        target: windows: a manifest column (one label per recording, e.g. diagnosis) or
+            "events" (one label per window around each event, e.g. left/right); staging
+            and detection: the events' label prefix (stage for stage:N2, spindle for
+            spindle:expert1).
         query: pandas query selecting recordings from the manifest, e.g. "imagery == True".
         kind: classification, regression, or auto (decided from the target's values; the
             choice and its reason are logged and saved).
-        event_labels: Event classes to decode, in this order (empty: all).
+        event_labels: Event classes to decode, in this order (empty: all; staging: the
+            stages, by default in the order W, N1, N2, N3, R).
         tmin: Start of event windows relative to each event, in seconds.
         tmax: End of event windows relative to each event, in seconds.
         cv: group_kfold (stratified), leave_group_out, or none (train once on everything;
@@ -208,6 +214,7 @@ class DecodeConfig(TrainerConfig):
     max_epochs: int = 30
     batch_size: int = 16
     task: str = "windows"
+    reference: str = "expert1"
     target: str = "events"
     query: str = ""
     kind: Literal["auto", "classification", "regression"] = "auto"

@@ -26,7 +26,7 @@ from neuroconv.data import SequenceStore, open_stores
 
 from .models import channel_set_key
 
-__all__ = ["StoreWindows", "ArrayWindows", "Crops", "Extra", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
+__all__ = ["StoreWindows", "ArrayWindows", "Crops", "StepCrops", "Extra", "ChannelSetBatchSampler", "collate", "loader", "open_stores",
            "pretrain_windows", "sample_groups", "sample_columns", "store_is_standardized"]
 
 
@@ -296,6 +296,30 @@ class Crops(Dataset):
         return np.asarray(outputs).reshape(len(self.ds), n, *np.shape(outputs)[1:]).mean(1)
 
 
+class StepCrops(Dataset):
+    """Random crops of ``crop`` steps of whole recordings with per-step targets: item
+    ``i`` is a crop of window ``i`` and of its targets ``y`` (one per step), drawn from
+    torch's global generator (seeded runs repeat). Recordings no longer than ``crop`` are
+    used whole."""
+
+    def __init__(self, ds, crop: int):
+        if isinstance(crop, bool) or not isinstance(crop, int) or crop < 2:
+            raise ValueError(f"`crop` must be an integer number of steps >= 2; got {crop!r}.")
+        self.ds, self.crop, self.keys = ds, crop, list(ds.keys)
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.ds[i])
+        y = np.asarray(item["y"])
+        L = min(item["x"].shape[0], len(y))
+        if L > self.crop:
+            start = int(torch.randint(0, L - self.crop + 1, ()))
+            item["x"], item["y"] = item["x"][start: start + self.crop], y[start: start + self.crop]
+        return item
+
+
 class Extra(Dataset):
     """The windows of ``ds`` with fixed per-window features: item ``i`` gains ``"extra"``,
     row ``i`` of ``values (n, E)`` (float64), e.g. a baseline's features that a model
@@ -316,7 +340,9 @@ class Extra(Dataset):
 
 def collate(items: list[dict]) -> dict:
     """Pad to the longest window: ``x (B, L, C)``, ``mask (B, L)``, ``sfreq (B,)``, ``y (B,)``
-    (and ``extra (B, E)`` when the items carry fixed features)."""
+    (or ``(B, L_y)`` for per-step targets, padded with -100, the index of no label, which
+    negative targets become too), and
+    ``extra (B, E)`` when the items carry fixed features."""
     keys = {it["key"] for it in items}
     if len(keys) != 1:
         raise RuntimeError("a batch mixes channel sets; use ChannelSetBatchSampler.")
@@ -328,7 +354,13 @@ def collate(items: list[dict]) -> dict:
         n = it["x"].shape[0]
         x[b, :n] = it["x"]
         mask[b, :n] = True
-    y = torch.as_tensor(np.asarray([it["y"] for it in items]))
+    ys = [it["y"] for it in items]
+    if isinstance(ys[0], np.ndarray) and ys[0].ndim == 1:  # per-step targets, padded with -100 (no label)
+        y = torch.full((len(items), max(len(v) for v in ys)), -100, dtype=torch.long)
+        for b, v in enumerate(ys):
+            y[b, :len(v)] = torch.as_tensor(np.where(np.asarray(v) < 0, -100, v), dtype=torch.long)
+    else:
+        y = torch.as_tensor(np.asarray(ys))
     out = {"x": x, "mask": mask, "sfreq": torch.tensor([it["sfreq"] for it in items]),
            "y": y, "key": keys.pop(), "index": torch.tensor([it["index"] for it in items])}
     if "extra" in items[0]:

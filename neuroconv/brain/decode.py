@@ -45,7 +45,7 @@ class DecodeFailed(RuntimeError):
                          + f". The other models' results are in {run_dir}.")
 
 
-_ROW_COLUMNS = ["store", "id", "start", "stop", "label", "group", "within", "unit"]
+_ROW_COLUMNS = ["store", "id", "start", "stop", "label", "group", "within", "unit", "hop"]
 
 
 def run_decode(cfg, log=print) -> Path:
@@ -64,6 +64,7 @@ def run_decode(cfg, log=print) -> Path:
            "training groups for a group split); see metrics.json inner_splits" if "time" in protocol["inner_split"]
            else ""))
     rows, results, failed = [], {}, {}
+    columns = [c for c in _ROW_COLUMNS if c in design.samples.columns]
     for name in design.models:  # every model on every fold; a failure is reported and the others go on
         reports, parts = [], []
         try:
@@ -75,7 +76,7 @@ def run_decode(cfg, log=print) -> Path:
                                              backbone=lambda fold=fold: design.backbone.get(fold), log=log))
                 out = decoder.predict(design.data, fold.test)
                 reports.append({**decoder.report(design.data, fold.test), "seconds": round(time.perf_counter() - t1, 3)})
-                samples = design.samples.iloc[fold.test][_ROW_COLUMNS].assign(model=name, fold=fold.index)
+                samples = design.samples.iloc[fold.test][columns].assign(model=name, fold=fold.index)
                 parts.append(task.rows(samples, targets.y[fold.test], out, targets))
                 hp = {k: v for k, v in reports[-1]["hyperparameters"].items() if k in ("C", "best_step")}
                 log(f"  {name:<14} fold {fold.index + 1}/{len(design.folds)}: {reports[-1]['seconds']:.1f} s"
@@ -96,13 +97,16 @@ def run_decode(cfg, log=print) -> Path:
                         n_boot=cfg.decode.n_boot, n_perm=cfg.decode.n_perm, seed=cfg.decode.seed)
              if rows is not None else {"models": {}, "paired": []})
     names = task.metric_names(targets.kind)
+    extras = task.extras(rows, targets) if rows is not None else {}
+    for m in extras:
+        results[m].update(jsonable(extras[m]))
     metrics = {"task": targets.kind, "task_reason": targets.reason, "target": cfg.decode.target,
                "classes": targets.classes, **design.record, "n_samples": len(design.samples),
                "seconds": round(time.time() - t0, 1), "paired": jsonable(block["paired"]), "failed": sorted(failed),
                "models": jsonable({m: _model_block(r, block["models"].get(m), names, by) for m, r in results.items()})}
     log(format_table(metrics["models"], names))
     if rows is not None:
-        task.write(run, rows, targets)
+        task.write(run, rows, design)
         atomic_write_csv(run / "predictions.csv", rows)
     run.write_json("metrics.json", metrics)
     if failed:

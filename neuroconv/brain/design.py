@@ -106,7 +106,8 @@ def prepare(cfg, log=print) -> Design:
     folds, skipped = fold_design(
         Folds(cv="none" if kc.test_stores else kc.cv, n_splits=kc.n_splits, seed=kc.seed,
               stratify=targets.kind == "classification", val_fraction=dc.val_fraction),
-        targets.y, samples["group"].to_numpy(), within=samples["within"].to_numpy(), is_test=is_test,
+        targets.y if targets.y.dtype != object else np.zeros(len(samples)),  # dense targets: no strata
+        samples["group"].to_numpy(), within=samples["within"].to_numpy(), is_test=is_test,
         recordings=rec, starts=samples["start"].to_numpy(), stops=samples["stop"].to_numpy(),
         train_fraction=kc.train_fraction, fraction_of=kc.train_fraction_of, log=log)
     windows = StoreWindows(stores, samples, dc.normalize, align=cols["align"].to_numpy() if "align" in cols else None)
@@ -119,7 +120,8 @@ def prepare(cfg, log=print) -> Design:
     units["n"] = int(len(np.unique(samples["unit"].to_numpy()[np.concatenate([f.test for f in folds])])))
     data = zoo.DecodeData(windows, targets.y, targets.kind, targets.classes, samples["group"].to_numpy(), rec,
                           samples["start"].to_numpy(), samples["stop"].to_numpy(),
-                          {c: cols[c].to_numpy() for c in ("site",) if c in cols})
+                          {**{c: cols[c].to_numpy() for c in ("site",) if c in cols},
+                           **{c: samples[c].to_numpy() for c in ("hop",) if c in samples.columns}})
     record = {
         "protocol": {"task": kc.task, "cv": "external test stores" if kc.test_stores else kc.cv,
                      "group_by": kc.group_by, "within": kc.within or None, "skipped_within": list(skipped),

@@ -15,8 +15,8 @@ from neuroconv.engine.plots import (kernel_summary, model_kernels, plot_kernels,
                                     read_metrics, roughness, save_figure)
 
 __all__ = ["read_metrics", "plot_losses", "plot_kernels", "plot_confusion", "model_kernels", "roughness",
-           "kernel_summary", "plot_label_efficiency", "plot_roughness", "plot_band_filters"]
-
+           "kernel_summary", "plot_label_efficiency", "plot_roughness", "plot_band_filters", "plot_hypnograms",
+           "plot_events"]
 
 
 def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") -> Path:
@@ -28,6 +28,61 @@ def plot_confusion(cm: np.ndarray, labels: list, path: Path, title: str = "") ->
     ConfusionMatrixDisplay(np.asarray(cm), display_labels=[str(x) for x in labels]).plot(ax=ax, colorbar=False)
     ax.set_title(title, fontsize=9)
     return save_figure(fig, Path(path))
+
+
+def plot_hypnograms(rows, classes: list, path: Path, title: str = "", most: int = 6) -> Path:
+    """Predicted hypnograms against the truth, one panel per recording (the first
+    ``most``): ``rows`` are a staging model's prediction rows (``store, id, epoch, y_true,
+    y_pred``); stages are drawn top to bottom in ``classes`` order, unscored epochs grey."""
+    plt = pyplot()
+    recs = list(rows.groupby(["store", "id"], sort=False))[:most]
+    fig, axes = plt.subplots(len(recs), 1, figsize=(9, 1.6 * len(recs)), squeeze=False, sharey=True)
+    K = len(classes)
+    for ax, ((_, rid), rec) in zip(axes[:, 0], recs):
+        e, t, p = rec["epoch"].to_numpy(), rec["y_true"].to_numpy(), rec["y_pred"].to_numpy()
+        ax.step(e, np.where(t >= 0, K - 1 - t, np.nan), where="post", color="0.3", lw=1.2, label="truth")
+        ax.step(e, K - 1 - p, where="post", color="tab:red", lw=0.8, alpha=0.8, label="predicted")
+        ax.set_yticks(range(K), list(reversed(classes)))
+        ax.set_title(str(rid), fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=2)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, Path(path))
+
+
+def plot_events(rows, design, folder: Path, seconds: float = 30.0) -> list[Path]:
+    """Events over the signal, one figure per model: for the first test recording, the
+    ``seconds`` around its densest stretch of true events, with the true events shaded
+    and the predicted ones marked. ``rows``: detection prediction rows (``store, id,
+    pred_events``); ``design`` gives the signals and the true events."""
+    from neuroconv.engine.events import parse_events
+
+    plt = pyplot()
+    out = []
+    samples = design.samples.reset_index(drop=True)
+    for name, part in rows.groupby("model", sort=False):
+        r = part.iloc[0]
+        i = int(np.flatnonzero((samples["store"] == r["store"]).to_numpy() & (samples["id"] == r["id"]).to_numpy())[0])
+        sfreq = float(design.stores[int(r["store"])].sfreq(r["id"]))
+        x = design.data.windows.raw_window(i)[:, 0]
+        true, pred = np.asarray(design.targets.y[i]).reshape(-1, 2), parse_events(r["pred_events"])
+        n = int(seconds * sfreq)
+        centre = int(np.median(true[:, 0])) if len(true) else len(x) // 2
+        a = max(0, min(centre - n // 2, len(x) - n))
+        b = min(len(x), a + n)
+        t = np.arange(a, b) / sfreq
+        fig, ax = plt.subplots(figsize=(10, 2.6))
+        ax.plot(t, x[a:b], lw=0.5, color="0.2")
+        for on, off in true:
+            if off > a and on < b:
+                ax.axvspan(max(on, a) / sfreq, min(off, b) / sfreq, color="tab:green", alpha=0.25, lw=0)
+        for on, off in pred:
+            if off > a and on < b:
+                ax.hlines(np.max(x[a:b]) * 1.05, max(on, a) / sfreq, min(off, b) / sfreq, color="tab:red", lw=3)
+        ax.set_xlabel("s")
+        ax.set_title(f"{name}: {r['id']} (shaded: true events; red: predicted)", fontsize=9)
+        out.append(save_figure(fig, Path(folder) / f"events_{name}.png"))
+    return out
 
 
 # --------------------------------------------------------------------------- across runs

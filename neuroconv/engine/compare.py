@@ -59,10 +59,17 @@ import numpy as np
 
 __all__ = ["mcnemar", "mcnemar_units", "metric_rows", "Predictions", "statistics", "bootstrap", "paired",
            "unit_bootstrap", "paired_units", "fold_summary", "unit_weights", "format_table", "target_met",
-           "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "MIN_UNITS", "TOO_FEW_UNITS"]
+           "CountPredictions", "ConfusionPredictions", "EventPredictions", "confusion_scores", "event_counts_scores",
+           "CLASSIFICATION_METRICS", "REGRESSION_METRICS", "STAGING_METRICS", "DETECTION_METRICS", "MIN_UNITS",
+           "TOO_FEW_UNITS"]
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1")
 REGRESSION_METRICS = ("r2", "mae", "pearson_r")
+#: dense staging (one class per epoch of a whole recording), from confusion matrices
+STAGING_METRICS = ("macro_f1", "kappa", "accuracy")
+#: dense event detection, from by-event counts: F1, precision and recall at IoU >= 0.2,
+#: and F1 at IoU >= 0.5
+DETECTION_METRICS = ("event_f1", "event_precision", "event_recall", "event_f1_50")
 #: the fewest units for an interval, or for a target to count as met
 MIN_UNITS = 8
 #: what a block says in place of an interval over fewer than :data:`MIN_UNITS` units
@@ -299,6 +306,127 @@ class Predictions:
         if self.kind != "classification":
             return None
         return mcnemar_units(self.y, self.out, other.out, self.codes[self.inv])
+
+
+class CountPredictions:
+    """Predictions summarised by counts: one count vector per cell (a recording in a fold,
+    say), each cell in one unit, and every metric a function of summed counts. The
+    statistics protocol of :class:`Predictions` holds: a weighting of the units sums the
+    cells' counts with their unit's weight, a unit's own score is that of its cells
+    alone, and a sign flip takes a unit's cells from the other model.
+
+    ``counts (n_cells, M)``, ``units (n_cells,)``; ``folds`` and ``by`` label the cells.
+    Subclasses define ``names`` and ``scores(C (R, M)) -> {name: (R,)}``."""
+
+    names: tuple = ()
+
+    def __init__(self, counts, units, folds=None, by=None):
+        self.counts = np.atleast_2d(np.asarray(counts, float))
+        self.codes, self.inv = np.unique(np.asarray(units), return_inverse=True)
+        if len(self.counts) != len(self.inv):
+            raise ValueError(f"{type(self).__name__}: one unit per cell; got {len(self.counts)} cells and "
+                             f"{len(self.inv)} units.")
+        self.folds = None if folds is None else np.asarray(folds)
+        self.by = None if by is None else np.asarray(by)
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def scores(self, C: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def _new(self, counts, units, folds, by):
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        CountPredictions.__init__(new, counts, units, folds, by)
+        return new
+
+    def metrics(self, W) -> dict:
+        W = np.atleast_2d(np.asarray(W, float))
+        return self.scores(W[:, self.inv] @ self.counts)
+
+    def unit_scores(self) -> dict:
+        return self.scores(np.eye(len(self.codes))[:, self.inv] @ self.counts)
+
+    def subset(self, mask) -> "CountPredictions":
+        m = np.asarray(mask, bool)
+        return self._new(self.counts[m], self.codes[self.inv[m]], None if self.folds is None else self.folds[m],
+                         None if self.by is None else self.by[m])
+
+    def score(self) -> dict:
+        return {k: float(v[0]) for k, v in self.scores(self.counts.sum(0, keepdims=True)).items()}
+
+    def swapped(self, other: "CountPredictions", flip) -> "CountPredictions":
+        f = np.asarray(flip, bool)[self.inv]
+        new = self._new(self.counts, self.codes[self.inv], self.folds, self.by)
+        new.counts = np.where(f[:, None], other.counts, self.counts)
+        return new
+
+    def mcnemar(self, other) -> None:
+        return None
+
+
+def confusion_scores(C: np.ndarray, n_classes: int) -> dict:
+    """Staging metrics of flattened confusion matrices ``C (R, K·K)`` (rows: truth,
+    columns: prediction): accuracy, Cohen's kappa, and macro F1 over the classes present
+    in the truth or the predictions of each row (scikit-learn's default labels); NaN for a
+    row with no count."""
+    K = int(n_classes)
+    M = np.asarray(C, float).reshape(-1, K, K)
+    n = M.sum((1, 2))
+    tp = np.diagonal(M, axis1=1, axis2=2)
+    true, pred = M.sum(2), M.sum(1)  # (R K) support and predicted counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = tp.sum(1) / n
+        pe = (true * pred).sum(1) / n**2
+        kappa = np.where(pe < 1, (acc - pe) / (1 - pe), np.nan)
+        present = (true + pred) > 0
+        f1 = np.where(present, 2 * tp / np.where(present, true + pred, 1), np.nan)
+        macro = np.nanmean(np.where(present, f1, np.nan), axis=1)
+    return {"macro_f1": np.where(n > 0, macro, np.nan), "kappa": np.where(n > 0, kappa, np.nan),
+            "accuracy": np.where(n > 0, acc, np.nan)}
+
+
+class ConfusionPredictions(CountPredictions):
+    """Dense staging predictions: a confusion matrix per cell (``counts (n_cells, K·K)``,
+    truth by prediction, flattened), scored by :func:`confusion_scores`."""
+
+    names = STAGING_METRICS
+
+    def __init__(self, counts, units, n_classes: int, folds=None, by=None):
+        self.n_classes = int(n_classes)
+        super().__init__(counts, units, folds, by)
+
+    def scores(self, C: np.ndarray) -> dict:
+        return confusion_scores(C, self.n_classes)
+
+
+def event_counts_scores(C: np.ndarray) -> dict:
+    """Detection metrics of by-event counts ``C (R, 6)`` = ``(tp, fp, fn)`` at IoU ≥ 0.2
+    then at IoU ≥ 0.5 (:func:`neuroconv.engine.events.event_scores`' conventions: with no
+    true and no predicted event all three are 1)."""
+    C = np.atleast_2d(np.asarray(C, float))
+    out = {}
+    for (tp, fp, fn), suffix in ((C[:, 0:3].T, ""), (C[:, 3:6].T, "_50")):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            empty = tp + fp + fn == 0
+            f1 = np.where(empty, 1.0, 2 * tp / np.where(empty, 1, 2 * tp + fp + fn))
+            prec = np.where(empty, 1.0, np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0))
+            rec = np.where(empty, 1.0, np.where(tp + fn > 0, tp / np.where(tp + fn > 0, tp + fn, 1), 0.0))
+        out["event_f1" + suffix] = f1
+        if not suffix:
+            out["event_precision"], out["event_recall"] = prec, rec
+    return out
+
+
+class EventPredictions(CountPredictions):
+    """Dense detection predictions: by-event counts per cell (``counts (n_cells, 6)``: tp,
+    fp, fn at IoU ≥ 0.2, then at IoU ≥ 0.5), scored by :func:`event_counts_scores`."""
+
+    names = DETECTION_METRICS
+
+    def scores(self, C: np.ndarray) -> dict:
+        return event_counts_scores(C)
 
 
 def _metrics(p, W) -> dict:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["mask_to_events", "events_to_mask", "proba_to_events", "match_events", "event_scores", "EventMatch",
+__all__ = ["format_events", "parse_events", "mask_to_events", "events_to_mask", "proba_to_events", "match_events", "event_scores", "EventMatch",
            "as_intervals", "benchmark_match_events"]
 
 
@@ -340,3 +340,15 @@ def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def format_events(events) -> str:
+    """Events ``(n, 2)`` as text, ``"onset-offset;onset-offset"`` (samples), for a table cell."""
+    return ";".join(f"{int(a)}-{int(b)}" for a, b in np.asarray(events, dtype=np.int64).reshape(-1, 2))
+
+
+def parse_events(text) -> np.ndarray:
+    """The events ``(n, 2)`` int64 of :func:`format_events` text (none for an empty cell)."""
+    if not isinstance(text, str) or not text:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.asarray([[int(v) for v in e.split("-")] for e in text.split(";")], dtype=np.int64)

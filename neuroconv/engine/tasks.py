@@ -88,9 +88,11 @@ class SupervisedTask(TrainTask):
     """Supervised training of ``net`` (``net(batch) -> outputs``) on ``batch["y"]``.
 
     ``kind``: ``classification`` (cross-entropy over ``(B, n_classes)`` logits; accuracy
-    is logged), ``regression`` (MSE; ``(B,)`` or ``(B, 1)`` outputs) or ``lm`` (next-token
+    is logged), ``regression`` (MSE; ``(B,)`` or ``(B, 1)`` outputs), ``lm`` (next-token
     cross-entropy over ``(B, L, V)`` logits against ``batch["y"] (B, L)``, ignoring
-    index -100). ``class_weights`` balances classes in the loss. ``optimizer`` and
+    index -100) or ``steps`` (a class per step: cross-entropy over ``(B, L, K)`` logits
+    against ``batch["y"] (B, L)``, class-weighted, ignoring index -100, the steps with no
+    label). ``class_weights`` balances classes in the loss. ``optimizer`` and
     ``schedule``: see :class:`TrainTask`.
     """
 
@@ -98,8 +100,8 @@ class SupervisedTask(TrainTask):
                  weight_decay: float = 0.01, warmup_steps: int = 50,
                  class_weights: list | None = None, optimizer: str = "adamw", schedule: str = "cosine"):
         super().__init__()
-        if kind not in ("classification", "regression", "lm"):
-            raise ValueError(f"`kind` must be classification, regression or lm; got {kind!r}.")
+        if kind not in ("classification", "regression", "lm", "steps"):
+            raise ValueError(f"`kind` must be classification, regression, lm or steps; got {kind!r}.")
         self.save_hyperparameters(ignore=["net"])
         self.net = net
         cw = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
@@ -116,10 +118,18 @@ class SupervisedTask(TrainTask):
             return F.cross_entropy(out, y.long(), weight=w), out
         if self.hparams.kind == "lm":
             return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), ignore_index=-100), out
+        if self.hparams.kind == "steps":
+            w = None if self.class_weights is None else self.class_weights.to(out.dtype)
+            return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1).long(), weight=w,
+                                   ignore_index=-100), out
         return F.mse_loss(out.reshape(y.shape), y.to(out.dtype)), out
 
     def _log_acc(self, name, out, batch):
-        if self.hparams.kind == "classification":
+        if self.hparams.kind == "steps":
+            y = batch["y"].long()
+            acc = (out.argmax(-1) == y)[y != -100].float().mean()
+            self.log(name, acc, prog_bar=True, batch_size=out.shape[0], sync_dist=name.startswith("val"))
+        elif self.hparams.kind == "classification":
             acc = (out.argmax(-1) == batch["y"].long()).float().mean()
             self.log(name, acc, prog_bar=True, batch_size=out.shape[0], sync_dist=name.startswith("val"))
 

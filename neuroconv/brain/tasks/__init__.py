@@ -5,6 +5,9 @@ module                    task         samples and targets
 ========================  ===========  ==================================================
 :mod:`.windows`           windows      a window around each event, or a whole recording;
                                        one class (or number) each
+:mod:`.dense`             staging      whole recordings, a class per epoch (sleep stages)
+:mod:`.dense`             detection    whole recordings, events scored one by one
+                                       (sleep spindles)
 ========================  ===========  ==================================================
 
 The interface is :class:`~.base.Task`; a new task is one module that calls
@@ -14,7 +17,7 @@ The interface is :class:`~.base.Task`; a new task is one module that calls
 
 from __future__ import annotations
 
-from . import windows  # noqa: F401  (register the tasks)
+from . import dense, windows  # noqa: F401  (register the tasks)
 from .base import TASKS, Targets, Task, register_task, task
 
 __all__ = ["TASKS", "Task", "Targets", "register_task", "task"]

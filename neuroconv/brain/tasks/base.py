@@ -10,8 +10,8 @@ fold and knows nothing else; a task plugs in through :class:`Task`:
 - :meth:`Task.predictions`: every model's rows as the statistics see them
   (:class:`neuroconv.engine.compare.Predictions` or a task's own kind, scored over
   independent units by :func:`neuroconv.engine.compare.statistics`);
-- :meth:`Task.write`: what the field reads besides the metrics (confusion matrices,
-  events, hypnograms).
+- :meth:`Task.extras` and :meth:`Task.write`: what the field reads besides the scores
+  (confusion matrices, events, hypnograms).
 
 A task is one new module that calls :func:`register_task`.
 """
@@ -62,16 +62,16 @@ class Task:
         is_test = samples["store"].to_numpy() >= len(train)
         if test_paths and not is_test.any():
             raise ValueError(f"decode.test_stores {list(test_paths)} hold no sample to test.")
-        return stores, len(train), samples, self.targets(samples, is_test, kc), is_test
+        return stores, len(train), samples, self.targets(stores, samples, is_test, kc), is_test
 
     def samples(self, stores, kc, dc) -> pd.DataFrame:
         """The samples of ``stores`` (``kc``: the decode section, ``dc``: the data section):
         rows ``store, id, start, stop, label``."""
         raise NotImplementedError
 
-    def targets(self, samples: pd.DataFrame, is_test: np.ndarray, kc) -> Targets:
-        """The targets of ``samples``; ``is_test`` marks samples of external test stores
-        (their labels never decide the kind or the classes)."""
+    def targets(self, stores, samples: pd.DataFrame, is_test: np.ndarray, kc) -> Targets:
+        """The targets of ``samples`` (of ``stores``); ``is_test`` marks samples of external
+        test stores (their labels never decide the kind or the classes)."""
         raise NotImplementedError
 
     def metric_names(self, kind: str) -> tuple:
@@ -90,8 +90,14 @@ class Task:
         units, folds and, when ``by`` names a column, groups."""
         raise NotImplementedError
 
-    def write(self, run, rows: pd.DataFrame, targets: Targets) -> None:
-        """Outputs besides the metrics (plots, events), from every model's rows."""
+    def extras(self, rows: pd.DataFrame, targets: Targets) -> dict:
+        """Each model's own keys of metrics.json besides its scores (e.g. a confusion
+        matrix), from its rows: ``{model: {...}}`` (none by default)."""
+        return {}
+
+    def write(self, run, rows: pd.DataFrame, design) -> None:
+        """Outputs besides the metrics (plots, events), from every model's rows and the
+        run's :class:`~neuroconv.brain.design.Design`."""
 
 
 #: name -> :class:`Task` instance (``decode.task``)

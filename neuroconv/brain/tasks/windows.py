@@ -111,7 +111,7 @@ class WindowTask(Task):
     def samples(self, stores, kc, dc) -> pd.DataFrame:
         return window_samples(stores, kc, dc.max_len)
 
-    def targets(self, samples: pd.DataFrame, is_test: np.ndarray, kc) -> Targets:
+    def targets(self, stores, samples: pd.DataFrame, is_test: np.ndarray, kc) -> Targets:
         train_labels = samples["label"][~is_test]
         kind, reason = infer_kind(train_labels, kc.kind)
         if kind == "regression":
@@ -150,7 +150,8 @@ class WindowTask(Task):
                                     by=None if by is None else part[by].astype(str).to_numpy())
         return out
 
-    def write(self, run, rows: pd.DataFrame, targets: Targets) -> None:
+    def write(self, run, rows: pd.DataFrame, design) -> None:
+        targets = design.targets
         if targets.kind != "classification":
             return
         from sklearn.metrics import confusion_matrix

@@ -21,6 +21,9 @@ module                    family    kind       models
 :mod:`.classical`         baseline  classical  connectivity, ts_lr, xdawn_ts, csp_lda, erp_lda,
                                                bandpower
 :mod:`.ssvep`             baseline  classical  ssvep_cca, ssvep_trca, ssvep_msetcca, ssvep_ts_lr
+:mod:`.sleep`             ours      neural     sleepconv, sleepconv_short (staging)
+:mod:`.sleep`             baseline  both       stage_lr(_hmm), stage_lgbm(_hmm), stage_gru
+                                               (staging); yasa, sigma_lr (detection)
 ========================  ========  =========  ===============================================
 
 Adding a model or a baseline is one new module that calls :func:`register` (inside the
@@ -29,7 +32,7 @@ package: one import line below; outside it: ``--plugins your_module.py``).
 
 from __future__ import annotations
 
-from . import classical, covconv, neural, ssvep  # noqa: F401  (register the entries)
+from . import classical, covconv, neural, sleep, ssvep  # noqa: F401  (register the entries)
 from .base import (C_GRID, CLASS_WEIGHTS, ZOO, Context, Decoder, DecodeData, Entry, Traits, TrainingPart, class_weights,
                    choose, entry, make, proba_of, register, regulariser_path, selection_loss)
 

@@ -299,11 +299,16 @@ class TrainingPart:
     log: Callable = field(default=lambda *_: None)
 
     def class_weights(self, idx=None) -> np.ndarray | None:
-        """The class weights of the labels of ``idx`` (default: the whole training part)."""
-        if self.data.kind != "classification":
+        """The class weights of the labels of ``idx`` (default: the whole training part;
+        for staging, of every labelled epoch of those recordings)."""
+        if self.data.kind not in ("classification", "staging"):
             return None
         idx = self.train if idx is None else idx
-        return class_weights(self.data.y[idx], self.data.n_out, self.class_weight)
+        y = self.data.y[idx]
+        if self.data.kind == "staging":
+            y = np.concatenate([np.asarray(v) for v in y])
+            y = y[y >= 0]
+        return class_weights(y, self.data.n_out, self.class_weight)
 
     def sample_weights(self, idx, weights_from=None) -> np.ndarray | None:
         """Per-sample weights of ``idx`` under the class weights of ``weights_from``
@@ -430,11 +435,12 @@ class Decoder:
     def predict(self, data: DecodeData, idx: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def choose_c(self, est, part: TrainingPart, X_in, X_va) -> float:
+    def choose_c(self, est, part: TrainingPart, X_in, X_va, *, y_in=None, y_va=None, sample_weight=None) -> float:
         """The regulariser ``C`` of ``est`` (see :func:`regulariser_path`) chosen on the
         inner split's features ``X_in`` (inner training part) and ``X_va`` (inner
-        validation part) from the run's grid, recorded in the report; 1 when the part has
-        no inner validation samples. A choice at the grid's edge extends the grid by a
+        validation part, with targets ``y_in``/``y_va`` and validation weights
+        ``sample_weight``: default, the part's samples and class weights) from the run's
+        grid, recorded in the report; 1 when the part has no inner validation samples. A choice at the grid's edge extends the grid by a
         decade beyond that edge (:func:`extend_grid`) and chooses again, up to
         :data:`MAX_EXTENSIONS` times; the report records every extension
         (``grid_extended``), and warns when the choice is still at the edge."""
@@ -443,10 +449,14 @@ class Decoder:
             self.hyperparameters.update(C=1.0, note="no inner validation part: C fixed at 1")
             return 1.0
 
+        if y_in is None:
+            y_in, y_va = data.y[inner.train], data.y[inner.val]
+            sample_weight = part.sample_weights(inner.val, inner.train)
+        kind = "regression" if data.kind == "regression" else "classification"
+
         def path(values):
-            return regulariser_path(est, X_in, data.y[inner.train], X_va, data.y[inner.val], kind=data.kind,
-                                    n_out=data.n_out, grid=values,
-                                    sample_weight=part.sample_weights(inner.val, inner.train))[1]
+            return regulariser_path(est, X_in, y_in, X_va, y_va, kind=kind, n_out=data.n_out, grid=values,
+                                    sample_weight=sample_weight)[1]
 
         scores, extended = path(grid), []
         C = choose_on_holdout(scores.get, scores)[0]
