@@ -198,6 +198,7 @@ def test_staging_runs_every_model_on_the_same_nights_and_writes_hypnograms(night
     hyp = pd.read_csv(run / "hypnograms" / "sleepconv" / "n0.tsv", sep="\t")
     assert list(hyp.columns) == ["onset", "duration", "stage", "true_stage"] and hyp.duration.iloc[0] == 30.0
     assert (run / "plots" / "hypnograms_sleepconv.png").is_file()
+    assert (run / "models" / "sleepconv" / "fold0" / "kernels.png").is_file()  # what the kernels learned
     assert {(p["first"], p["second"]) for p in m["paired"]} >= {("sleepconv", "sleepconv_short"),
                                                                ("sleepconv", "stage_gru")}
 

@@ -33,6 +33,7 @@ stopping as every neural model of the zoo.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -333,6 +334,7 @@ class NightNetDecoder(Decoder):
     def fit(self, part: TrainingPart) -> "NightNetDecoder":
         _check_epochs(part.data, self.name)
         tc, inner, data = self.context.trainer, part.inner, part.data
+        self.step_seconds = 1.0 / data.sfreq(self.name)
         train = self._datasets(data)
         net, result = fit_net(part, self.new_net(part), inner.train, inner.val, tc, kind="steps",
                               train_ds=train(inner.train), budget=self.context.budget)
@@ -350,6 +352,12 @@ class NightNetDecoder(Decoder):
 
     def predict(self, data: DecodeData, idx) -> list:
         return predict_steps(self.net, data.windows.subset(idx), [len(data.y[i]) for i in idx])
+
+    def save(self, folder) -> None:
+        """The learned kernels and their magnitude responses (``kernels.png``)."""
+        from ..plots import plot_kernels
+
+        plot_kernels(self.net, Path(folder) / "kernels.png", step_seconds=self.step_seconds)
 
 
 def predict_steps(net, ds, lengths) -> list:
@@ -665,6 +673,12 @@ class SpindleConvDecoder(Decoder):
     def predict(self, data: DecodeData, idx) -> list:
         probas, bins = self._proba(data, idx)
         return [self._events(p, b, self.threshold_, self.min_duration_) for p, b in zip(probas, bins)]
+
+    def save(self, folder) -> None:
+        """The learned kernels and their magnitude responses (``kernels.png``)."""
+        from ..plots import plot_kernels
+
+        plot_kernels(self.net, Path(folder) / "kernels.png", step_seconds=self.settings.bin_seconds)
 
 
 class _SpindleNet:
