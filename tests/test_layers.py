@@ -490,3 +490,38 @@ def test_every_public_entry_states_its_layout():
         assert layout in first, (obj, first)
     for cls in (LongConv, ButterflyConv, GatedLongConv, AttentionLayer, SequenceModel):
         assert cls.forward.__doc__ and "(B, L" in cls.forward.__doc__, cls
+
+
+def test_kernel_size_is_a_short_receptive_field_at_any_length():
+    """LongConv(kernel_size=5, bidirectional): 9-tap centred kernels, inputs longer than
+    the kernel, equal to a direct float64 convolution with those taps (the short-context
+    ablation of the same layer); the default (None) keeps kernels as long as the input."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    for L in (7, 50, 301):
+        lay = LongConv(4, 1000, bidirectional=True, kernel_size=5).double()
+        x = torch.randn(2, L, 4, dtype=torch.float64, requires_grad=True)
+        k = lay.kernel(min(L, 5))[0]  # (H, 2M-1)
+        M = (k.shape[1] + 1) // 2
+        u = x.transpose(1, 2)
+        ref = torch.zeros_like(u)
+        for j in range(-(M - 1), M):
+            shifted = torch.zeros_like(u)
+            if j >= 0:
+                shifted[..., j:] = u[..., : L - j]
+            else:
+                shifted[..., :j] = u[..., -j:]
+            ref = ref + k[:, M - 1 + j][None, :, None] * shifted
+        ref = ref + lay.D[0][None, :, None] * u
+        want = F.glu(lay.output_linear(F.gelu(ref.transpose(1, 2))), dim=-1)
+        got = lay(x)
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+        g1, = torch.autograd.grad(got.sum(), x, retain_graph=True)
+        g2, = torch.autograd.grad(want.sum(), x)
+        torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-10)
+    assert lay.kernel.l_max == 5
+    with pytest.raises(ValueError, match="kernel_size"):
+        LongConv(4, 10, kernel_size=0)
+    with pytest.raises(ValueError, match="exceeds l_max"):
+        LongConv(4, 10)(torch.randn(1, 11, 4))

@@ -297,15 +297,19 @@ class Crops(Dataset):
 
 
 class StepCrops(Dataset):
-    """Random crops of ``crop`` steps of whole recordings with per-step targets: item
-    ``i`` is a crop of window ``i`` and of its targets ``y`` (one per step), drawn from
-    torch's global generator (seeded runs repeat). Recordings no longer than ``crop`` are
-    used whole."""
+    """Random crops of whole recordings with per-step targets: item ``i`` is a crop of
+    window ``i`` and of its targets ``y`` (one per step), of a length drawn between
+    ``min_crop`` and ``crop`` steps (``crop`` when ``min_crop`` is None), at a random
+    start, from torch's global generator (seeded runs repeat). Recordings no longer than
+    the length are used whole."""
 
-    def __init__(self, ds, crop: int):
-        if isinstance(crop, bool) or not isinstance(crop, int) or crop < 2:
-            raise ValueError(f"`crop` must be an integer number of steps >= 2; got {crop!r}.")
-        self.ds, self.crop, self.keys = ds, crop, list(ds.keys)
+    def __init__(self, ds, crop: int, min_crop: int | None = None):
+        for name, v in (("crop", crop), ("min_crop", crop if min_crop is None else min_crop)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ValueError(f"`{name}` must be an integer number of steps >= 2; got {v!r}.")
+        if min_crop is not None and min_crop > crop:
+            raise ValueError(f"`min_crop` ({min_crop}) must be at most `crop` ({crop}).")
+        self.ds, self.crop, self.min_crop, self.keys = ds, crop, min_crop or crop, list(ds.keys)
 
     def __len__(self) -> int:
         return len(self.ds)
@@ -314,9 +318,10 @@ class StepCrops(Dataset):
         item = dict(self.ds[i])
         y = np.asarray(item["y"])
         L = min(item["x"].shape[0], len(y))
-        if L > self.crop:
-            start = int(torch.randint(0, L - self.crop + 1, ()))
-            item["x"], item["y"] = item["x"][start: start + self.crop], y[start: start + self.crop]
+        n = self.crop if self.min_crop >= self.crop else int(torch.randint(self.min_crop, self.crop + 1, ()))
+        if L > n:
+            start = int(torch.randint(0, L - n + 1, ()))
+            item["x"], item["y"] = item["x"][start: start + n], y[start: start + n]
         return item
 
 

@@ -76,6 +76,7 @@ def run_decode(cfg, log=print) -> Path:
                                              backbone=lambda fold=fold: design.backbone.get(fold), log=log))
                 out = decoder.predict(design.data, fold.test)
                 reports.append({**decoder.report(design.data, fold.test), "seconds": round(time.perf_counter() - t1, 3)})
+                decoder.save(run / "models" / name / f"fold{fold.index}")
                 samples = design.samples.iloc[fold.test][columns].assign(model=name, fold=fold.index)
                 parts.append(task.rows(samples, targets.y[fold.test], out, targets))
                 hp = {k: v for k, v in reports[-1]["hyperparameters"].items() if k in ("C", "best_step")}

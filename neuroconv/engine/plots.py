@@ -119,14 +119,19 @@ def _summary(kernels: list) -> dict | None:
             "zero_fraction": float(np.mean([r["zero_fraction"] for r in layers])), "layers": layers}
 
 
-def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lines: int = 4) -> dict | None:
+def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lines: int = 4,
+                 step_seconds: float | None = None) -> dict | None:
     """Each layer's kernels as an image (features x lag) plus a few traces, titled with
-    their roughness, to show whether they are smooth; returns :func:`kernel_summary`."""
+    their roughness, to show whether they are smooth; with ``step_seconds`` (the time
+    between steps), a third column: their magnitude responses (the mean over features of
+    ``|FFT(k)|``, in cycles per hour for steps of a second or more, else in Hz). Returns
+    :func:`kernel_summary`."""
     kernels = model_kernels(model, L)
     if not kernels:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(len(kernels), 2, figsize=(10, 2.2 * len(kernels)), squeeze=False)
+    cols = 3 if step_seconds else 2
+    fig, axes = plt.subplots(len(kernels), cols, figsize=(5 * cols, 2.2 * len(kernels)), squeeze=False)
     for row, (name, k) in zip(axes, kernels):
         lim = np.abs(k).max() or 1.0
         row[0].imshow(k, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
@@ -136,8 +141,14 @@ def plot_kernels(model: torch.nn.Module, path: Path, L: int | None = None, n_lin
         for h in np.linspace(0, k.shape[0] - 1, min(n_lines, k.shape[0])).astype(int):
             row[1].plot(k[h], lw=0.8, label=f"feature {h}")
         row[1].legend(fontsize=6)
+        if step_seconds:
+            freqs = np.fft.rfftfreq(k.shape[1], d=step_seconds) * (3600.0 if step_seconds >= 1 else 1.0)
+            row[2].loglog(freqs[1:], np.abs(np.fft.rfft(k, axis=1)).mean(0)[1:], lw=0.8)
+            row[2].set_ylabel("mean |response|", fontsize=7)
     axes[-1][0].set_xlabel("lag (steps)")
     axes[-1][1].set_xlabel("lag (steps)")
+    if step_seconds:
+        axes[-1][2].set_xlabel("cycles per hour" if step_seconds >= 1 else "Hz")
     fig.tight_layout()
     save_figure(fig, Path(path))
     return _summary(kernels)

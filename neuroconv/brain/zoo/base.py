@@ -496,6 +496,10 @@ class Decoder:
         :meth:`report` s (none by default)."""
         return {}
 
+    def save(self, folder) -> None:
+        """Write what this fold's fitted model learned into ``folder`` of the run (e.g.
+        plots of its kernels); nothing by default."""
+
     @classmethod
     def applies(cls, targets) -> bool:
         """Whether ``--compare`` runs this model on these targets (beyond its traits'

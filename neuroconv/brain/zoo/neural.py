@@ -50,7 +50,7 @@ def step_budget(n_train: int, tc, batch_size: int | None = None) -> int:
 
 def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | None = None,
             steps: int | None = None, validate_first: bool = False, train_ds=None, budget: str = "steps",
-            dataset=None, kind: str | None = None):
+            dataset=None, kind: str | None = None, class_weights=None):
     """Train ``net`` (``net(batch) -> outputs``) on samples ``train_idx`` (or the
     dataset ``train_ds`` built on them, e.g. crops) with the fold's class weights,
     early-stopping on ``val_idx``; with ``steps``, for exactly that many optimizer steps
@@ -92,7 +92,7 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
     elif budget == "epochs":
         limit = step_budget(n_train, tc)  # at its own batch size
     data = part.data
-    cw = part.class_weights(train_idx)
+    cw = part.class_weights(train_idx) if class_weights is None else np.asarray(class_weights, float)
     task = SupervisedTask(net, kind=kind or data.kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
                           class_weights=None if cw is None else [float(v) for v in cw],
                           optimizer=r.get("optimizer", "adamw"), schedule=r.get("schedule", "cosine"))

@@ -32,7 +32,8 @@ stopping as every neural model of the zoo.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -40,8 +41,9 @@ import numpy as np
 from .base import Decoder, DecodeData, Traits, TrainingPart, class_weights, proba_of, register
 from .neural import fit_net, refit_steps, training_report
 
-__all__ = ["EpochClassifierDecoder", "NightNetDecoder", "SpindleDecoder", "DenseSequenceNet", "SleepConvSettings",
-           "GRUSettings", "YasaSettings", "SigmaSettings"]
+__all__ = ["EpochClassifierDecoder", "NightNetDecoder", "SpindleDecoder", "SpindleConvDecoder", "DenseSequenceNet",
+           "SleepConvSettings", "GRUSettings", "YasaSettings", "SigmaSettings", "SpindleConvSettings",
+           "envelope_features", "bin_labels", "SPINDLE_BANDS"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -232,7 +234,9 @@ class SleepConvSettings:
         kernel_init: Kernel initialisation: geometric (decaying) or random.
         dropout: Residual and layer dropout.
         in_dropout: Dropout on the input features.
-        crop: Train on random crops of this many epochs (0: whole nights).
+        crop: Train on random crops of at most this many epochs (0: whole nights).
+        min_crop: The shortest crop: each training crop's length is drawn between
+            min_crop and crop.
     """
 
     d_model: int = 64
@@ -240,13 +244,14 @@ class SleepConvSettings:
     channels: int = 1
     kernel_size: Optional[int] = None
     lam: float = 0.003
-    smooth_width: int = 9
-    kernel_dropout: float = 0.1
+    smooth_width: int = 7
+    kernel_dropout: float = 0.0
     kernel_lr: float = 1e-3
     kernel_init: str = "geometric"
     dropout: float = 0.2
     in_dropout: float = 0.1
-    crop: int = 0
+    crop: int = 1400
+    min_crop: int = 64
 
 
 @dataclass
@@ -266,7 +271,9 @@ class SleepConvShortSettings(SleepConvSettings):
         kernel_init: Kernel initialisation: geometric (decaying) or random.
         dropout: Residual and layer dropout.
         in_dropout: Dropout on the input features.
-        crop: Train on random crops of this many epochs (0: whole nights).
+        crop: Train on random crops of at most this many epochs (0: whole nights).
+        min_crop: The shortest crop: each training crop's length is drawn between
+            min_crop and crop.
     """
 
     kernel_size: Optional[int] = 5
@@ -281,14 +288,17 @@ class GRUSettings:
         num_layers: Stacked GRU layers.
         dropout: Dropout after the projection, between layers and before the head.
         proj_size: Width of the per-epoch input projection.
-        crop: Train on random crops of this many epochs (0: whole nights).
+        crop: Train on random crops of at most this many epochs (0: whole nights).
+        min_crop: The shortest crop: each training crop's length is drawn between
+            min_crop and crop.
     """
 
     hidden_size: int = 64
     num_layers: int = 2
     dropout: float = 0.2
     proj_size: int = 64
-    crop: int = 128
+    crop: int = 1400
+    min_crop: int = 64
 
 
 class NightNetDecoder(Decoder):
@@ -318,12 +328,13 @@ class NightNetDecoder(Decoder):
     def _datasets(self, data: DecodeData):
         from ..data import StepCrops
 
-        crop = int(self.settings.crop)
-        return (lambda idx: StepCrops(data.windows.subset(idx), crop) if crop else data.windows.subset(idx))
+        crop, low = int(self.settings.crop), int(self.settings.min_crop)
+        return (lambda idx: StepCrops(data.windows.subset(idx), crop, low) if crop else data.windows.subset(idx))
 
     def fit(self, part: TrainingPart) -> "NightNetDecoder":
         _check_epochs(part.data, self.name)
         tc, inner, data = self.context.trainer, part.inner, part.data
+        self.step_seconds = 1.0 / data.sfreq(self.name)
         train = self._datasets(data)
         net, result = fit_net(part, self.new_net(part), inner.train, inner.val, tc, kind="steps",
                               train_ds=train(inner.train), budget=self.context.budget)
@@ -341,6 +352,12 @@ class NightNetDecoder(Decoder):
 
     def predict(self, data: DecodeData, idx) -> list:
         return predict_steps(self.net, data.windows.subset(idx), [len(data.y[i]) for i in idx])
+
+    def save(self, folder) -> None:
+        """The learned kernels and their magnitude responses (``kernels.png``)."""
+        from ..plots import plot_kernels
+
+        plot_kernels(self.net, Path(folder) / "kernels.png", step_seconds=self.step_seconds)
 
 
 def predict_steps(net, ds, lengths) -> list:
@@ -443,6 +460,237 @@ class SpindleDecoder(Decoder):
         return out
 
 
+# --------------------------------------------------------------------------- spindles, ours
+#: the envelope front end's bands (Hz): delta to beta, the sigma band finely
+SPINDLE_BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 11.0), (11.0, 13.0), (12.0, 14.0), (13.0, 16.0), (16.0, 20.0),
+                 (20.0, 24.0))
+
+
+def envelope_features(signal, sfreq: float, bands=SPINDLE_BANDS, bin_seconds: float = 0.1) -> tuple[np.ndarray, int]:
+    """The fixed front end of the spindle models: the signal (centred on its median and
+    scaled by the 90th percentile of its absolute deviation), band-passed in each band
+    (MNE's zero-phase FIR filter), its squared Hilbert envelope averaged over bins of
+    ``bin_seconds``, then ``log(· + 0.01)``. Returns ``(features (n_bins, n_bands),
+    samples per bin)``; the bins cover the signal from its start (a last partial bin is
+    dropped)."""
+    from mne.filter import filter_data
+    from scipy.signal import hilbert
+
+    x = np.asarray(signal, dtype=np.float64)
+    x = x - np.median(x)
+    x = x / max(float(np.percentile(np.abs(x), 90)), 1e-12)
+    b = max(1, int(round(bin_seconds * sfreq)))
+    n = len(x) // b
+    out = []
+    for lo, hi in bands:
+        hi_ok = hi if hi < sfreq / 2 else None
+        xf = filter_data(x, sfreq, lo, hi_ok, method="fir", verbose=False)
+        env = np.abs(hilbert(xf)) ** 2
+        out.append(env[: n * b].reshape(n, b).mean(1))
+    return np.log(np.stack(out, 1) + 0.01), b
+
+
+def bin_labels(events: np.ndarray, n_bins: int, b: int) -> np.ndarray:
+    """1 for the bins of ``b`` samples that lie at least half inside an event, else 0."""
+    from neuroconv.engine.events import events_to_mask
+
+    ev = np.asarray(events, dtype=np.int64).reshape(-1, 2)
+    mask = events_to_mask(np.clip(ev[:, 0], 0, n_bins * b), np.clip(ev[:, 1], 0, n_bins * b), n_bins * b)
+    return (mask.reshape(n_bins, b).mean(1) >= 0.5).astype(np.int64)
+
+
+class _Bins:
+    """A dataset of per-bin features and labels (the spindle models' inputs)."""
+
+    def __init__(self, feats: list, labels: list):
+        import torch
+
+        self.x = [torch.as_tensor(f, dtype=torch.float32) for f in feats]
+        self.y, self.keys = labels, ["envelope"] * len(feats)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "key": "envelope", "sfreq": 10.0, "y": self.y[i], "index": i}
+
+
+@dataclass
+class SpindleConvSettings:
+    """Bidirectional long convolutions over a whole recording's band envelopes (ours):
+    the fixed envelope front end (:func:`envelope_features`, 0.1-s bins), a per-bin
+    network, and events from its probabilities (threshold and shortest event chosen on
+    the training recordings).
+
+    Args:
+        d_model: Width of the residual stream.
+        n_layers: Residual blocks.
+        kernel_size: Kernel length in bins on each side (3000: 300 s; 5: the ablation).
+        lam: Squash threshold of the kernels.
+        smooth_width: Moving-average width of the kernels (odd).
+        kernel_lr: Learning rate of the kernels (no weight decay).
+        dropout: Residual and layer dropout.
+        crop: Train on random crops of this many bins.
+        bin_seconds: The envelope's bin length.
+        min_durations: Candidate shortest events, in seconds.
+        max_duration: Longest event, in seconds.
+    """
+
+    d_model: int = 32
+    n_layers: int = 4
+    kernel_size: Optional[int] = 3000
+    lam: float = 0.003
+    smooth_width: int = 15
+    kernel_lr: float = 1e-4
+    dropout: float = 0.2
+    crop: int = 6000
+    bin_seconds: float = 0.1
+    min_durations: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
+    max_duration: float = 3.0
+
+
+@dataclass
+class SpindleConvShortSettings(SpindleConvSettings):
+    """The same spindle network with 9-bin kernels (0.9 s): the ablation of context (ours).
+
+    Args:
+        d_model: Width of the residual stream.
+        n_layers: Residual blocks.
+        kernel_size: Kernel length in bins on each side (5: 9-bin kernels).
+        lam: Squash threshold of the kernels.
+        smooth_width: Moving-average width of the kernels (odd).
+        kernel_lr: Learning rate of the kernels (no weight decay).
+        dropout: Residual and layer dropout.
+        crop: Train on random crops of this many bins.
+        bin_seconds: The envelope's bin length.
+        min_durations: Candidate shortest events, in seconds.
+        max_duration: Longest event, in seconds.
+    """
+
+    kernel_size: Optional[int] = 5
+
+
+class SpindleConvDecoder(Decoder):
+    """Spindles by long convolutions over band envelopes (see :class:`SpindleConvSettings`):
+    trained on the fold's training recordings with the fold's class weighting of the bins,
+    early-stopped on the inner split, refitted on the whole part for the chosen budget;
+    the threshold and the shortest event are then chosen by pooled by-event F1 on the
+    training recordings."""
+
+    def _features(self, data: DecodeData, idx) -> tuple[list, list, list]:
+        cache = self.__dict__.setdefault("_cache", {})
+        feats, labels, bins = [], [], []
+        for i in idx:
+            i = int(i)
+            if i not in cache:
+                x, sfreq = SpindleDecoder._signal(data, i)
+                cache[i] = envelope_features(x, sfreq, bin_seconds=self.settings.bin_seconds)
+            f, b = cache[i]
+            feats.append(f)
+            bins.append(b)
+            labels.append(bin_labels(data.y[i], len(f), b) if data.y[i] is not None else np.zeros(len(f), int))
+        return feats, labels, bins
+
+    def _dataset(self, data: DecodeData):
+        def make(idx):
+            feats, labels, _ = self._features(data, idx)
+            return _Bins([(f - self.mean_) / self.sd_ for f in feats], labels)
+
+        return make
+
+    def _standardise(self, data: DecodeData, idx) -> None:
+        F = np.concatenate(self._features(data, idx)[0])
+        self.mean_, self.sd_ = F.mean(0), np.where(F.std(0) > 1e-8, F.std(0), 1.0)
+
+    def new_net(self, n_in: int, seed: int):
+        import torch
+
+        torch.manual_seed(seed)
+        return DenseSequenceNet.sequence(n_in, 2, _SpindleNet(self.settings), l_max=self.settings.kernel_size or 3000)
+
+    def fit(self, part: TrainingPart) -> "SpindleConvDecoder":
+        from ..data import StepCrops
+
+        data, inner, tc, s = part.data, part.inner, self.context.trainer, self.settings
+        if data.kind != "detection":
+            raise ValueError(f"{self.name} detects events: use it with decode.task detection.")
+        fit_idx = inner.train if len(inner.val) else part.train
+        self._standardise(data, fit_idx)
+        ds = self._dataset(data)
+        lab = np.concatenate(self._features(data, fit_idx)[1])
+        cw = class_weights(lab, 2, part.class_weight)
+        net, result = fit_net(part, self.new_net(len(SPINDLE_BANDS), part.seed), inner.train, inner.val, tc,
+                              kind="steps", train_ds=StepCrops(ds(inner.train), s.crop), dataset=ds,
+                              budget=self.context.budget, class_weights=cw)
+        self.training = training_report(result, tc.weight_decay)
+        self.hyperparameters = {"best_step": result.best_step}
+        if self.context.refit and len(inner.val):
+            steps = refit_steps(result.best_step, len(inner.train), len(part.train))
+            self.training["refit_steps"] = steps
+            self._standardise(data, part.train)
+            ds = self._dataset(data)
+            net = self.new_net(len(SPINDLE_BANDS), part.seed)
+            if steps:
+                net, _ = fit_net(part, net, part.train, part.train[:0], tc, kind="steps", steps=steps,
+                                 train_ds=StepCrops(ds(part.train), s.crop), dataset=ds, budget=self.context.budget,
+                                 class_weights=class_weights(np.concatenate(self._features(data, part.train)[1]),
+                                                             2, part.class_weight))
+        self.net = net.eval()
+        self._choose_threshold(data, part.train)
+        return self
+
+    def _proba(self, data: DecodeData, idx) -> tuple[list, list]:
+        feats, _, bins = self._features(data, idx)
+        p = predict_steps(self.net, _Bins([(f - self.mean_) / self.sd_ for f in feats],
+                                          [np.zeros(len(f), int) for f in feats]), [len(f) for f in feats])
+        return [q[:, 1] for q in p], bins
+
+    def _events(self, proba, b: int, threshold: float, min_dur: float) -> np.ndarray:
+        from neuroconv.engine.events import proba_to_events
+
+        bins_per_s = 1.0 / self.settings.bin_seconds
+        on, off = proba_to_events(proba, threshold, min_len=max(1, int(round(min_dur * bins_per_s))),
+                                  max_len=int(round(self.settings.max_duration * bins_per_s)))
+        return np.stack([on * b, off * b], 1).astype(np.int64) if len(on) else np.zeros((0, 2), np.int64)
+
+    def _choose_threshold(self, data: DecodeData, idx) -> None:
+        from neuroconv.engine.events import event_scores, match_events
+
+        probas, bins = self._proba(data, idx)
+        truth = [np.asarray(data.y[i]).reshape(-1, 2) for i in idx]
+        best = None
+        for thr in np.round(np.arange(0.05, 0.96, 0.05), 2):
+            for dur in self.settings.min_durations:
+                counts = np.zeros(3)
+                for p, b, t in zip(probas, bins, truth):
+                    counts += match_events(t, self._events(p, b, thr, dur), 0.2).counts
+                f1 = event_scores(counts.astype(int))[2]
+                if best is None or f1 > best[0]:
+                    best = (f1, float(thr), float(dur))
+        self.threshold_, self.min_duration_ = best[1], best[2]
+        self.hyperparameters.update(threshold=best[1], min_duration=best[2], train_f1=float(best[0]))
+
+    def predict(self, data: DecodeData, idx) -> list:
+        probas, bins = self._proba(data, idx)
+        return [self._events(p, b, self.threshold_, self.min_duration_) for p, b in zip(probas, bins)]
+
+    def save(self, folder) -> None:
+        """The learned kernels and their magnitude responses (``kernels.png``)."""
+        from ..plots import plot_kernels
+
+        plot_kernels(self.net, Path(folder) / "kernels.png", step_seconds=self.settings.bin_seconds)
+
+
+class _SpindleNet:
+    """The :class:`SleepConvSettings`-like view of spindle settings the network builder reads."""
+
+    def __init__(self, s):
+        self.d_model, self.n_layers, self.channels = s.d_model, s.n_layers, 1
+        self.kernel_size, self.lam, self.smooth_width = s.kernel_size, s.lam, s.smooth_width
+        self.kernel_dropout, self.kernel_lr, self.kernel_init = 0.0, s.kernel_lr, "geometric"
+        self.dropout, self.in_dropout = s.dropout, 0.0
+
+
 # --------------------------------------------------------------------------- registry
 _EEG = ("eeg", "meg")
 _STAGING = ("staging",)
@@ -467,6 +715,11 @@ register("sleepconv_short", Traits("ours", "neural", _EEG, _STAGING, paradigm="s
 register("yasa", Traits("baseline", "classical", _EEG, ("detection",), library="yasa", paradigm="sleep"),
          SpindleDecoder, settings=YasaSettings, detector="yasa",
          summary="YASA's spindles_detect, thresholds chosen on the training recordings")
+register("spindleconv", Traits("ours", "neural", _EEG, ("detection",), paradigm="sleep"), SpindleConvDecoder,
+         settings=SpindleConvSettings,
+         summary="band envelopes -> bidirectional long convolutions over the recording (300-s kernels) -> events")
+register("spindleconv_short", Traits("ours", "neural", _EEG, ("detection",), paradigm="sleep"), SpindleConvDecoder,
+         settings=SpindleConvShortSettings, summary="spindleconv with 9-bin (0.9-s) kernels: the ablation of context")
 register("sigma_lr", Traits("baseline", "classical", _EEG, ("detection",), library="mne", paradigm="sleep"),
          SpindleDecoder, settings=SigmaSettings, detector="sigma",
          summary="sigma-band features per window -> logistic regression -> events (threshold on the training "
