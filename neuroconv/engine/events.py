@@ -45,7 +45,7 @@ def mask_to_events(mask, min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The runs of ``True`` in a boolean mask, as events.
 
     Args:
-        mask (array_like): ``(L,)`` boolean (or 0/1) array.
+        mask: ``(L,)`` boolean (or 0/1) array.
         min_len: Runs shorter than this many samples are dropped (``1`` keeps all).
 
     Returns:
@@ -103,10 +103,9 @@ def proba_to_events(proba, threshold: float, *, min_len: int = 1, max_len: int |
        kept).
 
     Args:
-        proba (array_like): ``(L,)`` float array; NaN counts as below the threshold.
+        proba: ``(L,)`` float array; NaN counts as below the threshold.
         threshold: Scalar.
-        min_len: Shortest event kept, in samples.
-        max_len: Longest event kept, in samples (``None``: no upper bound).
+        min_len, max_len: Duration range in samples (``max_len=None``: no upper bound).
         max_gap: Largest gap (in samples) that is bridged.
 
     Returns:
@@ -217,11 +216,9 @@ def match_events(true, pred, iou_threshold: float = 0.2) -> EventMatch:
     smaller side, so that one more pair always outweighs any IoU gain).
 
     Args:
-        true (tuple or array_like): The reference events, a tuple ``(onsets, offsets)``
-            of ``(n,)`` arrays or an ``(n, 2)`` array. Order does not matter; events of
-            one side may overlap each other.
-        pred (tuple or array_like): The predicted events, in the same form and the same
-            unit as ``true`` (samples or seconds).
+        true, pred: events, a tuple ``(onsets, offsets)`` or an ``(n, 2)`` array, in the
+            same unit (samples or seconds). Order does not matter; events of one side
+            may overlap each other.
         iou_threshold: In ``[0, 1]``; ``0`` makes any overlap eligible.
 
     Returns:
