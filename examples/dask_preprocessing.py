@@ -6,7 +6,7 @@ Preprocessing on a Dask cluster
 in Python, ``with neuroconv.pipelines.use_dask("local"):``) the tasks go to the worker
 processes of a ``dask.distributed.LocalCluster``; with ``--dask tcp://HOST:PORT`` to the
 workers of a running scheduler, for example a ``dask_jobqueue.SLURMCluster`` on a
-cluster (see the user guide's page on Dask and SLURM).
+cluster (see docs/guide/preprocess.md, "Dask").
 
 This example simulates six EEG recordings and one broken file, then shows that
 

@@ -257,3 +257,22 @@ def test_the_guide_plugin_registers_a_model_and_its_keys(tmp_path):
         zoo.ZOO.clear()
         zoo.ZOO.update(before)
         _IMPORTED.pop(str(path), None)
+
+
+def test_the_repository_paths_the_docs_name_exist():
+    """A file or folder of the repository named in README.md or the guide (in backticks or
+    a link) exists: a renamed file fails here instead of misleading a reader."""
+    files = [ROOT / "README.md", ROOT / "docs" / "index.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
+    top = ("configs/", "examples/", "tests/", "neuroconv/", "pipelines/", "kernels/", "docs/", ".ci/")
+    missing = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        names = re.findall(r"`([^`\s]+)`", text) + re.findall(r"\]\(([^)#\s]+)", text)
+        for name in names:
+            name = name.split("::")[0].rstrip(".,:;")
+            if not name.startswith(top) or any(c in name for c in "*<>{}"):
+                continue
+            target = ROOT / name if not name.startswith("docs/") or path.parent == ROOT else path.parent / name
+            if not (target.exists() or (ROOT / name).exists()):
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not missing, "paths that do not exist:\n" + "\n".join(missing)
