@@ -14,7 +14,9 @@ spindles at an overlap, intersection over union, of at least 0.2; and of 0.5).
 
 The excerpts are those of the DREAMS Sleep Spindles database (University of Mons; 6
 excerpts, marked by expert 1). Folds leave one excerpt out. This is the built-in
-``dreams_spindles`` experiment::
+``dreams_spindles`` experiment with its two baselines; the whole experiment also trains
+``spindleconv`` (band envelopes -> bidirectional long convolutions over the excerpt ->
+events) and its short-kernel ablation, minutes per fold on a CPU::
 
     neuroconv decode --config dreams_spindles --data-dir ROOT
 
@@ -64,6 +66,10 @@ cfg = load_config("dreams_spindles", job="decode", overrides={
     "data.sources": [{"pipeline": "dreams", "store": str(out / "store"),
                       "args": {"data_dir": str(data_dir), "resample": 100.0}}],
     "data.stores": [],
+    # the baselines only: the whole experiment also trains spindleconv and its ablation
+    # (up to 400 epochs per fold, minutes each on a CPU); add them back with
+    # "decode.models": ["spindleconv", "spindleconv_short", "yasa", "sigma_lr"]
+    "decode.models": ["yasa", "sigma_lr"],
     "decode.progress": "none",
     "decode.out": str(out / "runs"),
     "decode.name": "spindles",
