@@ -460,8 +460,9 @@ _JOBS = {
 }
 
 
-def _lists(job: str):
-    """The job's lists for its ``--help``, read from the registries as they are now."""
+def _lists(job: str, full: bool = False):
+    """The job's lists for its ``--help``, read from the registries as they are now;
+    ``full`` (for ``--help-all``): one row per model with what it is."""
     from neuroconv.layers import LAYERS
     from neuroconv.pipelines.sources import source_names
 
@@ -470,12 +471,19 @@ def _lists(job: str):
 
     out = []
     if job == "decode":
-        rows = {family: [(n, e.summary if e.traits.library.lower() in e.summary.lower() or family == "ours"
-                          else f"{e.summary} ({e.traits.library})")
-                         for n, e in zoo.ZOO.items() if e.traits.family == family] for family in ("ours", "baseline")}
-        out.append(("models (--decode.models NAME ...; their own settings: --help-all)",
-                    ["ours:", *rows["ours"], "baselines (the field's pipelines, from their libraries):",
-                     *rows["baseline"]]))
+        groups = {"windows": ("classification", "regression"), "staging": ("staging",),
+                  "detection": ("detection",)}
+        rows = []
+        for task, kinds in groups.items():
+            for family, label in (("ours", "ours"), ("baseline", "baselines")):
+                names = [n for n, e in zoo.ZOO.items() if e.traits.family == family and set(kinds) & set(e.traits.tasks)]
+                if names:
+                    rows.append(f"{task}, {label}: {', '.join(names)}")
+        out.append(("models (--decode.models NAME ...; by task; what each is, and its settings: --help-all)", rows))
+        if full:
+            out[-1] = ("models (--decode.models NAME ...)", [(n, f"{e.summary} [{e.traits.family}; "
+                                                                 f"{'/'.join(e.traits.tasks)}; {e.traits.library}]")
+                                                             for n, e in zoo.ZOO.items()])
     names = [f"configs (--config NAME): {', '.join(sorted(builtin_configs()))}",
              f"layers (--model.layer): {', '.join(LAYERS)}",
              *([f"tasks (--decode.task): {', '.join(TASKS)}"] if job == "decode" else []),
@@ -534,7 +542,7 @@ def job_parser(job: str) -> JobParser:
         replace_together=(("data.stores", "data.sources"),),
         aliases={"--data-dir": ("data.data_dir", "root folder holding each data set of data.sources in its own "
                                                  "folder (default: NEUROCONV_DATA, else the library's place)")},
-        help_sections=("data", "model", job), examples=spec["examples"], lists=lambda: _lists(job),
+        help_sections=("data", "model", job), examples=spec["examples"], lists=lambda full=False: _lists(job, full),
         help_skip=_PRETRAIN_DATA_KEYS * (job == "decode")
         + tuple(f"decode.{n}" for n, e in zoo.ZOO.items() if e.settings is not None),
         elsewhere=_elsewhere(job))

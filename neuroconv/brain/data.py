@@ -79,6 +79,8 @@ class StoreWindows(Dataset):
             self._keys[(s, rid)] = channel_set_key(stores[s].channels(rid))
         self.keys = [self._keys[(s, r)] for s, r in zip(self._store_idx, self._ids)]
         self._align, self._whiten = None, {}
+        # the dataset this one is a subset of (itself), its rows there, and its band-passed views
+        self._root, self._rows, self._views = self, np.arange(len(self.windows)), {}
         if align is not None:
             self._fit_alignment(np.asarray(align, dtype=object))
 
@@ -91,6 +93,7 @@ class StoreWindows(Dataset):
         idx = np.asarray(idx, dtype=int)
         sub = StoreWindows(self.stores, self.windows.iloc[idx], self.normalize)
         sub._stats, sub._band, sub._filtered = self._stats, self._band, self._filtered
+        sub._root, sub._rows, sub._views = self._root, self._rows[idx], self._views
         if self._align is not None:
             sub._align, sub._whiten = self._align[idx], self._whiten
         return sub
@@ -128,15 +131,24 @@ class StoreWindows(Dataset):
         ``(l_freq, h_freq)`` Hz, either None), as MOABB's paradigms filter the continuous
         recording before epoching: MNE's IIR filter (4th-order Butterworth, forwards and
         backwards), the recording normalised by its own filtered statistics. The store
-        stays broadband; each filtered recording is computed once (shared by subsets)."""
+        stays broadband; each filtered recording is computed once (shared by subsets).
+
+        With Euclidean alignment, the band-passed windows are aligned again, each unit to
+        the mean covariance of its own band-passed windows in the whole dataset this one is
+        a subset of (alignment after the band-pass, as the pipelines that filter and then
+        align do); the units and the fold rule are those of the broadband alignment."""
         if band is None:
             return self
-        sub = self.subset(np.arange(len(self)))
-        sub._band = (None if band[0] is None else float(band[0]), None if band[1] is None else float(band[1]))
-        if sub._align is not None:
-            raise ValueError("band-passed windows cannot be Euclidean-aligned (the alignment was fitted on the "
-                             "broadband windows); use data.align none with baselines that filter.")
-        return sub
+        key = (None if band[0] is None else float(band[0]), None if band[1] is None else float(band[1]))
+        root = self._root
+        if key not in self._views:
+            view = root.subset(np.arange(len(root)))
+            view._band, view._root = key, root
+            if root._align is not None:
+                view._align, view._whiten = None, {}
+                view._fit_alignment(root._align)
+            self._views[key] = view
+        return self._views[key].subset(self._rows)
 
     def _recording(self, s: int, rid: str) -> np.ndarray:
         """Recording ``rid`` of store ``s`` (store units), band-passed when this view filters."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import re
 import shutil
 import textwrap
@@ -300,7 +301,7 @@ class JobParser:
     sections left to ``--help-all``; ``examples`` are ``(command line, what it does)``
     pairs; ``lists`` returns the job's lists, read from its registries when the help is
     written: ``[(title, items)]``, an item being a line of text or a ``(name, summary)``
-    row. ``elsewhere(flag)`` says where an unknown flag belongs when it is an option of
+    row (a ``lists(full=False)`` that takes ``full`` gives ``--help-all`` longer lists). ``elsewhere(flag)`` says where an unknown flag belongs when it is an option of
     another command (None: it is not).
     """
 
@@ -362,9 +363,16 @@ class JobParser:
         print(self.format_help_all() if full else self.format_help(), end="")
 
     def format_help_all(self) -> str:
-        """Every key of every section (jsonargparse's listing), then the shortcuts."""
+        """Every key of every section (jsonargparse's listing), the job's lists in full
+        (``lists(full=True)``: e.g. one line per model with what it is), then the shortcuts."""
         text = self.parser.format_help()
-        tail = self._shortcut_block(_width(), most=20) + (["", self.epilog] if self.epilog else [])
+        width = _width()
+
+        def fill(t, indent=""):
+            return textwrap.wrap(t, width, initial_indent=indent, subsequent_indent=indent + "  ") or [""]
+
+        full = self._list_block(self._lists(full=True), width, fill, wide=True)
+        tail = full + [""] + self._shortcut_block(width, most=20) + (["", self.epilog] if self.epilog else [])
         return text.rstrip("\n") + "\n\n" + "\n".join(tail) + "\n"
 
     def format_help(self, width: int | None = None) -> str:
@@ -400,13 +408,32 @@ class JobParser:
         for name in self.help_sections:
             out += ["", f"{name} (--{name}.KEY): {_short(docs.get(name, '')).lower()}",
                     *self._section_rows(hints[name], name, width)]
-        for title, items in (self.lists() if self.lists else ()):
+        out += self._list_block(self._lists(), width, fill)
+        out += ["", *self._shortcut_block(width)]
+        return "\n".join(out + (["", self.epilog] if self.epilog else [])) + "\n"
+
+    def _lists(self, full: bool = False):
+        """The job's lists; ``full`` (``--help-all``) when ``lists`` takes a ``full`` argument."""
+        if not self.lists:
+            return ()
+        return self.lists(full=True) if full and "full" in inspect.signature(self.lists).parameters else self.lists()
+
+    @staticmethod
+    def _list_block(lists, width: int, fill, wide: bool = False) -> list[str]:
+        """The job's lists: a title, then each item (a line of text, or a ``(name, what)``
+        row; ``wide`` keeps a row's whole text, wrapped)."""
+        out = []
+        for title, items in lists:
             out += ["", *fill(f"{title}:")]
             col = min(max((len(i[0]) for i in items if isinstance(i, tuple)), default=0) + 6, 30)
             for item in items:
-                out += _rows([item], width, col, indent=4) if isinstance(item, tuple) else fill(item, "  ")
-        out += ["", *self._shortcut_block(width)]
-        return "\n".join(out + (["", self.epilog] if self.epilog else [])) + "\n"
+                if isinstance(item, tuple) and wide:
+                    out += fill(f"{item[0]:<{col - 4}}{item[1]}", "    ")
+                elif isinstance(item, tuple):
+                    out += _rows([item], width, col, indent=4)
+                else:
+                    out += fill(item, "  ")
+        return out
 
     def _section_rows(self, cls, prefix: str, width: int) -> list[str]:
         """One line per key of the section ``prefix`` (class ``cls``); a nested section is

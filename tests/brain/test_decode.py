@@ -33,6 +33,11 @@ def pretrained_run(eeg_store, tmp_path_factory):
     return run_pretrain(cfg, log=lambda *_: None)
 
 
+def _in_grid(h, cfg):
+    """A choice of C from the run's grid, or from the decades it was extended by at an edge."""
+    return h["C"] in list(cfg.decode.c_grid) + [c for ext in h.get("grid_extended", []) for c in ext]
+
+
 def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp_path):
     from scipy.stats import chi2
     from sklearn.metrics import accuracy_score
@@ -64,9 +69,9 @@ def test_decode_compares_models_on_the_same_folds(eeg_store, pretrained_run, tmp
         assert acc["headline"] == "unit_mean" and acc["value"] == pytest.approx(own.mean())
         assert acc["ci95"] is None and acc["interval"] == TOO_FEW_UNITS and agg["n_units"] == 4
     # the chosen regularisers and training budgets are recorded per fold
-    assert all(h["C"] in cfg.decode.c_grid for h in metrics["models"]["bandpower"]["hyperparameters"])
+    assert all(_in_grid(h, cfg) for h in metrics["models"]["bandpower"]["hyperparameters"])
     assert all("best_step" in h for h in metrics["models"]["scratch"]["hyperparameters"])
-    assert all(h["C"] in cfg.decode.c_grid for h in metrics["models"]["probe"]["hyperparameters"])
+    assert all(_in_grid(h, cfg) for h in metrics["models"]["probe"]["hyperparameters"])
     # every model predicted every sample exactly once, on identical folds
     per_model = preds.groupby("model").apply(lambda d: sorted(zip(d["fold"], d["id"], d["start"])))
     assert all(v == per_model.iloc[0] for v in per_model)
@@ -167,9 +172,8 @@ def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path)
     from mne.filter import filter_data
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
 
-    from neuroconv.brain.data import StoreWindows, open_stores
+    from neuroconv.brain.data import open_stores
 
     src = {"pipeline": "eegbci", "store": str(tmp_path / "eegbci"),
            "args": {"data_dir": str(shared_data), "subjects": [1], "runs": [4, 8], "l_freq": 1.0, "h_freq": 40.0,
@@ -186,19 +190,28 @@ def test_eegbci_real_data_baselines_see_the_models_inputs(shared_data, tmp_path)
     assert all("only 1 training group" in v["note"] for v in m["inner_splits"].values())
     preds = pd.read_csv(run / "predictions.csv")
     ours = preds[preds.model == "csp_lda"].sort_values(["fold", "id", "start"])
-    stores = open_stores([tmp_path / "eegbci"])
+    (store,) = open_stores([tmp_path / "eegbci"])
     samples = preds[preds.model == "csp_lda"][["store", "id", "start", "stop", "fold", "y_true"]]
+    # MOABB's motor-imagery recipe: each continuous recording 8-32 Hz IIR band-passed, then
+    # cut (here also z-scored per channel by the filtered recording's own statistics, the
+    # store's normalisation); shrinkage LDA with uniform priors (balanced classes)
+    recordings = {}
+    for rid in samples["id"].astype(str).unique():
+        x = filter_data(np.asarray(store.load(rid), dtype=np.float64).T, 80.0, 8.0, 32.0, method="iir",
+                        verbose=False)
+        recordings[rid] = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+
+    def cut(rows):
+        return np.stack([recordings[str(r.id)][:, r.start:r.stop] for r in rows.itertuples()])
+
     for f, test in samples.groupby("fold"):
         train = samples[(samples.fold != f)].drop_duplicates(["id", "start"])
-        Xtr = StoreWindows(stores, train).arrays()
-        Xte = StoreWindows(stores, test.sort_values(["id", "start"])).arrays()
-        # MOABB's motor-imagery recipe: 8-32 Hz IIR band-pass first; balanced classes: uniform LDA priors
-        band = FunctionTransformer(lambda X: filter_data(X, 80.0, 8.0, 32.0, method="iir", verbose=False))
-        direct = make_pipeline(band, CSP(n_components=4, reg="ledoit_wolf", log=True),
-                               LinearDiscriminantAnalysis(priors=[0.5, 0.5]))
-        direct.fit(Xtr, train["y_true"].to_numpy())
+        direct = make_pipeline(CSP(n_components=4, reg="ledoit_wolf", log=True),
+                               LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=[0.5, 0.5]))
+        direct.fit(cut(train), train["y_true"].to_numpy())
         got = ours[ours.fold == f]["proba_right"].to_numpy()
-        np.testing.assert_allclose(got, direct.predict_proba(Xte)[:, 1], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(got, direct.predict_proba(cut(test.sort_values(["id", "start"])))[:, 1],
+                                   rtol=1e-6, atol=1e-9)
 
 
 def test_finetune_reads_recordings_longer_than_pretraining_windows(eeg_store, pretrained_run, tmp_path):
@@ -562,6 +575,18 @@ def test_euclidean_alignment_whitens_each_unit_and_never_crosses_folds(eeg_store
         np.testing.assert_allclose(R, np.eye(len(R)), atol=tol)
     # a subset (a fold's part) keeps the whole dataset's alignment
     np.testing.assert_array_equal(ds.subset([3, 1]).window(0), ds.window(3))
+    # band-passed (a baseline's MOABB band): aligned again, on the band-passed windows of
+    # the whole dataset, whichever subset asks
+    band = ds.filtered((8.0, 30.0))
+    unaligned = plain.filtered((8.0, 30.0))
+    for s in np.unique(subjects):
+        rows = np.flatnonzero(subjects == s)
+        R = np.mean([band.window(i).T @ band.window(i) / len(band.window(i)) for i in rows], axis=0)
+        C0 = np.mean([unaligned.window(i).T @ unaligned.window(i) / len(unaligned.window(i)) for i in rows], axis=0)
+        tol = 50 * C0.shape[0] * np.finfo(float).eps * np.linalg.cond(C0)
+        np.testing.assert_allclose(R, np.eye(len(R)), atol=tol)
+    np.testing.assert_array_equal(ds.subset([3, 1]).filtered((8.0, 30.0)).window(0), band.window(3))
+    assert not np.allclose(band.window(3), ds.window(3))
     run = run_decode(cfg, log=lambda *_: None)
     assert json.loads((run / "metrics.json").read_text())["protocol"]["align"] == "subject"
     bad = tiny_config([eeg_store], tmp_path, **{"decode.event_labels": ["left", "right"], "decode.tmax": 2.0,

@@ -213,12 +213,20 @@ def test_help_lists_come_from_the_registries(tmp_path, capsys, monkeypatch):
 
     out = _help(["decode", "--help"], capsys, monkeypatch, columns=100)
     models, names = _block(out, "models"), "\n".join(_block(out, "names"))
-    start = models.index("  ours:")
-    split = next(i for i, line in enumerate(models) if line.startswith("  baselines"))
-    ours, baselines = models[start + 1:split], models[split + 1:]
-    assert any(line.split() == ["toy_ours", "a", "toy", "of", "ours"] for line in ours)
-    assert any(line.split()[:2] == ["toy_base", "a"] and "(toylib)" in line for line in baselines)
-    assert not any("toy_base" in line for line in ours) and not any("toy_ours" in line for line in baselines)
+    rows = []  # a list's row, with its wrapped continuation lines joined
+    for line in models:
+        if line.startswith("    ") and rows:
+            rows[-1] += " " + line.strip()
+        else:
+            rows.append(line)
+    models = rows
+    ours = next(line for line in models if line.startswith("  windows, ours:"))
+    baselines = next(line for line in models if line.startswith("  windows, baselines:"))
+    assert "toy_ours" in ours.split(": ")[1].split(", ") and "toy_base" not in ours
+    assert "toy_base" in baselines.replace(",", "").split() and "toy_ours" not in baselines
+    full = _help(["decode", "--help-all"], capsys, monkeypatch, columns=100)
+    toy = next(line for line in full.splitlines() if line.strip().startswith("toy_base "))
+    assert "a toy baseline" in toy and "toylib" in toy  # --help-all says what each model is
     for name in ("toy_config", "toy_layer", "toy_task", "toy-source"):
         assert name in names, name
     assert "--decode.toy_ours.alpha" not in out

@@ -59,7 +59,8 @@ def _part(n_groups=8, per=6, C=4, T=128, sfreq=128.0, seed=0, kind="classificati
 # --------------------------------------------------------------------------- contract
 def _applicable(name):
     t = zoo.ZOO[name].traits
-    return not t.needs_backbone and t.paradigm != "ssvep" and ("eeg" in t.modalities)
+    return (not t.needs_backbone and t.paradigm != "ssvep" and "eeg" in t.modalities
+            and "classification" in t.tasks)  # window classification; dense tasks: tests/brain/test_dense.py
 
 
 @pytest.mark.parametrize("name", [n for n in zoo.ZOO if _applicable(n)])
@@ -75,8 +76,10 @@ def test_every_registered_model_follows_the_contract(name):
     json.dumps(report)  # JSON-safe, as metrics.json needs
     assert "hyperparameters" in report
     if "C" in report["hyperparameters"]:
-        assert report["hyperparameters"]["C"] in (0.01, 0.1, 1.0)
         losses = report["hyperparameters"]["selection_loss"]
+        # chosen from the grid and the decades it was extended by at an edge, nothing else
+        extended = [c for ext in report["hyperparameters"].get("grid_extended", []) for c in ext]
+        np.testing.assert_allclose(sorted(losses), sorted([0.01, 0.1, 1.0] + extended))
         assert report["hyperparameters"]["C"] == min(losses, key=losses.get)
     # the same samples in another order give the same outputs, row for row
     order = test[::-1]
@@ -188,9 +191,10 @@ def test_covconv_chooses_its_head_c_on_the_inner_split_and_refits_on_the_whole_p
     monkeypatch.setattr(CC.CovConvNet, "batch_statistics", spy_stats)
     monkeypatch.setattr(B, "riemann_mean_nilearn", spy_mean)
     decoder = _make("covconv", _cfg()).fit(part)
-    grid = [0.01, 0.1, 1.0]
-    selection = [f for f in fits[:3]]
-    assert [c for c, _, _ in selection] == grid
+    extended = [c for ext in decoder.hyperparameters.get("grid_extended", []) for c in ext]
+    grid = [0.01, 0.1, 1.0] + extended  # the grid, then the decades beyond an edge choice
+    selection = fits[:len(grid)]
+    np.testing.assert_allclose([c for c, _, _ in selection], grid)
     for _, yy, cw in selection:  # every candidate is fitted on the inner training part only
         np.testing.assert_array_equal(yy, y[inner.train])
         assert cw is not None and cw[0] != cw[1]  # balanced: the classes are weighted
@@ -198,9 +202,10 @@ def test_covconv_chooses_its_head_c_on_the_inner_split_and_refits_on_the_whole_p
     losses = decoder.hyperparameters["selection_loss"]
     assert chosen == min(losses, key=losses.get)
     # the head starts at the chosen C: on the inner part, then (refit) on the whole part
-    assert [c for c, _, _ in fits[3:]] == [chosen, chosen]
-    np.testing.assert_array_equal(fits[3][1], y[inner.train])
-    np.testing.assert_array_equal(fits[4][1], y[part.train])
+    n = len(grid)
+    assert [c for c, _, _ in fits[n:]] == [chosen, chosen]
+    np.testing.assert_array_equal(fits[n][1], y[inner.train])
+    np.testing.assert_array_equal(fits[n + 1][1], y[part.train])
     assert stats_calls == [len(part.train)]  # one pass of the starting filters, shared
     n_f = decoder.net.n_filters
     assert [n for n, _ in means] == [len(inner.train)] * n_f + [len(part.train)] * n_f
@@ -256,8 +261,9 @@ def test_probe_and_classical_heads_choose_c_by_the_same_criterion(monkeypatch):
 
     monkeypatch.setattr(base, "selection_loss", spy)
     part, _ = _part()
-    _make("ts_lr", _cfg()).fit(part)
-    assert len(calls) == 3 and all(n == len(part.inner.val) for n, _ in calls)
+    decoder = _make("ts_lr", _cfg()).fit(part)
+    assert len(calls) == len(decoder.hyperparameters["selection_loss"]) >= 3
+    assert all(n == len(part.inner.val) for n, _ in calls)
     cw = part.class_weights(part.inner.train)
     np.testing.assert_allclose(calls[0][1], cw[part.data.y[part.inner.val]])
     # the criterion is the class-weighted cross-entropy, as torch computes the neural val loss
@@ -357,7 +363,9 @@ def test_every_logistic_regression_reads_standardised_features(name):
 
     decoder, part = _standardised_features_test_part(name)
     assert isinstance(decoder.head, LogisticRegression)
-    F = decoder.features.transform(part.data.windows.subset(part.train).arrays())
+    arrays = decoder._arrays(part.data, part.train) if hasattr(decoder, "_arrays") else \
+        part.data.windows.subset(part.train).arrays()  # as the pipeline reads them (band-passed recordings)
+    F = decoder.features.transform(arrays)
     np.testing.assert_allclose(F.mean(0), 0.0, atol=1e-8)
     np.testing.assert_allclose(F.std(0), 1.0, atol=1e-6)
 

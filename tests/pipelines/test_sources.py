@@ -270,7 +270,9 @@ def test_shipped_configs_find_their_data_under_the_data_root(shared_data):
     from neuroconv.brain.config import builtin_configs, load_config
     from neuroconv.pipelines.abide import find_abide_root
     from neuroconv.pipelines.eeg import eegbci_path
+    from neuroconv.pipelines.dreams import scan_dreams
     from neuroconv.pipelines.eeg_notebooks import experiment_files
+    from neuroconv.pipelines.sleep_edf import scan_sleep_edf
 
     seen = set()
     for name in builtin_configs():
@@ -287,9 +289,14 @@ def test_shipped_configs_find_their_data_under_the_data_root(shared_data):
                 assert find_abide_root(d) == shared_data / "nilearn_data" / "ABIDE_pcp"
             elif row.name == "eegbci":
                 assert all(eegbci_path(d, 1, r) is not None for r in src.args["runs"])
+            elif row.name == "dreams":
+                excerpts, _ = scan_dreams(d)
+                assert excerpts, name
+            elif row.name == "sleep-edf":
+                assert scan_sleep_edf(d), name
             else:
                 assert experiment_files(d, src.args["experiment"]), name
-    assert seen == {"abide", "eegbci", "eeg-notebooks"}
+    assert seen == {"abide", "eegbci", "eeg-notebooks", "dreams", "sleep-edf"}
 
 
 def test_a_shipped_config_runs_on_the_data_root(shared_data, tmp_path, clean_env):
