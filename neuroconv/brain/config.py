@@ -258,8 +258,8 @@ class ExperimentConfig:
     Args:
         name: Experiment name (prefix of its run folders).
         plugins: Python modules (import names, or .py files) imported before the config
-            is read: they register models, baselines or tasks of their own (see the
-            README, "Adding a model").
+            is read: they register models, baselines or tasks of their own (see
+            docs/guide/extending.md).
         data: Data inputs and windows.
         model: The backbone.
         pretrain: The pretrain job.
@@ -452,8 +452,8 @@ _JOBS = {
              "every model of the zoo that applies to the data, ours and the baselines"),
             ("neuroconv decode --decode.pretrained runs/RUN --decode.models finetune probe scratch",
              "a pretrained backbone, fine-tuned and probed, vs training from scratch"),
-            ("neuroconv decode --data.stores DIR --decode.target diagnosis --decode.models covconv connectivity",
-             "a store of your own, one label per recording (a manifest column)"),
+            ("neuroconv decode --data.stores DIR --decode.query '' --decode.target diagnosis --compare",
+             "a store of your own (every recording), one label per recording (a manifest column)"),
             ("neuroconv decode --config eegbci --print-config > mine.yaml",
              "the resolved config as a file to edit; then --config mine.yaml"),
         ]),

@@ -40,6 +40,17 @@ def store_is_standardized(store: SequenceStore) -> bool:
     return False
 
 
+def no_recording_error(key: str, query: str, stores) -> ValueError:
+    """The error for a ``key`` (``decode.query``/``pretrain.query``) that selects no
+    recording of ``stores``: which stores, which columns a query can use, and how to
+    select every recording (a config's query is written for that config's own data)."""
+    paths = ", ".join(str(getattr(st, "path", st)) for st in stores)
+    columns = sorted({c for st in stores for c in st.manifest.columns} - {"id", "n_times", "path"})
+    return ValueError(f"{key}={query!r} selects no recording of the data stores ({paths}). A config's query is "
+                      f"written for that config's own data: give --{key} \"\" to use every recording, or a query "
+                      f"on the manifest's columns ({', '.join(columns[:12])}).")
+
+
 class StoreWindows(Dataset):
     """Windows over several stores, normalised the same way for every consumer.
 
@@ -485,7 +496,7 @@ def pretrain_windows(stores: list[SequenceStore], window_seconds: float, stride_
             parts.append(w.assign(store=s))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if query and not parts:
-        raise ValueError(f"pretrain.query={query!r} selects no recording.")
+        raise no_recording_error("pretrain.query", query, stores)
     if len(out) == 0:
         raise ValueError(
             f"a window of {window_seconds} s is longer than every recording (the longest is {longest:.1f} s); "

@@ -77,7 +77,7 @@ def test_windows_and_event_windows(tmp_path):
 
 def test_store_recordings_split_by_folds_without_leakage(tmp_path):
     """The store has no splitter of its own: its manifest's group column goes through
-    ``Folds`` (the README's recipe), and no group is on both sides."""
+    ``Folds`` (the decode guide's recipe), and no group is on both sides."""
     from neuroconv.engine import Folds, group_values
 
     st = _write_store(tmp_path / "store", n_subjects=6, runs=2)

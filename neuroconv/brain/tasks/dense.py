@@ -47,7 +47,9 @@ def recording_samples(stores, kc) -> pd.DataFrame:
                                    "stop": man["n_times"].to_numpy(int), "label": man["id"].astype(str).to_numpy()}))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if len(out) == 0:
-        raise ValueError(f"decode.query={kc.query!r} selects no recording.")
+        from ..data import no_recording_error
+
+        raise no_recording_error("decode.query", kc.query, stores)
     return out
 
 

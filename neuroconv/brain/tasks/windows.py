@@ -38,7 +38,9 @@ def window_samples(stores, kc, max_len: int) -> pd.DataFrame:
         w = _event_windows(store, man, kc) if kc.target == "events" else _recordings(store, man, kc, max_len)
         parts.append(w.assign(store=s))
     if not parts:
-        raise ValueError(f"decode.query={kc.query!r} selects no recording.")
+        from ..data import no_recording_error
+
+        raise no_recording_error("decode.query", kc.query, stores)
     out = pd.concat(parts, ignore_index=True)
     if len(out) == 0:
         raise ValueError("no labelled samples to decode.")

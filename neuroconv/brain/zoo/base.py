@@ -24,8 +24,8 @@ The same chance for every model is built in here, not left to each model:
 A choice at the edge of the grid extends the grid by a decade and chooses again (up to
 three times), and the report records it.
 
-A model from outside the package registers the same way, from its own module (see the
-README, "Adding a model"): ``neuroconv decode --plugins my_models.py`` imports it before
+A model from outside the package registers the same way, from its own module (see
+docs/guide/extending.md): ``neuroconv decode --plugins my_models.py`` imports it before
 the config is read, so its settings section is a config key like any other.
 """
 

@@ -21,6 +21,12 @@ yasa                      baseline  detection  YASA's spindles_detect, threshold
 sigma_lr                  baseline  detection  sigma-band features per window, logistic
                                                regression, threshold chosen on the training
                                                recordings
+spindleconv               ours      detection  band envelopes (0.1-s bins) -> bidirectional
+                                               long convolutions over the whole recording
+                                               (300-s kernels) -> events (threshold and
+                                               shortest event chosen on the training part)
+spindleconv_short         ours      detection  the same network with 9-bin (0.9-s) kernels:
+                                               the ablation
 ========================  ========  =========  ===============================================
 
 Staging models read per-epoch feature stores (one step per epoch, e.g. ``neuroconv
