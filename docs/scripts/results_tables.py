@@ -1,6 +1,6 @@
 """Markdown tables for docs/results.md from decode run folders.
 
-    python docs/scripts/results_tables.py RUN [RUN ...] [--metric roc_auc]
+    python docs/scripts/results_tables.py RUN [RUN ...] [--metric roc_auc|macro_f1|event_f1|...]
     python docs/scripts/results_tables.py --label-efficiency RUN [RUN ...]   # one run per fraction
 
 For each run: the protocol line, one row per model (the headline score, i.e. the mean of
@@ -62,8 +62,16 @@ def _headline(blocks, metric: str) -> str:
     return ", ".join(_HEADLINE_WORDS.get(h, h) for h in sorted(hs)) or "pooled"
 
 
-def table(run: Path, metric: str) -> str:
+#: a table's headline metric (the first a run has, unless --metric names one), and its second column
+HEADLINES = ("roc_auc", "macro_f1", "event_f1", "r2")
+SECOND = ("balanced_accuracy", "kappa", "event_f1_50")
+
+
+def table(run: Path, metric: str | None = None) -> str:
     m = json.loads((run / "metrics.json").read_text())
+    blocks = [r for r in m["models"].values() if "error" not in r]
+    metric = metric or next((k for k in HEADLINES if any(k in r for r in blocks)), "roc_auc")
+    also = next((k for k in SECOND if k != metric and any(k in r for r in blocks)), "balanced_accuracy")
     p = m["protocol"]
     u = m.get("units", {})
     lines = [f"`{run.name}`: {p['cv']} by {p['group_by']}" + (f" within {p['within']}" if p.get("within") else "")
@@ -73,7 +81,7 @@ def table(run: Path, metric: str) -> str:
              + (f"; align {p['align']}" if p.get("align") not in (None, "none") else "")
              + f"; {m['seconds']:.0f} s in all", "",
              f"| model | {metric}, {_headline(m['models'].values(), metric)} [95% CI over units] "
-             f"| balanced accuracy, {_headline(m['models'].values(), 'balanced_accuracy')} [95% CI] "
+             f"| {also.replace('_', ' ')}, {_headline(m['models'].values(), also)} [95% CI] "
              f"| {metric} by fold (mean ± sd) | C (median) | folds whose filters/weights moved | s per fold |",
              "|---|---|---|---|---|---|---|"]
     for name, r in m["models"].items():
@@ -87,10 +95,10 @@ def table(run: Path, metric: str) -> str:
         moved = [t for t in (r.get("training") or []) if t is not None and "best_step" in t]
         n_moved = f"{sum(1 for t in moved if t['best_step'])}/{len(moved)}" if moved else "-"
         secs = np.mean(r.get("seconds", [np.nan]))
-        lines.append(f"| {name} | {_ci(mm)} | {_ci(r['balanced_accuracy']) if 'balanced_accuracy' in r else ''} | "
+        lines.append(f"| {name} | {_ci(mm)} | {_ci(r[also]) if also in r else ''} | "
                      f"{_fmt(mm['mean'])}{sd}{undefined} | {np.median(cs):.3g} | {n_moved} | {secs:.1f} |"
                      if cs else
-                     f"| {name} | {_ci(mm)} | {_ci(r['balanced_accuracy']) if 'balanced_accuracy' in r else ''} | "
+                     f"| {name} | {_ci(mm)} | {_ci(r[also]) if also in r else ''} | "
                      f"{_fmt(mm['mean'])}{sd}{undefined} | - | {n_moved} | {secs:.1f} |")
     if m.get("paired"):
         lines += ["", f"| {metric}: first − second | difference [95% CI] | p (test) | permutation p "
@@ -169,7 +177,8 @@ def label_efficiency_table(runs: list[Path], metric: str, comparator: str | None
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--metric", default="roc_auc")
+    ap.add_argument("--metric", default=None,
+                    help="the headline metric (default: the first of roc_auc, macro_f1, event_f1, r2 a run has)")
     ap.add_argument("--label-efficiency", action="store_true",
                     help="one table over the runs (one per decode.train_fraction)")
     ap.add_argument("--comparator", default=None,
@@ -177,7 +186,7 @@ def main(argv=None):
                          "decode.comparator); never chosen by its test score")
     a = ap.parse_args(argv)
     if a.label_efficiency:
-        print(label_efficiency_table(a.runs, a.metric, a.comparator))
+        print(label_efficiency_table(a.runs, a.metric or "roc_auc", a.comparator))
         return
     print("\n\n".join(table(r, a.metric) for r in a.runs))
 
