@@ -542,7 +542,7 @@ def job_parser(job: str) -> JobParser:
         replace_together=(("data.stores", "data.sources"),),
         aliases={"--data-dir": ("data.data_dir", "root folder holding each data set of data.sources in its own "
                                                  "folder (default: NEUROCONV_DATA, else the library's place)")},
-        help_sections=("data", "model", job), examples=spec["examples"], lists=lambda full=False: _lists(job, full),
+        help_sections=("data", "model", job), examples=spec["examples"], lists=lambda full: _lists(job, full),
         help_skip=_PRETRAIN_DATA_KEYS * (job == "decode")
         + tuple(f"decode.{n}" for n, e in zoo.ZOO.items() if e.settings is not None),
         elsewhere=_elsewhere(job))

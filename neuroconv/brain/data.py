@@ -154,7 +154,7 @@ class StoreWindows(Dataset):
         root = self._root
         if key not in self._views:
             view = root.subset(np.arange(len(root)))
-            view._band, view._root = key, root
+            view._band = key  # (a subset of root: its rows are root's rows)
             if root._align is not None:
                 view._align, view._whiten = None, {}
                 view._fit_alignment(root._align)

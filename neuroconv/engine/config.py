@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import re
 import shutil
 import textwrap
@@ -299,10 +298,11 @@ class JobParser:
     ``help_sections`` names the root's sections it shows, in order (None: ``--help`` is
     the full listing of :meth:`format_help_all`); ``help_skip`` holds dotted keys or
     sections left to ``--help-all``; ``examples`` are ``(command line, what it does)``
-    pairs; ``lists`` returns the job's lists, read from its registries when the help is
-    written: ``[(title, items)]``, an item being a line of text or a ``(name, summary)``
-    row (a ``lists(full=False)`` that takes ``full`` gives ``--help-all`` longer lists). ``elsewhere(flag)`` says where an unknown flag belongs when it is an option of
-    another command (None: it is not).
+    pairs; ``lists(full)`` returns the job's lists, read from its registries when the
+    help is written: ``[(title, items)]``, an item being a line of text or a ``(name,
+    summary)`` row (``full``: the longer lists of ``--help-all``). ``elsewhere(flag)``
+    says where an unknown flag belongs when it is an option of another command (None: it
+    is not).
     """
 
     def __init__(self, root: type, *, prog: str, description: str, section: str,
@@ -314,7 +314,7 @@ class JobParser:
                  aliases: Mapping[str, tuple[str, str]] | None = None,
                  help_sections: Sequence[str] | None = None, help_skip: Sequence[str] = (),
                  examples: Sequence[tuple[str, str]] = (),
-                 lists: Callable[[], Sequence[tuple[str, Sequence]]] | None = None,
+                 lists: Callable[[bool], Sequence[tuple[str, Sequence]]] | None = None,
                  elsewhere: Callable[[str], str | None] | None = None):
         self.root, self.prog, self.description, self.section = root, prog, description, section
         self.flags = dict(flags or {})
@@ -371,7 +371,7 @@ class JobParser:
         def fill(t, indent=""):
             return textwrap.wrap(t, width, initial_indent=indent, subsequent_indent=indent + "  ") or [""]
 
-        full = self._list_block(self._lists(full=True), width, fill, wide=True)
+        full = self._list_block(self.lists(full=True) if self.lists else (), width, fill, wide=True)
         tail = full + [""] + self._shortcut_block(width, most=20) + (["", self.epilog] if self.epilog else [])
         return text.rstrip("\n") + "\n\n" + "\n".join(tail) + "\n"
 
@@ -408,15 +408,9 @@ class JobParser:
         for name in self.help_sections:
             out += ["", f"{name} (--{name}.KEY): {_short(docs.get(name, '')).lower()}",
                     *self._section_rows(hints[name], name, width)]
-        out += self._list_block(self._lists(), width, fill)
+        out += self._list_block(self.lists(full=False) if self.lists else (), width, fill)
         out += ["", *self._shortcut_block(width)]
         return "\n".join(out + (["", self.epilog] if self.epilog else [])) + "\n"
-
-    def _lists(self, full: bool = False):
-        """The job's lists; ``full`` (``--help-all``) when ``lists`` takes a ``full`` argument."""
-        if not self.lists:
-            return ()
-        return self.lists(full=True) if full and "full" in inspect.signature(self.lists).parameters else self.lists()
 
     @staticmethod
     def _list_block(lists, width: int, fill, wide: bool = False) -> list[str]:

@@ -79,7 +79,7 @@ def _parser(**kw) -> JobParser:
     spec = dict(prog="toy run", description="Run the toy job.", section="job", flags={"--switch": "job.switch"},
                 aliases={"--data-dir": ("data.data_dir", "the root folder")}, help_sections=("data", "job"),
                 help_skip=("job.hidden",), examples=[("toy run --job.mode fast", "the fast mode")],
-                lists=lambda: [("things", ["one line: a, b", ("thing_a", "the first thing")])],
+                lists=lambda full: [("things", ["one line: a, b", ("thing_a", "the first thing")])],
                 elsewhere=lambda flag: f"`{flag}` belongs to toy prepare." if flag == "--prep" else None)
     spec.update(kw)
     return JobParser(Root, **spec)
