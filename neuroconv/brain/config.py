@@ -195,6 +195,11 @@ class DecodeConfig(TrainerConfig):
             (each model max_epochs epochs of its own batch size: its authors' schedule).
             Weight decay is each model's own and fixed; none is chosen on the inner
             split.
+        early_stopping: What the neural models' early stopping and kept state follow on
+            the inner validation part: loss (the class-weighted validation loss) or
+            metric (the task's own score, for the dense tasks: macro-F1 of the stages;
+            by-event F1 at the best threshold for events). Every neural model of the run
+            follows the same one.
         reject: Leave out the windows whose peak-to-peak amplitude exceeds a threshold
             chosen on each fold's training windows alone, for every model alike (its
             training, inner split and test parts; counts in metrics.json): none, auto
@@ -238,6 +243,7 @@ class DecodeConfig(TrainerConfig):
     c_grid: list[float] = field(default_factory=lambda: list(C_GRID))
     refit: bool = True
     budget: Literal["steps", "epochs"] = "steps"
+    early_stopping: Literal["loss", "metric"] = "loss"
     reject: str = "none"
     comparator: str = ""
     unit: str = "auto"

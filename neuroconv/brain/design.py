@@ -79,7 +79,7 @@ def context(cfg) -> zoo.Context:
         raise ValueError(f"decode.c_grid must be a list of positive numbers; got {kc.c_grid!r}.")
     trainer = TrainerConfig(**{f.name: getattr(kc, f.name) for f in dataclasses.fields(TrainerConfig)})
     return zoo.Context(trainer=trainer, backbone=cfg.model, c_grid=tuple(kc.c_grid), seed=kc.seed, n_jobs=kc.n_jobs,
-                       refit=kc.refit, budget=kc.budget, settings={n: kc.settings(n) for n in zoo.ZOO})
+                       refit=kc.refit, budget=kc.budget, early_stopping=kc.early_stopping, settings={n: kc.settings(n) for n in zoo.ZOO})
 
 
 def prepare(cfg, log=print) -> Design:
@@ -97,6 +97,9 @@ def prepare(cfg, log=print) -> Design:
     paths = list(dc.stores) + prepare_sources(dc.sources, log=log, data_dir=dc.data_dir)
     stores, n_train, samples, targets, is_test = t.inputs(paths, list(kc.test_stores), kc, dc, log)
     log(f"decode: {targets.kind} ({targets.reason})")
+    if kc.early_stopping == "metric" and targets.kind not in ("staging", "detection"):
+        raise ValueError(f"decode.early_stopping metric follows a dense task's own score (staging, detection); "
+                         f"this run's targets are {targets.kind}: use decode.early_stopping loss.")
     if kc.test_stores and kc.cv != "none":
         log(f"decode.test_stores given: training once on all of the data (decode.cv {kc.cv} is not used)")
     cols, units = sample_columns(stores, samples, group_by=kc.group_by, within=kc.within, unit=kc.unit, align=dc.align,
@@ -131,7 +134,11 @@ def prepare(cfg, log=print) -> Design:
                      "class_weight": kc.class_weight, "c_grid": list(kc.c_grid), "refit": kc.refit,
                      "budget": kc.budget, "comparator": kc.comparator or None, "weight_decay": "each neural model's own, fixed (none is chosen on the "
                                                           "inner split)",
-                     "selection": "class-weighted log loss on the inner validation part (MSE for regression)",
+                     "selection": ("class-weighted log loss on the inner validation part (MSE for regression)"
+                                   if kc.early_stopping == "loss" else
+                                   "regularisers: class-weighted log loss on the inner validation part; neural "
+                                   "models' kept state and early stopping: the task's own score there"),
+                     "early_stopping": kc.early_stopping,
                      "pretrained": str(backbone.run) if backbone.run else None,
                      "pretrain_in_fold": backbone.in_fold is not None, "transductive": kc.transductive},
         "units": {**units, "n_boot": kc.n_boot, "n_perm": kc.n_perm},

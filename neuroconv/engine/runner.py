@@ -220,14 +220,16 @@ def _without_version(bar_cls):
 
 
 def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False, extra_callbacks=(),
-                 validate: bool = True):
+                 validate: bool = True, monitor: tuple[str, str] = ("val_loss", "min")):
     """A Lightning trainer configured from ``tc``.
 
-    With ``run_dir`` (and not ``quiet``): checkpoints (last + best on ``val_loss``), CSV
-    logs and TensorBoard logs when tensorboard is installed. ``quiet``: no progress bar,
-    no logs, no checkpoints (inside cross-validation and the estimators). ``validate``:
-    early stopping on ``val_loss`` when ``tc.patience > 0``.
+    With ``run_dir`` (and not ``quiet``): checkpoints (last + best on the monitored
+    value), CSV logs and TensorBoard logs when tensorboard is installed. ``quiet``: no
+    progress bar, no logs, no checkpoints (inside cross-validation and the estimators).
+    ``validate``: early stopping when ``tc.patience > 0``. ``monitor``: the logged value
+    both follow and its direction (``("val_loss", "min")``, or ``("val_score", "max")``).
     """
+    key, mode = monitor
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
@@ -236,12 +238,12 @@ def make_trainer(tc: TrainerConfig, run_dir: Path | None, *, quiet: bool = False
     use_ckpt = run_dir is not None and not quiet
     if use_ckpt:
         callbacks.append(ModelCheckpoint(dirpath=Path(run_dir) / "checkpoints", filename="best",
-                                         monitor="val_loss" if validate else None, mode="min", save_last=True,
+                                         monitor=key if validate else None, mode=mode, save_last=True,
                                          save_top_k=1, enable_version_counter=False))
     if validate and tc.patience > 0:
         # checked after each validation only: a run that stops (max_steps) before its
         # first validation has no val_loss, which is not an error
-        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=tc.patience, check_finite=True,
+        callbacks.append(EarlyStopping(monitor=key, mode=mode, patience=tc.patience, check_finite=True,
                                        check_on_train_epoch_end=False))
     progress = tc.progress if not quiet else "none"
     if progress not in ("rich", "tqdm", "none"):
@@ -300,26 +302,38 @@ def _callback_base():
 
 
 class BestState(_callback_base()):
-    """Keeps a CPU copy of the module's state at its lowest ``val_loss``."""
+    """Keeps a CPU copy of the module's state at its best monitored value (the lowest
+    ``val_loss`` by default; ``monitor=("val_score", "max")``: the highest score), and the
+    validation loss of that state (``loss``). Ties keep the earlier state."""
 
-    def __init__(self):
-        self.best = float("inf")
+    def __init__(self, monitor: tuple[str, str] = ("val_loss", "min")):
+        self.key, self.mode = monitor
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"monitor mode must be 'min' or 'max'; got {self.mode!r}.")
+        self.best = float("inf") if self.mode == "min" else -float("inf")
         self.state = None
         self.step = None
+        self.loss = None
+
+    def better(self, value: float) -> bool:
+        return value < self.best if self.mode == "min" else value > self.best
 
     def on_validation_end(self, trainer, pl_module):
-        v = trainer.callback_metrics.get("val_loss")
-        if v is not None and torch.isfinite(v) and float(v) < self.best:
+        v = trainer.callback_metrics.get(self.key)
+        if v is not None and torch.isfinite(v) and self.better(float(v)):
             self.best, self.step = float(v), int(trainer.global_step)
+            loss = trainer.callback_metrics.get("val_loss")
+            self.loss = float(loss) if loss is not None else None
             self.state = {k: t.detach().cpu().clone() for k, t in pl_module.state_dict().items()}
 
 
 @dataclass
 class FitResult:
     """What :func:`fit` reports: ``status`` ("completed" or "stopped: <why>"), the
-    ``trainer``, the best validation loss (None without validation), the optimizer step
-    it was reached at (0: the state before training won), the counters, and the step
-    budget it ran under (set by the caller that decides it)."""
+    ``trainer``, the validation loss of the kept state (None without validation), the
+    optimizer step it was reached at (0: the state before training won), the counters,
+    the step budget it ran under (set by the caller that decides it), what the kept state
+    was chosen by (``monitor``) and, when that is a score, the kept state's score."""
 
     status: str
     trainer: object
@@ -328,14 +342,18 @@ class FitResult:
     steps: int
     best_step: int | None = None
     step_budget: int | None = None
+    monitor: str = "val_loss"
+    best_val_score: float | None = None
 
 
 def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quiet: bool = False,
         ckpt_path: str | None = None, log=None, validate_first: bool = False) -> FitResult:
     """Train ``task`` (a LightningModule) and leave it holding its best state.
 
-    - Early stopping and the best state follow ``val_loss`` on ``val_loader``; without a
-      validation loader the last state is kept and no early stopping happens.
+    - Early stopping and the best state follow ``val_loss`` on ``val_loader`` (or the
+      task's ``monitor``, e.g. a :class:`~neuroconv.engine.tasks.SupervisedTask`'s
+      ``val_score``); without a validation loader the last state is kept and no early
+      stopping happens.
     - A non-finite training loss stops the run (the NaN guard of :class:`TrainTask`):
       the best state so far is restored and ``status`` says why; with no good state at all
       :class:`NonFiniteLossError` is raised.
@@ -345,18 +363,18 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
       starts at a fitted solution, e.g. a baseline's, keeps it when training does not
       improve the validation loss).
     """
-    keeper = BestState()
+    monitor = getattr(task, "monitor", ("val_loss", "min"))
+    keeper = BestState(monitor)
     validate = val_loader is not None
     with quiet_lightning(quiet or tc.progress == "none"):
         trainer = make_trainer(tc, run_dir, quiet=quiet, extra_callbacks=[keeper] if validate else [],
-                               validate=validate)
+                               validate=validate, monitor=monitor)
         status = "completed"
         if validate_first and validate:
             trainer.validate(task, val_loader, verbose=False)
-            start = keeper.best  # the state before training competes in early stopping too
-            if start < float("inf"):
+            if keeper.state is not None:  # the state before training competes in early stopping too
                 for cb in trainer.early_stopping_callbacks:
-                    cb.best_score = torch.tensor(start)
+                    cb.best_score = torch.tensor(keeper.best)
         try:
             trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
         except NonFiniteLossError as e:
@@ -364,14 +382,16 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
             if log:
                 log(f"error: {e}")
     best = keeper.best if keeper.state is not None else None
+    loss = keeper.loss if keeper.state is not None else None
     ckpt = trainer.checkpoint_callback if run_dir is not None and not quiet else None
     disk_score = None
     if ckpt is not None and ckpt.best_model_score is not None and Path(ckpt.best_model_path).is_file():
         disk_score = float(ckpt.best_model_score)
-    if disk_score is not None and validate and (best is None or disk_score < best):
+    if disk_score is not None and validate and (best is None or keeper.better(disk_score)):
         state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         task.load_state_dict(state)
         best = disk_score
+        loss = disk_score if monitor[0] == "val_loss" else None
     elif keeper.state is not None:
         task.load_state_dict(keeper.state)
     elif status != "completed" and (validate or trainer.global_step == 0):
@@ -381,7 +401,9 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
     if last is not None and last.is_file():  # a spawned DDP worker's counters
         meta = torch.load(last, map_location="cpu", weights_only=True)
         epochs, steps = max(epochs, meta["epoch"] + 1), max(steps, meta["global_step"])
-    return FitResult(status, trainer, best, epochs, steps, keeper.step)
+    if monitor[0] == "val_loss":
+        return FitResult(status, trainer, best, epochs, steps, keeper.step)
+    return FitResult(status, trainer, loss, epochs, steps, keeper.step, monitor=monitor[0], best_val_score=best)
 
 
 @torch.no_grad()

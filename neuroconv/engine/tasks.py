@@ -94,16 +94,28 @@ class SupervisedTask(TrainTask):
     against ``batch["y"] (B, L)``, class-weighted, ignoring index -100, the steps with no
     label). ``class_weights`` balances classes in the loss. ``optimizer`` and
     ``schedule``: see :class:`TrainTask`.
+
+    ``val_score``: a callable scoring one whole validation pass, higher is better; it
+    receives a list with one ``(proba, y)`` pair per validation sample (``proba``: the
+    softmax of its outputs, ``(L, K)`` for ``steps`` or ``(K,)``; ``y``: its targets,
+    -100 where unlabelled or padded). When given, the score is logged as ``val_score``
+    after each validation and :attr:`monitor` makes it what early stopping and the kept
+    state follow (:func:`neuroconv.engine.runner.fit`) instead of ``val_loss``.
     """
 
     def __init__(self, net: nn.Module, kind: str = "classification", lr: float = 2e-3,
                  weight_decay: float = 0.01, warmup_steps: int = 50,
-                 class_weights: list | None = None, optimizer: str = "adamw", schedule: str = "cosine"):
+                 class_weights: list | None = None, optimizer: str = "adamw", schedule: str = "cosine",
+                 val_score=None):
         super().__init__()
         if kind not in ("classification", "regression", "lm", "steps"):
             raise ValueError(f"`kind` must be classification, regression, lm or steps; got {kind!r}.")
-        self.save_hyperparameters(ignore=["net"])
+        if val_score is not None and kind not in ("classification", "steps"):
+            raise ValueError(f"`val_score` scores class probabilities: use it with kind classification or steps, "
+                             f"not {kind!r}.")
+        self.save_hyperparameters(ignore=["net", "val_score"])
         self.net = net
+        self.val_score, self._val_items = val_score, []
         cw = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weights", cw, persistent=False)
 
@@ -140,11 +152,29 @@ class SupervisedTask(TrainTask):
         self._log_acc("train_acc", out, batch)
         return loss
 
+    @property
+    def monitor(self) -> tuple[str, str]:
+        """What early stopping and the kept state follow: ``("val_loss", "min")``, or
+        ``("val_score", "max")`` with a ``val_score``."""
+        return ("val_score", "max") if self.val_score is not None else ("val_loss", "min")
+
+    def on_validation_epoch_start(self):
+        self._val_items = []
+
     def validation_step(self, batch, batch_idx):
         loss, out = self.compute_loss(batch)
         self.log("val_loss", loss, prog_bar=True, batch_size=out.shape[0], sync_dist=True)
         self._log_acc("val_acc", out, batch)
+        if self.val_score is not None:
+            proba = torch.softmax(out.detach().double(), -1).cpu().numpy()
+            y = batch["y"].detach().cpu().numpy()
+            self._val_items.extend(zip(proba, y))
         return loss
+
+    def on_validation_epoch_end(self):
+        if self.val_score is not None and self._val_items:
+            self.log("val_score", float(self.val_score(self._val_items)), prog_bar=True)
+        self._val_items = []
 
     def predict_step(self, batch, batch_idx):
         return self(batch)

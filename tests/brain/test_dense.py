@@ -226,3 +226,69 @@ def test_detection_scores_events_and_writes_events_tsv(bursts_store, tmp_path):
     hp = m["models"]["spindleconv"]["hyperparameters"][0]
     assert 0 < hp["threshold"] < 1 and hp["min_duration"] in (0.3, 0.5, 0.7)  # chosen on the training recordings
     assert {(p["first"], p["second"]) for p in m["paired"]} == {("spindleconv", "sigma_lr")}
+
+
+def test_early_stopping_on_the_task_metric_scores_stages_by_macro_f1():
+    from sklearn.metrics import f1_score
+
+    from neuroconv.brain.zoo.neural import task_score
+
+    rng = np.random.default_rng(3)
+    items = []
+    for L in (37, 52):  # two nights of odd lengths, unlabelled and padded steps at -100
+        y = rng.integers(0, 5, L)
+        y[rng.random(L) < 0.2] = -100
+        items.append((rng.dirichlet(np.ones(5), L), y))
+    y = np.concatenate([t for _, t in items])
+    p = np.concatenate([q for q, _ in items]).argmax(1)
+    keep = y != -100
+    assert task_score("staging", 5)(items) == pytest.approx(f1_score(y[keep], p[keep], average="macro",
+                                                                      labels=range(5), zero_division=0))
+    with pytest.raises(ValueError, match="early_stopping loss"):
+        task_score("classification", 2)
+
+
+def test_spindle_early_stopping_score_is_the_by_event_f1_at_the_best_threshold():
+    from neuroconv.brain import zoo
+    from neuroconv.engine.config import TrainerConfig
+
+    dec = zoo.make("spindleconv", zoo.Context(trainer=TrainerConfig()))
+    y = np.zeros(300, int)
+    for on in (20, 100, 200):  # three 1-s spindles in 0.1-s bins
+        y[on:on + 10] = 1
+    padded = np.concatenate([y, np.full(40, -100)])
+    perfect = np.stack([1.0 - padded.clip(0), padded.clip(0)], 1).astype(float)
+    assert dec._val_score([(perfect, padded)]) == 1.0
+    first = perfect.copy()  # only the first spindle found: precision 1, recall 1/3
+    first[100:, 1], first[100:, 0] = 0.0, 1.0
+    assert dec._val_score([(first, padded)]) == pytest.approx(0.5)
+    # pooled over recordings, not averaged: 3 of 6 true events found, no false one
+    assert dec._val_score([(perfect, padded), (np.stack([np.ones(340), np.zeros(340)], 1), padded)]) == \
+        pytest.approx(2 * 0.5 / 1.5)
+
+
+def test_staging_can_stop_on_its_metric_and_records_it(nights_store, tmp_path):
+    from neuroconv.brain.decode import run_decode
+
+    cfg = tiny_config([nights_store], tmp_path, **{
+        "decode.task": "staging", "decode.target": "stage", "decode.event_labels": STAGES,
+        "decode.cv": "leave_group_out", "decode.group_by": "subject", "decode.batch_size": 2,
+        "decode.early_stopping": "metric", "decode.models": ["sleepconv_short", "stage_gru"],
+        "decode.sleepconv_short.d_model": 8, "decode.sleepconv_short.n_layers": 1,
+        "decode.stage_gru.hidden_size": 8, "decode.stage_gru.crop": 0})
+    run = run_decode(cfg, log=lambda *_: None)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["protocol"]["early_stopping"] == "metric" and "own score" in m["protocol"]["selection"]
+    for name in ("sleepconv_short", "stage_gru"):  # every neural model follows the same criterion
+        for fold in m["models"][name]["folds"]:
+            t = fold["training"]
+            assert t["monitor"] == "val_score" and 0 <= t["best_val_score"] <= 1 and t["best_val_loss"] > 0
+
+
+def test_early_stopping_on_a_metric_is_refused_for_window_tasks(sites_store, tmp_path):
+    from neuroconv.brain.decode import run_decode
+
+    cfg = tiny_config([sites_store], tmp_path, **{"decode.early_stopping": "metric", "decode.target": "label",
+                                                  "decode.models": ["scratch"]})
+    with pytest.raises(ValueError, match="early_stopping metric"):
+        run_decode(cfg, log=lambda *_: None)

@@ -149,3 +149,40 @@ def test_early_stopping_counts_from_the_start_when_it_competes():
         net.lin.bias.zero_()
     result = fit(Wrecked(net), _loader(), _loader(16, 1), tc, quiet=True, validate_first=True)
     assert result.best_step == 0 and result.epochs == 2
+
+
+def test_a_validation_score_decides_the_kept_state_and_early_stopping():
+    """With a val_score, the kept state is the epoch of the highest score, whatever the
+    validation loss did, and early stopping counts epochs without a better score."""
+    tc = TrainerConfig(max_epochs=8, progress="none", accelerator="cpu", devices=1, patience=0, warmup_steps=1)
+    scores = iter([0.1, 0.7, 0.3, 0.9, 0.2, 0.9, 0.5, 0.4])  # a scripted score per validation
+    seen = []
+
+    def score(items):
+        # one (proba, y) pair per validation sample, probabilities of the net's outputs
+        assert len(items) == 16 and all(p.shape == (2,) and abs(p.sum() - 1) < 1e-9 for p, _ in items)
+        seen.append(next(scores))
+        return seen[-1]
+
+    states = []
+
+    class Recorder(SupervisedTask):
+        def on_validation_epoch_end(self):
+            super().on_validation_epoch_end()
+            states.append((self.global_step, {k: v.clone() for k, v in self.state_dict().items()}))
+
+    task = Recorder(_Net(), lr=0.05, val_score=score)
+    assert task.monitor == ("val_score", "max")
+    result = fit(task, _loader(), _loader(16, 1), tc, quiet=True)
+    assert result.monitor == "val_score" and result.best_val_score == pytest.approx(0.9, rel=1e-6) and len(seen) == 8  # logged in float32
+    step, state = states[3]  # the first 0.9 (ties keep the earlier state)
+    assert result.best_step == step and all(torch.equal(v, state[k]) for k, v in task.state_dict().items())
+    assert result.best_val_loss is not None  # the loss of the kept state, for the record
+    # patience counts epochs without a higher score: 0.1, 0.7, 0.3, 0.9 then two worse ones
+    scores = iter([0.1, 0.7, 0.3, 0.9, 0.2, 0.3, 0.95, 0.99])
+    seen.clear()
+    tc.patience = 2
+    result = fit(SupervisedTask(_Net(), lr=0.05, val_score=score), _loader(), _loader(16, 1), tc, quiet=True)
+    assert len(seen) == 6 and result.best_val_score == pytest.approx(0.9, rel=1e-6)
+    with pytest.raises(ValueError, match="val_score"):
+        SupervisedTask(_Net(), kind="regression", val_score=score)

@@ -148,6 +148,9 @@ class Context:
             training part with those choices (``decode.refit``).
         budget: ``"steps"`` (every neural model gets the same optimiser-step budget) or
             ``"epochs"`` (each its own batch size's epochs; ``decode.budget``).
+        early_stopping: what the neural models' early stopping follows on the inner
+            split: ``"loss"`` or ``"metric"`` (the task's own score; the dense tasks,
+            ``decode.early_stopping``).
         settings: every model's settings of the run, by name (a model that contains
             another, as covconv its baseline, makes it with the run's settings).
     """
@@ -159,6 +162,7 @@ class Context:
     n_jobs: int = 1
     refit: bool = True
     budget: str = "steps"
+    early_stopping: str = "loss"
     settings: dict = field(default_factory=dict)
 
 

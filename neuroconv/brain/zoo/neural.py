@@ -18,7 +18,7 @@ import numpy as np
 
 from .base import Decoder, DecodeData, Traits, TrainingPart, proba_of, register
 
-__all__ = ["fit_net", "refit_steps", "step_budget", "training_report", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "SequenceSettings",
+__all__ = ["fit_net", "refit_steps", "step_budget", "task_score", "training_report", "SequenceDecoder", "ProbeDecoder", "BraindecodeDecoder", "SequenceSettings",
            "BraindecodeSettings", "outputs", "kernel_report"]
 
 
@@ -50,7 +50,8 @@ def step_budget(n_train: int, tc, batch_size: int | None = None) -> int:
 
 def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | None = None,
             steps: int | None = None, validate_first: bool = False, train_ds=None, budget: str = "steps",
-            dataset=None, kind: str | None = None, class_weights=None):
+            dataset=None, kind: str | None = None, class_weights=None, early_stopping: str = "loss",
+            val_score=None):
     """Train ``net`` (``net(batch) -> outputs``) on samples ``train_idx`` (or the
     dataset ``train_ds`` built on them, e.g. crops) with the fold's class weights,
     early-stopping on ``val_idx``; with ``steps``, for exactly that many optimizer steps
@@ -63,7 +64,12 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
     and the same patience in steps, whatever its own batch size) or ``"epochs"`` (each
     model ``max_epochs`` epochs of its own batch size: its authors' schedule). Returns
     ``(net holding its kept state, FitResult)``; the result's ``step_budget`` is the
-    budget it ran under."""
+    budget it ran under.
+
+    ``early_stopping``: ``"loss"`` (the kept state and early stopping follow the
+    validation loss) or ``"metric"``: they follow ``val_score`` (see
+    :class:`~neuroconv.engine.tasks.SupervisedTask`), by default the task's own score
+    (:func:`task_score`)."""
     import lightning as L
 
     from neuroconv.engine.runner import fit
@@ -93,9 +99,15 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
         limit = step_budget(n_train, tc)  # at its own batch size
     data = part.data
     cw = part.class_weights(train_idx) if class_weights is None else np.asarray(class_weights, float)
+    score = None
+    if early_stopping not in ("loss", "metric"):
+        raise ValueError(f"decode.early_stopping must be 'loss' or 'metric'; got {early_stopping!r}.")
+    if early_stopping == "metric" and len(val_idx):
+        score = val_score or task_score(data.kind, data.n_out)
     task = SupervisedTask(net, kind=kind or data.kind, lr=tc.lr, weight_decay=tc.weight_decay, warmup_steps=tc.warmup_steps,
                           class_weights=None if cw is None else [float(v) for v in cw],
-                          optimizer=r.get("optimizer", "adamw"), schedule=r.get("schedule", "cosine"))
+                          optimizer=r.get("optimizer", "adamw"), schedule=r.get("schedule", "cosine"),
+                          val_score=score)
     L.seed_everything(part.seed, workers=True, verbose=False)
     dataset = dataset or data.windows.subset
     train_ds = train_ds if train_ds is not None else dataset(train_idx)
@@ -106,11 +118,36 @@ def fit_net(part: TrainingPart, net, train_idx, val_idx, tc, *, recipe: dict | N
     return task.net, result
 
 
+def task_score(kind: str, n_classes: int):
+    """The task's own validation score for ``decode.early_stopping: metric``: for
+    ``staging``, the macro-F1 of the argmax stages over every labelled step of the
+    validation part (each of the ``n_classes`` weighs the same). Other tasks have no
+    default (the detection models bring their own by-event score)."""
+    if kind != "staging":
+        raise ValueError(f"decode.early_stopping metric follows the dense tasks' own scores (staging, detection); "
+                         f"this run's targets are {kind}: use decode.early_stopping loss.")
+
+    def macro_f1(items) -> float:
+        from sklearn.metrics import f1_score
+
+        y = np.concatenate([np.asarray(t).reshape(-1) for _, t in items])
+        p = np.concatenate([np.asarray(q).reshape(len(np.asarray(t).reshape(-1)), -1) for q, t in items])
+        keep = y != -100
+        return float(f1_score(y[keep], p[keep].argmax(1), labels=list(range(n_classes)), average="macro",
+                              zero_division=0))
+
+    return macro_f1
+
+
 def training_report(result, weight_decay: float) -> dict:
     """What a neural model's inner fit did: epochs, steps, its step budget, the step and
-    loss of the kept state, and its (fixed, not chosen) weight decay."""
-    return {"epochs": result.epochs, "steps": result.steps, "step_budget": result.step_budget,
-            "best_step": result.best_step, "best_val_loss": result.best_val_loss, "weight_decay": float(weight_decay)}
+    loss of the kept state (and its score, when the kept state followed one), and its
+    (fixed, not chosen) weight decay."""
+    out = {"epochs": result.epochs, "steps": result.steps, "step_budget": result.step_budget,
+           "best_step": result.best_step, "best_val_loss": result.best_val_loss, "weight_decay": float(weight_decay)}
+    if getattr(result, "monitor", "val_loss") != "val_loss":
+        out.update(monitor=result.monitor, best_val_score=result.best_val_score)
+    return out
 
 
 def _predict(net, data: DecodeData, idx) -> np.ndarray:
