@@ -292,3 +292,22 @@ def test_early_stopping_on_a_metric_is_refused_for_window_tasks(sites_store, tmp
                                                   "decode.models": ["scratch"]})
     with pytest.raises(ValueError, match="early_stopping metric"):
         run_decode(cfg, log=lambda *_: None)
+
+
+def test_spindle_features_standardised_per_recording_ignore_its_gain_and_offset():
+    from neuroconv.brain import zoo
+    from neuroconv.engine.config import TrainerConfig
+
+    dec = zoo.make("spindleconv", zoo.Context(trainer=TrainerConfig()))
+    dec.settings.feature_norm = "recording"
+    rng = np.random.default_rng(5)
+    f = rng.standard_normal((101, 8)) * rng.uniform(0.5, 3, 8) + rng.uniform(-2, 2, 8)
+    z = dec._norm(f)
+    assert np.allclose(z.mean(0), 0) and np.allclose(z.std(0), 1)
+    assert np.allclose(dec._norm(2.5 * f - 1.0), z)  # a recording's own scale and offset are gone
+    dec.settings.feature_norm = "training"
+    dec.mean_, dec.sd_ = f.mean(0), f.std(0)
+    assert np.allclose(dec._norm(f), z) and not np.allclose(dec._norm(2.5 * f - 1.0), z)
+    dec.settings.feature_norm = "per-night"
+    with pytest.raises(ValueError, match="feature_norm"):
+        dec._norm(f)

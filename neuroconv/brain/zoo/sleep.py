@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -546,6 +546,9 @@ class SpindleConvSettings:
         bin_seconds: The envelope's bin length.
         min_durations: Candidate shortest events, in seconds.
         max_duration: Longest event, in seconds.
+        feature_norm: How the log envelopes are standardised: training (by the mean and
+            sd of the training recordings' bins) or recording (each recording by its own
+            bins' mean and sd, label-free: power relative to that recording's own).
     """
 
     d_model: int = 32
@@ -559,6 +562,7 @@ class SpindleConvSettings:
     bin_seconds: float = 0.1
     min_durations: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     max_duration: float = 3.0
+    feature_norm: Literal["training", "recording"] = "training"
 
 
 @dataclass
@@ -577,6 +581,8 @@ class SpindleConvShortSettings(SpindleConvSettings):
         bin_seconds: The envelope's bin length.
         min_durations: Candidate shortest events, in seconds.
         max_duration: Longest event, in seconds.
+        feature_norm: How the log envelopes are standardised: training (by the mean and
+            sd of the training recordings' bins) or recording (each recording by its own).
     """
 
     kernel_size: Optional[int] = 5
@@ -603,10 +609,20 @@ class SpindleConvDecoder(Decoder):
             labels.append(bin_labels(data.y[i], len(f), b) if data.y[i] is not None else np.zeros(len(f), int))
         return feats, labels, bins
 
+    def _norm(self, f: np.ndarray) -> np.ndarray:
+        """One recording's log envelopes, standardised as ``settings.feature_norm`` says."""
+        if self.settings.feature_norm == "recording":
+            sd = f.std(0)
+            return (f - f.mean(0)) / np.where(sd > 1e-8, sd, 1.0)
+        if self.settings.feature_norm != "training":
+            raise ValueError(f"decode.{self.name}.feature_norm must be training or recording; "
+                             f"got {self.settings.feature_norm!r}.")
+        return (f - self.mean_) / self.sd_
+
     def _dataset(self, data: DecodeData):
         def make(idx):
             feats, labels, _ = self._features(data, idx)
-            return _Bins([(f - self.mean_) / self.sd_ for f in feats], labels)
+            return _Bins([self._norm(f) for f in feats], labels)
 
         return make
 
@@ -654,7 +670,7 @@ class SpindleConvDecoder(Decoder):
 
     def _proba(self, data: DecodeData, idx) -> tuple[list, list]:
         feats, _, bins = self._features(data, idx)
-        p = predict_steps(self.net, _Bins([(f - self.mean_) / self.sd_ for f in feats],
+        p = predict_steps(self.net, _Bins([self._norm(f) for f in feats],
                                           [np.zeros(len(f), int) for f in feats]), [len(f) for f in feats])
         return [q[:, 1] for q in p], bins
 
