@@ -627,22 +627,31 @@ def reject_windows(windows: StoreWindows, folds, rule: str, seed: int = 0, log=p
             raise ValueError(f"decode.reject must be none, auto or a peak-to-peak threshold in µV; got {rule!r}.") \
                 from None
     ptp = np.array([np.ptp(windows.raw_window(i), axis=0).max() for i in range(len(windows))])
-    out, record = [], {"rule": rule, "folds": {}}
+    out, record = [], {"rule": rule, "folds": {}, "dropped_folds": {}}
     for f in folds:
         thr = fixed if fixed is not None else _autoreject_threshold(windows, f.train, seed)
         keep = ptp <= thr
-        for part, what in ((f.train, "training"), (f.test, "test")):
-            if len(part) and not keep[part].any():
-                raise ValueError(f"decode.reject {rule}: the threshold ({thr:.3g} µV) left no {what} window in fold "
-                                 f"{f.index} (their peak-to-peak amplitudes span {ptp[part].min():.3g}-"
-                                 f"{ptp[part].max():.3g} µV); raise it, or use decode.reject auto.")
+        empty = [what for part, what in ((f.train, "training"), (f.test, "test")) if len(part) and not keep[part].any()]
+        if empty:  # e.g. a test recording that is artefact throughout: the fold is left out, the run goes on
+            part = f.train if empty[0] == "training" else f.test
+            why = (f"the threshold ({thr:.3g} µV) left no {empty[0]} window (their peak-to-peak amplitudes span "
+                   f"{ptp[part].min():.3g}-{ptp[part].max():.3g} µV)")
+            log(f"warning: decode.reject {rule}: fold {f.index} left out: {why}")
+            record["dropped_folds"][str(f.index)] = why
+            continue
         inner = Holdout(f.inner.train[keep[f.inner.train]], f.inner.val[keep[f.inner.val]], f.inner.by,
                         f.inner.dropped, f.inner.note)
         out.append(Fold(f.index, f.train[keep[f.train]], f.test[keep[f.test]], inner))
         record["folds"][str(f.index)] = {"threshold_uv": float(thr), "train_rejected": int((~keep[f.train]).sum()),
                                          "test_rejected": int((~keep[f.test]).sum())}
+    if not out:
+        raise ValueError(f"decode.reject {rule}: the threshold left no training or no test window in any fold "
+                         f"({'; '.join(f'fold {k}: {v}' for k, v in record['dropped_folds'].items())}); "
+                         + ("raise it, or use decode.reject auto." if fixed is not None else
+                            "these recordings are artefact throughout: check them, or use decode.reject none."))
     n = sum(v["train_rejected"] + v["test_rejected"] for v in record["folds"].values())
-    log(f"rejected {n} window(s) over {len(out)} fold(s) by peak-to-peak amplitude ({rule})")
+    log(f"rejected {n} window(s) over {len(out)} fold(s) by peak-to-peak amplitude ({rule})"
+        + (f"; {len(record['dropped_folds'])} fold(s) left out" if record["dropped_folds"] else ""))
     return out, record
 
 

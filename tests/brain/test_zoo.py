@@ -495,10 +495,36 @@ def test_rejection_is_chosen_on_training_windows_and_applied_to_every_model(eeg_
     assert total > 0 and len(a) <= n_all - total
     with pytest.raises(ValueError, match="decode.reject must be none, auto or"):
         run_decode(tiny_config([eeg_store], tmp_path, **{"decode.reject": "loud"}), log=lambda *_: None)
-    with pytest.raises(ValueError, match="left no (training|test) window in fold"):
+    with pytest.raises(ValueError, match="left no training or no test window in any fold"):
         run_decode(tiny_config([eeg_store], tmp_path, **{**{k: v for k, v in [("decode.event_labels", ["left", "right"]),
                                                                              ("decode.tmax", 2.0)]},
                                                          "decode.reject": "10"}), log=lambda *_: None)
+
+
+def test_a_fold_whose_test_recording_is_all_rejected_is_left_out_and_the_run_goes_on():
+    from neuroconv.brain.data import reject_windows
+    from neuroconv.engine.folds import Fold, Holdout
+
+    class Windows:  # 3 recordings of 4 windows; recording 2 is artefact throughout
+        amp = np.array([40.0] * 4 + [45.0] * 4 + [400.0] * 4)
+
+        def __len__(self):
+            return 12
+
+        def raw_window(self, i):
+            return np.array([[0.0, 0.0], [self.amp[i], 1.0]])
+
+    rec = np.repeat(np.arange(3), 4)
+    folds = [Fold(k, np.flatnonzero(rec != k), np.flatnonzero(rec == k),
+                  Holdout(np.flatnonzero((rec != k) & (rec != (k + 1) % 3)), np.flatnonzero(rec == (k + 1) % 3), "group"))
+             for k in range(3)]
+    notes = []
+    kept, record = reject_windows(Windows(), folds, "100", log=notes.append)
+    assert [f.index for f in kept] == [0, 1] and list(record["dropped_folds"]) == ["2"]
+    assert "no test window" in record["dropped_folds"]["2"] and any("fold 2 left out" in n for n in notes)
+    assert all(not np.isin(np.arange(8, 12), np.concatenate([f.train, f.test, f.inner.train, f.inner.val])).any()
+               for f in kept)  # the loud recording is gone from every part of the other folds
+    assert record["folds"]["0"]["train_rejected"] == 4 and record["folds"]["0"]["test_rejected"] == 0
 
 
 def test_autoreject_threshold_is_autoreject_on_the_training_windows(eeg_store):
