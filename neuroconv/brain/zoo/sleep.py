@@ -13,7 +13,8 @@ stage_gru                 baseline  staging    a bidirectional GRU over the nigh
                                                (SeqSleepNet-style, :class:`~neuroconv.brain.
                                                sleep.SleepGRU`)
 sleepconv                 ours      staging    bidirectional long convolutions over the whole
-                                               night (kernels as long as the night)
+                                               night (29-epoch kernels: about an hour of
+                                               context over 4 layers)
 sleepconv_short           ours      staging    the same network with its kernels cut to a
                                                short receptive field (9 epochs): the ablation
 yasa                      baseline  detection  YASA's spindles_detect, thresholds chosen on
@@ -21,7 +22,8 @@ yasa                      baseline  detection  YASA's spindles_detect, threshold
 sigma_lr                  baseline  detection  sigma-band features per window, logistic
                                                regression, threshold chosen on the training
                                                recordings
-spindleconv               ours      detection  band envelopes (0.1-s bins) -> bidirectional
+spindleconv               ours      detection  band envelopes (0.1-s bins, standardised per
+                                               recording) -> bidirectional
                                                long convolutions over the whole recording
                                                (300-s kernels) -> events (threshold and
                                                shortest event chosen on the training part)
