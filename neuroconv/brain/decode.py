@@ -68,7 +68,7 @@ def run_decode(cfg, log=print) -> Path:
     for name in design.models:  # every model on every fold; a failure is reported and the others go on
         reports, parts = [], []
         try:
-            for k, fold in enumerate(design.folds):
+            for position, fold in enumerate(design.folds):
                 t1 = time.perf_counter()
                 decoder = zoo.make(name, design.context, design.settings.get(name))
                 decoder.fit(zoo.TrainingPart(design.data, fold.train, fold.inner, design.class_weight,
@@ -80,8 +80,8 @@ def run_decode(cfg, log=print) -> Path:
                 samples = design.samples.iloc[fold.test][columns].assign(model=name, fold=fold.index)
                 parts.append(task.rows(samples, targets.y[fold.test], out, targets))
                 hp = {k: v for k, v in reports[-1]["hyperparameters"].items() if k in ("C", "best_step")}
-                log(f"  {name:<14} fold {k + 1}/{len(design.folds)}"  # the fold's own index, when folds were left out
-                    + (f" (fold {fold.index})" if fold.index != k else "") + f": {reports[-1]['seconds']:.1f} s"
+                log(f"  {name:<14} fold {position + 1}/{len(design.folds)}"  # its own index when folds were left out
+                    + (f" (fold {fold.index})" if fold.index != position else "") + f": {reports[-1]['seconds']:.1f} s"
                     + "".join(f", {k}={v:.3g}" if isinstance(v, float) else f", {k}={v}" for k, v in hp.items()))
         except Exception as e:  # reported, the others go on, and the command exits non-zero
             log(f"  {name}: FAILED: {type(e).__name__}: {e}")

@@ -401,9 +401,8 @@ def fit(task, train_loader, val_loader, tc: TrainerConfig, *, run_dir=None, quie
     if last is not None and last.is_file():  # a spawned DDP worker's counters
         meta = torch.load(last, map_location="cpu", weights_only=True)
         epochs, steps = max(epochs, meta["epoch"] + 1), max(steps, meta["global_step"])
-    if monitor[0] == "val_loss":
-        return FitResult(status, trainer, best, epochs, steps, keeper.step)
-    return FitResult(status, trainer, loss, epochs, steps, keeper.step, monitor=monitor[0], best_val_score=best)
+    score = None if monitor[0] == "val_loss" else best  # monitoring the loss, ``loss`` is ``best``
+    return FitResult(status, trainer, loss, epochs, steps, keeper.step, monitor=monitor[0], best_val_score=score)
 
 
 @torch.no_grad()
