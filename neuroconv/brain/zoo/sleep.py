@@ -630,6 +630,10 @@ class SpindleConvDecoder(Decoder):
         return make
 
     def _standardise(self, data: DecodeData, idx) -> None:
+        """The training statistics ``feature_norm: training`` standardises by (none are
+        needed when each recording is standardised by its own)."""
+        if self.settings.feature_norm == "recording":
+            return
         F = np.concatenate(self._features(data, idx)[0])
         self.mean_, self.sd_ = F.mean(0), np.where(F.std(0) > 1e-8, F.std(0), 1.0)
 
